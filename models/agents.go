@@ -1,0 +1,61 @@
+package models
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Agent is an AI agent of a workspace.
+type Agent struct {
+	bun.BaseModel `bun:"table:agents,alias:a"`
+	Scoped
+
+	ID        uuid.UUID `bun:"id,pk,type:uuid"`
+	Name      string    `bun:"name"`
+	Status    string    `bun:"status"`
+	CreatedAt time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+}
+
+// TaskStatus is where a task is in its life.
+type TaskStatus string
+
+// The task statuses.
+const (
+	TaskQueued    TaskStatus = "queued"
+	TaskRunning   TaskStatus = "running"
+	TaskSucceeded TaskStatus = "succeeded"
+	TaskFailed    TaskStatus = "failed"
+	TaskCancelled TaskStatus = "cancelled"
+)
+
+// Task is one run of an agent; its minutes count against the tier.
+type Task struct {
+	bun.BaseModel `bun:"table:tasks,alias:t"`
+	Scoped
+
+	ID           uuid.UUID  `bun:"id,pk,type:uuid"`
+	AgentID      uuid.UUID  `bun:"agent_id,type:uuid"`
+	Status       TaskStatus `bun:"status"`
+	Input        string     `bun:"input"`
+	CreatedAt    time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	StartedAt    *time.Time `bun:"started_at"`
+	FinishedAt   *time.Time `bun:"finished_at"`
+	AgentMinutes int64      `bun:"agent_minutes"`
+
+	// The join names workspace_id too, so the joined side can never come from another workspace.
+	Agent *Agent `bun:"rel:belongs-to,join:workspace_id=workspace_id,join:agent_id=id"`
+}
+
+// Message is one message of a task's conversation.
+type Message struct {
+	bun.BaseModel `bun:"table:messages,alias:msg"`
+	Scoped
+
+	ID        uuid.UUID `bun:"id,pk,type:uuid"`
+	TaskID    uuid.UUID `bun:"task_id,type:uuid"`
+	Role      string    `bun:"role"`
+	Body      string    `bun:"body"`
+	CreatedAt time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+}

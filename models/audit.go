@@ -1,0 +1,88 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// AuditEvent is one appended line of a workspace's audit log.
+type AuditEvent struct {
+	bun.BaseModel `bun:"table:audit_events,alias:ae"`
+	Scoped
+
+	ID          uuid.UUID      `bun:"id,pk,type:uuid"`
+	ActorUserID *uuid.UUID     `bun:"actor_user_id,type:uuid"`
+	ActorKeyID  *uuid.UUID     `bun:"actor_key_id,type:uuid"`
+	Action      string         `bun:"action"`
+	Target      string         `bun:"target"`
+	Details     map[string]any `bun:"details,type:jsonb"`
+	IP          string         `bun:"ip"`
+	CreatedAt   time.Time      `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+}
+
+// platformEvent is an audit line that belongs to no workspace (sign-ups, log-ins).
+type platformEvent struct {
+	bun.BaseModel `bun:"table:audit_events"`
+
+	ID          uuid.UUID      `bun:"id,pk,type:uuid"`
+	ActorUserID *uuid.UUID     `bun:"actor_user_id,type:uuid"`
+	Action      string         `bun:"action"`
+	Target      string         `bun:"target"`
+	Details     map[string]any `bun:"details,type:jsonb"`
+	IP          string         `bun:"ip"`
+}
+
+// Event describes what to record.
+type Event struct {
+	ActorUserID uuid.UUID
+	ActorKeyID  uuid.UUID
+	Action      string
+	Target      string
+	Details     map[string]any
+	IP          string
+}
+
+type ipKey struct{}
+
+// WithClientIP returns a context whose audit events record ip.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, ipKey{}, ip)
+}
+
+// Record appends an event to the audit log of the context's workspace.
+func Record(ctx context.Context, db bun.IDB, e Event) error {
+	if e.IP == "" {
+		e.IP, _ = ctx.Value(ipKey{}).(string)
+	}
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	ev := &AuditEvent{ID: NewID(), Action: e.Action, Target: e.Target, Details: e.Details, IP: e.IP}
+	if e.ActorUserID != uuid.Nil {
+		ev.ActorUserID = &e.ActorUserID
+	}
+	if e.ActorKeyID != uuid.Nil {
+		ev.ActorKeyID = &e.ActorKeyID
+	}
+	_, err := db.NewInsert().Model(ev).Exec(ctx)
+	return err
+}
+
+// RecordPlatform appends an event that belongs to no workspace.
+func RecordPlatform(ctx context.Context, db bun.IDB, e Event) error {
+	if e.IP == "" {
+		e.IP, _ = ctx.Value(ipKey{}).(string)
+	}
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	ev := &platformEvent{ID: NewID(), Action: e.Action, Target: e.Target, Details: e.Details, IP: e.IP}
+	if e.ActorUserID != uuid.Nil {
+		ev.ActorUserID = &e.ActorUserID
+	}
+	_, err := db.NewInsert().Model(ev).Exec(ctx)
+	return err
+}

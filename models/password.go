@@ -1,0 +1,108 @@
+package models
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// argon2id parameters: above OWASP's minimum (m=19456 KiB, t=2, p=1).
+const (
+	argonMemory  = 19456
+	argonTime    = 2
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
+)
+
+// Password length bounds: long enough to resist guessing, short enough that hashing stays cheap.
+const (
+	MinPasswordChars = 12
+	MaxPasswordBytes = 256
+)
+
+//go:embed common-passwords.txt
+var commonPasswordList string
+
+var commonPasswords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, line := range strings.Split(commonPasswordList, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			m[strings.ToLower(line)] = true
+		}
+	}
+	return m
+}()
+
+// CheckPassword returns a user-facing reason the password is not acceptable, or "".
+func CheckPassword(pw string) string {
+	switch {
+	case utf8.RuneCountInString(pw) < MinPasswordChars:
+		return fmt.Sprintf("Use at least %d characters.", MinPasswordChars)
+	case len(pw) > MaxPasswordBytes:
+		return fmt.Sprintf("Use at most %d bytes.", MaxPasswordBytes)
+	case commonPasswords[strings.ToLower(pw)]:
+		return "This password is one of the most common ones; choose another."
+	}
+	return ""
+}
+
+// HashPassword returns an argon2id PHC string for pw.
+func HashPassword(pw string) (string, error) {
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime,
+		argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+var errBadHash = errors.New("malformed password hash")
+
+// VerifyPassword reports whether pw matches the PHC string, comparing in constant time.
+func VerifyPassword(phc, pw string) (bool, error) {
+	parts := strings.Split(phc, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errBadHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, errBadHash
+	}
+	var m uint32
+	var t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false, errBadHash
+	}
+	b64 := base64.RawStdEncoding
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil {
+		return false, errBadHash
+	}
+	want, err := b64.DecodeString(parts[5])
+	if err != nil {
+		return false, errBadHash
+	}
+	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// dummyHash is verified against when an email is unknown, so that answer takes as long as a wrong
+// password does.
+var dummyHash = func() string {
+	h, err := HashPassword("atrium-timing-equaliser")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
