@@ -1,0 +1,175 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"atrium/models"
+	"atrium/views"
+)
+
+// signupPage shows the sign-up form.
+func (s *Server) signupPage(c echo.Context) error {
+	if currentUser(c) != nil {
+		return s.redirect(c, safeNext(c.QueryParam("next"), "/workspaces"))
+	}
+	vm := views.AuthPage{Frame: s.frame(c, "Sign up", ""), Next: safeNext(c.QueryParam("next"), "")}
+	return s.render(c, http.StatusOK, views.SignupPage(vm), nil)
+}
+
+// signup creates the account and logs the new user in.
+func (s *Server) signup(c echo.Context) error {
+	ctx := c.Request().Context()
+	in := models.NewUser{Email: c.FormValue("email"), Name: c.FormValue("name"), Password: c.FormValue("password")}
+	next := safeNext(c.FormValue("next"), "")
+	u, err := models.CreateUser(ctx, s.DB, in)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		vm := views.AuthPage{Frame: s.frame(c, "Sign up", ""), Email: in.Email, Name: in.Name, Next: next, Errors: ve.Fields}
+		return s.render(c, http.StatusUnprocessableEntity, views.SignupPage(vm), nil)
+	}
+	if err != nil {
+		return err
+	}
+	if err := models.RecordPlatform(ctx, s.DB, models.Event{ActorUserID: u.ID, Action: "user.signup", Target: u.Email}); err != nil {
+		return err
+	}
+	if err := s.startSession(c, u); err != nil {
+		return err
+	}
+	return s.redirect(c, safeNext(next, "/workspaces"))
+}
+
+// loginPage shows the log-in form.
+func (s *Server) loginPage(c echo.Context) error {
+	if currentUser(c) != nil {
+		return s.redirect(c, safeNext(c.QueryParam("next"), "/"))
+	}
+	vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Next: safeNext(c.QueryParam("next"), "")}
+	return s.render(c, http.StatusOK, views.LoginPage(vm), nil)
+}
+
+// login checks the credentials, with throttling per account and per client IP.
+func (s *Server) login(c echo.Context) error {
+	ctx := c.Request().Context()
+	email, _ := models.NormalizeEmail(c.FormValue("email"))
+	password := c.FormValue("password")
+	next := safeNext(c.FormValue("next"), "")
+	ip := c.RealIP()
+	page := func(status int, msg string) error {
+		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Email: c.FormValue("email"), Next: next, Message: msg}
+		return s.render(c, status, views.LoginPage(vm), nil)
+	}
+	wait, err := models.LoginLockedFor(ctx, s.DB, email, ip)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		mins := int(math.Ceil(wait.Minutes()))
+		unit := "minutes"
+		if mins == 1 {
+			unit = "minute"
+		}
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+		return page(http.StatusTooManyRequests, fmt.Sprintf("Too many failed log-ins. Try again in %d %s.", mins, unit))
+	}
+	u, err := models.Authenticate(ctx, s.DB, email, password)
+	if errors.Is(err, models.ErrBadCredentials) {
+		if err := models.RecordLoginFailure(ctx, s.DB, email, ip); err != nil {
+			return err
+		}
+		return page(http.StatusUnauthorized, "The email or password is incorrect.")
+	}
+	if err != nil {
+		return err
+	}
+	if err := models.ClearLoginFailures(ctx, s.DB, email); err != nil {
+		return err
+	}
+	if err := s.startSession(c, u); err != nil {
+		return err
+	}
+	return s.redirect(c, safeNext(next, "/"))
+}
+
+// startSession binds the session to u under a fresh token (no session fixation) and lists it.
+func (s *Server) startSession(c echo.Context, u *models.User) error {
+	ctx := c.Request().Context()
+	if err := s.Sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.Sessions.Put(ctx, "user_id", u.ID.String())
+	s.Sessions.Remove(ctx, "csrf") // a new token for the new privilege
+	_, err := models.TrackSession(ctx, s.DB, u.ID, s.Sessions.Token(ctx), c.Request().UserAgent(), c.RealIP())
+	return err
+}
+
+// renewSession changes the session token after a privilege change, keeping the session listed.
+func (s *Server) renewSession(c echo.Context) error {
+	ctx := c.Request().Context()
+	old := s.Sessions.Token(ctx)
+	if err := s.Sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	_, err := s.DB.NewUpdate().Model((*models.UserSession)(nil)).Set("token = ?", s.Sessions.Token(ctx)).
+		Where("token = ?", old).Exec(ctx)
+	return err
+}
+
+// logout ends the session on the server, not only in the browser.
+func (s *Server) logout(c echo.Context) error {
+	ctx := c.Request().Context()
+	if tok := s.Sessions.Token(ctx); tok != "" {
+		if err := models.ForgetSession(ctx, s.DB, tok); err != nil {
+			return err
+		}
+	}
+	if err := s.Sessions.Destroy(ctx); err != nil {
+		return err
+	}
+	s.flash(c, "You are logged out.")
+	return s.redirect(c, "/login")
+}
+
+// home opens the last workspace used, or the list.
+func (s *Server) home(c echo.Context) error {
+	ctx := c.Request().Context()
+	if slug := s.Sessions.GetString(ctx, "last_ws"); slug != "" {
+		if _, err := models.ResolveMembership(ctx, s.DB, slug, currentUser(c).ID); err == nil {
+			return s.redirect(c, "/w/"+slug)
+		}
+		s.Sessions.Remove(ctx, "last_ws")
+	}
+	return s.redirect(c, "/workspaces")
+}
+
+// trimDevice shortens a user agent to something a person recognises.
+func trimDevice(ua string) string {
+	for _, b := range []string{"Firefox", "Edg", "Chrome", "Safari", "curl", "Go-http-client"} {
+		if strings.Contains(ua, b) {
+			os := ""
+			for _, o := range []string{"Windows", "Mac OS", "Linux", "Android", "iPhone"} {
+				if strings.Contains(ua, o) {
+					os = " on " + o
+					break
+				}
+			}
+			if b == "Edg" {
+				b = "Edge"
+			}
+			return b + os
+		}
+	}
+	if ua == "" {
+		return "Unknown device"
+	}
+	if len(ua) > 40 {
+		return ua[:40] + "…"
+	}
+	return ua
+}

@@ -1,0 +1,265 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"atrium/models"
+)
+
+// Keys of values the middleware leaves on echo.Context.
+const (
+	ctxUser       = "user"
+	ctxMembership = "membership"
+)
+
+// ipExtractor believes X-Forwarded-For only from the configured proxies; nothing is trusted by
+// default, not even loopback or private networks.
+func (s *Server) ipExtractor() echo.IPExtractor {
+	if len(s.Cfg.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range s.Cfg.TrustedProxies {
+		_, n, err := net.ParseCIDR(p.String())
+		if err == nil {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// recoverPanics turns a panic into a 500 through the error handler, with the stack logged.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.Log.Error("panic", "error", r, "stack", string(debug.Stack()), "request_id", requestID(c))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers of DESIGN.md on every response, errors and static files included.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if s.Cfg.Production || c.Request().TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// logRequests writes one line per request.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		if c.Path() != "/healthz" {
+			s.Log.Info("request", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"status", c.Response().Status, "ms", time.Since(start).Milliseconds(),
+				"ip", c.RealIP(), "request_id", requestID(c))
+		}
+		return nil
+	}
+}
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// staticFiles serves the embedded assets with a short cache lifetime.
+func (s *Server) staticFiles(fsys fs.FS) http.Handler {
+	fileServer := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") || r.URL.Path == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		fileServer.ServeHTTP(w, r)
+	})
+}
+
+// loadUser puts the signed-in user, if any, on the context; a disabled or deleted user's session
+// ends here.
+func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		ctx = models.WithClientIP(ctx, c.RealIP())
+		c.SetRequest(c.Request().WithContext(ctx))
+		id := s.Sessions.GetString(ctx, "user_id")
+		if id == "" {
+			return next(c)
+		}
+		uid, err := parseUUID(id)
+		if err != nil {
+			return s.Sessions.Destroy(ctx)
+		}
+		u, err := models.UserByID(ctx, s.DB, uid)
+		if err != nil || u.DisabledAt != nil {
+			if err != nil && !isNotFound(err) {
+				return err
+			}
+			if err := s.Sessions.Destroy(ctx); err != nil {
+				return err
+			}
+			return next(c)
+		}
+		c.Set(ctxUser, u)
+		if err := models.TouchSession(ctx, s.DB, s.Sessions.Token(ctx)); err != nil {
+			s.Log.Warn("touch session", "error", err)
+		}
+		return next(c)
+	}
+}
+
+// currentUser returns the signed-in user or nil.
+func currentUser(c echo.Context) *models.User {
+	u, _ := c.Get(ctxUser).(*models.User)
+	return u
+}
+
+// csrfToken returns the session's CSRF token, making one when the session has none.
+func (s *Server) csrfToken(ctx context.Context) string {
+	tok := s.Sessions.GetString(ctx, "csrf")
+	if tok == "" {
+		b := make([]byte, 32)
+		rand.Read(b)
+		tok = base64.RawURLEncoding.EncodeToString(b)
+		s.Sessions.Put(ctx, "csrf", tok)
+	}
+	return tok
+}
+
+// csrf refuses every state-changing request whose _csrf field or X-CSRF-Token header does not
+// match the session's token, compared in constant time.
+func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		want := s.Sessions.GetString(c.Request().Context(), "csrf")
+		got := c.Request().Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = c.FormValue("_csrf")
+		}
+		if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			return echo.NewHTTPError(http.StatusForbidden, "The form has expired or did not come from Atrium. Reload the page and try again.")
+		}
+		return next(c)
+	}
+}
+
+// authorize applies the route's rule from the policy table; a route without one is refused.
+func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		key := c.Request().Method + " " + c.Path()
+		if c.Request().Method == http.MethodHead {
+			key = "GET " + c.Path()
+		}
+		r, ok := policy[key]
+		if !ok {
+			if c.Path() == "" || c.Path() == "/*" {
+				return echo.ErrNotFound // no such route at all
+			}
+			s.Log.Error("route has no access rule", "route", key)
+			return echo.NewHTTPError(http.StatusForbidden, "This page is not available.")
+		}
+		switch r.who {
+		case anyone:
+			return next(c)
+		case signedIn, member, support:
+			u := currentUser(c)
+			if u == nil {
+				return s.toLogin(c)
+			}
+			c.Response().Header().Set("Cache-Control", "no-store")
+			if r.who == support {
+				if !u.IsSupport() {
+					return echo.ErrNotFound
+				}
+				if c.Request().Method != http.MethodGet {
+					return echo.NewHTTPError(http.StatusForbidden, "Support access is read-only.")
+				}
+				return next(c)
+			}
+			if r.who == member {
+				return s.inMembership(c, r.role, next)
+			}
+			return next(c)
+		}
+		return echo.NewHTTPError(http.StatusForbidden, "This page is not available.")
+	}
+}
+
+// inMembership resolves the workspace in the URL among the user's own: a workspace the user does
+// not belong to is 404, a role below the route's is 403. The request context then carries the
+// workspace for the model hooks.
+func (s *Server) inMembership(c echo.Context, least models.Role, next echo.HandlerFunc) error {
+	u := currentUser(c)
+	ctx := c.Request().Context()
+	m, err := models.ResolveMembership(ctx, s.DB, c.Param("slug"), u.ID)
+	if err != nil {
+		return err
+	}
+	if !m.Role.AtLeast(least) {
+		return echo.NewHTTPError(http.StatusForbidden, "Your role in this workspace does not allow this.")
+	}
+	c.Set(ctxMembership, m)
+	c.SetRequest(c.Request().WithContext(models.WithWorkspace(ctx, m.ID)))
+	if c.Request().Method == http.MethodGet && s.Sessions.GetString(ctx, "last_ws") != m.Slug {
+		s.Sessions.Put(ctx, "last_ws", m.Slug)
+	}
+	return next(c)
+}
+
+// membership returns the workspace the request is in.
+func membership(c echo.Context) *models.Membership {
+	m, _ := c.Get(ctxMembership).(*models.Membership)
+	return m
+}
+
+// toLogin sends an anonymous visitor to the log-in page, remembering where they were going.
+func (s *Server) toLogin(c echo.Context) error {
+	next := c.Request().URL.RequestURI()
+	if c.Request().Method != http.MethodGet {
+		next = ""
+	}
+	target := "/login"
+	if next != "" && next != "/" {
+		target += "?next=" + urlQueryEscape(next)
+	}
+	return s.redirect(c, target)
+}
+
+// logAttr is a helper for structured logging of errors.
+func logAttr(err error) slog.Attr { return slog.String("error", err.Error()) }

@@ -1,0 +1,141 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/uptrace/bun"
+
+	"atrium/models"
+	"atrium/views/layouts"
+)
+
+// isHTMX reports whether htmx asked for a fragment (a boosted request wants the whole page).
+func isHTMX(c echo.Context) bool {
+	h := c.Request().Header
+	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true"
+}
+
+// render writes page for a browser and fragment for htmx (fragment may be nil: then the page).
+func (s *Server) render(c echo.Context, status int, page, fragment templ.Component) error {
+	c.Response().Header().Add("Vary", "HX-Request")
+	comp := page
+	if fragment != nil && isHTMX(c) {
+		comp = fragment
+	}
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return comp.Render(c.Request().Context(), c.Response())
+}
+
+// redirect sends htmx an HX-Redirect and a browser a 303.
+func (s *Server) redirect(c echo.Context, to string) error {
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", to)
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// flash stores a one-time message for the next page.
+func (s *Server) flash(c echo.Context, msg string) {
+	s.Sessions.Put(c.Request().Context(), "flash", msg)
+}
+
+// flashError stores a one-time error message for the next page.
+func (s *Server) flashError(c echo.Context, msg string) {
+	s.Sessions.Put(c.Request().Context(), "flash", msg)
+	s.Sessions.Put(c.Request().Context(), "flash_kind", "error")
+}
+
+// frame builds the layout's view of the request.
+func (s *Server) frame(c echo.Context, title, nav string) layouts.Frame {
+	ctx := c.Request().Context()
+	f := layouts.Frame{Title: title, Nav: nav}
+	if !s.sessionLoaded(ctx) {
+		return f // bare routes (static files, unknown paths) have no session
+	}
+	f.CSRF = s.csrfToken(ctx)
+	if s.Sessions.Exists(ctx, "flash") {
+		f.Flash = s.Sessions.PopString(ctx, "flash")
+		f.FlashKind = s.Sessions.PopString(ctx, "flash_kind")
+	}
+	u := currentUser(c)
+	if u == nil {
+		return f
+	}
+	f.User = &layouts.UserInfo{Name: u.DisplayName(), Email: u.Email, IsSupport: u.IsSupport()}
+	m := membership(c)
+	if m != nil {
+		f.Workspace = &layouts.WorkspaceInfo{Name: m.Name, Slug: m.Slug, Tier: m.Tier.Label(), Role: m.Role.Label(),
+			Can: navFor(m.Role)}
+	}
+	list, err := models.UserWorkspaces(ctx, s.DB, u.ID)
+	if err != nil {
+		s.Log.Warn("switcher", logAttr(err))
+	}
+	for _, w := range list {
+		f.Switcher = append(f.Switcher, layouts.WorkspaceLink{Name: w.Name, Slug: w.Slug, Role: w.Role.Label(),
+			Current: m != nil && m.ID == w.ID})
+	}
+	return f
+}
+
+// navFor lists the navigation items a role may use: the same rules as the policy table.
+func navFor(r models.Role) map[string]bool {
+	can := map[string]bool{}
+	for key, path := range map[string]string{
+		"overview": "GET /w/:slug", "members": "GET /w/:slug/members", "keys": "GET /w/:slug/keys",
+		"usage": "GET /w/:slug/usage", "audit": "GET /w/:slug/audit", "settings": "GET /w/:slug/settings",
+	} {
+		if p, ok := policy[path]; ok && r.AtLeast(p.role) {
+			can[key] = true
+		}
+	}
+	return can
+}
+
+// inWorkspace runs fn in the request's workspace transaction.
+func (s *Server) inWorkspace(c echo.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	m := membership(c)
+	if m == nil {
+		return models.ErrNoWorkspace
+	}
+	return models.InWorkspace(c.Request().Context(), s.DB, m.ID, fn)
+}
+
+// safeNext returns next when it is a local path, else fallback: never //host, /\host or a scheme.
+func safeNext(next, fallback string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\t") {
+		return fallback
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return fallback
+	}
+	return next
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+func parseUUID(s string) (uuid.UUID, error) { return uuid.Parse(s) }
+
+func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }
+
+// sessionLoaded reports whether the session middleware ran for this request.
+func (s *Server) sessionLoaded(ctx context.Context) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	s.Sessions.Status(ctx)
+	return true
+}

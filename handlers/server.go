@@ -1,0 +1,71 @@
+// Package handlers is Atrium's HTTP surface: the echo server, its middleware and one file per
+// resource. Every route and its access rule are listed in routes.go.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/alexedwards/scs/postgresstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/labstack/echo/v4"
+	"github.com/uptrace/bun"
+)
+
+// Config is the server's configuration, read once at start.
+type Config struct {
+	// Production turns on Secure and __Host- cookies and HSTS.
+	Production bool
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// SMTPURL sends invitation mail when set; otherwise links are shown and logged.
+	SMTPURL         string
+	SessionIdle     time.Duration
+	SessionLifetime time.Duration
+	Version         string
+}
+
+// Server holds the dependencies every handler uses.
+type Server struct {
+	DB       *bun.DB
+	Sessions *scs.SessionManager
+	Log      *slog.Logger
+	Cfg      Config
+	// Now is the clock; tests move it.
+	Now func() time.Time
+
+	echo *echo.Echo
+}
+
+// New builds the server and its routes.
+func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = 2 * time.Hour
+	}
+	if cfg.SessionLifetime == 0 {
+		cfg.SessionLifetime = 24 * time.Hour
+	}
+	sm := scs.New()
+	sm.Store = postgresstore.NewWithCleanupInterval(db.DB, 10*time.Minute)
+	sm.IdleTimeout = cfg.SessionIdle
+	sm.Lifetime = cfg.SessionLifetime
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Path = "/"
+	sm.Cookie.Name = "atrium_session"
+	if cfg.Production {
+		sm.Cookie.Name = "__Host-atrium_session"
+		sm.Cookie.Secure = true
+	}
+	s := &Server{DB: db, Sessions: sm, Log: log, Cfg: cfg, Now: time.Now}
+	s.echo = s.routes()
+	return s
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Echo exposes the router, for the route-table walk in tests.
+func (s *Server) Echo() *echo.Echo { return s.echo }

@@ -1,0 +1,154 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/uptrace/bun"
+
+	"atrium/models"
+	"atrium/views"
+	"atrium/views/layouts"
+)
+
+func (s *Server) workspacesView(c echo.Context, status int, form views.NewWorkspaceForm) error {
+	ctx := c.Request().Context()
+	list, err := models.UserWorkspaces(ctx, s.DB, currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	vm := views.WorkspacesPage{Frame: s.frame(c, "Workspaces", ""), Form: form}
+	for _, w := range list {
+		vm.Workspaces = append(vm.Workspaces, views.WorkspaceRow{Name: w.Name, Slug: w.Slug, Role: w.Role.Label(), Tier: w.Tier.Label()})
+	}
+	return s.render(c, status, views.WorkspacesView(vm), views.NewWorkspaceFormView(vm.CSRF, form))
+}
+
+// workspacesIndex lists the user's workspaces with the create form.
+func (s *Server) workspacesIndex(c echo.Context) error {
+	return s.workspacesView(c, http.StatusOK, views.NewWorkspaceForm{})
+}
+
+// workspaceCreate makes a workspace with the user as owner and opens it.
+func (s *Server) workspaceCreate(c echo.Context) error {
+	form := views.NewWorkspaceForm{Name: c.FormValue("name"), Slug: c.FormValue("slug")}
+	ws, err := models.CreateWorkspace(c.Request().Context(), s.DB, currentUser(c), form.Name, form.Slug)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		form.Errors = ve.Fields
+		return s.workspacesView(c, http.StatusUnprocessableEntity, form)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.renewSession(c); err != nil {
+		return err
+	}
+	s.flash(c, "Workspace "+ws.Name+" is ready. You are its owner.")
+	return s.redirect(c, "/w/"+ws.Slug)
+}
+
+// workspaceSlugCheck answers whether a slug is free, for the live check in the form.
+func (s *Server) workspaceSlugCheck(c echo.Context) error {
+	slug := strings.ToLower(strings.TrimSpace(c.QueryParam("slug")))
+	out := views.SlugCheck{Slug: slug}
+	if msg := models.CheckSlug(slug); msg != "" {
+		out.Message = msg
+	} else {
+		taken, err := models.SlugTaken(c.Request().Context(), s.DB, slug)
+		if err != nil {
+			return err
+		}
+		out.Available = !taken
+		if taken {
+			out.Message = "/w/" + slug + " is taken."
+		}
+	}
+	return s.render(c, http.StatusOK, views.SlugCheckView(out), nil)
+}
+
+// workspaceSwitcher filters the switcher's list by name or slug.
+func (s *Server) workspaceSwitcher(c echo.Context) error {
+	list, err := models.UserWorkspaces(c.Request().Context(), s.DB, currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	q := strings.ToLower(strings.TrimSpace(c.QueryParam("q")))
+	var links []layouts.WorkspaceLink
+	for _, w := range list {
+		if q == "" || strings.Contains(strings.ToLower(w.Name), q) || strings.Contains(w.Slug, q) {
+			links = append(links, layouts.WorkspaceLink{Name: w.Name, Slug: w.Slug, Role: w.Role.Label()})
+		}
+	}
+	return s.render(c, http.StatusOK, layouts.SwitcherList(links), nil)
+}
+
+// meters turns a usage snapshot into the four meters of the overview and usage pages.
+func meters(u *models.Snapshot) []views.MeterVM {
+	type m struct {
+		key, label string
+		used       int64
+		limit      models.Limit
+		resets     time.Time
+	}
+	ms := []m{
+		{"agent-minutes", "Agent-minutes this month", u.AgentMinutesMonth, u.Limits.AgentMinutesPerMonth, u.PeriodEnd},
+		{"api-calls", "API calls this hour", u.APICallsHour, u.Limits.APICallsPerHour, u.HourResets()},
+		{"concurrent-tasks", "Concurrent tasks", u.RunningTasks, u.Limits.ConcurrentTasks, time.Time{}},
+		{"members", "Members (with pending invitations)", u.Members, u.Limits.Members, time.Time{}},
+	}
+	out := make([]views.MeterVM, 0, len(ms))
+	for _, x := range ms {
+		vm := views.MeterVM{Key: x.key, Label: x.label, Used: models.FormatCount(x.used), Limit: x.limit.String(), Percent: x.limit.Percent(x.used)}
+		if !x.resets.IsZero() {
+			vm.Resets = x.resets.UTC().Format("Jan 2, 15:04 UTC")
+		}
+		out = append(out, vm)
+	}
+	return out
+}
+
+// usageWarnings says which limits are at 80 % or more.
+func usageWarnings(ms []views.MeterVM) []string {
+	var out []string
+	for _, m := range ms {
+		switch {
+		case m.Percent >= 100:
+			out = append(out, m.Label+": the limit of "+m.Limit+" is reached.")
+		case m.Percent >= 80:
+			out = append(out, m.Label+": "+m.Used+" of "+m.Limit+" used (80 % or more).")
+		}
+	}
+	return out
+}
+
+// workspaceOverview is the workspace's front page: usage at a glance.
+func (s *Server) workspaceOverview(c echo.Context) error {
+	m := membership(c)
+	vm := views.OverviewPage{Frame: s.frame(c, m.Name, "overview"), Tier: m.Tier.Label()}
+	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		u, err := models.CurrentUsage(ctx, tx, m.Tier, s.Now())
+		if err != nil {
+			return err
+		}
+		vm.Meters = meters(u)
+		var members, agents int
+		if err := tx.NewSelect().Model((*models.Member)(nil)).ColumnExpr("count(*)").Scan(ctx, &members); err != nil {
+			return err
+		}
+		if err := tx.NewSelect().Model((*models.Agent)(nil)).ColumnExpr("count(*)").Scan(ctx, &agents); err != nil {
+			return err
+		}
+		vm.Members, vm.Agents, vm.Running = members, agents, int(u.RunningTasks)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	vm.Workspace.Warnings = usageWarnings(vm.Meters)
+	return s.render(c, http.StatusOK, views.OverviewView(vm), nil)
+}

@@ -1,0 +1,303 @@
+// Command atrium is the admin console of a multi-tenant agent platform.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/uptrace/bun"
+	"golang.org/x/term"
+
+	"atrium/handlers"
+	"atrium/models"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "atrium:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the environment, read once.
+type config struct {
+	databaseURL    string
+	appDatabaseURL string
+	addr           string
+	production     bool
+	trusted        []netip.Prefix
+	smtpURL        string
+	idle, lifetime time.Duration
+	dataDir        string
+}
+
+func readConfig(getenv func(string) string) (config, error) {
+	c := config{
+		databaseURL:    getenv("DATABASE_URL"),
+		appDatabaseURL: getenv("APP_DATABASE_URL"),
+		addr:           or(getenv("ATRIUM_ADDR"), "127.0.0.1:8080"),
+		smtpURL:        getenv("SMTP_URL"),
+		dataDir:        or(getenv("ATRIUM_DATA_DIR"), ".data/postgres"),
+	}
+	switch env := or(getenv("ATRIUM_ENV"), "development"); env {
+	case "development":
+	case "production":
+		c.production = true
+	default:
+		return c, fmt.Errorf("ATRIUM_ENV=%q: use development or production", env)
+	}
+	for _, s := range strings.FieldsFunc(getenv("ATRIUM_TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return c, fmt.Errorf("ATRIUM_TRUSTED_PROXIES: %q is not a CIDR like 10.0.0.0/8", s)
+		}
+		c.trusted = append(c.trusted, p)
+	}
+	var err error
+	if c.idle, err = duration(getenv, "ATRIUM_SESSION_IDLE", 2*time.Hour); err != nil {
+		return c, err
+	}
+	if c.lifetime, err = duration(getenv, "ATRIUM_SESSION_LIFETIME", 24*time.Hour); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: use a duration like 2h or 30m", name, v)
+	}
+	return d, nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+const usage = `usage: atrium [command]
+
+commands:
+  serve                 run the web console (default)
+  migrate [--down]      apply pending migrations (or roll back the last group)
+  seed [--demo]         add the demo workspace (once)
+  user create --email E [--name N] [--support]
+                        create a user; the password is read from stdin
+  version               print the version
+`
+
+// run is the whole program, testable: arguments, environment and streams come in.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 1 {
+		cmd, args = args[1], args[2:]
+	} else {
+		args = nil
+	}
+	cfg, err := readConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if cfg.production {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	slog.SetDefault(log)
+	switch cmd {
+	case "version", "--version":
+		fmt.Fprintln(stdout, "atrium", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve":
+		return serve(ctx, cfg, log, stdout)
+	case "migrate":
+		fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+		down := fs.Bool("down", false, "roll back the last group")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return withDatabase(ctx, cfg, stdout, false, func(owner, app *bun.DB) error {
+			if *down {
+				names, err := models.Rollback(ctx, owner)
+				fmt.Fprintf(stdout, "rolled back %d migrations %v\n", len(names), names)
+				return err
+			}
+			fmt.Fprintln(stdout, "migrations are up to date")
+			return nil
+		})
+	case "seed":
+		fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+		fs.Bool("demo", true, "add the demo workspace")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return withDatabase(ctx, cfg, stdout, true, func(owner, app *bun.DB) error {
+			made, err := models.SeedDemo(ctx, app, time.Now())
+			if err == nil && !made {
+				fmt.Fprintln(stdout, "the demo workspace exists already")
+			}
+			return err
+		})
+	case "user":
+		if len(args) == 0 || args[0] != "create" {
+			return errors.New("usage: atrium user create --email E [--name N] [--support]")
+		}
+		return userCreate(ctx, cfg, args[1:], stdin, stdout)
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// withDatabase opens the owner and runtime connections (starting the embedded cluster when no
+// DATABASE_URL is set), migrates, runs fn, and stops whatever it started.
+func withDatabase(ctx context.Context, cfg config, stdout io.Writer, seedDemo bool, fn func(owner, app *bun.DB) error) error {
+	ownerURL := cfg.databaseURL
+	if ownerURL == "" {
+		fmt.Fprintf(stdout, "DATABASE_URL is not set: starting a private PostgreSQL cluster in %s\n", cfg.dataDir)
+		pg, err := models.StartEmbedded(ctx, models.EmbeddedOptions{DataDir: cfg.dataDir, Log: stdout})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "atrium: stopping PostgreSQL:", err)
+			} else {
+				fmt.Fprintln(stdout, "PostgreSQL stopped")
+			}
+		}()
+		ownerURL = pg.URL
+	}
+	owner, err := models.Open(ctx, models.OpenOptions{URL: ownerURL, MaxConns: 4})
+	if err != nil {
+		return fmt.Errorf("%w (check DATABASE_URL)", err)
+	}
+	defer owner.Close()
+	applied, err := models.Migrate(ctx, owner)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		fmt.Fprintf(stdout, "applied %d migrations\n", len(applied))
+	}
+	appOpt := models.OpenOptions{URL: cfg.appDatabaseURL}
+	if appOpt.URL == "" {
+		appOpt = models.OpenOptions{URL: ownerURL, SetRole: models.AppRole}
+	}
+	app, err := models.Open(ctx, appOpt)
+	if err != nil {
+		return fmt.Errorf("%w (check APP_DATABASE_URL)", err)
+	}
+	defer app.Close()
+	return fn(owner, app)
+}
+
+// serve runs the console until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server running? set ATRIUM_ADDR to another address)", cfg.addr, err)
+	}
+	defer ln.Close()
+	return withDatabase(ctx, cfg, stdout, true, func(owner, app *bun.DB) error {
+		if cfg.databaseURL == "" {
+			made, err := models.SeedDemo(ctx, app, time.Now())
+			if err != nil {
+				return err
+			}
+			if made {
+				fmt.Fprintln(stdout, "seeded the demo workspace")
+			}
+		}
+		srv := handlers.New(app, handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL,
+			SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version}, log)
+		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+		errc := make(chan error, 1)
+		go func() { errc <- hs.Serve(ln) }()
+		fmt.Fprintf(stdout, "Atrium is running at http://%s\n", ln.Addr())
+		if cfg.databaseURL == "" {
+			fmt.Fprintf(stdout, "demo login: %s / %s\n", models.DemoOwnerEmail, models.DemoPassword)
+		}
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		fmt.Fprintln(stdout, "shutting down…")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(shutdownCtx)
+	})
+}
+
+// userCreate makes a user from the command line; the password comes from stdin.
+func userCreate(ctx context.Context, cfg config, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
+	email := fs.String("email", "", "email address (required)")
+	name := fs.String("name", "", "display name")
+	supportStaff := fs.Bool("support", false, "make the user platform support staff")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("user create: --email is required")
+	}
+	var pw string
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stdout, "Password (at least 12 characters): ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stdout)
+		if err != nil {
+			return err
+		}
+		pw = string(b)
+	} else {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	staff := ""
+	if *supportStaff {
+		staff = models.StaffSupport
+	}
+	return withDatabase(ctx, cfg, stdout, false, func(owner, app *bun.DB) error {
+		u, err := models.CreateUser(ctx, app, models.NewUser{Email: *email, Name: *name, Password: pw, StaffRole: staff})
+		if err != nil {
+			return err
+		}
+		kind := "user"
+		if u.IsSupport() {
+			kind = "support user"
+		}
+		fmt.Fprintf(stdout, "created %s %s\n", kind, u.Email)
+		return nil
+	})
+}

@@ -1,0 +1,126 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// UserSession is one signed-in browser session of a user.
+type UserSession struct {
+	bun.BaseModel `bun:"table:user_sessions,alias:us"`
+
+	ID         uuid.UUID `bun:"id,pk,type:uuid"`
+	UserID     uuid.UUID `bun:"user_id,type:uuid"`
+	Token      string    `bun:"token"`
+	CreatedAt  time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	LastSeenAt time.Time `bun:"last_seen_at,nullzero,notnull,default:current_timestamp"`
+	UserAgent  string    `bun:"user_agent"`
+	IP         string    `bun:"ip"`
+}
+
+// TrackSession records a new signed-in session.
+func TrackSession(ctx context.Context, db bun.IDB, userID uuid.UUID, token, userAgent, ip string) (*UserSession, error) {
+	if len(userAgent) > 300 {
+		userAgent = userAgent[:300]
+	}
+	s := &UserSession{ID: NewID(), UserID: userID, Token: token, UserAgent: userAgent, IP: ip}
+	_, err := db.NewInsert().Model(s).Exec(ctx)
+	return s, err
+}
+
+// TouchSession notes activity at most once a minute, so most requests write nothing.
+func TouchSession(ctx context.Context, db bun.IDB, token string) error {
+	_, err := db.NewUpdate().Model((*UserSession)(nil)).Set("last_seen_at = now()").
+		Where("token = ? AND last_seen_at < now() - interval '1 minute'", token).Exec(ctx)
+	return err
+}
+
+// ActiveSessions lists a user's sessions that the session store still holds, newest activity first.
+func ActiveSessions(ctx context.Context, db bun.IDB, userID uuid.UUID) ([]UserSession, error) {
+	var out []UserSession
+	err := db.NewSelect().Model(&out).Where("user_id = ?", userID).
+		Where("EXISTS (SELECT 1 FROM sessions s WHERE s.token = us.token AND s.expiry > now())").
+		Order("last_seen_at DESC").Limit(100).Scan(ctx)
+	return out, err
+}
+
+// EndSessions deletes the user's sessions (all but keepToken when it is set, or only id when
+// id is set) from both the session store and the list; it returns how many ended.
+func EndSessions(ctx context.Context, db bun.IDB, userID uuid.UUID, id uuid.UUID, keepToken string) (int, error) {
+	q := db.NewDelete().Model((*UserSession)(nil)).Where("user_id = ?", userID).Returning("token")
+	if id != uuid.Nil {
+		q = q.Where("id = ?", id)
+	}
+	if keepToken != "" {
+		q = q.Where("token <> ?", keepToken)
+	}
+	var tokens []string
+	if _, err := q.Exec(ctx, &tokens); err != nil {
+		return 0, err
+	}
+	if len(tokens) == 0 {
+		return 0, nil
+	}
+	_, err := db.NewDelete().TableExpr("sessions").Where("token IN (?)", bun.In(tokens)).Exec(ctx)
+	return len(tokens), err
+}
+
+// ForgetSession removes a session from the list (the store deletes its own row on logout).
+func ForgetSession(ctx context.Context, db bun.IDB, token string) error {
+	_, err := db.NewDelete().Model((*UserSession)(nil)).Where("token = ?", token).Exec(ctx)
+	return err
+}
+
+// Throttle limits: DESIGN.md's figures.
+const (
+	ThrottleWindow     = 15 * time.Minute
+	AccountMaxFailures = 10
+	IPMaxFailures      = 100
+)
+
+// LoginLockedFor returns how long log-ins for this account or IP stay refused (0 when they are not).
+func LoginLockedFor(ctx context.Context, db bun.IDB, email, ip string) (time.Duration, error) {
+	var waits []time.Duration
+	for _, c := range []struct {
+		scope, key string
+		max        int
+	}{{"account", email, AccountMaxFailures}, {"ip", ip, IPMaxFailures}} {
+		if c.key == "" {
+			continue
+		}
+		var row struct {
+			N    int        `bun:"n"`
+			Last *time.Time `bun:"last"`
+		}
+		err := db.NewRaw(`SELECT count(*) AS n, max(at) AS last FROM login_failures
+			WHERE scope = ? AND key = ? AND at > now() - ?::interval`, c.scope, c.key, ThrottleWindow.String()).Scan(ctx, &row)
+		if err != nil {
+			return 0, err
+		}
+		if row.N >= c.max && row.Last != nil {
+			waits = append(waits, time.Until(row.Last.Add(ThrottleWindow)))
+		}
+	}
+	var wait time.Duration
+	for _, w := range waits {
+		wait = max(wait, w)
+	}
+	return wait, nil
+}
+
+// RecordLoginFailure counts a failed log-in against the account and the IP, and drops counts
+// older than the window.
+func RecordLoginFailure(ctx context.Context, db bun.IDB, email, ip string) error {
+	_, err := db.NewRaw(`WITH gone AS (DELETE FROM login_failures WHERE at < now() - ?::interval)
+		INSERT INTO login_failures (scope, key) VALUES ('account', ?), ('ip', ?)`, (2 * ThrottleWindow).String(), email, ip).Exec(ctx)
+	return err
+}
+
+// ClearLoginFailures forgets an account's failures after a successful log-in.
+func ClearLoginFailures(ctx context.Context, db bun.IDB, email string) error {
+	_, err := db.NewRaw(`DELETE FROM login_failures WHERE scope = 'account' AND key = ?`, email).Exec(ctx)
+	return err
+}

@@ -1,0 +1,31 @@
+// Atrium's small script: progressive enhancement only; every page works without it.
+(function () {
+  "use strict";
+  // An htmx request refused by the server (403, 404, 409, 500…) shows its message in the flash area.
+  document.addEventListener("htmx:responseError", function (ev) {
+    var flash = document.getElementById("flash");
+    if (!flash) return;
+    var box = document.createElement("div");
+    box.className = "mb-4 rounded-md border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800";
+    box.setAttribute("role", "alert");
+    box.setAttribute("data-testid", "flash");
+    box.textContent = (ev.detail.xhr && ev.detail.xhr.responseText) || "The request failed.";
+    flash.replaceChildren(box);
+  });
+  // Copy buttons: <button data-copy="#id">.
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-copy]");
+    if (!btn) return;
+    var src = document.querySelector(btn.getAttribute("data-copy"));
+    if (!src || !navigator.clipboard) return;
+    navigator.clipboard.writeText(src.value || src.textContent).then(function () {
+      btn.textContent = "Copied";
+    });
+  });
+  // Confirmation for destructive forms: <form data-confirm="…">. Without JavaScript the server
+  // asks for its own confirmation where it matters.
+  document.addEventListener("submit", function (ev) {
+    var msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) ev.preventDefault();
+  }, true);
+})();

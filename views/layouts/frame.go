@@ -1,0 +1,73 @@
+// Package layouts holds the page frames every page renders inside.
+package layouts
+
+// Frame is what the layout needs to know about the request; every page view model carries one.
+type Frame struct {
+	Title     string
+	CSRF      string
+	Nonce     string
+	Flash     string
+	FlashKind string // "ok" or "error"
+	User      *UserInfo
+	Workspace *WorkspaceInfo // the workspace the page is in, if any
+	Switcher  []WorkspaceLink
+	Nav       string // the active navigation item
+	Support   bool   // support mode: read-only look at a workspace
+}
+
+// UserInfo is the signed-in user as the frame shows them.
+type UserInfo struct {
+	Name      string
+	Email     string
+	IsSupport bool
+}
+
+// WorkspaceInfo is the current workspace and what the user may do there.
+type WorkspaceInfo struct {
+	Name string
+	Slug string
+	Tier string
+	Role string
+	// Can holds the navigation items the role may see.
+	Can map[string]bool
+	// Warnings are usage warnings shown on every page of the workspace.
+	Warnings []string
+}
+
+// WorkspaceLink is one entry of the workspace switcher.
+type WorkspaceLink struct {
+	Name    string
+	Slug    string
+	Role    string
+	Current bool
+}
+
+// NavItem is one entry of the left navigation.
+type NavItem struct {
+	Key   string
+	Label string
+	Path  string
+}
+
+// Nav lists the workspace navigation the role may see.
+func (f Frame) NavItems() []NavItem {
+	if f.Workspace == nil {
+		return nil
+	}
+	base := "/w/" + f.Workspace.Slug
+	all := []NavItem{
+		{"overview", "Overview", base},
+		{"members", "Members", base + "/members"},
+		{"keys", "API keys", base + "/keys"},
+		{"usage", "Usage", base + "/usage"},
+		{"audit", "Audit log", base + "/audit"},
+		{"settings", "Settings", base + "/settings"},
+	}
+	var out []NavItem
+	for _, it := range all {
+		if f.Workspace.Can[it.Key] {
+			out = append(out, it)
+		}
+	}
+	return out
+}

@@ -1,0 +1,88 @@
+// Package views holds Atrium's pages. Each page takes a view model and never touches the database.
+package views
+
+import (
+	"atrium/views/layouts"
+)
+
+// FormErrors maps a field name to its message.
+type FormErrors map[string]string
+
+// AuthPage is the sign-up or log-in form.
+type AuthPage struct {
+	layouts.Frame
+	Email  string
+	Name   string
+	Next   string
+	Errors FormErrors
+	// Message is shown above the form (a refused log-in, a throttle).
+	Message string
+}
+
+// WorkspacesPage lists the user's workspaces and offers to create one.
+type WorkspacesPage struct {
+	layouts.Frame
+	Workspaces []WorkspaceRow
+	Form       NewWorkspaceForm
+}
+
+// WorkspaceRow is one of the user's workspaces.
+type WorkspaceRow struct {
+	Name, Slug, Role, Tier string
+}
+
+// NewWorkspaceForm is the create-workspace form with its errors.
+type NewWorkspaceForm struct {
+	Name, Slug string
+	Errors     FormErrors
+}
+
+// SlugCheck is the live availability answer for a slug.
+type SlugCheck struct {
+	Slug      string
+	Available bool
+	Message   string
+}
+
+// OverviewPage is a workspace's front page.
+type OverviewPage struct {
+	layouts.Frame
+	Tier    string
+	Meters  []MeterVM
+	Members int
+	Agents  int
+	Running int
+}
+
+// MeterVM is one limit with its use.
+type MeterVM struct {
+	Key     string
+	Label   string
+	Used    string
+	Limit   string
+	Percent float64
+	Resets  string
+}
+
+// AccountPage is /account.
+type AccountPage struct {
+	layouts.Frame
+	Name       string
+	NameErrors FormErrors
+	PwErrors   FormErrors
+	Sessions   []SessionRow
+}
+
+// SessionRow is one signed-in session.
+type SessionRow struct {
+	ID, Device, IP, Created, LastSeen string
+	Current                           bool
+}
+
+// ErrorPage is the friendly page for 403, 404, 429 and 500.
+type ErrorPage struct {
+	layouts.Frame
+	Status  int
+	Heading string
+	Message string
+}
