@@ -83,5 +83,10 @@ func (s *Server) routes() *echo.Echo {
 	web.GET("/workspaces/slug-check", s.workspaceSlugCheck)
 	web.GET("/workspaces/switcher", s.workspaceSwitcher)
 	web.GET("/w/:slug", s.workspaceOverview)
+	// Members and invitations.
+	// API keys.
+	// Usage, settings, audit log and the support console.
+
+	// The JSON API.
 	return e
 }

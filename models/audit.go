@@ -27,7 +27,9 @@ type AuditEvent struct {
 type platformEvent struct {
 	bun.BaseModel `bun:"table:audit_events"`
 
-	ID          uuid.UUID      `bun:"id,pk,type:uuid"`
+	ID uuid.UUID `bun:"id,pk,type:uuid"`
+	// WorkspaceID is always NULL; it is named so the statement says so.
+	WorkspaceID *uuid.UUID     `bun:"workspace_id,type:uuid"`
 	ActorUserID *uuid.UUID     `bun:"actor_user_id,type:uuid"`
 	Action      string         `bun:"action"`
 	Target      string         `bun:"target"`
@@ -83,6 +85,7 @@ func RecordPlatform(ctx context.Context, db bun.IDB, e Event) error {
 	if e.ActorUserID != uuid.Nil {
 		ev.ActorUserID = &e.ActorUserID
 	}
-	_, err := db.NewInsert().Model(ev).Exec(ctx)
+	// No RETURNING: platform rows are not readable by the runtime role, and RETURNING would ask to.
+	_, err := db.NewInsert().Model(ev).Returning("NULL").Exec(ctx)
 	return err
 }

@@ -1,0 +1,56 @@
+# Atrium: `make run` to try it, `make test` to check it.
+GO      ?= go
+PKGS    := ./...
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: run build test bench generate css check-generated lint postgres-bin
+
+## run: start the console (embedded PostgreSQL unless DATABASE_URL is set)
+run: postgres-bin
+	$(GO) run -ldflags "-X main.version=$(VERSION)" . serve
+
+## build: build the atrium binary
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o atrium .
+
+## test: the whole suite against a real PostgreSQL (and Chromium for browser tests)
+test:
+	$(GO) test -count=1 -timeout 20m -p 2 $(PKGS)
+
+## bench: the load benchmark; prints throughput and latency figures
+bench:
+	$(GO) run ./bench all
+
+## generate: templ → Go
+generate:
+	$(GO) tool templ generate
+
+## css: rebuild static/css/app.css from tailwind.config.js (needs `npm ci` once) and vendor htmx
+css: node_modules
+	npx tailwindcss -c tailwind.config.js -i static/src/app.css -o static/css/app.css --minify
+	cp node_modules/htmx.org/dist/htmx.min.js static/js/htmx.min.js
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+## check-generated: fail when templ output or the built CSS is stale
+check-generated: generate css
+	@git diff --exit-code -- '*_templ.go' static/ || (echo "generated files are stale: run 'make generate css' and commit" && exit 1)
+	@test -z "$$(git status --porcelain -- '*_templ.go' static/)" || (git status --porcelain -- '*_templ.go' static/; echo "generated files are not committed" && exit 1)
+
+## lint: gofmt and go vet
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'); echo "gofmt needed"; exit 1)
+	$(GO) vet $(PKGS)
+
+# The embedded cluster needs PostgreSQL's server binaries; install Debian's when we can.
+postgres-bin:
+	@if [ -z "$$DATABASE_URL" ] && ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing PostgreSQL server binaries (Debian package postgresql)…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL server binaries are missing: install them (Debian: sudo apt-get install postgresql) or set DATABASE_URL"; exit 1; \
+	  fi; \
+	fi

@@ -1,0 +1,327 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/uptrace/bun"
+
+	"atrium/models"
+	"atrium/views"
+)
+
+// membersExtras is what a members page shows beyond the lists: a form being corrected, a link
+// shown once, a refused transfer.
+type membersExtras struct {
+	invite      views.InviteForm
+	link        *views.InvitationLink
+	transferFor uuid.UUID
+	transferErr string
+}
+
+// actor is the signed-in member as the request's authorisation saw them.
+func actor(c echo.Context) models.Actor {
+	return models.Actor{UserID: currentUser(c).ID, Role: membership(c).Role}
+}
+
+// membersPage builds the members page's view model: one page of members, the pending
+// invitations and the seat count, read in one workspace transaction.
+func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage, error) {
+	m, me := membership(c), currentUser(c)
+	q := strings.TrimSpace(c.QueryParam("q"))
+	if len(q) > 100 {
+		q = q[:100]
+	}
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	vm := views.MembersPage{Frame: s.frame(c, "Members", "members"), Slug: m.Slug, Query: q, Invite: x.invite, Link: x.link,
+		CanInvite: m.Role.Can(models.ActManageMembers)}
+	now := s.Now()
+	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		list, err := models.ListMembers(ctx, tx, q, page)
+		if err != nil {
+			return err
+		}
+		vm.Page, vm.Pages, vm.Total = list.Page, list.Pages, list.Total
+		for _, mem := range list.Members {
+			r := s.memberRow(c, mem, list.LastActive[mem.UserID], now)
+			if mem.UserID == x.transferFor {
+				r.TransferError = x.transferErr
+			}
+			vm.Rows = append(vm.Rows, r)
+		}
+		self, err := models.MemberByUserID(ctx, tx, me.ID)
+		if err != nil {
+			return err
+		}
+		r := s.memberRow(c, *self, time.Time{}, now)
+		vm.Self = &r
+		seats, err := models.SeatsUsed(ctx, tx)
+		if err != nil {
+			return err
+		}
+		limit := m.Tier.Limits().Members
+		vm.Seats = views.MeterVM{Key: "seats", Label: "Seats: members and pending invitations", Used: models.FormatCount(seats),
+			Limit: limit.String(), Percent: limit.Percent(seats)}
+		invs, err := models.PendingInvitations(ctx, tx)
+		if err != nil {
+			return err
+		}
+		names, err := inviterNames(ctx, tx, invs)
+		if err != nil {
+			return err
+		}
+		for _, inv := range invs {
+			row := views.InvitationRowVM{ID: inv.ID.String(), Email: inv.Email, RoleLabel: inv.Role.Label(),
+				Sent: inv.CreatedAt.UTC().Format("Jan 2, 2006"), Expires: inv.ExpiresAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
+				Expired: inv.State(now) == models.InvitationExpired,
+				CanManage: m.Role.Can(models.ActManageMembers) && (inv.Role != models.RoleOwner || m.Role.Can(models.ActManageOwners))}
+			if inv.InvitedBy != nil {
+				row.InvitedBy = names[*inv.InvitedBy]
+			}
+			vm.Invitations = append(vm.Invitations, row)
+		}
+		return nil
+	})
+	if vm.Invite.Role == "" {
+		vm.Invite.Role = string(models.RoleMember)
+	}
+	for _, r := range models.Roles {
+		if r == models.RoleOwner && !m.Role.Can(models.ActManageOwners) {
+			continue
+		}
+		vm.InviteRoles = append(vm.InviteRoles, views.RoleOption{Value: string(r), Label: r.Label(), Selected: string(r) == vm.Invite.Role})
+	}
+	return vm, err
+}
+
+// inviterNames maps the inviters of invs to their display names.
+func inviterNames(ctx context.Context, db bun.IDB, invs []models.Invitation) (map[uuid.UUID]string, error) {
+	out := map[uuid.UUID]string{}
+	var ids []uuid.UUID
+	for _, inv := range invs {
+		if inv.InvitedBy != nil {
+			ids = append(ids, *inv.InvitedBy)
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var users []models.User
+	if err := db.NewSelect().Model(&users).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		out[u.ID] = u.DisplayName()
+	}
+	return out, nil
+}
+
+// memberRow is one member as the signed-in member may see and handle them: the same rules as the
+// models, so the page offers only what would be allowed.
+func (s *Server) memberRow(c echo.Context, mem models.Member, lastActive, now time.Time) views.MemberRowVM {
+	m, me := membership(c), currentUser(c)
+	r := views.MemberRowVM{Slug: m.Slug, CSRF: s.csrfToken(c.Request().Context()), UserID: mem.UserID.String(),
+		Role: string(mem.Role), RoleLabel: mem.Role.Label(), Joined: mem.CreatedAt.UTC().Format("Jan 2, 2006"),
+		LastActive: ago(lastActive, now), IsSelf: mem.UserID == me.ID}
+	if mem.User != nil {
+		r.Name, r.Email = mem.User.DisplayName(), mem.User.Email
+	}
+	touchesOwner := mem.Role == models.RoleOwner
+	mayHandle := m.Role.Can(models.ActManageMembers) && (!touchesOwner || m.Role.Can(models.ActManageOwners))
+	if mayHandle {
+		for _, role := range models.Roles {
+			if role == models.RoleOwner && !m.Role.Can(models.ActManageOwners) {
+				continue
+			}
+			r.RoleOptions = append(r.RoleOptions, views.RoleOption{Value: string(role), Label: role.Label(), Selected: role == mem.Role})
+		}
+	}
+	r.CanRemove = mayHandle && !r.IsSelf
+	r.CanTransfer = m.Role.Can(models.ActManageOwners) && !r.IsSelf && !touchesOwner
+	return r
+}
+
+// ago says how long ago t was, for people.
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "Never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "Just now"
+	case d < time.Hour:
+		return plural(int(d.Minutes()), "minute") + " ago"
+	case d < 24*time.Hour:
+		return plural(int(d.Hours()), "hour") + " ago"
+	case d < 30*24*time.Hour:
+		return plural(int(d.Hours()/24), "day") + " ago"
+	}
+	return t.UTC().Format("Jan 2, 2006")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// membersIndex lists the workspace's members and pending invitations; a search from htmx gets
+// the table alone.
+func (s *Server) membersIndex(c echo.Context) error {
+	vm, err := s.membersPage(c, membersExtras{})
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.MembersView(vm), views.MembersTable(vm))
+}
+
+// memberParam reads :user_id; an id that is not one is simply not found.
+func memberParam(c echo.Context) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("user_id"))
+	if err != nil {
+		return uuid.Nil, echo.ErrNotFound
+	}
+	return id, nil
+}
+
+// memberRoleUpdate changes a member's role; htmx gets the re-rendered row.
+func (s *Server) memberRoleUpdate(c echo.Context) error {
+	id, err := memberParam(c)
+	if err != nil {
+		return err
+	}
+	role, _ := models.ParseRole(c.FormValue("role"))
+	var row views.MemberRowVM
+	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		if err := models.ChangeRole(ctx, tx, actor(c), id, role); err != nil {
+			return err
+		}
+		mem, err := models.MemberByUserID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		seen, err := models.LastActive(ctx, tx, []models.Member{*mem})
+		row = s.memberRow(c, *mem, seen[mem.UserID], s.Now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	base := "/w/" + membership(c).Slug + "/members"
+	if id == currentUser(c).ID {
+		// Your own role changed: the whole page offers different things now.
+		s.flash(c, "Your role is now "+role.Label()+".")
+		return s.redirect(c, base)
+	}
+	if isHTMX(c) {
+		row.Saved = true
+		return s.render(c, http.StatusOK, views.MemberRow(row), nil)
+	}
+	s.flash(c, row.Name+" is now "+role.Label()+".")
+	return s.redirect(c, base)
+}
+
+// confirmed reports whether a destructive form came with its confirmation; without it (no
+// JavaScript, so no confirm dialog) the handler asks on a page of its own.
+func confirmed(c echo.Context) bool { return c.FormValue("confirm") == "yes" }
+
+// memberRemove takes a member out of the workspace after a confirmation.
+func (s *Server) memberRemove(c echo.Context) error {
+	id, err := memberParam(c)
+	if err != nil {
+		return err
+	}
+	m := membership(c)
+	var name string
+	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		mem, err := models.MemberByUserID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		name = mem.User.DisplayName()
+		if !confirmed(c) {
+			return nil
+		}
+		return models.RemoveMember(ctx, tx, actor(c), id)
+	})
+	if err != nil {
+		return err
+	}
+	if !confirmed(c) {
+		vm := views.ConfirmPage{Frame: s.frame(c, "Remove member", "members"), Heading: "Remove " + name + "?",
+			Message: name + " loses access to " + m.Name + " at once, and the API keys they made here are revoked.",
+			Action:  c.Request().URL.Path, Button: "Remove " + name, Cancel: "/w/" + m.Slug + "/members"}
+		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
+	}
+	s.flash(c, name+" was removed from "+m.Name+".")
+	return s.redirect(c, "/w/"+m.Slug+"/members")
+}
+
+// memberTransfer hands ownership to another member after the owner types their password again.
+func (s *Server) memberTransfer(c echo.Context) error {
+	id, err := memberParam(c)
+	if err != nil {
+		return err
+	}
+	m := membership(c)
+	var name string
+	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		mem, err := models.MemberByUserID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		name = mem.User.DisplayName()
+		return models.TransferOwnership(ctx, tx, actor(c), id, c.FormValue("password"))
+	})
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		vm, err := s.membersPage(c, membersExtras{transferFor: id, transferErr: ve.Fields["password"]})
+		if err != nil {
+			return err
+		}
+		return s.render(c, http.StatusUnprocessableEntity, views.MembersView(vm), nil)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.renewSession(c); err != nil {
+		return err
+	}
+	s.flash(c, name+" now owns "+m.Name+". You are an admin.")
+	return s.redirect(c, "/w/"+m.Slug+"/members")
+}
+
+// workspaceLeave takes the signed-in member out of the workspace after a confirmation.
+func (s *Server) workspaceLeave(c echo.Context) error {
+	m := membership(c)
+	if !confirmed(c) {
+		vm := views.ConfirmPage{Frame: s.frame(c, "Leave workspace", "members"), Heading: "Leave " + m.Name + "?",
+			Message: "You lose access at once, and the API keys you made here are revoked. To come back you need a new invitation.",
+			Action:  c.Request().URL.Path, Button: "Leave " + m.Name, Cancel: "/w/" + m.Slug + "/members"}
+		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
+	}
+	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		return models.LeaveWorkspace(ctx, tx, actor(c))
+	})
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if s.Sessions.GetString(ctx, "last_ws") == m.Slug {
+		s.Sessions.Remove(ctx, "last_ws")
+	}
+	if err := s.renewSession(c); err != nil {
+		return err
+	}
+	s.flash(c, "You left "+m.Name+".")
+	return s.redirect(c, "/workspaces")
+}

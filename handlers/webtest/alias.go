@@ -1,0 +1,5 @@
+package webtest
+
+import "github.com/uptrace/bun"
+
+type bunTx = bun.Tx

@@ -1,0 +1,204 @@
+package models
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Page sizes of the JSON API's lists.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 200
+)
+
+// Page asks for one page of a list: at most Limit rows after the row whose id is After.
+type Page struct {
+	Limit int
+	After uuid.UUID
+}
+
+// PageError says what is wrong with a limit or cursor.
+type PageError struct{ Message string }
+
+// Error returns the message.
+func (e *PageError) Error() string { return e.Message }
+
+// ParsePage reads the limit and the opaque cursor as clients send them ("" for either means the
+// default limit and the first page).
+func ParsePage(limit, cursor string) (Page, error) {
+	p := Page{Limit: DefaultPageLimit}
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
+		if err != nil || n < 1 || n > MaxPageLimit {
+			return p, &PageError{fmt.Sprintf("limit must be a whole number from 1 to %d.", MaxPageLimit)}
+		}
+		p.Limit = n
+	}
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err == nil && len(b) == 16 {
+			p.After, err = uuid.FromBytes(b)
+		}
+		if err != nil || len(b) != 16 {
+			return p, &PageError{"cursor is not one this API gave out; start again without it."}
+		}
+	}
+	return p, nil
+}
+
+// cursorAfter is the opaque cursor that continues after the row with id.
+func cursorAfter(id uuid.UUID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// trimPage cuts the extra row a list query fetched to learn whether another page follows, and
+// returns the cursor of that page ("" when there is none).
+func trimPage[T any](rows []T, limit int, id func(T) uuid.UUID) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, cursorAfter(id(rows[limit-1]))
+}
+
+// ListAgents lists the context's workspace's agents, newest first. It runs in the workspace's
+// transaction.
+func ListAgents(ctx context.Context, db bun.IDB, page Page) ([]Agent, string, error) {
+	var out []Agent
+	q := db.NewSelect().Model(&out).OrderExpr("a.id DESC").Limit(int64(page.Limit) + 1)
+	if page.After != uuid.Nil {
+		q = q.Where("a.id < ?", page.After)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, "", fmt.Errorf("list agents: %w", err)
+	}
+	out, next := trimPage(out, page.Limit, func(a Agent) uuid.UUID { return a.ID })
+	return out, next, nil
+}
+
+// AgentByID loads one agent of the context's workspace; another workspace's is not found.
+func AgentByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*Agent, error) {
+	a := new(Agent)
+	err := db.NewSelect().Model(a).Where("a.id = ?", id).Scan(ctx)
+	return a, notFound(err, "agent")
+}
+
+// CreateAgent adds an agent, on behalf of the API key caller. It runs in the workspace's
+// transaction.
+func CreateAgent(ctx context.Context, db bun.IDB, caller *APICaller, name string) (*Agent, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > 120 {
+		return nil, &ValidationError{Fields: map[string]string{"name": "must be 1–120 characters"}}
+	}
+	a := &Agent{ID: NewID(), Name: name, Status: "active"}
+	if _, err := db.NewInsert().Model(a).Returning("*").Exec(ctx); err != nil {
+		return nil, fmt.Errorf("create agent: %w", err)
+	}
+	err := Record(ctx, db, Event{ActorKeyID: caller.KeyID, Action: "agent.create", Target: a.ID.String(),
+		Details: map[string]any{"name": name, "key": caller.Prefix}})
+	return a, err
+}
+
+// TaskFilter narrows the task list.
+type TaskFilter struct {
+	Status  TaskStatus
+	AgentID uuid.UUID
+}
+
+// ParseTaskStatus accepts one of the task statuses.
+func ParseTaskStatus(s string) (TaskStatus, bool) {
+	switch t := TaskStatus(s); t {
+	case TaskQueued, TaskRunning, TaskSucceeded, TaskFailed, TaskCancelled:
+		return t, true
+	}
+	return "", false
+}
+
+// ListTasks lists the context's workspace's tasks, newest first. It runs in the workspace's
+// transaction.
+func ListTasks(ctx context.Context, db bun.IDB, f TaskFilter, page Page) ([]Task, string, error) {
+	var out []Task
+	q := db.NewSelect().Model(&out).OrderExpr("t.id DESC").Limit(int64(page.Limit) + 1)
+	if f.Status != "" {
+		q = q.Where("t.status = ?", f.Status)
+	}
+	if f.AgentID != uuid.Nil {
+		q = q.Where("t.agent_id = ?", f.AgentID)
+	}
+	if page.After != uuid.Nil {
+		q = q.Where("t.id < ?", page.After)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, "", fmt.Errorf("list tasks: %w", err)
+	}
+	out, next := trimPage(out, page.Limit, func(t Task) uuid.UUID { return t.ID })
+	return out, next, nil
+}
+
+// TaskByID loads one task of the context's workspace; another workspace's is not found.
+func TaskByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*Task, error) {
+	t := new(Task)
+	err := db.NewSelect().Model(t).Where("t.id = ?", id).Scan(ctx)
+	return t, notFound(err, "task")
+}
+
+// MessageRoles are who may speak in a task's conversation.
+var MessageRoles = []string{"user", "assistant", "system", "tool"}
+
+// MaxMessageBody is the longest message body, in characters.
+const MaxMessageBody = 32_000
+
+// ListMessages lists a task's messages, oldest first (the order of the conversation). It runs in
+// the workspace's transaction.
+func ListMessages(ctx context.Context, db bun.IDB, taskID uuid.UUID, page Page) ([]Message, string, error) {
+	if _, err := TaskByID(ctx, db, taskID); err != nil {
+		return nil, "", err
+	}
+	var out []Message
+	q := db.NewSelect().Model(&out).Where("msg.task_id = ?", taskID).OrderExpr("msg.id ASC").Limit(int64(page.Limit) + 1)
+	if page.After != uuid.Nil {
+		q = q.Where("msg.id > ?", page.After)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, "", fmt.Errorf("list messages: %w", err)
+	}
+	out, next := trimPage(out, page.Limit, func(m Message) uuid.UUID { return m.ID })
+	return out, next, nil
+}
+
+// AddMessage appends a message to a running or queued task's conversation; a finished task's
+// conversation is closed. It runs in the workspace's transaction.
+func AddMessage(ctx context.Context, db bun.IDB, taskID uuid.UUID, role, body string) (*Message, error) {
+	var v ValidationError
+	known := false
+	for _, r := range MessageRoles {
+		known = known || r == role
+	}
+	if !known {
+		v.Add("role", "must be one of "+strings.Join(MessageRoles, ", "))
+	}
+	if n := utf8.RuneCountInString(body); n < 1 || n > MaxMessageBody {
+		v.Add("body", fmt.Sprintf("must be 1–%d characters", MaxMessageBody))
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	// The task row's lock keeps a completion from slipping in between the check and the insert.
+	t := new(Task)
+	if err := db.NewSelect().Model(t).Where("t.id = ?", taskID).For("SHARE").Scan(ctx); err != nil {
+		return nil, notFound(err, "task")
+	}
+	if t.Status != TaskRunning && t.Status != TaskQueued {
+		return nil, Errorf(ErrConflict, "Task %s is %s; its conversation is closed.", t.ID, t.Status)
+	}
+	m := &Message{ID: NewID(), TaskID: taskID, Role: role, Body: body}
+	if _, err := db.NewInsert().Model(m).Returning("*").Exec(ctx); err != nil {
+		return nil, fmt.Errorf("add message: %w", err)
+	}
+	return m, nil
+}

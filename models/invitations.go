@@ -1,0 +1,345 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// InvitationLifetime is how long an invitation link stays valid.
+const InvitationLifetime = 7 * 24 * time.Hour
+
+// Invitation asks someone by email to join a workspace. Only the token's hash is stored.
+type Invitation struct {
+	bun.BaseModel `bun:"table:invitations,alias:inv"`
+	Scoped
+
+	ID         uuid.UUID  `bun:"id,pk,type:uuid"`
+	Email      string     `bun:"email"`
+	Role       Role       `bun:"role"`
+	TokenHash  string     `bun:"token_hash"`
+	InvitedBy  *uuid.UUID `bun:"invited_by,type:uuid"`
+	CreatedAt  time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	ExpiresAt  time.Time  `bun:"expires_at"`
+	AcceptedAt *time.Time `bun:"accepted_at"`
+	RevokedAt  *time.Time `bun:"revoked_at"`
+}
+
+// InvitationState is where an invitation stands.
+type InvitationState string
+
+// The states of an invitation.
+const (
+	InvitationPending  InvitationState = "pending"
+	InvitationExpired  InvitationState = "expired"
+	InvitationRevoked  InvitationState = "revoked"
+	InvitationAccepted InvitationState = "accepted"
+)
+
+// invitationState is the state of an invitation with these timestamps at now.
+func invitationState(expires time.Time, accepted, revoked *time.Time, now time.Time) InvitationState {
+	switch {
+	case accepted != nil:
+		return InvitationAccepted
+	case revoked != nil:
+		return InvitationRevoked
+	case !now.Before(expires):
+		return InvitationExpired
+	}
+	return InvitationPending
+}
+
+// State is where the invitation stands at now.
+func (i *Invitation) State(now time.Time) InvitationState {
+	return invitationState(i.ExpiresAt, i.AcceptedAt, i.RevokedAt, now)
+}
+
+// newInvitationToken returns a fresh token for the link and the hash that is stored.
+func newInvitationToken() (token, hash string) {
+	b := make([]byte, 32)
+	rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, HashInvitationToken(token)
+}
+
+// HashInvitationToken is the stored form of a token: SHA-256, hex.
+func HashInvitationToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// plausibleToken rejects strings that cannot be a token before any lookup.
+func plausibleToken(token string) bool {
+	if len(token) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(token)
+	return err == nil
+}
+
+// IssuedInvitation is an invitation with its token, which exists only until the link is sent or shown.
+type IssuedInvitation struct {
+	*Invitation
+	Token string
+}
+
+// PendingInvitations lists the context's workspace invitations that are neither accepted nor
+// revoked (expired ones included, so they can be resent), newest first.
+func PendingInvitations(ctx context.Context, db bun.IDB) ([]Invitation, error) {
+	var out []Invitation
+	err := db.NewSelect().Model(&out).Where("accepted_at IS NULL AND revoked_at IS NULL").
+		Order("created_at DESC").Limit(500).Scan(ctx)
+	return out, err
+}
+
+// CreateInvitation invites email to the context's workspace with role. Admins invite admins,
+// members and viewers; only an owner invites an owner. The invitation holds a seat of the tier's
+// member limit until it is accepted, revoked or expires.
+func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string, role Role, now time.Time) (*IssuedInvitation, error) {
+	var v ValidationError
+	email, ok := NormalizeEmail(email)
+	if !ok {
+		v.Add("email", "Enter a valid email address.")
+	}
+	if role.Rank() < 0 {
+		v.Add("role", "Choose owner, admin, member or viewer.")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	ws, err := lockWorkspace(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	me, err := confirmActor(ctx, db, actor)
+	if err != nil {
+		return nil, err
+	}
+	if !me.Role.Can(ActManageMembers) {
+		return nil, Errorf(ErrForbidden, "Only owners and admins invite people.")
+	}
+	if role == RoleOwner && !me.Role.Can(ActManageOwners) {
+		return nil, Errorf(ErrForbidden, "Only an owner can invite an owner.")
+	}
+	var members int
+	if err := db.NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").
+		Join(`JOIN users AS u ON u.id = m.user_id`).Where("u.email = ?", email).Scan(ctx, &members); err != nil {
+		return nil, err
+	}
+	if members > 0 {
+		v.Add("email", email+" is already a member of this workspace.")
+		return nil, &v
+	}
+	// One open invitation per address (a unique index says so too). An expired one is replaced.
+	old := new(Invitation)
+	err = db.NewSelect().Model(old).Where("email = ? AND accepted_at IS NULL AND revoked_at IS NULL", email).Scan(ctx)
+	replaced := ""
+	switch {
+	case err == nil && old.State(now) == InvitationPending:
+		v.Add("email", email+" is already invited. Resend that invitation from the list instead.")
+		return nil, &v
+	case err == nil:
+		if _, err := db.NewUpdate().Model(old).Set("revoked_at = ?", now).WherePK().Exec(ctx); err != nil {
+			return nil, err
+		}
+		replaced = old.ID.String()
+	case !errors.Is(notFound(err, "invitation"), ErrNotFound):
+		return nil, err
+	}
+	if err := checkSeat(ctx, db, ws, 1); err != nil {
+		return nil, err
+	}
+	token, hash := newInvitationToken()
+	inv := &Invitation{ID: NewID(), Email: email, Role: role, TokenHash: hash, InvitedBy: &actor.UserID,
+		CreatedAt: now, ExpiresAt: now.Add(InvitationLifetime)}
+	if _, err := db.NewInsert().Model(inv).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("create invitation: %w", err)
+	}
+	details := map[string]any{"invitation_id": inv.ID.String(), "before": nil,
+		"after": map[string]any{"email": email, "role": role, "expires_at": inv.ExpiresAt}}
+	if replaced != "" {
+		details["replaces_expired"] = replaced
+	}
+	if err := Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "invitation.create", Target: email, Details: details}); err != nil {
+		return nil, err
+	}
+	return &IssuedInvitation{Invitation: inv, Token: token}, nil
+}
+
+// openInvitation loads an invitation of the context's workspace that is still open and checks the
+// actor may manage it.
+func openInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) (*Workspace, *Invitation, error) {
+	ws, err := lockWorkspace(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	me, err := confirmActor(ctx, db, actor)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !me.Role.Can(ActManageMembers) {
+		return nil, nil, Errorf(ErrForbidden, "Only owners and admins manage invitations.")
+	}
+	inv := new(Invitation)
+	if err := db.NewSelect().Model(inv).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, nil, notFound(err, "invitation")
+	}
+	if inv.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
+		return nil, nil, Errorf(ErrForbidden, "Only an owner can manage an invitation to become owner.")
+	}
+	switch {
+	case inv.AcceptedAt != nil:
+		return nil, nil, Errorf(ErrConflict, "%s has already accepted this invitation.", inv.Email)
+	case inv.RevokedAt != nil:
+		return nil, nil, Errorf(ErrConflict, "This invitation was already revoked.")
+	}
+	return ws, inv, nil
+}
+
+// ResendInvitation issues a fresh link valid for another seven days; the old link stops working.
+// An expired invitation takes its seat back, so the member limit is checked again.
+func ResendInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, now time.Time) (*IssuedInvitation, error) {
+	ws, inv, err := openInvitation(ctx, db, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	before := inv.ExpiresAt
+	if inv.State(now) == InvitationExpired {
+		if err := checkSeat(ctx, db, ws, 1); err != nil {
+			return nil, err
+		}
+	}
+	token, hash := newInvitationToken()
+	inv.TokenHash, inv.ExpiresAt = hash, now.Add(InvitationLifetime)
+	if _, err := db.NewUpdate().Model(inv).Column("token_hash", "expires_at").WherePK().Exec(ctx); err != nil {
+		return nil, fmt.Errorf("resend invitation: %w", err)
+	}
+	if err := Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "invitation.resend", Target: inv.Email,
+		Details: map[string]any{"invitation_id": inv.ID.String(), "before": map[string]any{"expires_at": before},
+			"after": map[string]any{"expires_at": inv.ExpiresAt}}}); err != nil {
+		return nil, err
+	}
+	return &IssuedInvitation{Invitation: inv, Token: token}, nil
+}
+
+// RevokeInvitation withdraws an invitation; its link stops working and its seat is free.
+func RevokeInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, now time.Time) (*Invitation, error) {
+	_, inv, err := openInvitation(ctx, db, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	inv.RevokedAt = &now
+	if _, err := db.NewUpdate().Model(inv).Column("revoked_at").WherePK().Exec(ctx); err != nil {
+		return nil, fmt.Errorf("revoke invitation: %w", err)
+	}
+	return inv, Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "invitation.revoke", Target: inv.Email,
+		Details: map[string]any{"invitation_id": inv.ID.String(), "before": map[string]any{"state": InvitationPending, "role": inv.Role},
+			"after": map[string]any{"state": InvitationRevoked}}})
+}
+
+// InvitationInfo is what an invitation link shows before its workspace is known to the request.
+type InvitationInfo struct {
+	ID            uuid.UUID  `bun:"id"`
+	WorkspaceID   uuid.UUID  `bun:"workspace_id"`
+	Email         string     `bun:"email"`
+	Role          Role       `bun:"role"`
+	ExpiresAt     time.Time  `bun:"expires_at"`
+	AcceptedAt    *time.Time `bun:"accepted_at"`
+	RevokedAt     *time.Time `bun:"revoked_at"`
+	WorkspaceName string     `bun:"workspace_name"`
+	WorkspaceSlug string     `bun:"workspace_slug"`
+	InviterName   string     `bun:"inviter_name"`
+}
+
+// State is where the invitation stands at now.
+func (i *InvitationInfo) State(now time.Time) InvitationState {
+	return invitationState(i.ExpiresAt, i.AcceptedAt, i.RevokedAt, now)
+}
+
+// IsFor reports whether the invitation was sent to u's email.
+func (i *InvitationInfo) IsFor(u *User) bool {
+	return u != nil && strings.EqualFold(i.Email, u.Email)
+}
+
+// InvitationByToken finds the invitation a link's token belongs to, across workspaces (through
+// the narrow SECURITY DEFINER lookup). An unknown token is ErrNotFound.
+func InvitationByToken(ctx context.Context, db bun.IDB, token string) (*InvitationInfo, error) {
+	if !plausibleToken(token) {
+		return nil, Errorf(ErrNotFound, "invitation not found")
+	}
+	var out []InvitationInfo
+	if err := db.NewRaw("SELECT * FROM atrium_invitation_by_token(?)", HashInvitationToken(token)).Scan(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find invitation: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, Errorf(ErrNotFound, "invitation not found")
+	}
+	return &out[0], nil
+}
+
+// AcceptInvitation makes user a member of the invitation's workspace with the invited role. The
+// link works once, for seven days, and only for the invited email. It finds the workspace by the
+// token and then runs in that workspace's transaction, under its lock.
+func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string, now time.Time) (*Membership, error) {
+	info, err := InvitationByToken(ctx, db, token)
+	if err != nil {
+		return nil, err
+	}
+	var out *Membership
+	err = InWorkspace(ctx, db, info.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+		ws, err := lockWorkspace(ctx, tx)
+		if err != nil {
+			return err
+		}
+		inv := new(Invitation)
+		err = tx.NewSelect().Model(inv).Where("id = ? AND token_hash = ?", info.ID, HashInvitationToken(token)).Scan(ctx)
+		if err != nil {
+			// Resent in the meantime: this link was replaced by a newer one.
+			return Errorf(ErrConflict, "This invitation link was replaced by a newer one. Use the latest email, or ask for a new link.")
+		}
+		if !strings.EqualFold(inv.Email, user.Email) {
+			return Errorf(ErrForbidden, "This invitation is for %s, but you are logged in as %s. Log out, then log in or sign up as %s to accept it.",
+				inv.Email, user.Email, inv.Email)
+		}
+		switch inv.State(now) {
+		case InvitationAccepted:
+			return Errorf(ErrConflict, "This invitation has already been used.")
+		case InvitationRevoked:
+			return Errorf(ErrConflict, "This invitation was withdrawn. Ask a workspace admin for a new one.")
+		case InvitationExpired:
+			return Errorf(ErrConflict, "This invitation expired on %s. Ask a workspace admin to resend it.", inv.ExpiresAt.UTC().Format("Jan 2, 2006"))
+		}
+		if _, err := memberOf(ctx, tx, user.ID); err == nil {
+			return Errorf(ErrConflict, "You are already a member of %s.", ws.Name)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		// The pending invitation already holds its seat: accepting moves it, never adds one. The check
+		// still refuses when a downgrade left the workspace over its limit.
+		if err := checkSeat(ctx, tx, ws, 0); err != nil {
+			return err
+		}
+		m := &Member{UserID: user.ID, Role: inv.Role, CreatedAt: now}
+		if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
+			return fmt.Errorf("add member: %w", err)
+		}
+		inv.AcceptedAt = &now
+		if _, err := tx.NewUpdate().Model(inv).Column("accepted_at").WherePK().Exec(ctx); err != nil {
+			return fmt.Errorf("accept invitation: %w", err)
+		}
+		out = &Membership{ID: ws.ID, Name: ws.Name, Slug: ws.Slug, Tier: ws.Tier, Role: inv.Role, JoinedAt: now}
+		return Record(ctx, tx, Event{ActorUserID: user.ID, Action: "invitation.accept", Target: user.Email,
+			Details: map[string]any{"invitation_id": inv.ID.String(), "user_id": user.ID.String(), "before": nil,
+				"after": map[string]any{"role": inv.Role}}})
+	})
+	return out, err
+}

@@ -1,0 +1,336 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Actor is the member acting, with the role the request was authorised with. Every membership
+// change reads the role again under the workspace lock: when it changed in between, the change
+// is refused as a conflict rather than judged on a role the person no longer has.
+type Actor struct {
+	UserID uuid.UUID
+	Role   Role
+}
+
+// lockWorkspace takes the workspace row's lock until the transaction ends. Every membership change
+// (invite, accept, role change, removal, leave, transfer) takes it first, so changes in one
+// workspace run one after another and each sees the result of the one before: the owner count and
+// the seat count it checks cannot move under it.
+func lockWorkspace(ctx context.Context, db bun.IDB) (*Workspace, error) {
+	id, ok := WorkspaceFrom(ctx)
+	if !ok {
+		return nil, ErrNoWorkspace
+	}
+	ws := new(Workspace)
+	err := db.NewSelect().Model(ws).Where("id = ?", id).For("UPDATE").Scan(ctx)
+	return ws, notFound(err, "workspace")
+}
+
+// memberOf loads one membership of the context's workspace with its user.
+func memberOf(ctx context.Context, db bun.IDB, userID uuid.UUID) (*Member, error) {
+	m := new(Member)
+	err := db.NewSelect().Model(m).Relation("User").Where("m.user_id = ?", userID).Scan(ctx)
+	return m, notFound(err, "member")
+}
+
+// confirmActor reloads the actor's membership under the lock and checks it still matches what
+// the request saw.
+func confirmActor(ctx context.Context, db bun.IDB, actor Actor) (*Member, error) {
+	m, err := memberOf(ctx, db, actor.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(ErrConflict, "You were removed from this workspace a moment ago.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.Role != actor.Role {
+		return nil, Errorf(ErrConflict, "Your role changed to %s a moment ago. Reload the page and try again.", m.Role.Label())
+	}
+	return m, nil
+}
+
+// countOwners counts the owners of the context's workspace.
+func countOwners(ctx context.Context, db bun.IDB) (int, error) {
+	var n int
+	err := db.NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Where("role = ?", RoleOwner).Scan(ctx, &n)
+	return n, err
+}
+
+// checkSeat refuses when the workspace's members plus pending invitations, with more added, would
+// exceed the tier's member limit.
+func checkSeat(ctx context.Context, db bun.IDB, ws *Workspace, more int64) error {
+	limit := ws.Tier.Limits().Members
+	if limit.IsUnlimited() {
+		return nil
+	}
+	used, err := SeatsUsed(ctx, db)
+	if err != nil {
+		return err
+	}
+	if !limit.Allows(used, more) {
+		n, _ := limit.Value()
+		return Errorf(ErrLimitReached, "The %s tier allows %d members, pending invitations included, and %d are taken. "+
+			"Revoke a pending invitation, remove a member or move to a bigger tier first.", ws.Tier.Label(), n, used)
+	}
+	return nil
+}
+
+// ChangeRole gives a member another role. Admins manage admins, members and viewers; only an
+// owner makes, demotes or changes an owner; the last owner cannot be demoted. It runs in the
+// workspace's transaction.
+func ChangeRole(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, role Role) error {
+	if role.Rank() < 0 {
+		return &ValidationError{Fields: map[string]string{"role": "Choose owner, admin, member or viewer."}}
+	}
+	if _, err := lockWorkspace(ctx, db); err != nil {
+		return err
+	}
+	me, err := confirmActor(ctx, db, actor)
+	if err != nil {
+		return err
+	}
+	if !me.Role.Can(ActManageMembers) {
+		return Errorf(ErrForbidden, "Only owners and admins change roles.")
+	}
+	target, err := memberOf(ctx, db, userID)
+	if err != nil {
+		return err
+	}
+	if target.Role == role {
+		return nil
+	}
+	if target.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can change an owner's role.")
+	}
+	if role == RoleOwner && !me.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can make someone an owner.")
+	}
+	if target.Role == RoleOwner {
+		n, err := countOwners(ctx, db)
+		if err != nil {
+			return err
+		}
+		if n <= 1 {
+			return Errorf(ErrConflict, "%s is the only owner. A workspace always needs one: make someone else owner first.", target.User.DisplayName())
+		}
+	}
+	if _, err := db.NewUpdate().Model(target).Set("role = ?", role).WherePK().Exec(ctx); err != nil {
+		return fmt.Errorf("change role: %w", err)
+	}
+	return Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "member.role_change", Target: target.User.Email,
+		Details: map[string]any{"user_id": userID.String(), "before": map[string]any{"role": target.Role}, "after": map[string]any{"role": role}}})
+}
+
+// RemoveMember takes a member out of the workspace and revokes the API keys they made in it.
+// Admins remove admins, members and viewers; only an owner removes an owner, and never the last.
+// Removing yourself is LeaveWorkspace.
+func RemoveMember(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID) error {
+	if _, err := lockWorkspace(ctx, db); err != nil {
+		return err
+	}
+	me, err := confirmActor(ctx, db, actor)
+	if err != nil {
+		return err
+	}
+	if !me.Role.Can(ActManageMembers) {
+		return Errorf(ErrForbidden, "Only owners and admins remove members.")
+	}
+	target, err := memberOf(ctx, db, userID)
+	if err != nil {
+		return err
+	}
+	if target.UserID == actor.UserID {
+		return Errorf(ErrForbidden, "To remove yourself, use Leave workspace.")
+	}
+	if target.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can remove an owner.")
+	}
+	keys, err := dropMember(ctx, db, target)
+	if err != nil {
+		return err
+	}
+	return Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "member.remove", Target: target.User.Email,
+		Details: map[string]any{"user_id": userID.String(), "before": map[string]any{"role": target.Role},
+			"after": nil, "api_keys_revoked": keys}})
+}
+
+// LeaveWorkspace takes the actor out of the workspace; the last owner must hand over first.
+func LeaveWorkspace(ctx context.Context, db bun.IDB, actor Actor) error {
+	if _, err := lockWorkspace(ctx, db); err != nil {
+		return err
+	}
+	me, err := confirmActor(ctx, db, actor)
+	if err != nil {
+		return err
+	}
+	keys, err := dropMember(ctx, db, me)
+	if err != nil {
+		return err
+	}
+	return Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "member.leave", Target: me.User.Email,
+		Details: map[string]any{"user_id": me.UserID.String(), "before": map[string]any{"role": me.Role},
+			"after": nil, "api_keys_revoked": keys}})
+}
+
+// dropMember deletes a membership, keeping at least one owner, and revokes the API keys the
+// person made in the workspace so nothing they hold keeps working there.
+func dropMember(ctx context.Context, db bun.IDB, m *Member) (keysRevoked int64, err error) {
+	if m.Role == RoleOwner {
+		n, err := countOwners(ctx, db)
+		if err != nil {
+			return 0, err
+		}
+		if n <= 1 {
+			return 0, Errorf(ErrConflict, "%s is the only owner. Transfer ownership or make someone else owner first.", m.User.DisplayName())
+		}
+	}
+	if _, err := db.NewDelete().Model(m).WherePK().Exec(ctx); err != nil {
+		return 0, fmt.Errorf("remove member: %w", err)
+	}
+	res, err := db.NewUpdate().Model((*APIKey)(nil)).Set("revoked_at = now()").
+		Where("created_by = ? AND revoked_at IS NULL", m.UserID).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("revoke keys: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// TransferOwnership makes another member owner and the actor, an owner, an admin. The actor's
+// password is asked again because the step gives the whole workspace away.
+func TransferOwnership(ctx context.Context, db bun.IDB, actor Actor, toUserID uuid.UUID, password string) error {
+	// The password is checked before the lock: argon2 takes tens of milliseconds that other
+	// changes to the workspace should not wait for.
+	u, err := UserByID(ctx, db, actor.UserID)
+	if err != nil {
+		return err
+	}
+	ok, err := VerifyPassword(u.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &ValidationError{Fields: map[string]string{"password": "That is not your password."}}
+	}
+	if _, err := lockWorkspace(ctx, db); err != nil {
+		return err
+	}
+	me, err := confirmActor(ctx, db, actor)
+	if err != nil {
+		return err
+	}
+	if !me.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can transfer ownership.")
+	}
+	if toUserID == actor.UserID {
+		return Errorf(ErrConflict, "You already own this workspace. Choose another member.")
+	}
+	target, err := memberOf(ctx, db, toUserID)
+	if err != nil {
+		return err
+	}
+	if _, err := db.NewUpdate().Model(target).Set("role = ?", RoleOwner).WherePK().Exec(ctx); err != nil {
+		return fmt.Errorf("transfer: %w", err)
+	}
+	if _, err := db.NewUpdate().Model(me).Set("role = ?", RoleAdmin).WherePK().Exec(ctx); err != nil {
+		return fmt.Errorf("transfer: %w", err)
+	}
+	return Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "ownership.transfer", Target: target.User.Email,
+		Details: map[string]any{"from_user_id": actor.UserID.String(), "to_user_id": toUserID.String(),
+			"before": map[string]any{"from": RoleOwner, "to": target.Role},
+			"after":  map[string]any{"from": RoleAdmin, "to": RoleOwner}}})
+}
+
+// MemberPageSize is how many members one page of the list shows.
+const MemberPageSize = 50
+
+// MemberListing is one page of a workspace's members.
+type MemberListing struct {
+	Members []Member
+	// LastActive is each listed member's latest activity (see LastActive).
+	LastActive map[uuid.UUID]time.Time
+	Total      int
+	Page       int
+	Pages      int
+}
+
+// ListMembers returns page (from 1) of the context's workspace members whose name or email
+// contains query, owners first, then by name.
+func ListMembers(ctx context.Context, db bun.IDB, query string, page int) (*MemberListing, error) {
+	query = strings.TrimSpace(query)
+	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
+		if query == "" {
+			return q
+		}
+		pat := "%" + likeEscaper.Replace(query) + "%"
+		return q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where(`"user".email ILIKE ?`, pat).WhereOr(`"user".name ILIKE ?`, pat)
+		})
+	}
+	out := &MemberListing{}
+	err := filter(db.NewSelect().Model((*Member)(nil)).Join(`JOIN users AS "user" ON "user".id = m.user_id`)).
+		ColumnExpr("count(*)").Scan(ctx, &out.Total)
+	if err != nil {
+		return nil, fmt.Errorf("count members: %w", err)
+	}
+	out.Pages = max(1, (out.Total+MemberPageSize-1)/MemberPageSize)
+	out.Page = min(max(page, 1), out.Pages)
+	err = filter(db.NewSelect().Model(&out.Members).Relation("User")).
+		OrderExpr(`m.role, lower("user".name), "user".email`).
+		Limit(MemberPageSize).Offset(int64((out.Page - 1) * MemberPageSize)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	out.LastActive, err = LastActive(ctx, db, out.Members)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LastActive returns each member's latest activity: their latest session or log-in, or a
+// recorded visit to this workspace, whichever is newest. Members never seen are absent.
+func LastActive(ctx context.Context, db bun.IDB, members []Member) (map[uuid.UUID]time.Time, error) {
+	out := map[uuid.UUID]time.Time{}
+	if len(members) == 0 {
+		return out, nil
+	}
+	ids := make([]uuid.UUID, len(members))
+	for i, m := range members {
+		ids[i] = m.UserID
+		if m.LastSeenAt != nil {
+			out[m.UserID] = *m.LastSeenAt
+		}
+		if m.User != nil && m.User.LastLoginAt != nil && m.User.LastLoginAt.After(out[m.UserID]) {
+			out[m.UserID] = *m.User.LastLoginAt
+		}
+	}
+	var seen []struct {
+		UserID uuid.UUID `bun:"user_id"`
+		At     time.Time `bun:"at"`
+	}
+	err := db.NewSelect().Model((*UserSession)(nil)).ColumnExpr("user_id, max(last_seen_at) AS at").
+		Where("user_id IN (?)", bun.In(ids)).Group("user_id").Scan(ctx, &seen)
+	if err != nil {
+		return nil, fmt.Errorf("last active: %w", err)
+	}
+	for _, s := range seen {
+		if s.At.After(out[s.UserID]) {
+			out[s.UserID] = s.At
+		}
+	}
+	return out, nil
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// MemberByUserID loads one member of the context's workspace with their user.
+func MemberByUserID(ctx context.Context, db bun.IDB, userID uuid.UUID) (*Member, error) {
+	return memberOf(ctx, db, userID)
+}

@@ -1,0 +1,237 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// The codes of metered refusals, as API clients see them.
+const (
+	CodeRateLimited         = "rate_limited"
+	CodeConcurrentTaskLimit = "concurrent_task_limit"
+	CodeQuotaExceeded       = "quota_exceeded"
+)
+
+// ConcurrentRetryAfter is the wait suggested to a client refused a task slot: slots free up when
+// tasks complete, which nobody can predict, so this is a polite polling interval.
+const ConcurrentRetryAfter = 10 * time.Second
+
+// QuotaError is a refusal by one of the tier's metered limits. Code tells API clients which one;
+// RetryAfter, when set, is when trying again can succeed.
+type QuotaError struct {
+	Code       string
+	Message    string
+	RetryAfter time.Duration
+}
+
+// Error returns the message.
+func (e *QuotaError) Error() string { return e.Message }
+
+// Unwrap makes every quota refusal an ErrLimitReached.
+func (e *QuotaError) Unwrap() error { return ErrLimitReached }
+
+// RateWindow is the hourly API-call window a call was counted in: what the RateLimit headers say.
+type RateWindow struct {
+	Limit    Limit
+	Used     int64
+	ResetsAt time.Time
+}
+
+// Remaining is what is left of the hour's calls; ok is false when unlimited.
+func (w RateWindow) Remaining() (int64, bool) { return w.Limit.Remaining(w.Used) }
+
+// CountAPICall counts one API call of the caller's workspace in the current UTC hour, and refuses
+// it once the tier's hourly limit is reached. The check and the increment are one statement on
+// the workspace's (workspace_id, hour) row, so with L allowed exactly L calls pass however many
+// server processes count at once, and no other workspace's row is touched. It opens its own short
+// transaction: the row's lock must not be held while the request itself runs. A refusal is audited
+// once per workspace and hour. The key's last_used_at is refreshed at most once a minute.
+func CountAPICall(ctx context.Context, db bun.IDB, caller *APICaller, now time.Time) (RateWindow, error) {
+	hour := now.UTC().Truncate(time.Hour)
+	w := RateWindow{Limit: caller.Tier.Limits().APICallsPerHour, ResetsAt: hour.Add(time.Hour)}
+	ceiling, limited := w.Limit.Value()
+	if !limited {
+		ceiling = math.MaxInt64
+	}
+	var refused *QuotaError
+	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+		if err := touchKey(ctx, tx, caller, now); err != nil {
+			return err
+		}
+		var used int64
+		err := tx.NewRaw(`INSERT INTO usage_hourly AS u (workspace_id, hour, api_calls) VALUES (?, ?, 1)
+			ON CONFLICT (workspace_id, hour) DO UPDATE SET api_calls = u.api_calls + 1
+			WHERE u.api_calls < ?
+			RETURNING u.api_calls`, caller.WorkspaceID, hour, ceiling).Scan(ctx, &used)
+		if ceiling <= 0 || sqlNoRows(err) {
+			w.Used = ceiling
+			refused = &QuotaError{Code: CodeRateLimited, RetryAfter: w.ResetsAt.Sub(now),
+				Message: fmt.Sprintf("This workspace has made its %s API calls for this hour (%s tier). The count starts again at %s; a bigger tier allows more.",
+					w.Limit, caller.Tier.Label(), w.ResetsAt.Format("15:04 UTC"))}
+			return recordRefusal(ctx, tx, caller, "api.rate_limited", hour, map[string]any{"limit": ceiling})
+		}
+		if err != nil {
+			return fmt.Errorf("count api call: %w", err)
+		}
+		w.Used = used
+		return nil
+	})
+	if err != nil {
+		return w, err
+	}
+	if refused != nil {
+		return w, refused
+	}
+	return w, nil
+}
+
+// touchKey refreshes the key's last_used_at when it is a minute old or more. Without a write on
+// every request: the caller's lookup already says whether it is due, and when many requests find
+// it due at once, SKIP LOCKED lets one of them write while the others move on.
+func touchKey(ctx context.Context, tx bun.Tx, caller *APICaller, now time.Time) error {
+	if caller.LastUsedAt != nil && now.Sub(*caller.LastUsedAt) < time.Minute {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ?
+		WHERE workspace_id = ? AND id = (
+			SELECT id FROM api_keys
+			WHERE workspace_id = ? AND id = ? AND (last_used_at IS NULL OR last_used_at < ?)
+			FOR UPDATE SKIP LOCKED)`,
+		now, caller.WorkspaceID, caller.WorkspaceID, caller.KeyID, now.Add(-time.Minute))
+	if err != nil {
+		return fmt.Errorf("touch key: %w", err)
+	}
+	return nil
+}
+
+// recordRefusal audits a quota refusal once per workspace, action and hour: the unique index
+// audit_events_refusal_once_idx turns every later one into nothing.
+func recordRefusal(ctx context.Context, tx bun.Tx, caller *APICaller, action string, hour time.Time, details map[string]any) error {
+	details["hour"] = hour.UTC().Format(time.RFC3339)
+	details["key"] = caller.Prefix
+	ip, _ := ctx.Value(ipKey{}).(string)
+	ev := &AuditEvent{ID: NewID(), ActorKeyID: &caller.KeyID, Action: action, Target: caller.Prefix, Details: details, IP: ip}
+	if _, err := tx.NewInsert().Model(ev).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
+		return fmt.Errorf("audit refusal: %w", err)
+	}
+	return nil
+}
+
+// MaxTaskInput is the longest task input, in characters.
+const MaxTaskInput = 32_000
+
+// StartTask starts a task of an agent in the caller's workspace. It is refused when the month's
+// agent-minutes are used up (quota_exceeded) or every concurrent-task slot is taken
+// (concurrent_task_limit). The checks and the insert run under the workspace row's lock (FOR NO
+// KEY UPDATE, which leaves inserts referencing the workspace alone), so fifty starts at once
+// against N slots leave exactly N running. It opens its own transaction, so that a refusal's audit
+// line is committed while the refusal is returned.
+func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.UUID, input string, now time.Time) (*Task, error) {
+	if utf8.RuneCountInString(input) > MaxTaskInput {
+		return nil, &ValidationError{Fields: map[string]string{"input": fmt.Sprintf("must be at most %d characters", MaxTaskInput)}}
+	}
+	now = now.UTC().Truncate(time.Microsecond)
+	var task *Task
+	var refused *QuotaError
+	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+		var tier Tier
+		if err := tx.NewSelect().Model((*Workspace)(nil)).Column("tier").Where("id = ?", caller.WorkspaceID).
+			For("NO KEY UPDATE").Scan(ctx, &tier); err != nil {
+			return notFound(err, "workspace")
+		}
+		if _, err := AgentByID(ctx, tx, agentID); err != nil {
+			return err
+		}
+		limits := tier.Limits()
+		hour := now.Truncate(time.Hour)
+		if max, ok := limits.AgentMinutesPerMonth.Value(); ok {
+			month := MonthStart(now)
+			var used int64
+			if err := tx.NewSelect().Model((*UsageHour)(nil)).ColumnExpr("coalesce(sum(agent_minutes), 0)").
+				Where("hour >= ? AND hour < ?", month, month.AddDate(0, 1, 0)).Scan(ctx, &used); err != nil {
+				return fmt.Errorf("month minutes: %w", err)
+			}
+			if used >= max {
+				refused = &QuotaError{Code: CodeQuotaExceeded,
+					Message: fmt.Sprintf("This workspace has used its %s agent-minutes for %s (%s tier). Upgrade to a bigger tier to start more tasks now; the minutes start again on %s.",
+						limits.AgentMinutesPerMonth, month.Format("January"), tier.Label(), month.AddDate(0, 1, 0).Format("January 2"))}
+				return recordRefusal(ctx, tx, caller, "task.quota_exceeded", hour, map[string]any{"limit": max, "used": used})
+			}
+		}
+		if max, ok := limits.ConcurrentTasks.Value(); ok {
+			var running int64
+			if err := tx.NewSelect().Model((*Task)(nil)).ColumnExpr("count(*)").
+				Where("status = ?", TaskRunning).Scan(ctx, &running); err != nil {
+				return fmt.Errorf("running tasks: %w", err)
+			}
+			if running >= max {
+				refused = &QuotaError{Code: CodeConcurrentTaskLimit, RetryAfter: ConcurrentRetryAfter,
+					Message: fmt.Sprintf("All %s concurrent-task slots of the %s tier are busy. Complete a running task first, or upgrade for more slots.",
+						limits.ConcurrentTasks, tier.Label())}
+				return recordRefusal(ctx, tx, caller, "task.concurrent_limit", hour, map[string]any{"limit": max})
+			}
+		}
+		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, StartedAt: &now}
+		if _, err := tx.NewInsert().Model(task).Returning("*").Exec(ctx); err != nil {
+			return fmt.Errorf("start task: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if refused != nil {
+		return nil, refused
+	}
+	return task, nil
+}
+
+// CompleteTask finishes a running task as succeeded or failed, which frees its slot, and adds its
+// agent-minutes, ceil((finished_at - started_at) / 1 minute), to the usage of the hour it finished
+// in. The conditional UPDATE lets exactly one completion through however many race; completing a
+// finished task again changes and counts nothing and answers the task as it is.
+func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UUID, status string, now time.Time) (*Task, error) {
+	st := TaskStatus(status)
+	if st != TaskSucceeded && st != TaskFailed {
+		return nil, &ValidationError{Fields: map[string]string{"status": "must be succeeded or failed"}}
+	}
+	now = now.UTC().Truncate(time.Microsecond)
+	var t *Task
+	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+		t = new(Task)
+		res, err := tx.NewUpdate().Model(t).
+			Set("status = ?", st).
+			Set("finished_at = ?", now).
+			Set("agent_minutes = greatest(0, ceil(extract(epoch FROM (?::timestamptz - started_at)) / 60))::bigint", now).
+			Where("t.id = ?", id).
+			Where("t.status IN (?)", bun.In([]TaskStatus{TaskRunning, TaskQueued})).
+			Returning("*").Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("complete task: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			t, err = TaskByID(ctx, tx, id)
+			return err
+		}
+		if t.AgentMinutes == 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO usage_hourly AS u (workspace_id, hour, agent_minutes) VALUES (?, ?, ?)
+			ON CONFLICT (workspace_id, hour) DO UPDATE SET agent_minutes = u.agent_minutes + EXCLUDED.agent_minutes`,
+			caller.WorkspaceID, now.Truncate(time.Hour), t.AgentMinutes)
+		if err != nil {
+			return fmt.Errorf("count agent-minutes: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}

@@ -1,0 +1,133 @@
+package views
+
+import (
+	"net/url"
+	"strconv"
+
+	"atrium/views/layouts"
+)
+
+// MembersPage is /w/:slug/members: the members, the pending invitations and the invite form.
+type MembersPage struct {
+	layouts.Frame
+	Slug  string
+	Query string
+	// Page and Pages number the member list's pages from 1; Total counts the matching members.
+	Page, Pages, Total int
+	Rows               []MemberRowVM
+	Invitations        []InvitationRowVM
+	Seats              MeterVM
+	CanInvite          bool
+	InviteRoles        []RoleOption
+	Invite             InviteForm
+	// Link is an invitation link shown once, when it could not be (or was not) mailed.
+	Link *InvitationLink
+	// Self is the viewer's own row, for the "leave workspace" section.
+	Self *MemberRowVM
+}
+
+// PageURL is the list's address for page n, keeping the search.
+func (p MembersPage) PageURL(n int) string {
+	v := url.Values{}
+	if p.Query != "" {
+		v.Set("q", p.Query)
+	}
+	if n > 1 {
+		v.Set("page", strconv.Itoa(n))
+	}
+	u := "/w/" + p.Slug + "/members"
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	return u
+}
+
+// RoleOption is one choice of a role select.
+type RoleOption struct {
+	Value, Label string
+	Selected     bool
+}
+
+// MemberRowVM is one row of the members table; it re-renders alone after an inline role change.
+type MemberRowVM struct {
+	Slug, CSRF string
+	UserID     string
+	Name       string
+	Email      string
+	Role       string // the role's value, e.g. "admin"
+	RoleLabel  string
+	Joined     string
+	LastActive string
+	IsSelf     bool
+	// RoleOptions is set when the viewer may change this member's role.
+	RoleOptions []RoleOption
+	CanRemove   bool
+	CanTransfer bool
+	// Saved marks the row just re-rendered after a role change.
+	Saved bool
+	// TransferError is the refused password of a transfer attempt on this row.
+	TransferError string
+}
+
+// ID is the row's element id, stable across re-renders.
+func (r MemberRowVM) ID() string { return "member-" + r.UserID }
+
+// Base is the member's address under the workspace.
+func (r MemberRowVM) Base() string { return "/w/" + r.Slug + "/members/" + r.UserID }
+
+// InvitationRowVM is one pending (or expired) invitation.
+type InvitationRowVM struct {
+	ID, Email, RoleLabel, InvitedBy, Sent, Expires string
+	Expired                                        bool
+	CanManage                                      bool
+}
+
+// InviteForm is the invite form with its errors.
+type InviteForm struct {
+	Email, Role string
+	Errors      FormErrors
+}
+
+// InvitationLink is a freshly issued invitation link, shown once to copy.
+type InvitationLink struct {
+	Email string
+	URL   string
+	// Mailed is true when the email went out too; MailError says why it did not.
+	Mailed    bool
+	MailError string
+}
+
+// ConfirmPage asks once more before a destructive action when JavaScript's confirm did not.
+type ConfirmPage struct {
+	layouts.Frame
+	Heading string
+	Message string
+	Action  string
+	Button  string
+	Cancel  string
+}
+
+// InvitationPage is /invitations/:token: what the link invites to and how to accept it.
+type InvitationPage struct {
+	layouts.Frame
+	Token         string
+	WorkspaceName string
+	WorkspaceSlug string
+	InviterName   string
+	Email         string
+	RoleLabel     string
+	Expires       string
+	// State is "pending", "expired", "revoked" or "accepted".
+	State string
+	// LoggedInAs is the signed-in user's email, "" for a visitor.
+	LoggedInAs string
+	// WrongAccount is set when the signed-in user is not the invited email.
+	WrongAccount bool
+	// IsMember is set when the signed-in user already belongs to the workspace.
+	IsMember bool
+}
+
+// Next is the path that brings a visitor back here after logging in or signing up.
+func (p InvitationPage) Next() string { return "/invitations/" + p.Token }
+
+func urlEscape(s string) string { return url.QueryEscape(s) }
