@@ -36,7 +36,7 @@ node_modules: package.json package-lock.json
 
 ## check-generated: fail when templ output or the built CSS is stale
 check-generated: generate css
-	@git diff --exit-code -- '*_templ.go' static/ || (echo "generated files are stale: run 'make generate css' and commit" && exit 1)
+	@git diff --exit-code --stat -- '*_templ.go' static/ || (echo "generated files are stale: run 'make generate css' and commit" && exit 1)
 	@test -z "$$(git status --porcelain -- '*_templ.go' static/)" || (git status --porcelain -- '*_templ.go' static/; echo "generated files are not committed" && exit 1)
 
 ## lint: gofmt and go vet

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,7 +64,9 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to %s@%s:%d/%s: %w", cfg.User, cfg.Host, cfg.Port, cfg.Database, err)
+		// pgx spreads one failure over several lines; the operator gets one.
+		return nil, fmt.Errorf("cannot connect to PostgreSQL as %s at %s:%d/%s: %s", cfg.User, cfg.Host, cfg.Port, cfg.Database,
+			strings.Join(strings.Fields(err.Error()), " "))
 	}
 	return db, nil
 }

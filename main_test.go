@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"atrium/models"
+	"atrium/models/testdb"
+)
+
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestVersionAndBadConfig(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"atrium", "version"}, env(nil), strings.NewReader(""), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "atrium ") {
+		t.Fatalf("version printed %q", out.String())
+	}
+	for name, vars := range map[string]map[string]string{
+		"env":     {"ATRIUM_ENV": "prod"},
+		"proxies": {"ATRIUM_TRUSTED_PROXIES": "10.0.0.0/8,nonsense"},
+		"idle":    {"ATRIUM_SESSION_IDLE": "forever"},
+	} {
+		err := run(context.Background(), []string{"atrium", "version"}, env(vars), strings.NewReader(""), &out)
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: want a one-line error, got %v", name, err)
+		}
+	}
+	err := run(context.Background(), []string{"atrium", "migrate"}, env(map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}), strings.NewReader(""), &out)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("unreachable database: want one line naming DATABASE_URL, got %q", err)
+	}
+}
+
+func TestUserCreateReadsPasswordFromStdin(t *testing.T) {
+	d := testdb.Get(t)
+	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL})
+	var out bytes.Buffer
+	args := []string{"atrium", "user", "create", "--email", "Staff@Example.com", "--name", "Sam", "--support"}
+	if err := run(context.Background(), args, vars, strings.NewReader("a long staff password\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "created support user staff@example.com") {
+		t.Fatalf("output %q", out.String())
+	}
+	u, err := models.Authenticate(context.Background(), d.App, "staff@example.com", "a long staff password")
+	if err != nil || !u.IsSupport() || u.Name != "Sam" {
+		t.Fatalf("created user: %+v, %v", u, err)
+	}
+	err = run(context.Background(), []string{"atrium", "user", "create", "--email", "weak@example.com"}, vars, strings.NewReader("short\n"), &out)
+	if err == nil || !strings.Contains(err.Error(), "12 characters") {
+		t.Fatalf("weak password: %v", err)
+	}
+}
+
+func TestSeedDemoOnce(t *testing.T) {
+	d := testdb.Get(t)
+	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL})
+	var out bytes.Buffer
+	for i := 0; i < 2; i++ {
+		if err := run(context.Background(), []string{"atrium", "seed", "--demo"}, vars, strings.NewReader(""), &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(out.String(), "exists already") {
+		t.Fatalf("second seed did not say it exists: %q", out.String())
+	}
+	u, err := models.Authenticate(context.Background(), d.App, models.DemoOwnerEmail, models.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := models.UserWorkspaces(context.Background(), d.App, u.ID)
+	if err != nil || len(list) != 1 || list[0].Slug != models.DemoSlug || list[0].Role != models.RoleOwner {
+		t.Fatalf("demo owner's workspaces: %+v %v", list, err)
+	}
+}
