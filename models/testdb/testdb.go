@@ -129,10 +129,12 @@ func (g *ScopeGuard) Unattributed() []string {
 
 // serverURL finds a PostgreSQL server to make databases on.
 func serverURL(ctx context.Context) (string, func(), error) {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+	u := os.Getenv("TEST_DATABASE_URL")
+	if u != "" && u != "embedded" {
 		return u, func() {}, nil
 	}
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:5432", 500*time.Millisecond); err == nil {
+	// TEST_DATABASE_URL=embedded skips the local server, to exercise the embedded cluster.
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:5432", 500*time.Millisecond); u == "" && err == nil {
 		c.Close()
 		u := "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 		if db, err := models.Open(ctx, models.OpenOptions{URL: u, MaxConns: 1}); err == nil {
