@@ -131,7 +131,7 @@ func (s *Server) apiRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		w, err := models.CountAPICall(c.Request().Context(), s.DB, caller, now)
 		setRateHeaders(c, w, now)
 		if err != nil {
-			return apiError(c, err)
+			return apiErrorOf(c, err)
 		}
 		r, ok := policy[c.Request().Method+" "+c.Path()]
 		if !ok || r.who != apiKey {
@@ -141,7 +141,7 @@ func (s *Server) apiRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			return &codedError{Status: http.StatusForbidden, Code: "insufficient_scope",
 				Message: "This key may only read. Writing needs a key with scope read_write."}
 		}
-		return apiError(c, next(c))
+		return apiErrorOf(c, next(c))
 	}
 }
 
@@ -163,9 +163,9 @@ func ceilSeconds(d time.Duration) int64 {
 	return max(0, int64(math.Ceil(d.Seconds())))
 }
 
-// apiError turns the domain's errors into the API's codes and messages; errors it does not know
+// apiErrorOf turns the domain's errors into the API's codes and messages; errors it does not know
 // pass on to the one error handler.
-func apiError(c echo.Context, err error) error {
+func apiErrorOf(c echo.Context, err error) error {
 	var qe *models.QuotaError
 	var ve *models.ValidationError
 	var pe *models.PageError

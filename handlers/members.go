@@ -44,13 +44,17 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		CanInvite: m.Role.Can(models.ActManageMembers)}
 	now := s.Now()
 	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		owners, err := models.CountOwners(ctx, tx)
+		if err != nil {
+			return err
+		}
 		list, err := models.ListMembers(ctx, tx, q, page)
 		if err != nil {
 			return err
 		}
 		vm.Page, vm.Pages, vm.Total = list.Page, list.Pages, list.Total
 		for _, mem := range list.Members {
-			r := s.memberRow(c, mem, list.LastActive[mem.UserID], now)
+			r := s.memberRow(c, mem, owners, list.LastActive[mem.UserID], now)
 			if mem.UserID == x.transferFor {
 				r.TransferError = x.transferErr
 			}
@@ -60,8 +64,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		if err != nil {
 			return err
 		}
-		r := s.memberRow(c, *self, time.Time{}, now)
-		vm.Self = &r
+		vm.Self = &views.SelfVM{Role: self.Role.Label(), OnlyOwner: self.Role == models.RoleOwner && owners <= 1}
 		seats, err := models.SeatsUsed(ctx, tx)
 		if err != nil {
 			return err
@@ -80,7 +83,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		for _, inv := range invs {
 			row := views.InvitationRowVM{ID: inv.ID.String(), Email: inv.Email, RoleLabel: inv.Role.Label(),
 				Sent: inv.CreatedAt.UTC().Format("Jan 2, 2006"), Expires: inv.ExpiresAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
-				Expired: inv.State(now) == models.InvitationExpired,
+				Expired:   inv.State(now) == models.InvitationExpired,
 				CanManage: m.Role.Can(models.ActManageMembers) && (inv.Role != models.RoleOwner || m.Role.Can(models.ActManageOwners))}
 			if inv.InvitedBy != nil {
 				row.InvitedBy = names[*inv.InvitedBy]
@@ -124,8 +127,8 @@ func inviterNames(ctx context.Context, db bun.IDB, invs []models.Invitation) (ma
 }
 
 // memberRow is one member as the signed-in member may see and handle them: the same rules as the
-// models, so the page offers only what would be allowed.
-func (s *Server) memberRow(c echo.Context, mem models.Member, lastActive, now time.Time) views.MemberRowVM {
+// models, so the page offers only what would be allowed (owners is the workspace's owner count).
+func (s *Server) memberRow(c echo.Context, mem models.Member, owners int, lastActive, now time.Time) views.MemberRowVM {
 	m, me := membership(c), currentUser(c)
 	r := views.MemberRowVM{Slug: m.Slug, CSRF: s.csrfToken(c.Request().Context()), UserID: mem.UserID.String(),
 		Role: string(mem.Role), RoleLabel: mem.Role.Label(), Joined: mem.CreatedAt.UTC().Format("Jan 2, 2006"),
@@ -134,7 +137,7 @@ func (s *Server) memberRow(c echo.Context, mem models.Member, lastActive, now ti
 		r.Name, r.Email = mem.User.DisplayName(), mem.User.Email
 	}
 	touchesOwner := mem.Role == models.RoleOwner
-	mayHandle := m.Role.Can(models.ActManageMembers) && (!touchesOwner || m.Role.Can(models.ActManageOwners))
+	mayHandle := m.Role.Can(models.ActManageMembers) && (!touchesOwner || m.Role.Can(models.ActManageOwners) && owners > 1)
 	if mayHandle {
 		for _, role := range models.Roles {
 			if role == models.RoleOwner && !m.Role.Can(models.ActManageOwners) {
@@ -209,8 +212,12 @@ func (s *Server) memberRoleUpdate(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		owners, err := models.CountOwners(ctx, tx)
+		if err != nil {
+			return err
+		}
 		seen, err := models.LastActive(ctx, tx, []models.Member{*mem})
-		row = s.memberRow(c, *mem, seen[mem.UserID], s.Now())
+		row = s.memberRow(c, *mem, owners, seen[mem.UserID], s.Now())
 		return err
 	})
 	if err != nil {

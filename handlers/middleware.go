@@ -83,7 +83,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		if c.Path() != "/healthz" {
-			s.Log.Info("request", "method", c.Request().Method, "path", c.Request().URL.Path,
+			path := c.Request().URL.Path
+			if strings.Contains(c.Path(), ":token") {
+				path = c.Path() // an invitation token in a log line would be a usable invitation
+			}
+			s.Log.Info("request", "method", c.Request().Method, "path", path,
 				"status", c.Response().Status, "ms", time.Since(start).Milliseconds(),
 				"ip", c.RealIP(), "request_id", requestID(c))
 		}

@@ -50,6 +50,34 @@ var policy = map[string]rule{
 	"GET /workspaces/slug-check":     {who: signedIn},
 	"GET /workspaces/switcher":       {who: signedIn},
 	"GET /w/:slug":                   {who: member, role: models.RoleViewer},
+	// Members and invitations.
+	"GET /w/:slug/members":                    {who: member, role: models.RoleViewer},
+	"POST /w/:slug/members/:user_id/role":     {who: member, role: models.RoleAdmin},
+	"POST /w/:slug/members/:user_id/remove":   {who: member, role: models.RoleAdmin},
+	"POST /w/:slug/members/:user_id/transfer": {who: member, role: models.RoleOwner},
+	"POST /w/:slug/leave":                     {who: member, role: models.RoleViewer},
+	"GET /w/:slug/invitations":                {who: member, role: models.RoleViewer},
+	"POST /w/:slug/invitations":               {who: member, role: models.RoleAdmin},
+	"POST /w/:slug/invitations/:id/resend":    {who: member, role: models.RoleAdmin},
+	"POST /w/:slug/invitations/:id/revoke":    {who: member, role: models.RoleAdmin},
+	"GET /invitations/:token":                 {who: anyone},
+	"POST /invitations/:token/accept":         {who: signedIn},
+	// API keys and the JSON API.
+	"GET /w/:slug/keys":               {who: member, role: models.RoleMember},
+	"POST /w/:slug/keys":              {who: member, role: models.RoleMember},
+	"POST /w/:slug/keys/:id/revoke":   {who: member, role: models.RoleMember},
+	"POST /w/:slug/keys/:id/roll":     {who: member, role: models.RoleMember},
+	"GET /api/v1/workspace":           {who: apiKey, scope: "read"},
+	"GET /api/v1/usage":               {who: apiKey, scope: "read"},
+	"GET /api/v1/agents":              {who: apiKey, scope: "read"},
+	"POST /api/v1/agents":             {who: apiKey, scope: "read_write"},
+	"GET /api/v1/agents/:id":          {who: apiKey, scope: "read"},
+	"GET /api/v1/tasks":               {who: apiKey, scope: "read"},
+	"POST /api/v1/tasks":              {who: apiKey, scope: "read_write"},
+	"GET /api/v1/tasks/:id":           {who: apiKey, scope: "read"},
+	"POST /api/v1/tasks/:id/complete": {who: apiKey, scope: "read_write"},
+	"GET /api/v1/tasks/:id/messages":  {who: apiKey, scope: "read"},
+	"POST /api/v1/tasks/:id/messages": {who: apiKey, scope: "read_write"},
 }
 
 // routes lists every route; the middleware chains are composed here too.
@@ -84,9 +112,38 @@ func (s *Server) routes() *echo.Echo {
 	web.GET("/workspaces/switcher", s.workspaceSwitcher)
 	web.GET("/w/:slug", s.workspaceOverview)
 	// Members and invitations.
+	web.GET("/w/:slug/members", s.membersIndex)
+	web.POST("/w/:slug/members/:user_id/role", s.memberRoleUpdate)
+	web.POST("/w/:slug/members/:user_id/remove", s.memberRemove)
+	web.POST("/w/:slug/members/:user_id/transfer", s.memberTransfer)
+	web.POST("/w/:slug/leave", s.workspaceLeave)
+	web.GET("/w/:slug/invitations", s.invitationsIndex)
+	web.POST("/w/:slug/invitations", s.invitationCreate)
+	web.POST("/w/:slug/invitations/:id/resend", s.invitationResend)
+	web.POST("/w/:slug/invitations/:id/revoke", s.invitationRevoke)
+	web.GET("/invitations/:token", s.invitationPage)
+	web.POST("/invitations/:token/accept", s.invitationAccept)
 	// API keys.
+	web.GET("/w/:slug/keys", s.keysIndex)
+	web.POST("/w/:slug/keys", s.keyCreate)
+	web.POST("/w/:slug/keys/:id/revoke", s.keyRevoke)
+	web.POST("/w/:slug/keys/:id/roll", s.keyRoll)
 	// Usage, settings, audit log and the support console.
 
 	// The JSON API.
+	// A key in Authorization: Bearer only (no session, no CSRF, no authorize), then the hourly
+	// metering and the route's scope from the policy table.
+	api := e.Group("/api/v1", s.apiKeyAuth(), s.apiRateLimit)
+	api.GET("/workspace", s.apiWorkspace)
+	api.GET("/usage", s.apiUsage)
+	api.GET("/agents", s.apiAgentsIndex)
+	api.POST("/agents", s.apiAgentCreate)
+	api.GET("/agents/:id", s.apiAgentShow)
+	api.GET("/tasks", s.apiTasksIndex)
+	api.POST("/tasks", s.apiTaskStart)
+	api.GET("/tasks/:id", s.apiTaskShow)
+	api.POST("/tasks/:id/complete", s.apiTaskComplete)
+	api.GET("/tasks/:id/messages", s.apiMessagesIndex)
+	api.POST("/tasks/:id/messages", s.apiMessageCreate)
 	return e
 }

@@ -13,18 +13,23 @@ ALTER TABLE api_keys
 -- keys there (a member removed, demoted to viewer or disabled takes their keys' access along).
 CREATE FUNCTION atrium_api_key_by_prefix_v2(p_prefix text)
 RETURNS TABLE (id uuid, workspace_id uuid, secret_hash bytea, previous_secret_hash bytea,
-               previous_valid_until timestamptz, scope key_scope, created_by uuid,
-               expires_at timestamptz, revoked_at timestamptz, last_used_at timestamptz,
-               tier workspace_tier, creator_role member_role, creator_disabled boolean)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+               previous_valid_until timestamptz, scope key_scope, expires_at timestamptz,
+               revoked_at timestamptz, last_used_at timestamptz, tier workspace_tier,
+               creator_role member_role, creator_disabled boolean)
+-- plpgsql rather than sql: it runs on every API request, and plpgsql keeps the plan of its query
+-- for the connection's life, where a SECURITY DEFINER sql function is planned on every call.
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  RETURN QUERY
   SELECT k.id, k.workspace_id, k.secret_hash, k.previous_secret_hash, k.previous_valid_until,
-         k.scope, k.created_by, k.expires_at, k.revoked_at, k.last_used_at, w.tier, m.role,
+         k.scope, k.expires_at, k.revoked_at, k.last_used_at, w.tier, m.role,
          coalesce(u.disabled_at IS NOT NULL, true)
   FROM api_keys k
   JOIN workspaces w ON w.id = k.workspace_id
   LEFT JOIN workspace_members m ON m.workspace_id = k.workspace_id AND m.user_id = k.created_by
   LEFT JOIN users u ON u.id = k.created_by
-  WHERE k.prefix = p_prefix
+  WHERE k.prefix = p_prefix;
+END
 $$;
 
 REVOKE ALL ON FUNCTION atrium_api_key_by_prefix_v2(text) FROM PUBLIC;

@@ -304,8 +304,9 @@ func ListKeys(ctx context.Context, db bun.IDB, actor Actor, cursor string) (*Key
 	return out, nil
 }
 
-// keyForActor loads a key actor may manage: their own, or any for owners and admins.
-func keyForActor(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) (*APIKey, error) {
+// ManagedKey loads a key actor may manage: their own, or any for owners and admins. A key of
+// another workspace is not found; someone else's key is forbidden to a member.
+func ManagedKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) (*APIKey, error) {
 	if !actor.Role.Can(ActManageOwnKeys) {
 		return nil, Errorf(ErrForbidden, "Viewers can't manage API keys.")
 	}
@@ -322,7 +323,7 @@ func keyForActor(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) (*A
 // RevokeKey stops a key at once, its previous secret too. Revoking a revoked key changes nothing.
 // It runs in the workspace's transaction.
 func RevokeKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, now time.Time) (*APIKey, error) {
-	k, err := keyForActor(ctx, db, actor, id)
+	k, err := ManagedKey(ctx, db, actor, id)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +353,7 @@ func RollKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, grace t
 	if !valid {
 		return nil, "", &ValidationError{Fields: map[string]string{"grace": "Choose no grace period, 1 hour, 24 hours or 7 days."}}
 	}
-	k, err := keyForActor(ctx, db, actor, id)
+	k, err := ManagedKey(ctx, db, actor, id)
 	if err != nil {
 		return nil, "", err
 	}

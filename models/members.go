@@ -56,8 +56,8 @@ func confirmActor(ctx context.Context, db bun.IDB, actor Actor) (*Member, error)
 	return m, nil
 }
 
-// countOwners counts the owners of the context's workspace.
-func countOwners(ctx context.Context, db bun.IDB) (int, error) {
+// CountOwners counts the owners of the context's workspace.
+func CountOwners(ctx context.Context, db bun.IDB) (int, error) {
 	var n int
 	err := db.NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Where("role = ?", RoleOwner).Scan(ctx, &n)
 	return n, err
@@ -76,8 +76,12 @@ func checkSeat(ctx context.Context, db bun.IDB, ws *Workspace, more int64) error
 	}
 	if !limit.Allows(used, more) {
 		n, _ := limit.Value()
-		return Errorf(ErrLimitReached, "The %s tier allows %d members, pending invitations included, and %d are taken. "+
-			"Revoke a pending invitation, remove a member or move to a bigger tier first.", ws.Tier.Label(), n, used)
+		noun := "members"
+		if n == 1 {
+			noun = "member"
+		}
+		return Errorf(ErrLimitReached, "The %s tier allows %d %s, pending invitations included, and %d taken. "+
+			"Revoke a pending invitation, remove a member or move to a bigger tier first.", ws.Tier.Label(), n, noun, used)
 	}
 	return nil
 }
@@ -113,7 +117,7 @@ func ChangeRole(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, 
 		return Errorf(ErrForbidden, "Only an owner can make someone an owner.")
 	}
 	if target.Role == RoleOwner {
-		n, err := countOwners(ctx, db)
+		n, err := CountOwners(ctx, db)
 		if err != nil {
 			return err
 		}
@@ -183,7 +187,7 @@ func LeaveWorkspace(ctx context.Context, db bun.IDB, actor Actor) error {
 // person made in the workspace so nothing they hold keeps working there.
 func dropMember(ctx context.Context, db bun.IDB, m *Member) (keysRevoked int64, err error) {
 	if m.Role == RoleOwner {
-		n, err := countOwners(ctx, db)
+		n, err := CountOwners(ctx, db)
 		if err != nil {
 			return 0, err
 		}

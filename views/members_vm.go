@@ -22,8 +22,8 @@ type MembersPage struct {
 	Invite             InviteForm
 	// Link is an invitation link shown once, when it could not be (or was not) mailed.
 	Link *InvitationLink
-	// Self is the viewer's own row, for the "leave workspace" section.
-	Self *MemberRowVM
+	// Self is the viewer's own membership, for the "leave workspace" section.
+	Self *SelfVM
 }
 
 // PageURL is the list's address for page n, keeping the search.
@@ -40,6 +40,13 @@ func (p MembersPage) PageURL(n int) string {
 		u += "?" + v.Encode()
 	}
 	return u
+}
+
+// SelfVM is the viewer's own membership.
+type SelfVM struct {
+	Role string
+	// OnlyOwner is set for the workspace's only owner, who must hand over before leaving.
+	OnlyOwner bool
 }
 
 // RoleOption is one choice of a role select.

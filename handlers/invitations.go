@@ -1,0 +1,177 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/uptrace/bun"
+
+	"atrium/models"
+	"atrium/views"
+)
+
+// invitationsIndex sends the invitation list's address to the members page, which shows them.
+func (s *Server) invitationsIndex(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, "/w/"+membership(c).Slug+"/members#invitations")
+}
+
+// invitationLink is the absolute address of an invitation, on the host the inviter used.
+func invitationLink(c echo.Context, token string) string {
+	return c.Scheme() + "://" + c.Request().Host + "/invitations/" + token
+}
+
+// deliverInvitation mails a freshly issued link when SMTP is configured. The page then says so
+// with a flash; otherwise (or when mailing fails) the link is shown this once on the members page,
+// never through the session, and the mailer logs it.
+func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation, verb string) error {
+	m, u := membership(c), currentUser(c)
+	link := invitationLink(c, inv.Token)
+	mailer := models.Mailer{URL: s.Cfg.SMTPURL, Log: s.Log}
+	shown := &views.InvitationLink{Email: inv.Email, URL: link}
+	err := mailer.Send(c.Request().Context(), models.InvitationMail(inv.Email, m.Name, u.DisplayName(), inv.Role, link, inv.ExpiresAt))
+	switch {
+	case err != nil:
+		s.Log.Warn("invitation mail failed", logAttr(err), "request_id", requestID(c))
+		shown.MailError = "the mail server refused or did not answer"
+	case mailer.Configured():
+		s.flash(c, "Invitation "+verb+" to "+inv.Email+".")
+		return s.redirect(c, "/w/"+m.Slug+"/members")
+	}
+	vm, err := s.membersPage(c, membersExtras{link: shown})
+	if err != nil {
+		return err
+	}
+	vm.Flash, vm.FlashKind = "Invitation "+verb+": copy the link below for "+inv.Email+".", ""
+	return s.render(c, http.StatusOK, views.MembersView(vm), nil)
+}
+
+// invitationCreate invites an email with a role.
+func (s *Server) invitationCreate(c echo.Context) error {
+	form := views.InviteForm{Email: c.FormValue("email"), Role: c.FormValue("role")}
+	role, _ := models.ParseRole(form.Role)
+	var inv *models.IssuedInvitation
+	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		inv, err = models.CreateInvitation(ctx, tx, actor(c), form.Email, role, s.Now())
+		return err
+	})
+	var ve *models.ValidationError
+	var me *models.Error
+	switch {
+	case errors.As(err, &ve):
+		form.Errors = ve.Fields
+		return s.membersFormError(c, http.StatusUnprocessableEntity, form)
+	case errors.Is(err, models.ErrLimitReached) && errors.As(err, &me):
+		// The form stays filled in, with the limit's message where the person is looking.
+		form.Errors = views.FormErrors{"email": me.Message}
+		return s.membersFormError(c, http.StatusConflict, form)
+	case err != nil:
+		return err
+	}
+	return s.deliverInvitation(c, inv, "created")
+}
+
+// membersFormError re-renders the members page with the invite form's errors.
+func (s *Server) membersFormError(c echo.Context, status int, form views.InviteForm) error {
+	vm, err := s.membersPage(c, membersExtras{invite: form})
+	if err != nil {
+		return err
+	}
+	return s.render(c, status, views.MembersView(vm), nil)
+}
+
+// invitationParam reads :id; an id that is not one is simply not found.
+func invitationParam(c echo.Context) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return uuid.Nil, echo.ErrNotFound
+	}
+	return id, nil
+}
+
+// invitationResend issues a fresh link for a pending or expired invitation.
+func (s *Server) invitationResend(c echo.Context) error {
+	id, err := invitationParam(c)
+	if err != nil {
+		return err
+	}
+	var inv *models.IssuedInvitation
+	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		inv, err = models.ResendInvitation(ctx, tx, actor(c), id, s.Now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.deliverInvitation(c, inv, "sent again")
+}
+
+// invitationRevoke withdraws an invitation.
+func (s *Server) invitationRevoke(c echo.Context) error {
+	id, err := invitationParam(c)
+	if err != nil {
+		return err
+	}
+	var inv *models.Invitation
+	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		inv, err = models.RevokeInvitation(ctx, tx, actor(c), id, s.Now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.flash(c, "The invitation for "+inv.Email+" is revoked.")
+	return s.redirect(c, "/w/"+membership(c).Slug+"/members")
+}
+
+// invitationPage shows what a link invites to. Anyone may open it: a visitor gets a sign-up form
+// with the invited email filled in, or a log-in link, both leading back here.
+func (s *Server) invitationPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	token := c.Param("token")
+	info, err := models.InvitationByToken(ctx, s.DB, token)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	now := s.Now()
+	vm := views.InvitationPage{Frame: s.frame(c, "Invitation to "+info.WorkspaceName, ""), Token: token,
+		WorkspaceName: info.WorkspaceName, WorkspaceSlug: info.WorkspaceSlug, InviterName: info.InviterName,
+		Email: info.Email, RoleLabel: info.Role.Label(), Expires: info.ExpiresAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
+		State: string(info.State(now))}
+	if u := currentUser(c); u != nil {
+		vm.LoggedInAs = u.Email
+		vm.WrongAccount = !info.IsFor(u)
+		_, err := models.ResolveMembership(ctx, s.DB, info.WorkspaceSlug, u.ID)
+		vm.IsMember = err == nil
+	}
+	status := http.StatusOK
+	switch info.State(now) {
+	case models.InvitationExpired, models.InvitationRevoked:
+		status = http.StatusGone
+	case models.InvitationPending:
+		if vm.WrongAccount {
+			status = http.StatusForbidden
+		}
+	}
+	return s.render(c, status, views.InvitationView(vm), nil)
+}
+
+// invitationAccept makes the signed-in user a member through the link, on a fresh session token.
+func (s *Server) invitationAccept(c echo.Context) error {
+	m, err := models.AcceptInvitation(c.Request().Context(), s.DB, currentUser(c), c.Param("token"), s.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.renewSession(c); err != nil {
+		return err
+	}
+	s.Sessions.Put(c.Request().Context(), "last_ws", m.Slug)
+	s.flash(c, "Welcome to "+m.Name+". You joined as "+m.Role.Label()+".")
+	return s.redirect(c, "/w/"+m.Slug)
+}

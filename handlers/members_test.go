@@ -1,0 +1,491 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/uptrace/bun"
+
+	"atrium/handlers/webtest"
+	"atrium/models"
+)
+
+// crew is one person per role, logged in once; each test makes fresh workspaces for them.
+type crew struct {
+	app                                  *webtest.App
+	owner, admin, member, viewer, target *models.User
+	clients                              map[models.Role]*webtest.Client
+}
+
+func newCrew(t *testing.T, app *webtest.App) *crew {
+	t.Helper()
+	c := &crew{app: app, clients: map[models.Role]*webtest.Client{}}
+	for _, role := range models.Roles {
+		u := app.User(webtest.UniqueEmail(string(role)))
+		c.clients[role] = app.Login(u.Email)
+		switch role {
+		case models.RoleOwner:
+			c.owner = u
+		case models.RoleAdmin:
+			c.admin = u
+		case models.RoleMember:
+			c.member = u
+		case models.RoleViewer:
+			c.viewer = u
+		}
+	}
+	c.target = app.User(webtest.UniqueEmail("target"))
+	return c
+}
+
+// space is a workspace with the crew in their roles, a target member and one pending invitation.
+type space struct {
+	ws         *models.Workspace
+	invitation *models.IssuedInvitation
+}
+
+func (c *crew) space(t *testing.T, tier models.Tier) *space {
+	t.Helper()
+	ws := c.app.Workspace(c.owner, webtest.UniqueSlug("crew"))
+	c.app.SetTier(ws, tier)
+	c.app.AddMember(ws, c.admin, models.RoleAdmin)
+	c.app.AddMember(ws, c.member, models.RoleMember)
+	c.app.AddMember(ws, c.viewer, models.RoleViewer)
+	c.app.AddMember(ws, c.target, models.RoleMember)
+	sp := &space{ws: ws}
+	sp.invitation = inviteDirect(t, c.app, ws, c.owner, webtest.UniqueEmail("pending"), models.RoleViewer)
+	return sp
+}
+
+// inviteDirect makes an invitation through the model, as owner.
+func inviteDirect(t *testing.T, app *webtest.App, ws *models.Workspace, owner *models.User, email string, role models.Role) *models.IssuedInvitation {
+	t.Helper()
+	var inv *models.IssuedInvitation
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		inv, err = models.CreateInvitation(ctx, tx, models.Actor{UserID: owner.ID, Role: models.RoleOwner}, email, role, time.Now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func roleIn(t *testing.T, app *webtest.App, ws *models.Workspace, u *models.User) models.Role {
+	t.Helper()
+	m, err := models.ResolveMembership(context.Background(), app.DB.App, ws.Slug, u.ID)
+	if err != nil {
+		return ""
+	}
+	return m.Role
+}
+
+// TestMembersAccessMatrix runs every members action as every role: allowed, 403, or (for the
+// only owner leaving) 409.
+func TestMembersAccessMatrix(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	type action struct {
+		name   string
+		method string
+		path   func(sp *space) string
+		form   url.Values
+		want   map[models.Role]int // missing: 403
+	}
+	adminsOK := func(code int) map[models.Role]int {
+		return map[models.Role]int{models.RoleOwner: code, models.RoleAdmin: code}
+	}
+	everyone := func(code int) map[models.Role]int {
+		return map[models.Role]int{models.RoleOwner: code, models.RoleAdmin: code, models.RoleMember: code, models.RoleViewer: code}
+	}
+	base := func(sp *space) string { return "/w/" + sp.ws.Slug }
+	actions := []action{
+		{"list members", http.MethodGet, func(sp *space) string { return base(sp) + "/members" }, nil, everyone(200)},
+		{"list invitations", http.MethodGet, func(sp *space) string { return base(sp) + "/invitations" }, nil, everyone(303)},
+		{"change a role", http.MethodPost, func(sp *space) string { return base(sp) + "/members/" + c.target.ID.String() + "/role" },
+			url.Values{"role": {"viewer"}}, adminsOK(303)},
+		{"remove a member", http.MethodPost, func(sp *space) string { return base(sp) + "/members/" + c.target.ID.String() + "/remove" },
+			url.Values{"confirm": {"yes"}}, adminsOK(303)},
+		{"transfer ownership", http.MethodPost, func(sp *space) string { return base(sp) + "/members/" + c.target.ID.String() + "/transfer" },
+			url.Values{"password": {webtest.Password}}, map[models.Role]int{models.RoleOwner: 303}},
+		{"leave", http.MethodPost, func(sp *space) string { return base(sp) + "/leave" }, url.Values{"confirm": {"yes"}},
+			map[models.Role]int{models.RoleOwner: 409, models.RoleAdmin: 303, models.RoleMember: 303, models.RoleViewer: 303}},
+		{"invite", http.MethodPost, func(sp *space) string { return base(sp) + "/invitations" },
+			url.Values{"email": {"fresh@example.com"}, "role": {"member"}}, adminsOK(200)},
+		{"resend an invitation", http.MethodPost, func(sp *space) string { return base(sp) + "/invitations/" + sp.invitation.ID.String() + "/resend" },
+			nil, adminsOK(200)},
+		{"revoke an invitation", http.MethodPost, func(sp *space) string { return base(sp) + "/invitations/" + sp.invitation.ID.String() + "/revoke" },
+			nil, adminsOK(303)},
+	}
+	for _, a := range actions {
+		for _, role := range models.Roles {
+			t.Run(a.name+" as "+string(role), func(t *testing.T) {
+				sp := c.space(t, models.TierPro)
+				cl := c.clients[role]
+				var res *webtest.Response
+				if a.method == http.MethodGet {
+					res = cl.Get(a.path(sp))
+				} else {
+					form := url.Values{}
+					for k, v := range a.form {
+						form[k] = v
+					}
+					res = cl.Post(a.path(sp), form)
+				}
+				want, ok := a.want[role]
+				if !ok {
+					want = http.StatusForbidden
+				}
+				if res.StatusCode != want {
+					t.Fatalf("%s %s as %s: %d, want %d", a.method, a.path(sp), role, res.StatusCode, want)
+				}
+			})
+		}
+	}
+}
+
+// TestMembersActionsOnAnotherWorkspacesIDs: ids of a workspace you don't belong to are 404 from
+// inside your own workspace, for every action, even as its owner.
+func TestMembersActionsOnAnotherWorkspacesIDs(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	mine := c.space(t, models.TierPro)
+	stranger := app.User(webtest.UniqueEmail("stranger"))
+	theirs := app.Workspace(stranger, webtest.UniqueSlug("theirs"))
+	app.SetTier(theirs, models.TierPro)
+	outsider := app.User(webtest.UniqueEmail("outsider"))
+	app.AddMember(theirs, outsider, models.RoleMember)
+	theirInv := inviteDirect(t, app, theirs, stranger, webtest.UniqueEmail("their-guest"), models.RoleMember)
+	base := "/w/" + mine.ws.Slug
+	for _, p := range []struct {
+		path string
+		form url.Values
+	}{
+		{base + "/members/" + outsider.ID.String() + "/role", url.Values{"role": {"viewer"}}},
+		{base + "/members/" + outsider.ID.String() + "/remove", url.Values{"confirm": {"yes"}}},
+		{base + "/members/" + outsider.ID.String() + "/remove", nil},
+		{base + "/members/" + outsider.ID.String() + "/transfer", url.Values{"password": {webtest.Password}}},
+		{base + "/invitations/" + theirInv.ID.String() + "/resend", nil},
+		{base + "/invitations/" + theirInv.ID.String() + "/revoke", nil},
+		{base + "/members/not-a-uuid/role", url.Values{"role": {"viewer"}}},
+	} {
+		if res := c.clients[models.RoleOwner].Post(p.path, p.form); res.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s: %d, want 404", p.path, res.StatusCode)
+		}
+	}
+	if roleIn(t, app, theirs, outsider) != models.RoleMember {
+		t.Fatal("the other workspace's member was touched")
+	}
+	var state *models.InvitationInfo
+	state, err := models.InvitationByToken(context.Background(), app.DB.App, theirInv.Token)
+	if err != nil || state.State(time.Now()) != models.InvitationPending {
+		t.Fatalf("the other workspace's invitation was touched: %v", err)
+	}
+}
+
+// TestInviteSignUpAndAccept: an owner invites a new address; the link leads an anonymous visitor
+// through sign-up (the email filled in) back to the invitation, and accepting lands them in the
+// workspace on a renewed session.
+func TestInviteSignUpAndAccept(t *testing.T) {
+	app := webtest.Start(t)
+	ownerUser := app.User(webtest.UniqueEmail("inviter"))
+	owner := app.Login(ownerUser.Email)
+	ws := app.Workspace(ownerUser, webtest.UniqueSlug("invite"))
+	app.SetTier(ws, models.TierStarter)
+	guestEmail := webtest.UniqueEmail("guest")
+
+	owner.Get("/w/" + ws.Slug + "/members")
+	res := owner.Post("/w/"+ws.Slug+"/invitations", url.Values{"email": {strings.ToUpper(guestEmail)}, "role": {"admin"}})
+	if res.StatusCode != http.StatusOK || !res.Has("invitation-link") {
+		t.Fatalf("invite: %d", res.StatusCode)
+	}
+	link, _ := res.Doc().Find(`[data-testid="invitation-url"]`).Attr("value")
+	u, err := url.Parse(link)
+	if err != nil || !strings.HasPrefix(u.Path, "/invitations/") || u.Host != strings.TrimPrefix(app.HTTP.URL, "http://") {
+		t.Fatalf("link %q", link)
+	}
+	if res.Doc().Find(`[data-testid="invitation-row"][data-email="`+guestEmail+`"]`).Length() != 1 {
+		t.Fatal("the pending invitation is not listed")
+	}
+	if got := res.TestID("meter-seats-used"); got != "2" {
+		t.Fatalf("seats used %q, want 2 (owner + pending)", got)
+	}
+	// The link is never kept: reloading the members page does not show it again.
+	if owner.Get("/w/" + ws.Slug + "/members").Has("invitation-link") {
+		t.Fatal("the link is shown twice")
+	}
+
+	guest := app.Client()
+	page := guest.Get(u.Path)
+	if page.StatusCode != http.StatusOK || page.TestID("invitation-workspace") != ws.Name || page.TestID("invitation-role") != "Admin" {
+		t.Fatalf("invitation page: %d %q", page.StatusCode, page.TestID("invitation-workspace"))
+	}
+	if page.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q", page.Header.Get("Cache-Control"))
+	}
+	form := page.Doc().Find(`[data-testid="invitation-signup"]`)
+	if v := form.Find(`input[name="email"]`).AttrOr("value", ""); v != guestEmail {
+		t.Fatalf("sign-up email prefilled with %q", v)
+	}
+	if v := form.Find(`input[name="next"]`).AttrOr("value", ""); v != u.Path {
+		t.Fatalf("sign-up next %q", v)
+	}
+	if href := page.Doc().Find(`[data-testid="invitation-login"]`).AttrOr("href", ""); href != "/login?next="+url.QueryEscape(u.Path) {
+		t.Fatalf("log-in link %q", href)
+	}
+	res = guest.Post("/signup", url.Values{"email": {guestEmail}, "name": {"Gina Guest"}, "password": {webtest.Password}, "next": {u.Path}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != u.Path {
+		t.Fatalf("sign-up: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	page = guest.Get(u.Path)
+	if !page.Has("accept-invitation") {
+		t.Fatalf("no accept button for the invited account: %s", page.TestID("invitation-page"))
+	}
+	before := guest.Cookie()
+	res = guest.Post(u.Path+"/accept", nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/w/"+ws.Slug {
+		t.Fatalf("accept: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if guest.Cookie() == before || guest.Cookie() == "" {
+		t.Fatal("accepting did not renew the session token")
+	}
+	if res := guest.Get("/w/" + ws.Slug); res.StatusCode != http.StatusOK || res.TestID("role") != "Admin" {
+		t.Fatalf("the new member's workspace: %d, role %q", res.StatusCode, res.TestID("role"))
+	}
+	// Single use.
+	if res := guest.Post(u.Path+"/accept", nil); res.StatusCode != http.StatusConflict {
+		t.Fatalf("second accept: %d", res.StatusCode)
+	}
+	if page := guest.Get(u.Path); page.TestID("invitation-state") != "This invitation has already been used." || !page.Has("open-workspace") {
+		t.Fatalf("used link page: %q", page.TestID("invitation-state"))
+	}
+	// Audited, with the IP.
+	var ev models.AuditEvent
+	err = models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+		return tx.NewSelect().Model(&ev).Where("action = 'invitation.accept'").Scan(ctx)
+	})
+	if err != nil || ev.IP != "127.0.0.1" || ev.Target != guestEmail {
+		t.Fatalf("audit: %+v %v", ev, err)
+	}
+}
+
+// TestInvitationForAnotherAccount: a signed-in person with another email sees why they cannot
+// accept, and the accept is refused with the same reason.
+func TestInvitationForAnotherAccount(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	path := "/invitations/" + sp.invitation.Token
+	cl := c.clients[models.RoleMember]
+	page := cl.Get(path)
+	if page.StatusCode != http.StatusForbidden || !strings.Contains(page.TestID("invitation-wrong-account"), sp.invitation.Email) {
+		t.Fatalf("wrong account page: %d %q", page.StatusCode, page.TestID("invitation-wrong-account"))
+	}
+	if page.Has("accept-invitation") {
+		t.Fatal("an accept button for the wrong account")
+	}
+	res := cl.Post(path+"/accept", nil)
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(res.Body, sp.invitation.Email) {
+		t.Fatalf("accept with the wrong account: %d", res.StatusCode)
+	}
+	if res := app.Client().Get("/invitations/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown token: %d", res.StatusCode)
+	}
+	// Anonymous accept goes to log in first.
+	if res := app.Client().Post(path+"/accept", nil); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+		t.Fatalf("anonymous accept: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// TestInlineRoleChangeAndRemoval: htmx changes a role and gets the row back; the change and a
+// removal take effect on the person's very next request; the removed person's keys are revoked.
+func TestInlineRoleChangeAndRemoval(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	base := "/w/" + sp.ws.Slug + "/members/" + c.member.ID.String()
+	owner := c.clients[models.RoleOwner]
+	owner.Get("/w/" + sp.ws.Slug + "/members")
+
+	if res := c.clients[models.RoleMember].Get("/w/" + sp.ws.Slug + "/invitations"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("member before promotion: %d", res.StatusCode)
+	}
+	res := owner.HTMX(http.MethodPost, base+"/role", url.Values{"role": {"admin"}})
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("htmx role change: %d %s", res.StatusCode, res.Body)
+	}
+	// A bare <tr> only parses inside a table, as htmx parses it too.
+	frag, err := goquery.NewDocumentFromReader(strings.NewReader("<table>" + res.Body + "</table>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := frag.Find("tr#member-" + c.member.ID.String())
+	if row.Length() != 1 || row.AttrOr("data-role", "") != "admin" || !res.Has("role-saved") || strings.Contains(res.Body, "<html") {
+		t.Fatalf("fragment: %s", res.Body)
+	}
+	if row.Find(`select[name="role"] option[selected]`).AttrOr("value", "") != "admin" {
+		t.Fatal("the re-rendered select does not show the new role")
+	}
+	if vary := strings.Join(res.Header.Values("Vary"), ", "); !strings.Contains(vary, "HX-Request") {
+		t.Errorf("Vary %q", vary)
+	}
+	// The promotion holds on the member's next request: inviting is an admin's action.
+	if res := c.clients[models.RoleMember].Post("/w/"+sp.ws.Slug+"/invitations", url.Values{"email": {"by-new-admin@example.com"}, "role": {"viewer"}}); res.StatusCode != http.StatusOK {
+		t.Fatalf("promoted member invites: %d", res.StatusCode)
+	}
+	// An admin cannot touch the owner, through the form or by crafting the request.
+	admin := c.clients[models.RoleAdmin]
+	ownerRow := admin.Get("/w/" + sp.ws.Slug + "/members").Doc().Find("tr#member-" + c.owner.ID.String())
+	if ownerRow.Find("select").Length() != 0 || ownerRow.Find(`[data-testid="remove-member"]`).Length() != 0 {
+		t.Fatal("an admin is offered to change or remove the owner")
+	}
+	if res := admin.HTMX(http.MethodPost, "/w/"+sp.ws.Slug+"/members/"+c.owner.ID.String()+"/role", url.Values{"role": {"viewer"}}); res.StatusCode != http.StatusForbidden || !strings.Contains(res.Body, "owner") {
+		t.Fatalf("admin demotes owner: %d %q", res.StatusCode, res.Body)
+	}
+
+	// The member made an API key; removal revokes it.
+	err = models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewInsert().Model(&models.APIKey{ID: models.NewID(), Name: "mine", Prefix: fmt.Sprintf("%08d", time.Now().UnixNano()%1e8),
+			SecretHash: []byte("x"), Scope: "read", CreatedBy: &c.member.ID}).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without the confirmation, a plain form post asks first and changes nothing.
+	res = owner.Post(base+"/remove", nil)
+	if res.StatusCode != http.StatusOK || !res.Has("confirm-page") || roleIn(t, app, sp.ws, c.member) == "" {
+		t.Fatalf("unconfirmed removal: %d", res.StatusCode)
+	}
+	res = owner.HTMX(http.MethodPost, base+"/remove", url.Values{"confirm": {"yes"}})
+	if res.StatusCode != http.StatusOK || res.Header.Get("HX-Redirect") != "/w/"+sp.ws.Slug+"/members" {
+		t.Fatalf("htmx removal: %d %q", res.StatusCode, res.Header.Get("HX-Redirect"))
+	}
+	if res := c.clients[models.RoleMember].Get("/w/" + sp.ws.Slug); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("removed member's next request: %d", res.StatusCode)
+	}
+	var live int
+	err = models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tx bun.Tx) error {
+		return tx.NewSelect().Model((*models.APIKey)(nil)).ColumnExpr("count(*)").
+			Where("created_by = ? AND revoked_at IS NULL", c.member.ID).Scan(ctx, &live)
+	})
+	if err != nil || live != 0 {
+		t.Fatalf("%d live keys of the removed member (%v)", live, err)
+	}
+	if owner.Get("/w/"+sp.ws.Slug+"/members").TestID("flash") != c.member.Name+" was removed from "+sp.ws.Name+"." {
+		t.Error("no flash after removal")
+	}
+}
+
+// TestTransferAndLeave: a wrong password re-renders with 422; the right one hands over; the old
+// owner, now admin, may then leave.
+func TestTransferAndLeave(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	owner := c.clients[models.RoleOwner]
+	page := owner.Get("/w/" + sp.ws.Slug + "/members")
+	if page.Doc().Find("tr#member-"+c.target.ID.String()+` [data-testid="transfer"]`).Length() != 1 {
+		t.Fatal("no transfer control for the owner")
+	}
+	// The only owner is told to hand over first, and is offered no way to demote themself.
+	if !page.Has("leave-blocked") || page.Has("leave-workspace") || page.Doc().Find("tr#member-"+c.owner.ID.String()+" select").Length() != 0 {
+		t.Fatal("the only owner is offered to leave or to change their own role")
+	}
+	path := "/w/" + sp.ws.Slug + "/members/" + c.target.ID.String() + "/transfer"
+	res := owner.Post(path, url.Values{"password": {"wrong password here"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || res.TestID("error-password") != "That is not your password." {
+		t.Fatalf("wrong password: %d %q", res.StatusCode, res.TestID("error-password"))
+	}
+	before := owner.Cookie()
+	res = owner.Post(path, url.Values{"password": {webtest.Password}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("transfer: %d", res.StatusCode)
+	}
+	if owner.Cookie() == before {
+		t.Error("transfer did not renew the session token")
+	}
+	if roleIn(t, app, sp.ws, c.target) != models.RoleOwner || roleIn(t, app, sp.ws, c.owner) != models.RoleAdmin {
+		t.Fatal("roles after transfer")
+	}
+	// Leaving without JavaScript asks first.
+	owner.Get("/w/" + sp.ws.Slug + "/members")
+	if res := owner.Post("/w/"+sp.ws.Slug+"/leave", nil); res.StatusCode != http.StatusOK || !res.Has("confirm-page") {
+		t.Fatalf("unconfirmed leave: %d", res.StatusCode)
+	}
+	if res := owner.Post("/w/"+sp.ws.Slug+"/leave", url.Values{"confirm": {"yes"}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/workspaces" {
+		t.Fatalf("leave: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := owner.Get("/w/" + sp.ws.Slug + "/members"); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("after leaving: %d", res.StatusCode)
+	}
+}
+
+// TestInviteLimitAndValidation: the tier's member limit counts pending invitations and the form
+// says so; a bad email re-renders with 422.
+func TestInviteLimitAndValidation(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	ws := app.Workspace(c.owner, webtest.UniqueSlug("free"))
+	owner := c.clients[models.RoleOwner]
+	owner.Get("/w/" + ws.Slug + "/members")
+	res := owner.Post("/w/"+ws.Slug+"/invitations", url.Values{"email": {"nobody"}, "role": {"member"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-email") {
+		t.Fatalf("bad email: %d", res.StatusCode)
+	}
+	res = owner.Post("/w/"+ws.Slug+"/invitations", url.Values{"email": {"second@example.com"}, "role": {"member"}})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(res.TestID("error-email"), "Free tier allows 1 member,") {
+		t.Fatalf("over the free tier: %d %q", res.StatusCode, res.TestID("error-email"))
+	}
+	if v := res.Doc().Find(`[data-testid="invite-email"]`).AttrOr("value", ""); v != "second@example.com" {
+		t.Fatalf("the form lost the email: %q", v)
+	}
+}
+
+// TestMembersSearchAndPages: more than 50 members page; the search filters; htmx gets the table alone.
+func TestMembersSearchAndPages(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	ws := app.Workspace(c.owner, webtest.UniqueSlug("big"))
+	app.SetTier(ws, models.TierEnterprise)
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+		for i := range 64 {
+			u := &models.User{ID: models.NewID(), Email: fmt.Sprintf("crowd%02d-%s@example.com", i, ws.Slug), Name: fmt.Sprintf("Crowd %02d", i), PasswordHash: "x"}
+			if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
+				return err
+			}
+			if _, err := tx.NewInsert().Model(&models.Member{UserID: u.ID, Role: models.RoleViewer}).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := c.clients[models.RoleOwner]
+	base := "/w/" + ws.Slug + "/members"
+	res := owner.Get(base)
+	if n := res.Doc().Find(`[data-testid="member-row"]`).Length(); n != 50 || !res.Has("page-next") {
+		t.Fatalf("page 1: %d rows", n)
+	}
+	res = owner.Get(res.Doc().Find(`[data-testid="page-next"]`).AttrOr("href", ""))
+	if n := res.Doc().Find(`[data-testid="member-row"]`).Length(); n != 15 || res.Has("page-next") || !res.Has("page-prev") {
+		t.Fatalf("page 2: %d rows", n)
+	}
+	res = owner.HTMX(http.MethodGet, base+"?q=crowd+0", nil)
+	if n := res.Doc().Find(`[data-testid="member-row"]`).Length(); n != 10 || strings.Contains(res.Body, "<html") {
+		t.Fatalf("htmx search: %d rows", n)
+	}
+	res = owner.Get(base + "?q=zzz-nobody")
+	if !res.Has("members-empty") {
+		t.Fatal("no empty state for a search without matches")
+	}
+}

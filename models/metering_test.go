@@ -1,0 +1,408 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+
+	"atrium/models"
+	"atrium/models/testdb"
+)
+
+// meterCaller makes a workspace on tier with a read_write key and returns the authenticated key.
+func meterCaller(t *testing.T, db bun.IDB, tier models.Tier, now time.Time) (*models.APICaller, *keyTeam) {
+	t.Helper()
+	tm := newKeyTeam(t, db)
+	err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewUpdate().Model(tm.ws).Set("tier = ?", tier).WherePK().Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token := keyCreate(t, db, tm.ws.ID, tm.actor(tm.owner), "read_write", 0, now)
+	c, err := models.AuthenticateKey(testdb.Ctx(t), db, token, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, tm
+}
+
+// meterAgent adds an agent to the caller's workspace.
+func meterAgent(t *testing.T, db bun.IDB, c *models.APICaller) uuid.UUID {
+	t.Helper()
+	var a *models.Agent
+	err := keyIn(t, db, c.WorkspaceID, func(ctx context.Context, tx bun.Tx) (err error) {
+		a, err = models.CreateAgent(ctx, tx, c, "worker")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.ID
+}
+
+// usageRow reads the (workspace, hour) row as the owner sees it.
+func usageRow(t *testing.T, owner *bun.DB, ws uuid.UUID, hour time.Time) (calls, minutes int64) {
+	t.Helper()
+	err := owner.NewRaw("SELECT coalesce(sum(api_calls), 0), coalesce(sum(agent_minutes), 0) FROM usage_hourly WHERE workspace_id = ? AND hour = ?",
+		ws, hour.UTC().Truncate(time.Hour)).Scan(context.Background(), &calls, &minutes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return calls, minutes
+}
+
+func auditCount(t *testing.T, owner *bun.DB, ws uuid.UUID, action string) int {
+	t.Helper()
+	var n int
+	err := owner.NewRaw("SELECT count(*) FROM audit_events WHERE workspace_id = ? AND action = ?", ws, action).Scan(context.Background(), &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func quotaCode(err error) string {
+	var qe *models.QuotaError
+	if errors.As(err, &qe) {
+		return qe.Code
+	}
+	return ""
+}
+
+func TestCountAPICallIsExactUnderConcurrency(t *testing.T) {
+	d := testdb.Get(t)
+	now := time.Now().UTC()
+	c, _ := meterCaller(t, d.App, models.TierFree, now)
+	other, _ := meterCaller(t, d.App, models.TierFree, now)
+	second, err := d.OpenApp(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	var mu sync.Mutex
+	allowed, refused := 0, 0
+	var wg sync.WaitGroup
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			pool := d.App
+			if i%2 == 1 {
+				pool = second
+			}
+			w, err := models.CountAPICall(testdb.Ctx(t), pool, c, now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				allowed++
+				if rem, _ := w.Remaining(); rem < 0 || rem > 99 {
+					t.Errorf("remaining %d", rem)
+				}
+			case quotaCode(err) == models.CodeRateLimited:
+				refused++
+				if rem, _ := w.Remaining(); rem != 0 {
+					t.Errorf("a refusal says %d remaining", rem)
+				}
+			default:
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if allowed != 100 || refused != 200 {
+		t.Fatalf("allowed %d, refused %d; want exactly 100 and 200", allowed, refused)
+	}
+	if calls, _ := usageRow(t, d.Owner, c.WorkspaceID, now); calls != 100 {
+		t.Fatalf("usage_hourly.api_calls = %d, want 100", calls)
+	}
+	if n := auditCount(t, d.Owner, c.WorkspaceID, "api.rate_limited"); n != 1 {
+		t.Errorf("%d rate-limit audit events, want 1 per hour", n)
+	}
+	// Another workspace is not limited by the first one's flood.
+	if _, err := models.CountAPICall(testdb.Ctx(t), d.App, other, now); err != nil {
+		t.Fatalf("other workspace: %v", err)
+	}
+	// The next hour starts again.
+	if _, err := models.CountAPICall(testdb.Ctx(t), d.App, c, now.Add(time.Hour)); err != nil {
+		t.Fatalf("next hour: %v", err)
+	}
+	if n := auditCount(t, d.Owner, c.WorkspaceID, "api.rate_limited"); n != 1 {
+		t.Errorf("%d rate-limit audit events after the hour turned", n)
+	}
+}
+
+func TestCountAPICallUnlimited(t *testing.T) {
+	d := testdb.Get(t)
+	now := time.Now().UTC()
+	c, _ := meterCaller(t, d.App, models.TierEnterprise, now)
+	for i := 0; i < 3; i++ {
+		w, err := models.CountAPICall(testdb.Ctx(t), d.App, c, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := w.Remaining(); ok || w.Used != int64(i+1) {
+			t.Fatalf("window %+v", w)
+		}
+	}
+	if calls, _ := usageRow(t, d.Owner, c.WorkspaceID, now); calls != 3 {
+		t.Fatalf("an unlimited tier still counts its calls: %d", calls)
+	}
+}
+
+func TestLastUsedAtIsWrittenAtMostOnceAMinute(t *testing.T) {
+	d := testdb.Get(t)
+	start := time.Now().UTC().Truncate(time.Second)
+	c, _ := meterCaller(t, d.App, models.TierEnterprise, start)
+	lastUsed := func() time.Time {
+		var at time.Time
+		if err := d.Owner.NewRaw("SELECT last_used_at FROM api_keys WHERE workspace_id = ? AND id = ?", c.WorkspaceID, c.KeyID).
+			Scan(context.Background(), &at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	var prefix string
+	if err := d.Owner.NewRaw("SELECT prefix FROM api_keys WHERE workspace_id = ? AND id = ?", c.WorkspaceID, c.KeyID).
+		Scan(context.Background(), &prefix); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		after time.Duration
+		want  time.Duration
+	}{
+		{0, 0},
+		{30 * time.Second, 0},
+		{59 * time.Second, 0},
+		{61 * time.Second, 61 * time.Second},
+		{90 * time.Second, 61 * time.Second},
+	} {
+		at := start.Add(tc.after)
+		// The caller is what this request's lookup saw.
+		var seen *time.Time
+		if err := d.Owner.NewRaw("SELECT last_used_at FROM api_keys WHERE workspace_id = ? AND id = ?", c.WorkspaceID, c.KeyID).
+			Scan(context.Background(), &seen); err != nil {
+			t.Fatal(err)
+		}
+		cc := *c
+		cc.LastUsedAt = seen
+		if _, err := models.CountAPICall(testdb.Ctx(t), d.App, &cc, at); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastUsed(); !got.Equal(start.Add(tc.want)) {
+			t.Errorf("after a call at +%s: last_used_at = +%s, want +%s", tc.after, got.Sub(start), tc.want)
+		}
+	}
+}
+
+func TestStartTaskFillsExactlyTheConcurrencySlots(t *testing.T) {
+	d := testdb.Get(t)
+	now := time.Now().UTC()
+	c, _ := meterCaller(t, d.App, models.TierPro, now)
+	agent := meterAgent(t, d.App, c)
+	var mu sync.Mutex
+	started, refused := 0, 0
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "go", now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				started++
+			case quotaCode(err) == models.CodeConcurrentTaskLimit:
+				refused++
+				if !strings.Contains(err.Error(), "20") {
+					t.Errorf("message %q does not say the limit", err)
+				}
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var running int
+	if err := d.Owner.NewRaw("SELECT count(*) FROM tasks WHERE workspace_id = ? AND status = 'running'", c.WorkspaceID).
+		Scan(context.Background(), &running); err != nil {
+		t.Fatal(err)
+	}
+	if started != 20 || refused != 30 || running != 20 {
+		t.Fatalf("started %d, refused %d, running %d; want 20, 30, 20", started, refused, running)
+	}
+	if n := auditCount(t, d.Owner, c.WorkspaceID, "task.concurrent_limit"); n != 1 {
+		t.Errorf("%d concurrency audit events, want 1", n)
+	}
+}
+
+func TestStartTaskRefusedWhenTheMonthsMinutesAreUsed(t *testing.T) {
+	d := testdb.Get(t)
+	now := time.Date(2026, 11, 15, 12, 30, 0, 0, time.UTC)
+	c, _ := meterCaller(t, d.App, models.TierFree, now)
+	agent := meterAgent(t, d.App, c)
+	add := func(at time.Time, minutes int64) {
+		_, err := d.Owner.ExecContext(context.Background(),
+			"INSERT INTO usage_hourly (workspace_id, hour, agent_minutes) VALUES (?, ?, ?)", c.WorkspaceID, at.Truncate(time.Hour), minutes)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC), 5_000) // last month does not count
+	add(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 600)
+	add(time.Date(2026, 11, 14, 9, 0, 0, 0, time.UTC), 399)
+	if _, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", now); err != nil {
+		t.Fatalf("999 of 1,000 minutes used: %v", err)
+	}
+	add(time.Date(2026, 11, 15, 8, 0, 0, 0, time.UTC), 1)
+	_, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", now)
+	if quotaCode(err) != models.CodeQuotaExceeded || !strings.Contains(err.Error(), "Upgrade") {
+		t.Fatalf("1,000 of 1,000 minutes used: %v, want quota_exceeded saying to upgrade", err)
+	}
+	// December starts afresh.
+	if _, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", time.Date(2026, 12, 1, 0, 0, 1, 0, time.UTC)); quotaCode(err) == models.CodeQuotaExceeded {
+		t.Fatalf("a new month is still refused: %v", err)
+	}
+	if n := auditCount(t, d.Owner, c.WorkspaceID, "task.quota_exceeded"); n != 1 {
+		t.Errorf("%d quota audit events, want 1", n)
+	}
+}
+
+func TestStartTaskOfAnotherWorkspacesAgentIsNotFound(t *testing.T) {
+	d := testdb.Get(t)
+	now := time.Now().UTC()
+	a, _ := meterCaller(t, d.App, models.TierPro, now)
+	b, _ := meterCaller(t, d.App, models.TierPro, now)
+	agentOfB := meterAgent(t, d.App, b)
+	if _, err := models.StartTask(testdb.Ctx(t), d.App, a, agentOfB, "", now); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("got %v, want not found", err)
+	}
+}
+
+func TestCompleteTaskCountsItsMinutesOnce(t *testing.T) {
+	d := testdb.Get(t)
+	start := time.Date(2026, 11, 20, 10, 59, 0, 0, time.UTC)
+	c, _ := meterCaller(t, d.App, models.TierStarter, start)
+	agent := meterAgent(t, d.App, c)
+	task, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := start.Add(90 * time.Second) // 11:00:30, the next hour: ceil(1.5) = 2 minutes
+	var wg sync.WaitGroup
+	results := make([]*models.Task, 10)
+	errs := make([]error, 10)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i], errs[i] = models.CompleteTask(testdb.Ctx(t), d.App, c, task.ID, "succeeded", end)
+		}(i)
+	}
+	wg.Wait()
+	var finished *time.Time
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if r.Status != models.TaskSucceeded || r.AgentMinutes != 2 || r.FinishedAt == nil {
+			t.Fatalf("completion %d: %+v", i, r)
+		}
+		if finished != nil && !finished.Equal(*r.FinishedAt) {
+			t.Fatalf("completions disagree on finished_at: %s and %s", finished, r.FinishedAt)
+		}
+		finished = r.FinishedAt
+	}
+	if _, minutes := usageRow(t, d.Owner, c.WorkspaceID, finished.Truncate(time.Hour)); minutes != 2 {
+		t.Fatalf("usage_hourly.agent_minutes = %d, want 2 (counted once)", minutes)
+	}
+	again, err := models.CompleteTask(testdb.Ctx(t), d.App, c, task.ID, "failed", end.Add(time.Hour))
+	if err != nil || again.Status != models.TaskSucceeded || again.AgentMinutes != 2 {
+		t.Fatalf("a later completion changed the task: %+v, %v", again, err)
+	}
+	for _, tc := range []struct {
+		name   string
+		status string
+		id     uuid.UUID
+		want   error
+	}{
+		{"bad status", "running", task.ID, &models.ValidationError{}},
+		{"unknown task", "failed", models.NewID(), models.ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := models.CompleteTask(testdb.Ctx(t), d.App, c, tc.id, tc.status, end)
+			var ve *models.ValidationError
+			if _, isVE := tc.want.(*models.ValidationError); isVE && !errors.As(err, &ve) || !isVE && !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCompleteTaskMinutes(t *testing.T) {
+	d := testdb.Get(t)
+	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	c, _ := meterCaller(t, d.App, models.TierEnterprise, start)
+	agent := meterAgent(t, d.App, c)
+	for _, tc := range []struct {
+		took time.Duration
+		want int64
+	}{
+		{0, 0},
+		{time.Millisecond, 1},
+		{time.Minute, 1},
+		{time.Minute + time.Microsecond, 2},
+		{59*time.Minute + 59*time.Second, 60},
+	} {
+		task, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, err := models.CompleteTask(testdb.Ctx(t), d.App, c, task.ID, "failed", start.Add(tc.took))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done.AgentMinutes != tc.want {
+			t.Errorf("a task of %s counts %d minutes, want %d", tc.took, done.AgentMinutes, tc.want)
+		}
+	}
+}
+
+func TestMessagesOfAFinishedTaskAreClosed(t *testing.T) {
+	d := testdb.Get(t)
+	now := time.Now().UTC()
+	c, _ := meterCaller(t, d.App, models.TierEnterprise, now)
+	agent := meterAgent(t, d.App, c)
+	task, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(role, body string) error {
+		return keyIn(t, d.App, c.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+			_, err := models.AddMessage(ctx, tx, task.ID, role, body)
+			return err
+		})
+	}
+	if err := add("user", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	var ve *models.ValidationError
+	if err := add("wizard", ""); !errors.As(err, &ve) || ve.Fields["role"] == "" || ve.Fields["body"] == "" {
+		t.Fatalf("bad message: %v", err)
+	}
+	if _, err := models.CompleteTask(testdb.Ctx(t), d.App, c, task.ID, "succeeded", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("user", "too late"); !errors.Is(err, models.ErrConflict) {
+		t.Fatalf("message to a finished task: %v, want conflict", err)
+	}
+}

@@ -1,0 +1,81 @@
+package views
+
+import (
+	"net/url"
+
+	"atrium/views/layouts"
+)
+
+// KeysPage is /w/:slug/keys: the create form, the key just made (once) and the list.
+type KeysPage struct {
+	layouts.Frame
+	Slug string
+	Form NewKeyForm
+	// Created is the key just made or rolled, shown this once and never again.
+	Created *CreatedKey
+	Keys    []KeyRow
+	// All is true when the list holds everyone's keys (owners and admins), false for one's own.
+	All bool
+	// Next is the cursor of the next page of the list, "" on the last.
+	Next string
+	// First is false on the list's later pages.
+	First bool
+	// Error is a refusal of the last action, shown above the list.
+	Error string
+}
+
+// NextURL is the address of the list's next page.
+func (p KeysPage) NextURL() string {
+	return "/w/" + p.Slug + "/keys?cursor=" + url.QueryEscape(p.Next)
+}
+
+// Base is the address of the keys page.
+func (p KeysPage) Base() string { return "/w/" + p.Slug + "/keys" }
+
+// NewKeyForm is the create-key form with its errors.
+type NewKeyForm struct {
+	Name, Scope, ExpiresInDays string
+	Errors                     FormErrors
+}
+
+// CreatedKey is a whole key, shown once after creation or a roll.
+type CreatedKey struct {
+	Name   string
+	Prefix string
+	Token  string
+	Rolled bool
+	// PreviousUntil says until when the replaced secret keeps working after a roll ("" if not).
+	PreviousUntil string
+}
+
+// KeyRow is one key in the list.
+type KeyRow struct {
+	ID, Prefix, Name           string
+	Scope, ScopeLabel          string
+	Creator                    string
+	Created, LastUsed, Expires string
+	Status, StatusLabel        string
+	// PreviousUntil is set while a rolled key's previous secret still works.
+	PreviousUntil string
+	// Active keys can be rolled and revoked.
+	Active bool
+}
+
+// Choice is one option of a select or radio group.
+type Choice struct{ Value, Label string }
+
+// KeyScopeChoices are the scopes a key may have.
+var KeyScopeChoices = []Choice{
+	{"read", "Read only: GET requests"},
+	{"read_write", "Read and write: also create agents, start and complete tasks, post messages"},
+}
+
+// KeyExpiryChoices are the lifetimes a new key may have, in days ("0" never expires).
+var KeyExpiryChoices = []Choice{
+	{"7", "7 days"}, {"30", "30 days"}, {"90", "90 days"}, {"365", "1 year"}, {"0", "Never"},
+}
+
+// KeyGraceChoices are how long a rolled key's previous secret keeps working, in hours.
+var KeyGraceChoices = []Choice{
+	{"0", "Stop it now"}, {"1", "1 hour"}, {"24", "24 hours"}, {"168", "7 days"},
+}
