@@ -49,7 +49,7 @@ func apiCaller(c echo.Context) *models.APICaller {
 }
 
 // apiKeyAuth authenticates the JSON API: a key in Authorization: Bearer and nothing else (no
-// session cookie, no query string). It also shares the process fairly among workspaces (see
+// session cookie, nothing in the URL). It also shares the process fairly among workspaces (see
 // fairGate). The chain is built once per server, so the gate is the server's.
 func (s *Server) apiKeyAuth() echo.MiddlewareFunc {
 	per := 16
@@ -63,7 +63,13 @@ func (s *Server) apiKeyAuth() echo.MiddlewareFunc {
 			ctx := models.WithClientIP(req.Context(), c.RealIP())
 			c.SetRequest(req.WithContext(ctx))
 			c.Response().Header().Set("Cache-Control", "no-store")
-			if credentialInQuery(req.URL) {
+			if credentialInURL(req.URL) {
+				// The request's log line names its path: a key pasted there must not reach the log.
+				redacted := *req.URL
+				redacted.Path, redacted.RawPath, redacted.RawQuery = models.RedactKeys(redacted.Path), "", ""
+				r := req.WithContext(ctx)
+				r.URL = &redacted
+				c.SetRequest(r)
 				return &codedError{Status: http.StatusBadRequest, Code: "key_in_query",
 					Message: "API keys are accepted only in the Authorization header, never in the URL. If a real key was in it, treat it as leaked and roll it."}
 			}
@@ -94,8 +100,12 @@ func (s *Server) apiKeyAuth() echo.MiddlewareFunc {
 	}
 }
 
-// credentialInQuery reports whether the URL carries a key or another credential.
-func credentialInQuery(u *url.URL) bool {
+// credentialInURL reports whether the URL carries a key (in its query or its path) or another
+// credential in its query.
+func credentialInURL(u *url.URL) bool {
+	if models.LooksLikeKey(u.Path) || models.LooksLikeKey(u.RawPath) {
+		return true
+	}
 	if u.RawQuery == "" {
 		return false
 	}

@@ -339,6 +339,9 @@ func TestAPIKeyInTheQueryStringIsRefused(t *testing.T) {
 			t.Errorf("%s: %d %s", q[:6], r.Status, r.Body)
 		}
 	}
+	if r := apiCall(t, app.HTTP.URL, "GET", "/api/v1/agents/"+sp.readKey, sp.readKey, ""); r.Status != 400 || r.Code(t) != "key_in_query" {
+		t.Errorf("key in the path: %d %s", r.Status, r.Body)
+	}
 	if calls := apiUsageCalls(t, app, sp.ws); calls != 0 {
 		t.Errorf("refused requests were metered: %d", calls)
 	}

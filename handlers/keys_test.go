@@ -249,7 +249,7 @@ func TestRollKeyFromThePage(t *testing.T) {
 	if !strings.Contains(res.TestID("new-key"), "previous secret keeps working") {
 		t.Fatalf("roll page does not say the grace: %q", res.TestID("new-key"))
 	}
-	if !c.Get("/w/"+crew.ws.Slug+"/keys").Has("key-grace") {
+	if !c.Get("/w/" + crew.ws.Slug + "/keys").Has("key-grace") {
 		t.Error("the list does not show the grace period")
 	}
 	for _, tok := range []string{old, fresh} {
@@ -312,6 +312,7 @@ func TestKeySecretAppearsNowhere(t *testing.T) {
 	apiCall(t, u, "POST", "/api/v1/agents", token, `{"nope": 1}`)
 	apiCall(t, u, "GET", "/api/v1/agents/does-not-exist", token, "")
 	apiCall(t, u, "GET", "/api/v1/agents?api_key="+token, "", "")
+	apiCall(t, u, "GET", "/api/v1/agents/"+token, token, "")
 	apiCall(t, u, "GET", "/api/v1/agents", token[:len(token)-1]+"x", "")
 	var pages []string
 	for _, path := range []string{"/w/" + crew.ws.Slug + "/keys", "/w/" + crew.ws.Slug, "/w/" + crew.ws.Slug + "/members",

@@ -78,6 +78,19 @@ var policy = map[string]rule{
 	"POST /api/v1/tasks/:id/complete": {who: apiKey, scope: "read_write"},
 	"GET /api/v1/tasks/:id/messages":  {who: apiKey, scope: "read"},
 	"POST /api/v1/tasks/:id/messages": {who: apiKey, scope: "read_write"},
+	// Usage, settings, audit log and the support console. Settings are owners' only: every change
+	// there (name, tier, deletion) is theirs alone.
+	"GET /w/:slug/usage":            {who: member, role: models.RoleViewer},
+	"GET /w/:slug/usage.csv":        {who: member, role: models.RoleViewer},
+	"GET /w/:slug/settings":         {who: member, role: models.RoleOwner},
+	"POST /w/:slug/settings/name":   {who: member, role: models.RoleOwner},
+	"POST /w/:slug/settings/tier":   {who: member, role: models.RoleOwner},
+	"POST /w/:slug/settings/delete": {who: member, role: models.RoleOwner},
+	"GET /w/:slug/audit":            {who: member, role: models.RoleAdmin},
+	"GET /w/:slug/audit.csv":        {who: member, role: models.RoleAdmin},
+	"GET /support/workspaces":       {who: support},
+	"GET /support/workspaces.csv":   {who: support},
+	"GET /support/workspaces/:slug": {who: support},
 }
 
 // routes lists every route; the middleware chains are composed here too.
@@ -129,6 +142,17 @@ func (s *Server) routes() *echo.Echo {
 	web.POST("/w/:slug/keys/:id/revoke", s.keyRevoke)
 	web.POST("/w/:slug/keys/:id/roll", s.keyRoll)
 	// Usage, settings, audit log and the support console.
+	web.GET("/w/:slug/usage", s.usageIndex)
+	web.GET("/w/:slug/usage.csv", s.usageCSV)
+	web.GET("/w/:slug/settings", s.settingsIndex)
+	web.POST("/w/:slug/settings/name", s.settingsNameUpdate)
+	web.POST("/w/:slug/settings/tier", s.settingsTierUpdate)
+	web.POST("/w/:slug/settings/delete", s.settingsDelete)
+	web.GET("/w/:slug/audit", s.auditIndex)
+	web.GET("/w/:slug/audit.csv", s.auditCSV)
+	web.GET("/support/workspaces", s.supportIndex)
+	web.GET("/support/workspaces.csv", s.supportCSV)
+	web.GET("/support/workspaces/:slug", s.supportWorkspace)
 
 	// The JSON API.
 	// A key in Authorization: Bearer only (no session, no CSRF, no authorize), then the hourly

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -133,6 +132,9 @@ var keyShape = regexp.MustCompile(`atr_[0-9A-Za-z]{8}_[0-9A-Za-z]{38}`)
 
 // LooksLikeKey reports whether s contains something shaped like an API key.
 func LooksLikeKey(s string) bool { return keyShape.MatchString(s) }
+
+// RedactKeys replaces anything shaped like an API key in s, for text bound for a log.
+func RedactKeys(s string) string { return keyShape.ReplaceAllString(s, keyHead+"[redacted]") }
 
 // randomBase62 draws n characters uniformly from the base62 alphabet (rejection sampling keeps
 // every character equally likely).
@@ -455,6 +457,3 @@ func AuthenticateKey(ctx context.Context, db bun.IDB, token string, now time.Tim
 	return &APICaller{KeyID: r.ID, WorkspaceID: r.WorkspaceID, Prefix: prefix, Scope: r.Scope, Tier: r.Tier,
 		LastUsedAt: r.LastUsedAt}, nil
 }
-
-// sqlNoRows reports a query that found nothing.
-func sqlNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -241,3 +243,6 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 	}
 	return t, nil
 }
+
+// sqlNoRows reports a query that found nothing.
+func sqlNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -66,8 +66,8 @@ type Choice struct{ Value, Label string }
 
 // KeyScopeChoices are the scopes a key may have.
 var KeyScopeChoices = []Choice{
-	{"read", "Read only: GET requests"},
-	{"read_write", "Read and write: also create agents, start and complete tasks, post messages"},
+	{"read", "Read only"},
+	{"read_write", "Read and write"},
 }
 
 // KeyExpiryChoices are the lifetimes a new key may have, in days ("0" never expires).

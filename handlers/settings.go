@@ -1,0 +1,155 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/uptrace/bun"
+
+	"atrium/models"
+	"atrium/views"
+)
+
+// settingsExtras is what a settings page shows beyond the workspace: a form being corrected or a
+// downgrade just refused.
+type settingsExtras struct {
+	name        *string
+	nameError   string
+	refused     *models.TierChangeRefused
+	deleteError string
+}
+
+// settingsPage builds the settings page's view model: the workspace, and its current use against
+// every tier, so each smaller tier says up front whether the use fits it.
+func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsPage, error) {
+	m := membership(c)
+	vm := views.SettingsPage{Frame: s.frame(c, "Settings", "settings"), Slug: m.Slug, DeleteError: x.deleteError,
+		NameError: x.nameError, MembersURL: "/w/" + m.Slug + "/members"}
+	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+		ws, err := models.WorkspaceByID(ctx, tx, m.ID)
+		if err != nil {
+			return err
+		}
+		vm.Name, vm.Tier = ws.Name, string(ws.Tier)
+		u, err := models.CurrentUsage(ctx, tx, ws.Tier, s.Now())
+		if err != nil {
+			return err
+		}
+		for _, t := range models.Tiers {
+			l := t.Limits()
+			opt := views.TierOption{Value: string(t), Label: t.Label(), Current: t == ws.Tier, Upgrade: t.Rank() > ws.Tier.Rank(),
+				AgentMinutes: l.AgentMinutesPerMonth.String(), APICalls: l.APICallsPerHour.String(),
+				Tasks: l.ConcurrentTasks.String(), Members: l.Members.String()}
+			if t.Rank() < ws.Tier.Rank() {
+				opt.Blockers = models.DowngradeBlockers(u, t)
+			}
+			vm.Tiers = append(vm.Tiers, opt)
+		}
+		return nil
+	})
+	if x.name != nil {
+		vm.Name = *x.name
+	}
+	if x.refused != nil {
+		vm.Refused = &views.TierRefusal{To: x.refused.To.Label(), Reduce: x.refused.Reduce}
+	}
+	return vm, err
+}
+
+// settingsIndex shows the settings page (owners only: every change on it is theirs to make).
+func (s *Server) settingsIndex(c echo.Context) error {
+	vm, err := s.settingsPage(c, settingsExtras{})
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.SettingsView(vm), nil)
+}
+
+// settingsNameUpdate renames the workspace; a refused name re-renders the form with 422.
+func (s *Server) settingsNameUpdate(c echo.Context) error {
+	m := membership(c)
+	name := c.FormValue("name")
+	var ws *models.Workspace
+	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) (err error) {
+		ws, err = models.RenameWorkspace(ctx, tx, actor(c), name)
+		return err
+	})
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		vm, err := s.settingsPage(c, settingsExtras{name: &name, nameError: ve.Fields["name"]})
+		if err != nil {
+			return err
+		}
+		return s.render(c, http.StatusUnprocessableEntity, views.SettingsView(vm), views.SettingsNameForm(vm))
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "The workspace is now called "+ws.Name+".")
+	return s.redirect(c, "/w/"+m.Slug+"/settings")
+}
+
+// settingsTierUpdate changes the tier. A downgrade that current use exceeds is answered 409 with
+// what to reduce first (the page for a browser; htmx shows the message in the flash area).
+func (s *Server) settingsTierUpdate(c echo.Context) error {
+	m := membership(c)
+	to := models.Tier(c.FormValue("tier"))
+	var from models.Tier
+	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) (err error) {
+		from, err = models.ChangeTier(ctx, tx, actor(c), to, s.Now())
+		return err
+	})
+	var refused *models.TierChangeRefused
+	var ve *models.ValidationError
+	switch {
+	case errors.As(err, &refused) && !isHTMX(c):
+		vm, err := s.settingsPage(c, settingsExtras{refused: refused})
+		if err != nil {
+			return err
+		}
+		return s.render(c, http.StatusConflict, views.SettingsView(vm), nil)
+	case errors.As(err, &ve) && !isHTMX(c):
+		s.flashError(c, ve.Fields["tier"])
+		return s.redirect(c, "/w/"+m.Slug+"/settings")
+	case refused != nil:
+		return models.Errorf(models.ErrLimitReached, "%s", refused.Error())
+	case err != nil:
+		return err
+	}
+	to, _ = models.ParseTier(string(to))
+	if from == to {
+		s.flash(c, "The workspace is on the "+to.Label()+" tier already.")
+	} else {
+		s.flash(c, "The workspace moved from "+from.Label()+" to "+to.Label()+". The new limits apply now.")
+	}
+	return s.redirect(c, "/w/"+m.Slug+"/settings")
+}
+
+// settingsDelete deletes the workspace once the owner has typed its address.
+func (s *Server) settingsDelete(c echo.Context) error {
+	m := membership(c)
+	var ws *models.Workspace
+	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) (err error) {
+		ws, err = models.DeleteWorkspace(ctx, tx, actor(c), c.FormValue("confirm"))
+		return err
+	})
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		vm, err := s.settingsPage(c, settingsExtras{deleteError: ve.Fields["confirm"]})
+		if err != nil {
+			return err
+		}
+		return s.render(c, http.StatusUnprocessableEntity, views.SettingsView(vm), nil)
+	}
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if s.Sessions.GetString(ctx, "last_ws") == m.Slug {
+		s.Sessions.Remove(ctx, "last_ws")
+	}
+	s.flash(c, "The workspace "+ws.Name+" was deleted.")
+	return s.redirect(c, "/workspaces")
+}

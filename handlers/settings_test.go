@@ -1,0 +1,169 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"atrium/handlers/webtest"
+	"atrium/models"
+)
+
+func tierNow(t *testing.T, app *webtest.App, ws *models.Workspace) models.Tier {
+	t.Helper()
+	var tier models.Tier
+	if err := app.DB.Owner.NewRaw("SELECT tier FROM workspaces WHERE id = ?", ws.ID).Scan(context.Background(), &tier); err != nil {
+		t.Fatal(err)
+	}
+	return tier
+}
+
+// TestSettingsAreForOwners: admins and below get 403 on the page and every change, and see no link.
+func TestSettingsAreForOwners(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	base := "/w/" + sp.ws.Slug + "/settings"
+	for _, role := range models.Roles {
+		t.Run(string(role), func(t *testing.T) {
+			cl := c.clients[role]
+			want := http.StatusForbidden
+			if role == models.RoleOwner {
+				want = http.StatusOK
+			}
+			page := cl.Get(base)
+			if page.StatusCode != want {
+				t.Fatalf("GET settings: %d, want %d", page.StatusCode, want)
+			}
+			if nav := cl.Get("/w/" + sp.ws.Slug).Has("nav-settings"); nav != (role == models.RoleOwner) {
+				t.Errorf("settings in the navigation: %v", nav)
+			}
+			if role == models.RoleOwner {
+				return
+			}
+			for path, form := range map[string]url.Values{
+				"/name": {"name": {"Mine now"}}, "/tier": {"tier": {"enterprise"}}, "/delete": {"confirm": {sp.ws.Slug}},
+			} {
+				if res := cl.Post(base+path, form); res.StatusCode != http.StatusForbidden {
+					t.Errorf("POST %s: %d, want 403", path, res.StatusCode)
+				}
+			}
+			if tierNow(t, app, sp.ws) != models.TierPro {
+				t.Fatal("the tier changed")
+			}
+		})
+	}
+}
+
+// TestTierChangeInSettings: an upgrade applies at once; a downgrade the use exceeds is refused with
+// what to reduce (page: 409 with the list; htmx: 409 with the message); both land in the audit log.
+func TestTierChangeInSettings(t *testing.T) {
+	app := webtest.Start(t)
+	owner := app.User(webtest.UniqueEmail("owner"))
+	ws := app.Workspace(owner, webtest.UniqueSlug("tier"))
+	now := time.Date(2026, 11, 27, 9, 10, 0, 0, time.UTC)
+	fixClock(app, now)
+	cl := app.Login(owner.Email)
+	base := "/w/" + ws.Slug + "/settings"
+
+	res := cl.Post(base+"/tier", url.Values{"tier": {"pro"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != base {
+		t.Fatalf("upgrade: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	page := cl.Get(base)
+	if tierNow(t, app, ws) != models.TierPro || !strings.Contains(page.TestID("flash"), "from Free to Pro") {
+		t.Fatalf("after the upgrade: tier %s, flash %q", tierNow(t, app, ws), page.TestID("flash"))
+	}
+	if _, checked := page.Doc().Find(`[data-testid="tier-option"][data-tier="pro"] input`).Attr("checked"); !checked {
+		t.Errorf("pro is not the checked option")
+	}
+
+	putUsageRow(t, app, ws, now, 250, 1_200)
+	page = cl.Get(base)
+	blocked := page.Doc().Find(`[data-testid="tier-option"][data-tier="free"] [data-testid="tier-blocked"]`).Length()
+	if blocked != 1 || page.Doc().Find(`[data-testid="tier-option"][data-tier="starter"] [data-testid="tier-blocked"]`).Length() != 0 {
+		t.Errorf("free should show as blocked and starter not")
+	}
+	res = cl.Post(base+"/tier", url.Values{"tier": {"free"}})
+	if res.StatusCode != http.StatusConflict {
+		t.Fatalf("downgrade over the limits: %d", res.StatusCode)
+	}
+	var reduce []string
+	res.Doc().Find(`[data-testid="tier-reduce"]`).Each(func(_ int, s *goquery.Selection) { reduce = append(reduce, s.Text()) })
+	if len(reduce) != 2 || !strings.HasPrefix(reduce[0], "Agent-minutes: 1,200 used") || !strings.HasPrefix(reduce[1], "API calls: 250 this hour") {
+		t.Fatalf("what to reduce: %q", reduce)
+	}
+	res = cl.HTMX(http.MethodPost, base+"/tier", url.Values{"tier": {"free"}})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(res.Body, "Agent-minutes: 1,200 used") {
+		t.Fatalf("htmx downgrade: %d %s", res.StatusCode, res.Body)
+	}
+	if tierNow(t, app, ws) != models.TierPro {
+		t.Fatal("a refused downgrade changed the tier")
+	}
+	res = cl.Post(base+"/tier", url.Values{"tier": {"starter"}})
+	if res.StatusCode != http.StatusSeeOther || tierNow(t, app, ws) != models.TierStarter {
+		t.Fatalf("downgrade that fits: %d, tier %s", res.StatusCode, tierNow(t, app, ws))
+	}
+	if res := cl.Post(base+"/tier", url.Values{"tier": {"gold"}}); res.StatusCode != http.StatusSeeOther || tierNow(t, app, ws) != models.TierStarter {
+		t.Fatalf("unknown tier: %d", res.StatusCode)
+	}
+	if got := cl.Get(base).TestID("flash"); !strings.Contains(got, "Choose") {
+		t.Errorf("unknown tier flash %q", got)
+	}
+	audit := cl.Get("/w/" + ws.Slug + "/audit?action=workspace.tier_change")
+	if n := audit.Doc().Find(`[data-testid="audit-row"]`).Length(); n != 2 {
+		t.Fatalf("%d tier changes in the audit log, want 2", n)
+	}
+}
+
+func TestRenameAndDeleteWorkspace(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	cl := c.clients[models.RoleOwner]
+	base := "/w/" + sp.ws.Slug + "/settings"
+
+	res := cl.HTMX(http.MethodPost, base+"/name", url.Values{"name": {"  "}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-name") || strings.Contains(res.Body, "<html") {
+		t.Fatalf("empty name over htmx: %d\n%s", res.StatusCode, res.Body)
+	}
+	res = cl.Post(base+"/name", url.Values{"name": {"<script>x</script> Labs"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rename: %d", res.StatusCode)
+	}
+	page := cl.Get("/w/" + sp.ws.Slug)
+	if page.TestID("workspace-name") != "<script>x</script> Labs" || strings.Contains(page.Body, "<script>x</script>") {
+		t.Fatalf("renamed workspace shows %q (escaped: %v)", page.TestID("workspace-name"), !strings.Contains(page.Body, "<script>x</script>"))
+	}
+
+	for _, typed := range []string{"", "yes", "<script>x</script> Labs"} {
+		res := cl.Post(base+"/delete", url.Values{"confirm": {typed}})
+		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(res.TestID("error-confirm"), sp.ws.Slug) {
+			t.Fatalf("delete confirmed with %q: %d %q", typed, res.StatusCode, res.TestID("error-confirm"))
+		}
+	}
+	if cl.Get("/w/"+sp.ws.Slug).StatusCode != http.StatusOK {
+		t.Fatal("a refused delete deleted")
+	}
+	res = cl.Post(base+"/delete", url.Values{"confirm": {sp.ws.Slug}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/workspaces" {
+		t.Fatalf("delete: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if got := cl.Get("/workspaces").TestID("flash"); !strings.Contains(got, "was deleted") {
+		t.Errorf("flash %q", got)
+	}
+	for _, role := range models.Roles {
+		if res := c.clients[role].Get("/w/" + sp.ws.Slug); res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s after the delete: %d", role, res.StatusCode)
+		}
+	}
+	// The session's last workspace was the deleted one: / falls back to the list.
+	if res := cl.Get("/"); res.Header.Get("Location") != "/workspaces" {
+		t.Errorf("/ goes to %q", res.Header.Get("Location"))
+	}
+}

@@ -1,0 +1,140 @@
+package handlers
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"atrium/models"
+	"atrium/views"
+)
+
+// supportOwnAccount are the routes where support staff change their own account, not a customer's:
+// every other state-changing request of theirs is refused, whatever the route (authorize).
+var supportOwnAccount = map[string]bool{
+	"POST /account/name":             true,
+	"POST /account/password":         true,
+	"POST /account/sessions/:id/end": true,
+}
+
+// supportColumns are the support table's sortable columns; use columns sort biggest first.
+var supportColumns = []views.SortColumn{
+	{Key: "name", Label: "Workspace"},
+	{Key: "slug", Label: "Address"},
+	{Key: "tier", Label: "Tier", FirstDesc: true},
+	{Key: "members", Label: "Members", FirstDesc: true, Numeric: true},
+	{Key: "members_pct", Label: "% of seats", FirstDesc: true, Numeric: true},
+	{Key: "agent_minutes", Label: "Agent-minutes this month", FirstDesc: true, Numeric: true},
+	{Key: "agent_minutes_pct", Label: "% of limit", FirstDesc: true, Numeric: true},
+	{Key: "api_calls", Label: "API calls this hour", FirstDesc: true, Numeric: true},
+	{Key: "api_calls_pct", Label: "% of limit", FirstDesc: true, Numeric: true},
+}
+
+// supportQuery reads the table's search, order and page from the query string.
+func supportQuery(c echo.Context) models.SupportQuery {
+	q := strings.TrimSpace(c.QueryParam("q"))
+	if len(q) > 200 {
+		q = q[:200]
+	}
+	sort := c.QueryParam("sort")
+	if _, ok := models.SupportSorts[sort]; !ok {
+		sort = "name"
+	}
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	return models.SupportQuery{Q: q, Sort: sort, Desc: c.QueryParam("dir") == "desc", Page: max(page, 1), PerPage: models.SupportPageSize}
+}
+
+// pctOf formats used as a share of limit, with its warning level; "–" when unlimited.
+func pctOf(l models.Limit, used int64) (text, level string) {
+	if l.IsUnlimited() {
+		return "–", ""
+	}
+	p := l.Percent(used)
+	switch {
+	case p >= 100:
+		level = "over"
+	case p >= 80:
+		level = "warn"
+	}
+	return strconv.FormatFloat(math.Floor(p), 'f', 0, 64) + " %", level
+}
+
+// supportIndex is the support console: every workspace, searchable and sortable, read-only.
+func (s *Server) supportIndex(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	q := supportQuery(c)
+	l, err := models.SupportWorkspaces(ctx, s.DB, u, q, s.Now())
+	if err != nil {
+		return err
+	}
+	if q.Q != "" {
+		// Who looked for whom: a search by a member's email says where that person works.
+		if err := models.RecordPlatform(ctx, s.DB, models.Event{ActorUserID: u.ID, Action: "support.search", Target: q.Q,
+			Details: map[string]any{"results": l.Total}}); err != nil {
+			return err
+		}
+	}
+	vm := views.SupportPage{Frame: s.frame(c, "Support console", ""), Q: q.Q, Sort: q.Sort, Desc: q.Desc, Page: l.Page, Pages: l.Pages,
+		Total: l.Total, Columns: supportColumns, MonthLabel: l.Month.Format("January 2006"), HourLabel: l.Hour.Format("15:04 UTC")}
+	for i := range l.Rows {
+		r := &l.Rows[i]
+		lim := r.Tier.Limits()
+		row := views.SupportRow{Name: r.Name, Slug: r.Slug, Tier: r.Tier.Label(), URL: "/support/workspaces/" + r.Slug,
+			Members: models.FormatCount(r.Members), Pending: models.FormatCount(r.Pending),
+			AgentMinutes: models.FormatCount(r.AgentMinutes), APICalls: models.FormatCount(r.APICalls)}
+		row.MembersPct, row.MembersLevel = pctOf(lim.Members, r.Seats())
+		row.AgentMinutesPct, row.AgentMinutesLevel = pctOf(lim.AgentMinutesPerMonth, r.AgentMinutes)
+		row.APICallsPct, row.APICallsLevel = pctOf(lim.APICallsPerHour, r.APICalls)
+		vm.Rows = append(vm.Rows, row)
+	}
+	return s.render(c, http.StatusOK, views.SupportView(vm), views.SupportTable(vm))
+}
+
+// supportCSV downloads the whole table (every matching workspace) in the same order.
+func (s *Server) supportCSV(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	q := supportQuery(c)
+	q.Page, q.PerPage = 1, 0
+	l, err := models.SupportWorkspaces(ctx, s.DB, u, q, s.Now())
+	if err != nil {
+		return err
+	}
+	if err := models.RecordPlatform(ctx, s.DB, models.Event{ActorUserID: u.ID, Action: "support.export", Target: q.Q,
+		Details: map[string]any{"rows": len(l.Rows), "sort": q.Sort}}); err != nil {
+		return err
+	}
+	rows := make([][]string, 0, len(l.Rows))
+	for i := range l.Rows {
+		rows = append(rows, l.Rows[i].CSVRecord())
+	}
+	return writeCSV(c, fmt.Sprintf("atrium-workspaces-%s.csv", s.Now().UTC().Format("20060102-1504")), models.SupportCSVHeader, rows)
+}
+
+// supportWorkspace is support's read-only usage page of one workspace. The look is written to the
+// workspace's audit log before anything is shown; it does not poll, so one look is one event.
+func (s *Server) supportWorkspace(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	days := models.ParseUsageRange(c.QueryParam("range"))
+	now := s.Now()
+	v, err := models.SupportWorkspace(ctx, s.DB, u, c.Param("slug"), now, days)
+	if err != nil {
+		return err
+	}
+	if err := models.RecordSupportView(ctx, s.DB, u, v.Workspace, "usage", map[string]any{"range_days": days}); err != nil {
+		return err
+	}
+	d := &usageData{name: v.Workspace.Name, slug: v.Workspace.Slug, tier: v.Workspace.Tier, now: now, snap: v.Usage, month: v.Month, series: v.Series}
+	f := s.frame(c, "Usage of "+v.Workspace.Name, "")
+	f.Support = true
+	vm := usagePageVM(f, d, days, "/support/workspaces/"+v.Workspace.Slug)
+	vm.Support = &views.SupportFacts{Members: models.FormatCount(v.Members), Pending: models.FormatCount(v.Usage.Members - v.Members),
+		Created: v.Workspace.CreatedAt.UTC().Format("Jan 2, 2006"), BackURL: "/support/workspaces"}
+	return s.render(c, http.StatusOK, views.UsageView(vm), nil)
+}

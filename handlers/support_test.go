@@ -1,0 +1,223 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"atrium/handlers/webtest"
+	"atrium/models"
+)
+
+// supportLogin makes a support person and logs them in.
+func supportLogin(t *testing.T, app *webtest.App) (*models.User, *webtest.Client) {
+	t.Helper()
+	u, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: webtest.UniqueEmail("support"), Name: "Sam Support",
+		Password: webtest.Password, StaffRole: models.StaffSupport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, app.Login(u.Email)
+}
+
+// supportMayPost are the state-changing routes open to support staff, and why: their own session
+// and account are theirs (a support person must be able to log out and change a leaked password);
+// the log-in and sign-up forms act on no workspace. The JSON API takes only workspace keys, which
+// support cannot make, so a session there is simply unauthenticated (401).
+var supportMayPost = map[string]bool{
+	"POST /logout": true, "POST /login": true, "POST /signup": true,
+	"POST /account/name": true, "POST /account/password": true, "POST /account/sessions/:id/end": true,
+}
+
+// TestSupportIsRefusedEveryMutatingRoute walks the route table: logged in as support staff, every
+// state-changing route of the console answers 403, workspace routes included (not 404), on a real
+// workspace and on a made-up one, and changes nothing.
+func TestSupportIsRefusedEveryMutatingRoute(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	_, sup := supportLogin(t, app)
+	sup.Get("/support/workspaces")
+	checked := 0
+	for _, r := range app.Server.Echo().Routes() {
+		key := r.Method + " " + r.Path
+		switch {
+		case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == "echo_route_not_found" || strings.HasPrefix(r.Path, "/api/"):
+			continue
+		case supportMayPost[key]:
+			continue
+		}
+		for _, slug := range []string{sp.ws.Slug, "no-such-workspace"} {
+			path := fillParams(r.Path, slug)
+			if strings.Contains(r.Path, ":user_id") {
+				path = strings.Replace(path, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", c.target.ID.String(), 1)
+			}
+			if strings.Contains(r.Path, "/invitations/:token") {
+				path = "/invitations/" + url.PathEscape(sp.invitation.Token) + strings.TrimPrefix(r.Path, "/invitations/:token")
+			}
+			form := url.Values{"_csrf": {sup.CSRF}, "confirm": {slug}, "tier": {"enterprise"}, "role": {"owner"},
+				"name": {"taken"}, "email": {"x@example.com"}, "scope": {"read_write"}, "expires_in_days": {"0"}, "slug": {"support-made"}}
+			res := sup.Do(r.Method, path, form, nil)
+			if res.StatusCode != http.StatusForbidden {
+				t.Errorf("%s %s as support: %d, want 403", r.Method, path, res.StatusCode)
+			}
+			checked++
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("checked only %d requests", checked)
+	}
+	if tierNow(t, app, sp.ws) != models.TierPro || roleIn(t, app, sp.ws, c.target) != models.RoleMember {
+		t.Fatal("support changed something")
+	}
+	if res := sup.Post("/logout", nil); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("support cannot log out: %d", res.StatusCode)
+	}
+}
+
+// TestSupportConsole: only support staff see it (404 for everyone else); search by name, slug and
+// member email; the read-only usage page carries the support banner and no way to change anything;
+// the look is in the workspace's audit log for its owner and admins, marked as support.
+func TestSupportConsole(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	now := time.Date(2026, 11, 27, 16, 5, 0, 0, time.UTC)
+	fixClock(app, now)
+	putUsageRow(t, app, sp.ws, now, 8_500, 40_000)
+	staff, sup := supportLogin(t, app)
+
+	for _, path := range []string{"/support/workspaces", "/support/workspaces.csv", "/support/workspaces/" + sp.ws.Slug} {
+		for role, cl := range c.clients {
+			if res := cl.Get(path); res.StatusCode != http.StatusNotFound {
+				t.Errorf("%s as %s: %d, want 404", path, role, res.StatusCode)
+			}
+		}
+	}
+	if res := sup.Get("/w/" + sp.ws.Slug); res.StatusCode != http.StatusNotFound {
+		t.Errorf("support on the member route: %d, want 404", res.StatusCode)
+	}
+
+	for _, q := range []string{sp.ws.Slug, strings.ToUpper(sp.ws.Name), c.member.Email} {
+		res := sup.Get("/support/workspaces?q=" + url.QueryEscape(q))
+		rows := res.Doc().Find(`[data-testid="support-row"]`)
+		if res.StatusCode != http.StatusOK || rows.Length() != 1 {
+			t.Fatalf("search %q: %d, %d rows", q, res.StatusCode, rows.Length())
+		}
+		if slug, _ := rows.Attr("data-slug"); slug != sp.ws.Slug {
+			t.Fatalf("search %q found %s", q, slug)
+		}
+		if !res.Has("support-mode") || res.Has("nav-settings") {
+			t.Error("the console is not marked as support mode")
+		}
+	}
+	res := sup.Get("/support/workspaces?q=" + url.QueryEscape(sp.ws.Slug))
+	for id, want := range map[string]string{
+		"support-members": "5 +1 invited", "support-members-pct": "60 %", "support-agent-minutes": "40,000",
+		"support-agent-minutes-pct": "40 %", "support-api-calls": "8,500", "support-api-calls-pct": "85 %",
+	} {
+		if got := strings.Join(strings.Fields(res.TestID(id)), " "); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	if frag := sup.HTMX(http.MethodGet, "/support/workspaces?q="+url.QueryEscape(sp.ws.Slug), nil); strings.Contains(frag.Body, "<html") || !frag.Has("support-row") {
+		t.Errorf("htmx search did not answer the table alone")
+	}
+	if empty := sup.Get("/support/workspaces?q=nothing-matches-this"); !empty.Has("support-empty") || empty.TestID("support-total") != "0" {
+		t.Error("no empty state")
+	}
+
+	page := sup.Get("/support/workspaces/" + sp.ws.Slug + "?range=7")
+	if page.StatusCode != http.StatusOK || !page.Has("support-banner") || page.TestID("meter-agent-minutes-used") != "40,000" ||
+		page.TestID("support-members") != "5" || page.Doc().Find("form").Not(`[action="/logout"]`).Length() != 0 || page.Has("usage-csv") {
+		t.Fatalf("support usage page: %d, banner %v, minutes %q", page.StatusCode, page.Has("support-banner"), page.TestID("meter-agent-minutes-used"))
+	}
+	if _, polls := page.Doc().Find(`[data-testid="usage-numbers"]`).Attr("hx-trigger"); polls {
+		t.Error("the support page polls, and every poll would be another recorded look")
+	}
+	if res := sup.Get("/support/workspaces/no-such-workspace"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown workspace: %d", res.StatusCode)
+	}
+
+	for _, role := range []models.Role{models.RoleOwner, models.RoleAdmin} {
+		audit := c.clients[role].Get("/w/" + sp.ws.Slug + "/audit?action=support.view")
+		rows := audit.Doc().Find(`[data-testid="audit-row"]`)
+		if rows.Length() != 1 || !strings.Contains(rows.Find(`[data-testid="audit-actor"]`).Text(), staff.Email) || rows.Find(`[data-testid="audit-support"]`).Length() != 1 {
+			t.Fatalf("%s sees %d support views", role, rows.Length())
+		}
+	}
+}
+
+// TestSupportNeverSeesKeys: no page or download of the console holds a key's secret, its hash or
+// even its public prefix.
+func TestSupportNeverSeesKeys(t *testing.T) {
+	app := webtest.Start(t)
+	owner := app.User(webtest.UniqueEmail("owner"))
+	ws := app.Workspace(owner, webtest.UniqueSlug("keys"))
+	k, token := apiKeyFor(t, app, ws, owner, models.RoleOwner, "read_write", "0")
+	var hash []byte
+	if err := app.DB.Owner.NewRaw("SELECT secret_hash FROM api_keys WHERE workspace_id = ? AND id = ?", ws.ID, k.ID).Scan(context.Background(), &hash); err != nil {
+		t.Fatal(err)
+	}
+	_, sup := supportLogin(t, app)
+	secret := token[len(k.Prefix)+1:]
+	for _, path := range []string{"/support/workspaces?q=" + ws.Slug, "/support/workspaces.csv?q=" + ws.Slug, "/support/workspaces/" + ws.Slug} {
+		res := sup.Get(path)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", path, res.StatusCode)
+		}
+		for what, s := range map[string]string{"token": token, "secret": secret, "hash": hex.EncodeToString(hash), "prefix": k.Prefix} {
+			if strings.Contains(res.Body, s) {
+				t.Errorf("%s shows the key's %s", path, what)
+			}
+		}
+	}
+}
+
+// TestSupportCSVMatchesTheTable: the download parses and holds the table's rows, in its order.
+func TestSupportCSVMatchesTheTable(t *testing.T) {
+	app := webtest.Start(t)
+	now := time.Date(2026, 11, 27, 16, 5, 0, 0, time.UTC)
+	fixClock(app, now)
+	word := strings.TrimPrefix(webtest.UniqueSlug("csvq"), "csvq-")
+	for i, tier := range []models.Tier{models.TierFree, models.TierStarter, models.TierEnterprise} {
+		owner := app.User(webtest.UniqueEmail("owner"))
+		ws := app.Workspace(owner, "csv"+string(rune('a'+i))+"-"+word)
+		app.SetTier(ws, tier)
+		putUsageRow(t, app, ws, now, int64(90*(i+1)), int64(700*(i+1)))
+	}
+	_, sup := supportLogin(t, app)
+	page := sup.Get("/support/workspaces?sort=agent_minutes_pct&dir=desc&q=" + word)
+	var table [][]string
+	page.Doc().Find(`[data-testid="support-row"]`).Each(func(_ int, tr *goquery.Selection) {
+		var cells []string
+		tr.Find("td").Each(func(_ int, td *goquery.Selection) {
+			cells = append(cells, strings.Join(strings.Fields(td.Text()), " "))
+		})
+		table = append(table, cells)
+	})
+	if len(table) != 3 || table[0][1] != "csva-"+word || table[2][1] != "csvc-"+word {
+		t.Fatalf("table %v", table)
+	}
+	href, _ := page.Doc().Find(`[data-testid="support-csv"]`).Attr("href")
+	recs := readCSV(t, sup.Get(href))
+	if strings.Join(recs[0], ",") != strings.Join(models.SupportCSVHeader, ",") || len(recs) != 4 {
+		t.Fatalf("CSV %v", recs)
+	}
+	for i, r := range recs[1:] {
+		row := table[i]
+		// slug, agent-minutes and API calls as the page shows them.
+		if r[1] != row[1] || models.FormatCount(parseCount(r[7])) != row[5] || models.FormatCount(parseCount(r[10])) != row[7] {
+			t.Errorf("CSV row %d %q, table %q", i, r, row)
+		}
+	}
+	if recs[1][9] != "70.0" || recs[3][8] != "" {
+		t.Errorf("percent %q, enterprise limit %q", recs[1][9], recs[3][8])
+	}
+}

@@ -1,0 +1,209 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/uptrace/bun"
+
+	"atrium/handlers/webtest"
+	"atrium/models"
+)
+
+// putUsageRow writes one hour's use of ws directly, the way the metering leaves it.
+func putUsageRow(t *testing.T, app *webtest.App, ws *models.Workspace, hour time.Time, calls, minutes int64) {
+	t.Helper()
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewInsert().Model(&models.UsageHour{Hour: hour.UTC().Truncate(time.Hour), APICalls: calls, AgentMinutes: minutes}).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fixClock sets the server's clock.
+func fixClock(app *webtest.App, now time.Time) { app.Server.Now = func() time.Time { return now } }
+
+// readCSV parses a CSV body, failing the test when it does not parse.
+func readCSV(t *testing.T, res *webtest.Response) [][]string {
+	t.Helper()
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") ||
+		!strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment; filename=") {
+		t.Fatalf("CSV download: %d %q %q", res.StatusCode, res.Header.Get("Content-Type"), res.Header.Get("Content-Disposition"))
+	}
+	recs, err := csv.NewReader(strings.NewReader(res.Body)).ReadAll()
+	if err != nil {
+		t.Fatalf("CSV does not parse: %v\n%s", err, res.Body)
+	}
+	return recs
+}
+
+func parseCount(s string) int64 {
+	n, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(s), ",", ""), 10, 64)
+	if err != nil {
+		panic("not a count: " + s)
+	}
+	return n
+}
+
+func TestUsagePageIsForEveryMember(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	for _, role := range models.Roles {
+		t.Run(string(role), func(t *testing.T) {
+			res := c.clients[role].Get("/w/" + sp.ws.Slug + "/usage")
+			if res.StatusCode != http.StatusOK || !res.Has("meter-agent-minutes") || !res.Has("chart-agent-minutes") {
+				t.Fatalf("usage page: %d", res.StatusCode)
+			}
+			if got := res.Has("change-tier"); got != (role == models.RoleOwner) {
+				t.Errorf("change-tier link shown: %v", got)
+			}
+			if res := c.clients[role].Get("/w/" + sp.ws.Slug + "/usage.csv"); res.StatusCode != http.StatusOK {
+				t.Errorf("usage.csv: %d", res.StatusCode)
+			}
+		})
+	}
+}
+
+// TestUsagePageMatchesMeteredEventsAndCSV: with the clock half an hour into November, the month
+// counts November's hours only, the 7-day range counts both sides, the day table splits them at
+// midnight UTC, and the CSV parses to the same numbers as the page.
+func TestUsagePageMatchesMeteredEventsAndCSV(t *testing.T) {
+	app := webtest.Start(t)
+	owner := app.User(webtest.UniqueEmail("owner"))
+	ws := app.Workspace(owner, webtest.UniqueSlug("use"))
+	app.SetTier(ws, models.TierPro)
+	other := app.Workspace(owner, webtest.UniqueSlug("other"))
+	now := time.Date(2026, 11, 1, 0, 30, 0, 0, time.UTC)
+	fixClock(app, now)
+	putUsageRow(t, app, ws, time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC), 40, 300)
+	putUsageRow(t, app, ws, time.Date(2026, 10, 28, 5, 0, 0, 0, time.UTC), 3, 2)
+	putUsageRow(t, app, ws, time.Date(2026, 10, 20, 5, 0, 0, 0, time.UTC), 1000, 1000) // before the 7 days
+	putUsageRow(t, app, ws, now, 7, 11)
+	putUsageRow(t, app, other, now, 5000, 5000)
+	cl := app.Login(owner.Email)
+
+	res := cl.Get("/w/" + ws.Slug + "/usage?range=7")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("usage: %d", res.StatusCode)
+	}
+	for id, want := range map[string]string{
+		"month-agent-minutes": "11", "month-api-calls": "7", "meter-agent-minutes-used": "11", "meter-api-calls-used": "7",
+		"range-agent-minutes": "313", "range-api-calls": "50", "meter-agent-minutes-resets": "Starts again Dec 1, 00:00 UTC",
+		"meter-api-calls-resets": "Starts again Nov 1, 01:00 UTC", "tier": "Pro",
+	} {
+		if got := res.TestID(id); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	doc := res.Doc()
+	if n := doc.Find(`[data-testid="chart-agent-minutes-bar"]`).Length(); n != 7 {
+		t.Errorf("%d day bars, want 7", n)
+	}
+	svg := doc.Find(`[data-testid="chart-api-calls-svg"]`)
+	if role, _ := svg.Attr("role"); role != "img" || svg.Find("title").First().Text() != "API calls per hour" ||
+		!strings.Contains(svg.Find("desc").Text(), "50 in all") {
+		t.Errorf("API chart lacks its accessible name: role %q, %q", role, svg.Find("desc").Text())
+	}
+	if p, _ := doc.Find(`[data-testid="usage-numbers"]`).Attr("hx-trigger"); p != "every 30s" {
+		t.Errorf("numbers poll with %q", p)
+	}
+	// The day table of the agent-minutes chart, newest first.
+	pageDays := map[string]int64{}
+	doc.Find(`[data-testid="chart-agent-minutes-table"] tbody tr`).Each(func(_ int, tr *goquery.Selection) {
+		pageDays[strings.TrimSpace(tr.Find("th").Text())] = parseCount(tr.Find("td").First().Text())
+	})
+	if pageDays["Sat Oct 31, 2026"] != 300 || pageDays["Sun Nov 1, 2026"] != 11 || len(pageDays) != 7 {
+		t.Fatalf("day table %v", pageDays)
+	}
+
+	recs := readCSV(t, cl.Get("/w/"+ws.Slug+"/usage.csv?range=7"))
+	if strings.Join(recs[0], ",") != "hour_utc,api_calls,agent_minutes" || len(recs) != 1+6*24+1 {
+		t.Fatalf("CSV header %v and %d rows", recs[0], len(recs))
+	}
+	var calls, minutes int64
+	csvDays := map[string]int64{}
+	for _, r := range recs[1:] {
+		at, err := time.Parse(time.RFC3339, r[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls += parseCount(r[1])
+		minutes += parseCount(r[2])
+		csvDays[at.Format("Mon Jan 2, 2006")] += parseCount(r[2])
+	}
+	if calls != parseCount(res.TestID("range-api-calls")) || minutes != parseCount(res.TestID("range-agent-minutes")) {
+		t.Errorf("CSV sums %d calls and %d minutes, the page %s and %s", calls, minutes, res.TestID("range-api-calls"), res.TestID("range-agent-minutes"))
+	}
+	for day, n := range pageDays {
+		if csvDays[day] != n {
+			t.Errorf("%s: page %d, CSV %d", day, n, csvDays[day])
+		}
+	}
+
+	t.Run("polling gets the numbers alone", func(t *testing.T) {
+		res := cl.HTMX(http.MethodGet, "/w/"+ws.Slug+"/usage?range=7", nil)
+		if res.StatusCode != http.StatusOK || res.Has("chart-agent-minutes") || strings.Contains(res.Body, "<html") ||
+			res.TestID("month-api-calls") != "7" || !strings.Contains(res.Body, `hx-get="/w/`+ws.Slug+`/usage?range=7"`) {
+			t.Fatalf("fragment: %d\n%s", res.StatusCode, res.Body)
+		}
+	})
+	t.Run("ranges", func(t *testing.T) {
+		for _, r := range []string{"30", "90", "bogus"} {
+			res := cl.Get("/w/" + ws.Slug + "/usage?range=" + r)
+			want := map[string]int{"30": 30, "90": 90, "bogus": 30}[r]
+			if n := res.Doc().Find(`[data-testid="chart-agent-minutes-bar"]`).Length(); n != want {
+				t.Errorf("range %s: %d bars, want %d", r, n, want)
+			}
+		}
+		if got := cl.Get("/w/" + ws.Slug + "/usage?range=30").TestID("range-agent-minutes"); got != "1,313" {
+			t.Errorf("30 days: %s agent-minutes, want 1,313", got)
+		}
+	})
+}
+
+// TestUsageWarnings: 80 % and 100 % of a limit warn on the usage page and the overview.
+func TestUsageWarnings(t *testing.T) {
+	app := webtest.Start(t)
+	owner := app.User(webtest.UniqueEmail("owner"))
+	ws := app.Workspace(owner, webtest.UniqueSlug("warn"))
+	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	fixClock(app, now)
+	cl := app.Login(owner.Email)
+	warnings := func(path string) []string {
+		var out []string
+		cl.Get(path).Doc().Find(`[data-testid="usage-warning"]`).Each(func(_ int, s *goquery.Selection) {
+			out = append(out, strings.TrimSpace(s.Text()))
+		})
+		return out
+	}
+	for _, path := range []string{"/w/" + ws.Slug, "/w/" + ws.Slug + "/usage"} {
+		// Free: one member is 100 % of the seats already.
+		if w := warnings(path); len(w) != 1 || !strings.Contains(w[0], "Members") || !strings.Contains(w[0], "reached") {
+			t.Fatalf("%s at rest: %v", path, w)
+		}
+	}
+	putUsageRow(t, app, ws, now.Add(-2*time.Hour), 0, 790)
+	for _, path := range []string{"/w/" + ws.Slug, "/w/" + ws.Slug + "/usage"} {
+		if w := warnings(path); len(w) != 1 {
+			t.Fatalf("%s at 79 %%: %v", path, w)
+		}
+	}
+	putUsageRow(t, app, ws, now.Add(-3*time.Hour), 0, 10)
+	putUsageRow(t, app, ws, now, 100, 0)
+	for _, path := range []string{"/w/" + ws.Slug, "/w/" + ws.Slug + "/usage"} {
+		w := strings.Join(warnings(path), "\n")
+		if !strings.Contains(w, "Agent-minutes this month: 800 of 1,000 used (80 % or more).") ||
+			!strings.Contains(w, "API calls this hour: the limit of 100 is reached.") {
+			t.Fatalf("%s: %s", path, w)
+		}
+	}
+}

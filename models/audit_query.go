@@ -1,0 +1,206 @@
+package models
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// AuditPageSize is how many events one page of the audit log shows.
+const AuditPageSize = 50
+
+// AuditFilter narrows a workspace's audit log.
+type AuditFilter struct {
+	// Action is an exact action name ("member.role_change"); empty for all.
+	Action string
+	// Actor is a person's email or an API key's prefix (atr_…); empty for all.
+	Actor string
+	// After is the cursor of the page before: events older than its last one follow.
+	After string
+	// Limit caps the page; zero means AuditPageSize.
+	Limit int
+}
+
+// AuditEntry is one audit event with who did it, as people read it.
+type AuditEntry struct {
+	ID          uuid.UUID      `bun:"id"`
+	CreatedAt   time.Time      `bun:"created_at"`
+	Action      string         `bun:"action"`
+	Target      string         `bun:"target"`
+	Details     map[string]any `bun:"details,type:jsonb"`
+	IP          string         `bun:"ip"`
+	ActorUserID *uuid.UUID     `bun:"actor_user_id"`
+	ActorEmail  string         `bun:"actor_email"`
+	ActorName   string         `bun:"actor_name"`
+	// ActorStaff is the actor's staff role: "support" marks a support person's look.
+	ActorStaff     string     `bun:"actor_staff"`
+	ActorKeyID     *uuid.UUID `bun:"actor_key_id"`
+	ActorKeyName   string     `bun:"actor_key_name"`
+	ActorKeyPrefix string     `bun:"actor_key_prefix"`
+}
+
+// Actor names who acted: a person, an API key, or the platform.
+func (e *AuditEntry) Actor() string {
+	switch {
+	case e.ActorEmail != "" && e.ActorName != "":
+		return e.ActorName + " <" + e.ActorEmail + ">"
+	case e.ActorEmail != "":
+		return e.ActorEmail
+	case e.ActorUserID != nil:
+		return "deleted user"
+	case e.ActorKeyPrefix != "":
+		return "API key " + e.ActorKeyName + " (" + e.ActorKeyPrefix + ")"
+	case e.ActorKeyID != nil:
+		return "deleted API key"
+	}
+	return "Atrium"
+}
+
+// DetailsText writes the details as "key: value" pairs in key order, nested values as JSON.
+func (e *AuditEntry) DetailsText() string {
+	keys := make([]string, 0, len(e.Details))
+	for k := range e.Details {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		var v string
+		switch x := e.Details[k].(type) {
+		case string:
+			v = x
+		default:
+			b, _ := json.Marshal(x)
+			v = string(b)
+		}
+		parts = append(parts, k+": "+v)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// AuditPage is one page of the audit log, newest first. Next is the cursor of the following
+// (older) page, empty on the last.
+type AuditPage struct {
+	Entries []AuditEntry
+	Next    string
+}
+
+// cursorOf encodes where a page ended: the last event's time and id, the keyset of the order.
+func cursorOf(e AuditEntry) string {
+	raw := strconv.FormatInt(e.CreatedAt.UnixMicro(), 10) + "." + e.ID.String()
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// parseCursor decodes a cursor; ok is false for anything that is not one.
+func parseCursor(s string) (at time.Time, id uuid.UUID, ok bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return at, id, false
+	}
+	ts, rest, found := strings.Cut(string(raw), ".")
+	if !found {
+		return at, id, false
+	}
+	us, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return at, id, false
+	}
+	id, err = uuid.Parse(rest)
+	if err != nil {
+		return at, id, false
+	}
+	return time.UnixMicro(us).UTC(), id, true
+}
+
+// ListAudit reads one page of the context's workspace's audit log, newest first, with keyset
+// pagination on (created_at, id), which the (workspace_id, created_at DESC, id DESC) index serves
+// however deep the page. A cursor that is not one starts from the newest event. It runs inside
+// the workspace's transaction.
+func ListAudit(ctx context.Context, db bun.IDB, f AuditFilter) (*AuditPage, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = AuditPageSize
+	}
+	q := db.NewSelect().Model((*AuditEvent)(nil)).
+		ColumnExpr("ae.id, ae.created_at, ae.action, ae.target, ae.details, ae.ip, ae.actor_user_id, ae.actor_key_id").
+		ColumnExpr("coalesce(u.email::text, '') AS actor_email, coalesce(u.name, '') AS actor_name, coalesce(u.staff_role, '') AS actor_staff").
+		ColumnExpr("coalesce(k.name, '') AS actor_key_name, coalesce(k.prefix, '') AS actor_key_prefix").
+		Join("LEFT JOIN users AS u ON u.id = ae.actor_user_id").
+		Join("LEFT JOIN api_keys AS k ON k.workspace_id = ae.workspace_id AND k.id = ae.actor_key_id").
+		OrderExpr("ae.created_at DESC, ae.id DESC").
+		Limit(int64(limit + 1))
+	if a := strings.TrimSpace(f.Action); a != "" {
+		q.Where("ae.action = ?", a)
+	}
+	if a := strings.TrimSpace(f.Actor); a != "" {
+		q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("u.email = ?", a).WhereOr("k.prefix = ?", a)
+		})
+	}
+	if at, id, ok := parseCursor(f.After); ok {
+		q.Where("(ae.created_at, ae.id) < (?, ?)", at, id)
+	}
+	var entries []AuditEntry
+	if err := q.Scan(ctx, &entries); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	p := &AuditPage{Entries: entries}
+	if len(entries) > limit {
+		p.Entries = entries[:limit]
+		p.Next = cursorOf(p.Entries[limit-1])
+	}
+	return p, nil
+}
+
+// AuditActions lists the distinct actions in the context's workspace's audit log, for the filter.
+func AuditActions(ctx context.Context, db bun.IDB) ([]string, error) {
+	var out []string
+	err := db.NewSelect().Model((*AuditEvent)(nil)).ColumnExpr("DISTINCT ae.action").OrderExpr("ae.action").Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("audit actions: %w", err)
+	}
+	return out, nil
+}
+
+// AuditCSVHeader names the columns of AuditEntry.CSVRecord.
+var AuditCSVHeader = []string{"time_utc", "actor", "actor_email", "actor_staff_role", "api_key", "action", "target", "details", "ip"}
+
+// CSVRecord is the entry as a CSV record in the AuditCSVHeader columns; details are JSON.
+func (e *AuditEntry) CSVRecord() []string {
+	details := "{}"
+	if len(e.Details) > 0 {
+		b, _ := json.Marshal(e.Details)
+		details = string(b)
+	}
+	return []string{e.CreatedAt.UTC().Format(time.RFC3339Nano), e.Actor(), e.ActorEmail, e.ActorStaff, e.ActorKeyPrefix,
+		e.Action, e.Target, details, e.IP}
+}
+
+// EachAudit calls fn for every event of the context's workspace's audit log that f matches,
+// newest first, reading a thousand at a time so a long log never sits in memory whole.
+func EachAudit(ctx context.Context, db bun.IDB, f AuditFilter, fn func(*AuditEntry) error) error {
+	f.Limit = 1000
+	for {
+		p, err := ListAudit(ctx, db, f)
+		if err != nil {
+			return err
+		}
+		for i := range p.Entries {
+			if err := fn(&p.Entries[i]); err != nil {
+				return err
+			}
+		}
+		if p.Next == "" {
+			return nil
+		}
+		f.After = p.Next
+	}
+}

@@ -1,0 +1,132 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// UsageRanges are the chart ranges the usage page offers, in days.
+var UsageRanges = []int{7, 30, 90}
+
+// DefaultUsageRange is the range shown when none is asked for: about a month, like the quota.
+const DefaultUsageRange = 30
+
+// ParseUsageRange reads a range in days; anything but 7, 30 or 90 is the default.
+func ParseUsageRange(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return DefaultUsageRange
+	}
+	for _, r := range UsageRanges {
+		if r == n {
+			return n
+		}
+	}
+	return DefaultUsageRange
+}
+
+// UsagePoint is the metered use of one UTC hour.
+type UsagePoint struct {
+	Hour         time.Time
+	APICalls     int64
+	AgentMinutes int64
+}
+
+// UsageDay is the metered use of one UTC day with its busiest hour of API calls.
+type UsageDay struct {
+	Day          time.Time
+	APICalls     int64
+	AgentMinutes int64
+	// PeakHour is the day's hour with the most API calls (the first such hour), zero when the
+	// day had none.
+	PeakHour  time.Time
+	PeakCalls int64
+}
+
+// UsageSeries is a workspace's use over whole UTC days ending today: every hour up to the current
+// one, zero-filled, and the same hours summed by day.
+type UsageSeries struct {
+	Days int
+	// From is midnight UTC of the first day; Until is the end of the current hour. Later hours
+	// have no use yet and are left out.
+	From, Until  time.Time
+	Hours        []UsagePoint
+	Daily        []UsageDay
+	APICalls     int64
+	AgentMinutes int64
+}
+
+// UsageOver reads the context's workspace's hourly use over the last days UTC days, today
+// included. It runs inside the workspace's transaction.
+func UsageOver(ctx context.Context, db bun.IDB, now time.Time, days int) (*UsageSeries, error) {
+	if days < 1 {
+		days = DefaultUsageRange
+	}
+	now = now.UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	s := &UsageSeries{Days: days, From: today.AddDate(0, 0, -(days - 1)), Until: now.Truncate(time.Hour).Add(time.Hour)}
+	var rows []UsageHour
+	err := db.NewSelect().Model(&rows).Column("hour", "api_calls", "agent_minutes").
+		Where("hour >= ? AND hour < ?", s.From, s.Until).
+		Order("hour").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("usage over %d days: %w", days, err)
+	}
+	byHour := make(map[time.Time]UsageHour, len(rows))
+	for _, r := range rows {
+		byHour[r.Hour.UTC()] = r
+	}
+	for h := s.From; h.Before(s.Until); h = h.Add(time.Hour) {
+		r := byHour[h]
+		s.Hours = append(s.Hours, UsagePoint{Hour: h, APICalls: r.APICalls, AgentMinutes: r.AgentMinutes})
+		s.APICalls += r.APICalls
+		s.AgentMinutes += r.AgentMinutes
+		if h.Hour() == 0 {
+			s.Daily = append(s.Daily, UsageDay{Day: h})
+		}
+		d := &s.Daily[len(s.Daily)-1]
+		d.APICalls += r.APICalls
+		d.AgentMinutes += r.AgentMinutes
+		if r.APICalls > d.PeakCalls {
+			d.PeakCalls, d.PeakHour = r.APICalls, h
+		}
+	}
+	return s, nil
+}
+
+// UsageCSVHeader names the columns of UsageSeries.CSVRows.
+var UsageCSVHeader = []string{"hour_utc", "api_calls", "agent_minutes"}
+
+// CSVRows are the series' hours as CSV records, oldest first, in the UsageCSVHeader columns.
+func (s *UsageSeries) CSVRows() [][]string {
+	out := make([][]string, 0, len(s.Hours))
+	for _, p := range s.Hours {
+		out = append(out, []string{p.Hour.Format(time.RFC3339), strconv.FormatInt(p.APICalls, 10), strconv.FormatInt(p.AgentMinutes, 10)})
+	}
+	return out
+}
+
+// MonthTotals is a workspace's use in one calendar month (UTC).
+type MonthTotals struct {
+	Month        time.Time
+	APICalls     int64
+	AgentMinutes int64
+}
+
+// MonthUsage sums the context's workspace's use in the UTC calendar month that contains t. It
+// runs inside the workspace's transaction.
+func MonthUsage(ctx context.Context, db bun.IDB, t time.Time) (MonthTotals, error) {
+	m := MonthTotals{Month: MonthStart(t)}
+	err := db.NewSelect().Model((*UsageHour)(nil)).
+		ColumnExpr("coalesce(sum(api_calls), 0), coalesce(sum(agent_minutes), 0)").
+		Where("hour >= ? AND hour < ?", m.Month, m.Month.AddDate(0, 1, 0)).
+		Scan(ctx, &m.APICalls, &m.AgentMinutes)
+	if err != nil {
+		return m, fmt.Errorf("month usage: %w", err)
+	}
+	return m, nil
+}

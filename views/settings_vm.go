@@ -1,0 +1,39 @@
+package views
+
+import "atrium/views/layouts"
+
+// SettingsPage is /w/:slug/settings: name, tier and deletion, for owners.
+type SettingsPage struct {
+	layouts.Frame
+	Slug string
+	// Name is the rename form's value and error.
+	Name      string
+	NameError string
+	Tier      string // the current tier's value
+	Tiers     []TierOption
+	// Refused is a downgrade just refused, with what to reduce first.
+	Refused *TierRefusal
+	// DeleteError is the delete form's error (the typed confirmation did not match).
+	DeleteError string
+	MembersURL  string
+}
+
+// Base is the address of the settings page.
+func (p SettingsPage) Base() string { return "/w/" + p.Slug + "/settings" }
+
+// TierOption is one tier in the tier form, with its limits and what stops a downgrade to it.
+type TierOption struct {
+	Value, Label string
+	Current      bool
+	// Limits are agent-minutes a month, API calls an hour, concurrent tasks and members.
+	AgentMinutes, APICalls, Tasks, Members string
+	// Blockers says what current use exceeds this (lower) tier's limits.
+	Blockers []string
+	Upgrade  bool
+}
+
+// TierRefusal is a refused downgrade.
+type TierRefusal struct {
+	To     string
+	Reduce []string
+}

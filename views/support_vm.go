@@ -1,0 +1,93 @@
+package views
+
+import (
+	"net/url"
+	"strconv"
+
+	"atrium/views/layouts"
+)
+
+// SupportPage is /support/workspaces: every workspace with its use, for support staff.
+type SupportPage struct {
+	layouts.Frame
+	Q    string
+	Sort string
+	Desc bool
+	Rows []SupportRow
+	// Page and Pages number the table's pages from 1; Total counts the matching workspaces.
+	Page, Pages, Total int
+	Columns            []SortColumn
+	// MonthLabel and HourLabel name the periods the use columns count.
+	MonthLabel, HourLabel string
+}
+
+// query is the search and order as query parameters; page 1 is left out.
+func (p SupportPage) query(sort string, desc bool, page int) url.Values {
+	v := url.Values{}
+	if p.Q != "" {
+		v.Set("q", p.Q)
+	}
+	if sort != "" && sort != "name" {
+		v.Set("sort", sort)
+	}
+	if desc {
+		v.Set("dir", "desc")
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	return v
+}
+
+// PageURL is page n of the table in the same order.
+func (p SupportPage) PageURL(n int) string {
+	return pathWithQuery("/support/workspaces", p.query(p.Sort, p.Desc, n))
+}
+
+// CSVURL downloads every matching workspace in the same order.
+func (p SupportPage) CSVURL() string {
+	return pathWithQuery("/support/workspaces.csv", p.query(p.Sort, p.Desc, 1))
+}
+
+// SortURL orders the table by key: ascending first, and the other way on a second click.
+func (p SupportPage) SortURL(key string, firstDesc bool) string {
+	desc := firstDesc
+	if p.Sort == key {
+		desc = !p.Desc
+	}
+	return pathWithQuery("/support/workspaces", p.query(key, desc, 1))
+}
+
+// SortColumn is a sortable header of the table.
+type SortColumn struct {
+	Key, Label string
+	// FirstDesc sorts the column descending on the first click (use: the biggest first).
+	FirstDesc bool
+	Numeric   bool
+}
+
+// AriaSort says how the table is sorted by column key, for assistive technology.
+func (p SupportPage) AriaSort(key string) string {
+	switch {
+	case p.Sort != key:
+		return "none"
+	case p.Desc:
+		return "descending"
+	}
+	return "ascending"
+}
+
+// SupportRow is one workspace in the support table.
+type SupportRow struct {
+	Name, Slug, Tier string
+	URL              string
+	Members          string
+	Pending          string
+	MembersPct       string
+	AgentMinutes     string
+	AgentMinutesPct  string
+	APICalls         string
+	APICallsPct      string
+	// Levels are "", "warn" (80 % or more) or "over" (100 % or more), for the percentages' colour.
+	MembersLevel, AgentMinutesLevel, APICallsLevel string
+}

@@ -1,0 +1,51 @@
+package views
+
+import (
+	"atrium/views/components"
+	"atrium/views/layouts"
+)
+
+// UsagePage is /w/:slug/usage, and also support's read-only look at a workspace's usage.
+type UsagePage struct {
+	layouts.Frame
+	Name, Slug, Tier string
+	// Range is the chart's range in days; Ranges link to each choice.
+	Range   int
+	Ranges  []RangeLink
+	Numbers UsageNumbers
+	// RangeLabel names the range's days ("Nov 1 – Nov 30, 2026 (UTC)").
+	RangeLabel                       string
+	RangeAgentMinutes, RangeAPICalls string
+	AgentChart, APIChart             components.Chart
+	// CSVURL downloads the range's hourly numbers; empty where there is no download.
+	CSVURL string
+	// SettingsURL is where an owner changes the tier; empty for everyone else.
+	SettingsURL string
+	// Support is set on the support console's view of the workspace.
+	Support *SupportFacts
+}
+
+// RangeLink is one choice of the chart's range.
+type RangeLink struct {
+	Days    int
+	URL     string
+	Current bool
+}
+
+// UsageNumbers is the part of the usage page that refreshes itself while the page is open.
+type UsageNumbers struct {
+	Meters   []MeterVM
+	Warnings []string
+	// MonthLabel names the calendar month the totals count ("November 2026").
+	MonthLabel                       string
+	MonthAgentMinutes, MonthAPICalls string
+	// PollURL, when set, is fetched every 30 seconds to refresh these numbers.
+	PollURL   string
+	UpdatedAt string
+}
+
+// SupportFacts is what support sees about a workspace besides its usage.
+type SupportFacts struct {
+	Members, Pending, Created string
+	BackURL                   string
+}
