@@ -116,16 +116,9 @@ func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	ws, err := lockWorkspace(ctx, db)
+	ws, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins invite people.")
 	if err != nil {
 		return nil, err
-	}
-	me, err := confirmActor(ctx, db, actor)
-	if err != nil {
-		return nil, err
-	}
-	if !me.Role.Can(ActManageMembers) {
-		return nil, Errorf(ErrForbidden, "Only owners and admins invite people.")
 	}
 	if role == RoleOwner && !me.Role.Can(ActManageOwners) {
 		return nil, Errorf(ErrForbidden, "Only an owner can invite an owner.")
@@ -178,16 +171,9 @@ func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string
 // openInvitation loads an invitation of the context's workspace that is still open and checks the
 // actor may manage it.
 func openInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) (*Workspace, *Invitation, error) {
-	ws, err := lockWorkspace(ctx, db)
+	ws, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins manage invitations.")
 	if err != nil {
 		return nil, nil, err
-	}
-	me, err := confirmActor(ctx, db, actor)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !me.Role.Can(ActManageMembers) {
-		return nil, nil, Errorf(ErrForbidden, "Only owners and admins manage invitations.")
 	}
 	inv := new(Invitation)
 	if err := db.NewSelect().Model(inv).Where("id = ?", id).Scan(ctx); err != nil {

@@ -93,15 +93,9 @@ func ChangeRole(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, 
 	if role.Rank() < 0 {
 		return &ValidationError{Fields: map[string]string{"role": "Choose owner, admin, member or viewer."}}
 	}
-	if _, err := lockWorkspace(ctx, db); err != nil {
-		return err
-	}
-	me, err := confirmActor(ctx, db, actor)
+	_, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins change roles.")
 	if err != nil {
 		return err
-	}
-	if !me.Role.Can(ActManageMembers) {
-		return Errorf(ErrForbidden, "Only owners and admins change roles.")
 	}
 	target, err := memberOf(ctx, db, userID)
 	if err != nil {
@@ -136,15 +130,9 @@ func ChangeRole(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, 
 // Admins remove admins, members and viewers; only an owner removes an owner, and never the last.
 // Removing yourself is LeaveWorkspace.
 func RemoveMember(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID) error {
-	if _, err := lockWorkspace(ctx, db); err != nil {
-		return err
-	}
-	me, err := confirmActor(ctx, db, actor)
+	_, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins remove members.")
 	if err != nil {
 		return err
-	}
-	if !me.Role.Can(ActManageMembers) {
-		return Errorf(ErrForbidden, "Only owners and admins remove members.")
 	}
 	target, err := memberOf(ctx, db, userID)
 	if err != nil {
@@ -222,15 +210,9 @@ func TransferOwnership(ctx context.Context, db bun.IDB, actor Actor, toUserID uu
 	if !ok {
 		return &ValidationError{Fields: map[string]string{"password": "That is not your password."}}
 	}
-	if _, err := lockWorkspace(ctx, db); err != nil {
-		return err
-	}
-	me, err := confirmActor(ctx, db, actor)
+	_, me, err := lockAs(ctx, db, actor, ActManageOwners, "Only an owner can transfer ownership.")
 	if err != nil {
 		return err
-	}
-	if !me.Role.Can(ActManageOwners) {
-		return Errorf(ErrForbidden, "Only an owner can transfer ownership.")
 	}
 	if toUserID == actor.UserID {
 		return Errorf(ErrConflict, "You already own this workspace. Choose another member.")
@@ -337,4 +319,22 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // MemberByUserID loads one member of the context's workspace with their user.
 func MemberByUserID(ctx context.Context, db bun.IDB, userID uuid.UUID) (*Member, error) {
 	return memberOf(ctx, db, userID)
+}
+
+// lockAs takes the workspace lock, re-reads the actor's membership under it and checks that the
+// role may do a; refused is the message when it may not. Every membership and settings change
+// starts here.
+func lockAs(ctx context.Context, db bun.IDB, actor Actor, a Action, refused string) (*Workspace, *Member, error) {
+	ws, err := lockWorkspace(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	me, err := confirmActor(ctx, db, actor)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !me.Role.Can(a) {
+		return nil, nil, Errorf(ErrForbidden, "%s", refused)
+	}
+	return ws, me, nil
 }

@@ -66,16 +66,9 @@ func ChangeTier(ctx context.Context, db bun.IDB, actor Actor, to Tier, now time.
 	if !ok {
 		return "", &ValidationError{Fields: map[string]string{"tier": "Choose free, starter, pro or enterprise."}}
 	}
-	ws, err := lockWorkspace(ctx, db)
+	ws, _, err := lockAs(ctx, db, actor, ActManageTier, "Only owners change the tier.")
 	if err != nil {
 		return "", err
-	}
-	me, err := confirmActor(ctx, db, actor)
-	if err != nil {
-		return "", err
-	}
-	if !me.Role.Can(ActManageTier) {
-		return ws.Tier, Errorf(ErrForbidden, "Only owners change the tier.")
 	}
 	if ws.Tier == to {
 		return ws.Tier, nil

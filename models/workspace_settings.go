@@ -15,16 +15,9 @@ func RenameWorkspace(ctx context.Context, db bun.IDB, actor Actor, name string) 
 	if msg := CheckWorkspaceName(name); msg != "" {
 		return nil, &ValidationError{Fields: map[string]string{"name": msg}}
 	}
-	ws, err := lockWorkspace(ctx, db)
+	ws, _, err := lockAs(ctx, db, actor, ActManageTier, "Only owners rename the workspace.")
 	if err != nil {
 		return nil, err
-	}
-	me, err := confirmActor(ctx, db, actor)
-	if err != nil {
-		return nil, err
-	}
-	if !me.Role.Can(ActManageTier) {
-		return nil, Errorf(ErrForbidden, "Only owners rename the workspace.")
 	}
 	if ws.Name == name {
 		return ws, nil
@@ -43,16 +36,9 @@ func RenameWorkspace(ctx context.Context, db bun.IDB, actor Actor, name string) 
 // address typed as confirm. Because the workspace's own audit log goes with it, the deletion is
 // recorded as a platform event. It runs in the workspace's transaction.
 func DeleteWorkspace(ctx context.Context, db bun.IDB, actor Actor, confirm string) (*Workspace, error) {
-	ws, err := lockWorkspace(ctx, db)
+	ws, _, err := lockAs(ctx, db, actor, ActManageTier, "Only owners delete the workspace.")
 	if err != nil {
 		return nil, err
-	}
-	me, err := confirmActor(ctx, db, actor)
-	if err != nil {
-		return nil, err
-	}
-	if !me.Role.Can(ActManageTier) {
-		return nil, Errorf(ErrForbidden, "Only owners delete the workspace.")
 	}
 	if strings.TrimSpace(confirm) != ws.Slug {
 		return nil, &ValidationError{Fields: map[string]string{"confirm": "Type the workspace's address, " + ws.Slug + ", to confirm."}}
