@@ -134,7 +134,11 @@ func (s *Server) supportWorkspace(c echo.Context) error {
 	f := s.frame(c, "Usage of "+v.Workspace.Name, "")
 	f.Support = true
 	vm := usagePageVM(f, d, days, "/support/workspaces/"+v.Workspace.Slug)
-	vm.Support = &views.SupportFacts{Members: models.FormatCount(v.Members), Pending: models.FormatCount(v.Usage.Members - v.Members),
+	pending := "no pending invitations"
+	if n := int(v.Usage.Members - v.Members); n > 0 {
+		pending = plural(n, "pending invitation")
+	}
+	vm.Support = &views.SupportFacts{Members: plural(int(v.Members), "member"), Pending: pending,
 		Created: v.Workspace.CreatedAt.UTC().Format("Jan 2, 2006"), BackURL: "/support/workspaces"}
 	return s.render(c, http.StatusOK, views.UsageView(vm), nil)
 }

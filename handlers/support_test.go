@@ -135,7 +135,7 @@ func TestSupportConsole(t *testing.T) {
 
 	page := sup.Get("/support/workspaces/" + sp.ws.Slug + "?range=7")
 	if page.StatusCode != http.StatusOK || !page.Has("support-banner") || page.TestID("meter-agent-minutes-used") != "40,000" ||
-		page.TestID("support-members") != "5" || page.Doc().Find("form").Not(`[action="/logout"]`).Length() != 0 || page.Has("usage-csv") {
+		page.TestID("support-members") != "5 members" || page.Doc().Find("form").Not(`[action="/logout"]`).Length() != 0 || page.Has("usage-csv") {
 		t.Fatalf("support usage page: %d, banner %v, minutes %q", page.StatusCode, page.Has("support-banner"), page.TestID("meter-agent-minutes-used"))
 	}
 	if _, polls := page.Doc().Find(`[data-testid="usage-numbers"]`).Attr("hx-trigger"); polls {

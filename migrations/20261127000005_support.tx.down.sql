@@ -1,3 +1,4 @@
+DROP FUNCTION IF EXISTS atrium_support_workspaces(timestamptz);
 DROP TRIGGER IF EXISTS usage_hourly_monthly_delete ON usage_hourly;
 DROP TRIGGER IF EXISTS usage_hourly_monthly_update ON usage_hourly;
 DROP TRIGGER IF EXISTS usage_hourly_monthly_insert ON usage_hourly;

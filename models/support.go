@@ -129,8 +129,8 @@ func likePattern(s string) string {
 // SupportWorkspaces is the support console's table of all workspaces: tier, members and pending
 // invitations, agent-minutes this month, API calls this hour, searchable, sortable and paginated.
 // Only support staff may read it (anyone else: ErrNotFound). It reads across tenants in a read-only
-// transaction; the month's minutes come from the usage_monthly rollup, this hour's calls from one
-// index range of usage_hourly.
+// transaction, the numbers through atrium_support_workspaces (migration 20261127000005): the
+// month's minutes from the usage_monthly rollup, this hour's calls from one row per workspace.
 func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
 	if viewer == nil || !viewer.IsSupport() {
 		return nil, Errorf(ErrNotFound, "not found")
@@ -153,23 +153,15 @@ func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQ
 			SELECT m.workspace_id FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id WHERE u.email::text ILIKE ?)`
 		whereArgs = []any{p, p, p}
 	}
-	args := append([]any{now, l.Month, l.Hour}, whereArgs...)
+	args := append([]any{now}, whereArgs...)
 	// The inner query gathers every workspace's numbers (and counts the matches before any LIMIT);
 	// the outer one orders by an expression over them.
 	query := `SELECT t.id, t.name, t.slug, t.tier, t.created_at, t.members, t.pending, t.agent_minutes, t.api_calls, t.total
 	FROM (
-		SELECT w.id, w.name, w.slug, w.tier, w.created_at,
-			coalesce(mc.n, 0) AS members, coalesce(ic.n, 0) AS pending,
-			coalesce(um.agent_minutes, 0) AS agent_minutes, coalesce(uh.api_calls, 0) AS api_calls,
-			lim.agent_minutes AS lim_agent_minutes, lim.api_calls AS lim_api_calls, lim.members AS lim_members,
+		SELECT w.*, lim.agent_minutes AS lim_agent_minutes, lim.api_calls AS lim_api_calls, lim.members AS lim_members,
 			count(*) OVER () AS total
-		FROM workspaces AS w
+		FROM atrium_support_workspaces(?) AS w
 		JOIN ` + tierLimitsSQL() + ` ON lim.tier = w.tier
-		LEFT JOIN (SELECT workspace_id, count(*) AS n FROM workspace_members GROUP BY workspace_id) AS mc ON mc.workspace_id = w.id
-		LEFT JOIN (SELECT workspace_id, count(*) AS n FROM invitations
-			WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ? GROUP BY workspace_id) AS ic ON ic.workspace_id = w.id
-		LEFT JOIN usage_monthly AS um ON um.workspace_id = w.id AND um.month = ?
-		LEFT JOIN usage_hourly AS uh ON uh.workspace_id = w.id AND uh.hour = ?
 		` + where + `
 	) AS t
 	ORDER BY ` + order + ` ` + dir + ` NULLS LAST, t.slug`

@@ -293,3 +293,30 @@ func TestUsageMonthlyRollupFollowsEveryWrite(t *testing.T) {
 		t.Fatalf("rollup holds %d minutes in all, want 12", rolled)
 	}
 }
+
+// TestSupportFunctionOnlyInReadOnlyCrossTenantTransactions: the owner-rights function behind the
+// support table refuses a workspace's transaction, and a cross-tenant setting in a writable one.
+func TestSupportFunctionOnlyInReadOnlyCrossTenantTransactions(t *testing.T) {
+	db := testdb.Get(t).App
+	ctx := testdb.Ctx(t)
+	ws := newFixtureWorkspace(t, db)
+	call := func(ctx context.Context, tx bun.Tx) error {
+		var n int
+		return tx.NewRaw("SELECT count(*) FROM atrium_support_workspaces(now())").Scan(ctx, &n)
+	}
+	if err := models.InWorkspace(ctx, db, ws, call); err == nil || !strings.Contains(err.Error(), "read-only cross-tenant") {
+		t.Errorf("in a workspace's transaction: %v", err)
+	}
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT set_config('app.cross_tenant', 'read', true)"); err != nil {
+			return err
+		}
+		return call(ctx, tx)
+	})
+	if err == nil || !strings.Contains(err.Error(), "read-only cross-tenant") {
+		t.Errorf("cross-tenant but writable: %v", err)
+	}
+	if err := models.ReadAcrossTenants(ctx, db, "test", call); err != nil {
+		t.Errorf("in ReadAcrossTenants: %v", err)
+	}
+}

@@ -296,7 +296,7 @@ func AuditTable(vm AuditPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				if r.Support {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<span class=\"ml-1 rounded bg-amber-100 px-1.5 text-xs text-amber-900\" data-testid=\"audit-support\">Atrium support</span>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<span class=\"ml-1 whitespace-nowrap rounded bg-amber-100 px-1.5 text-xs text-amber-900\" data-testid=\"audit-support\">Atrium support</span>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

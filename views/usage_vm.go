@@ -44,7 +44,8 @@ type UsageNumbers struct {
 	UpdatedAt string
 }
 
-// SupportFacts is what support sees about a workspace besides its usage.
+// SupportFacts is what support sees about a workspace besides its usage, in words ("3 members",
+// "no pending invitations").
 type SupportFacts struct {
 	Members, Pending, Created string
 	BackURL                   string

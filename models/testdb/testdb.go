@@ -10,6 +10,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -41,6 +43,11 @@ var current *DB
 //	func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 func Main(m *testing.M) int {
 	ctx := context.Background()
+	if os.Getenv("ATRIUM_TEST_LOG") != "1" {
+		// Code under test logs through slog's default (cross-tenant reads, for one); keep the
+		// test output to the tests' own.
+		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
 	base, stop, err := serverURL(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testdb:", err)

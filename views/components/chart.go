@@ -28,10 +28,12 @@ type ChartBar struct {
 	Label      string
 }
 
-// ChartTick is one axis label at a position along its axis.
+// ChartTick is one axis label at a position along its axis. Anchor is the SVG text-anchor that
+// keeps a label at either end of the x axis inside the picture.
 type ChartTick struct {
-	Pos   string
-	Label string
+	Pos    string
+	Label  string
+	Anchor string
 }
 
 // ChartKind says how the points are drawn.
@@ -104,7 +106,14 @@ func NewChart(id, title, desc string, kind ChartKind, pts []ChartPoint, format f
 	x := func(i int) float64 { return chartLeft + band*(float64(i)+0.5) }
 	for i, p := range pts {
 		if p.Tick != "" {
-			c.XTicks = append(c.XTicks, ChartTick{Pos: f1(x(i)), Label: p.Tick})
+			anchor := "middle"
+			switch {
+			case x(i) > chartW-chartRight-24:
+				anchor = "end"
+			case x(i) < chartLeft+24:
+				anchor = "start"
+			}
+			c.XTicks = append(c.XTicks, ChartTick{Pos: f1(x(i)), Label: p.Tick, Anchor: anchor})
 		}
 	}
 	switch kind {

@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/uptrace/bun"
+
+	"atrium/handlers/webtest"
+	"atrium/models"
+)
+
+// TestSupportLooksAndTheOwnerSeesIt: a support person finds a workspace in the console and opens
+// its usage; the owner's usage page draws the same numbers; the owner's audit log shows the look.
+// It leaves output/usage.png (the owner's usage page) for a person to look at.
+func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
+	app := webtest.Start(t)
+	ownerEmail := webtest.UniqueEmail("e2e-owner")
+	owner := app.User(ownerEmail)
+	ws := app.Workspace(owner, webtest.UniqueSlug("robotics"))
+	app.SetTier(ws, models.TierStarter)
+	// Thirty days of hourly use with a daily rhythm, ending this hour.
+	now := time.Now().UTC().Truncate(time.Hour)
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+		var rows []models.UsageHour
+		for h := range 30 * 24 {
+			at := now.Add(-time.Duration(h) * time.Hour)
+			calls := int64(40 + (at.Hour()*37+h*13)%400)
+			if at.Hour() < 6 {
+				calls /= 5
+			}
+			var minutes int64
+			if h%5 == 0 {
+				minutes = int64(5 + (h*7)%20)
+			}
+			rows = append(rows, models.UsageHour{Hour: at, APICalls: calls, AgentMinutes: minutes})
+		}
+		_, err := tx.NewInsert().Model(&rows).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	supportEmail := webtest.UniqueEmail("e2e-support")
+	if _, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: supportEmail, Name: "Sam Support",
+		Password: webtest.Password, StaffRole: models.StaffSupport}); err != nil {
+		t.Fatal(err)
+	}
+
+	sup := browser(t)
+	login(t, sup, app, supportEmail)
+	row := fmt.Sprintf(`[data-testid="support-row"][data-slug=%q]`, ws.Slug)
+	step(t, sup, "search the workspace",
+		chromedp.Navigate(app.HTTP.URL+"/support/workspaces"),
+		chromedp.WaitVisible(chromedp.CSS(tid("support-mode"))),
+		chromedp.SendKeys(chromedp.CSS(tid("support-q")), ws.Name),
+		chromedp.Click(chromedp.CSS(tid("support-search-submit"))),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+	)
+	if n := eval[int](t, sup, `document.querySelectorAll('[data-testid="support-row"]').length`); n != 1 {
+		t.Fatalf("the search found %d workspaces", n)
+	}
+	step(t, sup, "open its usage",
+		chromedp.Click(chromedp.CSS(row+" "+tid("support-open"))),
+		chromedp.WaitVisible(chromedp.CSS(tid("support-banner"))),
+		chromedp.WaitVisible(chromedp.CSS(tid("chart-api-calls-svg"))),
+	)
+	if got := location(t, sup); got != "/support/workspaces/"+ws.Slug {
+		t.Fatalf("support is at %s", got)
+	}
+	supportMinutes := text(t, sup, tid("meter-agent-minutes-used"))
+	if supportMinutes == "" || supportMinutes == "0" {
+		t.Fatalf("support sees %q agent-minutes", supportMinutes)
+	}
+	shot(t, sup, "support-usage")
+
+	own := browser(t)
+	login(t, own, app, ownerEmail)
+	step(t, own, "the owner's usage page",
+		chromedp.Navigate(app.HTTP.URL+"/w/"+ws.Slug+"/usage?range=30"),
+		chromedp.WaitVisible(chromedp.CSS(tid("chart-agent-minutes-svg"))),
+	)
+	if got := text(t, own, tid("meter-agent-minutes-used")); got != supportMinutes {
+		t.Fatalf("the owner sees %q agent-minutes, support saw %q", got, supportMinutes)
+	}
+	if n := eval[int](t, own, `document.querySelectorAll('[data-testid="chart-agent-minutes-bar"]').length`); n != 30 {
+		t.Fatalf("%d day bars", n)
+	}
+	shot(t, own, "usage")
+
+	step(t, own, "the owner's audit log",
+		chromedp.Navigate(app.HTTP.URL+"/w/"+ws.Slug+"/audit"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-row"][data-action="support.view"]`)),
+	)
+	who := text(t, own, `[data-testid="audit-row"][data-action="support.view"] [data-testid="audit-actor"]`)
+	if !strings.Contains(who, supportEmail) || !strings.Contains(who, "Atrium support") {
+		t.Fatalf("the support view is shown as by %q", who)
+	}
+	shot(t, own, "audit-support-view")
+}
