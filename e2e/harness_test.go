@@ -143,3 +143,21 @@ func newTab(t *testing.T, parent context.Context) context.Context {
 	}
 	return ctx
 }
+
+// waitFor polls a JavaScript condition until it holds (for a page that is still loading after a
+// click, where an element of the old page could otherwise answer too early).
+func waitFor(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := chromedp.Run(cctx, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	shot(t, ctx, "failed-"+filepath.Base(t.Name()))
+	t.Fatalf("waiting for %s: %s never held", what, js)
+}

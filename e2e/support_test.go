@@ -59,8 +59,10 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(tid("support-mode"))),
 		chromedp.SendKeys(chromedp.CSS(tid("support-q")), ws.Name),
 		chromedp.Click(chromedp.CSS(tid("support-search-submit"))),
-		chromedp.WaitVisible(chromedp.CSS(row)),
 	)
+	// The unfiltered list shows the row too: wait for the search's own page.
+	waitFor(t, sup, "the search results", `new URLSearchParams(location.search).has("q") && document.readyState === "complete"`)
+	step(t, sup, "see the row", chromedp.WaitVisible(chromedp.CSS(row)))
 	if n := eval[int](t, sup, `document.querySelectorAll('[data-testid="support-row"]').length`); n != 1 {
 		t.Fatalf("the search found %d workspaces", n)
 	}

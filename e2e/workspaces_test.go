@@ -39,8 +39,9 @@ func TestSwitchWorkspacesInTwoTabs(t *testing.T) {
 		chromedp.Navigate(app.HTTP.URL+"/w/"+second),
 		chromedp.Click(chromedp.CSS(tid("switcher")+" summary")),
 		chromedp.Click(chromedp.CSS(`[data-testid="switch-to"][data-slug="`+first.Slug+`"]`)),
-		chromedp.WaitVisible(chromedp.CSS(tid("workspace-name"))),
 	)
+	// The page it left has a workspace name too: wait for the new one.
+	waitFor(t, tab2, "the first workspace's page", `location.pathname === "/w/`+first.Slug+`" && document.readyState === "complete"`)
 	if got := text(t, tab2, tid("workspace-name")); got != first.Name {
 		t.Fatalf("tab 2 shows %q, want %q", got, first.Name)
 	}
