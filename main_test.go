@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"os"
 	"strings"
 	"testing"
@@ -45,14 +46,15 @@ func TestUserCreateReadsPasswordFromStdin(t *testing.T) {
 	d := testdb.Get(t)
 	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL})
 	var out bytes.Buffer
-	args := []string{"atrium", "user", "create", "--email", "Staff@Example.com", "--name", "Sam", "--support"}
+	local := "staff-" + strings.ToLower(rand.Text()[:8])
+	args := []string{"atrium", "user", "create", "--email", strings.ToUpper(local[:1]) + local[1:] + "@Example.com", "--name", "Sam", "--support"}
 	if err := run(context.Background(), args, vars, strings.NewReader("a long staff password\n"), &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "created support user staff@example.com") {
+	if !strings.Contains(out.String(), "created support user "+local+"@example.com") {
 		t.Fatalf("output %q", out.String())
 	}
-	u, err := models.Authenticate(context.Background(), d.App, "staff@example.com", "a long staff password")
+	u, err := models.Authenticate(context.Background(), d.App, local+"@example.com", "a long staff password")
 	if err != nil || !u.IsSupport() || u.Name != "Sam" {
 		t.Fatalf("created user: %+v, %v", u, err)
 	}
