@@ -97,7 +97,7 @@ func accountBody(vm AccountPage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "</form></section></div><section class=\"mt-6 rounded-lg border border-slate-200 bg-white p-5\" aria-labelledby=\"sessions-h\"><h2 id=\"sessions-h\" class=\"mb-4 font-semibold\">Where you're logged in</h2><div class=\"overflow-x-auto\"><table class=\"min-w-full text-left text-sm\" data-testid=\"sessions\"><thead class=\"text-slate-500\"><tr><th class=\"py-2 pr-4\">Device</th><th class=\"py-2 pr-4\">IP</th><th class=\"py-2 pr-4\">Signed in</th><th class=\"py-2 pr-4\">Last active</th><th class=\"py-2\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody class=\"divide-y divide-slate-100\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "</form></section></div><section class=\"mt-6 rounded-lg border border-slate-200 bg-white p-5\" aria-labelledby=\"sessions-h\"><h2 id=\"sessions-h\" class=\"mb-4 font-semibold\">Where you're logged in</h2><div class=\"relative overflow-x-auto\"><table class=\"min-w-full text-left text-sm\" data-testid=\"sessions\"><thead class=\"text-slate-500\"><tr><th class=\"py-2 pr-4\">Device</th><th class=\"py-2 pr-4\">IP</th><th class=\"py-2 pr-4\">Signed in</th><th class=\"py-2 pr-4\">Last active</th><th class=\"py-2\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody class=\"divide-y divide-slate-100\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

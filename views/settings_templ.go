@@ -271,7 +271,7 @@ func settingsTier(vm SettingsPage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<fieldset><legend class=\"sr-only\">Choose a tier</legend><div class=\"overflow-x-auto\"><table class=\"min-w-full divide-y divide-slate-200 text-sm\"><thead class=\"bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500\"><tr><th scope=\"col\" class=\"px-3 py-2\">Tier</th><th scope=\"col\" class=\"px-3 py-2 text-right\">Agent-minutes / month</th><th scope=\"col\" class=\"px-3 py-2 text-right\">API calls / hour</th><th scope=\"col\" class=\"px-3 py-2 text-right\">Concurrent tasks</th><th scope=\"col\" class=\"px-3 py-2 text-right\">Members</th></tr></thead> <tbody class=\"divide-y divide-slate-100\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<fieldset class=\"min-w-0\"><legend class=\"sr-only\">Choose a tier</legend><div class=\"relative overflow-x-auto\"><table class=\"min-w-full divide-y divide-slate-200 text-sm\"><thead class=\"bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500\"><tr><th scope=\"col\" class=\"px-3 py-2\">Tier</th><th scope=\"col\" class=\"px-3 py-2 text-right\">Agent-minutes / month</th><th scope=\"col\" class=\"px-3 py-2 text-right\">API calls / hour</th><th scope=\"col\" class=\"px-3 py-2 text-right\">Concurrent tasks</th><th scope=\"col\" class=\"px-3 py-2 text-right\">Members</th></tr></thead> <tbody class=\"divide-y divide-slate-100\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
