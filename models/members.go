@@ -280,35 +280,13 @@ func ListMembers(ctx context.Context, db bun.IDB, query string, page int) (*Memb
 	return out, nil
 }
 
-// LastActive returns each member's latest activity: their latest session or log-in, or a
-// recorded visit to this workspace, whichever is newest. Members never seen are absent.
+// LastActive returns when each member was last seen in this workspace. It says nothing of their
+// activity elsewhere: that belongs to the other workspaces. Members never seen here are absent.
 func LastActive(ctx context.Context, db bun.IDB, members []Member) (map[uuid.UUID]time.Time, error) {
 	out := map[uuid.UUID]time.Time{}
-	if len(members) == 0 {
-		return out, nil
-	}
-	ids := make([]uuid.UUID, len(members))
-	for i, m := range members {
-		ids[i] = m.UserID
+	for _, m := range members {
 		if m.LastSeenAt != nil {
 			out[m.UserID] = *m.LastSeenAt
-		}
-		if m.User != nil && m.User.LastLoginAt != nil && m.User.LastLoginAt.After(out[m.UserID]) {
-			out[m.UserID] = *m.User.LastLoginAt
-		}
-	}
-	var seen []struct {
-		UserID uuid.UUID `bun:"user_id"`
-		At     time.Time `bun:"at"`
-	}
-	err := db.NewSelect().Model((*UserSession)(nil)).ColumnExpr("user_id, max(last_seen_at) AS at").
-		Where("user_id IN (?)", bun.In(ids)).Group("user_id").Scan(ctx, &seen)
-	if err != nil {
-		return nil, fmt.Errorf("last active: %w", err)
-	}
-	for _, s := range seen {
-		if s.At.After(out[s.UserID]) {
-			out[s.UserID] = s.At
 		}
 	}
 	return out, nil

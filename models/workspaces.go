@@ -43,6 +43,8 @@ type Membership struct {
 	Tier     Tier      `bun:"tier"`
 	Role     Role      `bun:"role"`
 	JoinedAt time.Time `bun:"joined_at"`
+	// LastSeenAt is when the member last opened the workspace (ResolveMembership only).
+	LastSeenAt *time.Time `bun:"last_seen_at"`
 }
 
 var slugRe = regexp.MustCompile(`^[a-z0-9-]{3,40}$`)
@@ -140,4 +142,13 @@ func WorkspaceByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*Workspace, e
 	ws := new(Workspace)
 	err := db.NewSelect().Model(ws).Where("id = ?", id).Scan(ctx)
 	return ws, notFound(err, "workspace")
+}
+
+// TouchMember notes that the user is in the context's workspace now; it writes only when the last
+// note is a minute old or more.
+func TouchMember(ctx context.Context, db bun.IDB, userID uuid.UUID, now time.Time) error {
+	_, err := db.NewUpdate().Model((*Member)(nil)).Set("last_seen_at = ?", now).
+		Where("user_id = ?", userID).
+		Where("last_seen_at IS NULL OR last_seen_at < ?", now.Add(-time.Minute)).Exec(ctx)
+	return err
 }
