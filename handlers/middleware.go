@@ -215,15 +215,12 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("Cache-Control", "no-store")
 			// Support staff change nothing, on any route, before a route's own rule can answer
 			// otherwise (a workspace route would say 404); only their own account is theirs.
-			if u.IsSupport() && c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead && !supportOwnAccount[key] {
+			if u.IsSupport() && c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead && !r.ownAccount {
 				return echo.NewHTTPError(http.StatusForbidden, "Support access is read-only.")
 			}
 			if r.who == support {
 				if !u.IsSupport() {
 					return echo.ErrNotFound
-				}
-				if c.Request().Method != http.MethodGet {
-					return echo.NewHTTPError(http.StatusForbidden, "Support access is read-only.")
 				}
 				return next(c)
 			}

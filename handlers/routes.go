@@ -27,6 +27,9 @@ type rule struct {
 	who   audience
 	role  models.Role // for member routes: the least role allowed
 	scope string      // for API routes: "read" or "read_write"
+	// ownAccount marks routes that change only the signed-in person's own account; they are the
+	// only state changes support staff may make.
+	ownAccount bool
 }
 
 // policy maps "METHOD /path" to its rule. A route missing here is refused (deny by default), and a
@@ -42,9 +45,9 @@ var policy = map[string]rule{
 	"POST /logout":                   {who: anyone},
 	"GET /":                          {who: signedIn},
 	"GET /account":                   {who: signedIn},
-	"POST /account/name":             {who: signedIn},
-	"POST /account/password":         {who: signedIn},
-	"POST /account/sessions/:id/end": {who: signedIn},
+	"POST /account/name":             {who: signedIn, ownAccount: true},
+	"POST /account/password":         {who: signedIn, ownAccount: true},
+	"POST /account/sessions/:id/end": {who: signedIn, ownAccount: true},
 	"GET /workspaces":                {who: signedIn},
 	"POST /workspaces":               {who: signedIn},
 	"GET /workspaces/slug-check":     {who: signedIn},

@@ -13,14 +13,6 @@ import (
 	"atrium/views"
 )
 
-// supportOwnAccount are the routes where support staff change their own account, not a customer's:
-// every other state-changing request of theirs is refused, whatever the route (authorize).
-var supportOwnAccount = map[string]bool{
-	"POST /account/name":             true,
-	"POST /account/password":         true,
-	"POST /account/sessions/:id/end": true,
-}
-
 // supportColumns are the support table's sortable columns; use columns sort biggest first.
 var supportColumns = []views.SortColumn{
 	{Key: "name", Label: "Workspace"},
