@@ -42,7 +42,7 @@ type Membership struct {
 	Slug     string    `bun:"slug"`
 	Tier     Tier      `bun:"tier"`
 	Role     Role      `bun:"role"`
-	JoinedAt time.Time `bun:"joined_at"`
+	JoinedAt time.Time `bun:"joined_at"` // UserWorkspaces only
 	// LastSeenAt is when the member last opened the workspace (ResolveMembership only).
 	LastSeenAt *time.Time `bun:"last_seen_at"`
 }
@@ -128,7 +128,7 @@ func UserWorkspaces(ctx context.Context, db bun.IDB, userID uuid.UUID) ([]Member
 // belong to is ErrNotFound, exactly like one that does not exist.
 func ResolveMembership(ctx context.Context, db bun.IDB, slug string, userID uuid.UUID) (*Membership, error) {
 	var out []Membership
-	if err := db.NewRaw("SELECT *, now() AS joined_at FROM atrium_member_workspace(?, ?)", slug, userID).Scan(ctx, &out); err != nil {
+	if err := db.NewRaw("SELECT * FROM atrium_member_workspace(?, ?)", slug, userID).Scan(ctx, &out); err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
