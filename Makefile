@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run build test bench generate css check-generated lint postgres-bin
+.PHONY: run build test test-dates bench generate css check-generated lint postgres-bin
 
 ## run: start the console (embedded PostgreSQL unless DATABASE_URL is set)
 run: postgres-bin
@@ -16,6 +16,12 @@ build:
 ## test: the whole suite against a real PostgreSQL (and Chromium for browser tests)
 test:
 	$(GO) test -count=1 -timeout 20m -p 2 $(PKGS)
+
+## test-dates: the model and handler tests again on a date years away and in a year's last minute
+## (TEST_NOW moves the tests' clock and the test server's), so a dependency on today's date shows
+TEST_DATES ?= 2034-06-15T12:00:00Z 2031-12-31T23:59:00Z
+test-dates:
+	@for d in $(TEST_DATES); do echo "TEST_NOW=$$d"; TEST_NOW=$$d $(GO) test -count=1 -timeout 20m -p 2 ./models ./handlers || exit 1; done
 
 ## bench: the load benchmark; prints throughput and latency figures
 bench:

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"atrium/models"
 	"atrium/models/testdb"
@@ -54,7 +55,7 @@ func TestUserCreateReadsPasswordFromStdin(t *testing.T) {
 	if !strings.Contains(out.String(), "created support user "+local+"@example.com") {
 		t.Fatalf("output %q", out.String())
 	}
-	u, err := models.Authenticate(context.Background(), d.App, local+"@example.com", "a long staff password")
+	u, err := models.Authenticate(context.Background(), d.App, local+"@example.com", "a long staff password", time.Now())
 	if err != nil || !u.IsSupport() || u.Name != "Sam" {
 		t.Fatalf("created user: %+v, %v", u, err)
 	}
@@ -76,7 +77,7 @@ func TestSeedDemoOnce(t *testing.T) {
 	if !strings.Contains(out.String(), "exists already") {
 		t.Fatalf("second seed did not say it exists: %q", out.String())
 	}
-	u, err := models.Authenticate(context.Background(), d.App, models.DemoOwnerEmail, models.DemoPassword)
+	u, err := models.Authenticate(context.Background(), d.App, models.DemoOwnerEmail, models.DemoPassword, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // TestSupportLooksAndTheOwnerSeesIt: a support person finds a workspace in the console and opens
@@ -24,7 +25,7 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 	ws := app.Workspace(owner, webtest.UniqueSlug("robotics"))
 	app.SetTier(ws, models.TierStarter)
 	// Thirty days of hourly use with a daily rhythm, ending this hour.
-	now := time.Now().UTC().Truncate(time.Hour)
+	now := testdb.Now(t).UTC().Truncate(time.Hour)
 	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
 		var rows []models.UsageHour
 		for h := range 30 * 24 {

@@ -13,6 +13,7 @@ import (
 
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // auditRows reads the audit table's rows as "action target" strings.
@@ -42,7 +43,7 @@ func TestAuditLogAccessPagesFiltersAndCSV(t *testing.T) {
 	})
 
 	// 70 events by the admin, a minute apart, after what the fixture recorded.
-	start := time.Now().Add(time.Hour)
+	start := testdb.Now(t).Add(time.Hour)
 	err := models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tx bun.Tx) error {
 		var evs []*models.AuditEvent
 		for i := range 70 {

@@ -65,7 +65,7 @@ func (s *Server) login(c echo.Context) error {
 		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Email: c.FormValue("email"), Next: next, Message: msg}
 		return s.render(c, status, views.LoginPage(vm), nil)
 	}
-	wait, err := models.LoginLockedFor(ctx, s.DB, email, ip)
+	wait, err := models.LoginLockedFor(ctx, s.DB, email, ip, s.Now())
 	if err != nil {
 		return err
 	}
@@ -78,9 +78,9 @@ func (s *Server) login(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
 		return page(http.StatusTooManyRequests, fmt.Sprintf("Too many failed log-ins. Try again in %d %s.", mins, unit))
 	}
-	u, err := models.Authenticate(ctx, s.DB, email, password)
+	u, err := models.Authenticate(ctx, s.DB, email, password, s.Now())
 	if errors.Is(err, models.ErrBadCredentials) {
-		if err := models.RecordLoginFailure(ctx, s.DB, email, ip); err != nil {
+		if err := models.RecordLoginFailure(ctx, s.DB, email, ip, s.Now()); err != nil {
 			return err
 		}
 		return page(http.StatusUnauthorized, "The email or password is incorrect.")

@@ -157,7 +157,7 @@ func TestLoginThrottlePerIP(t *testing.T) {
 	ctx := context.Background()
 	// 100 failures from this IP across many accounts, recorded as the handler records them.
 	for i := 0; i < models.IPMaxFailures; i++ {
-		if err := models.RecordLoginFailure(ctx, app.DB.App, webtest.UniqueEmail("spray"), "127.0.0.1"); err != nil {
+		if err := models.RecordLoginFailure(ctx, app.DB.App, webtest.UniqueEmail("spray"), "127.0.0.1", app.Server.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

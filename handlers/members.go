@@ -65,7 +65,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 			return err
 		}
 		vm.Self = &views.SelfVM{Role: self.Role.Label(), OnlyOwner: self.Role == models.RoleOwner && owners <= 1}
-		seats, err := models.SeatsUsed(ctx, tx)
+		seats, err := models.SeatsUsed(ctx, tx, s.Now())
 		if err != nil {
 			return err
 		}
@@ -258,7 +258,7 @@ func (s *Server) memberRemove(c echo.Context) error {
 		if !confirmed(c) {
 			return nil
 		}
-		return models.RemoveMember(ctx, tx, actor(c), id)
+		return models.RemoveMember(ctx, tx, actor(c), id, s.Now())
 	})
 	if err != nil {
 		return err
@@ -317,7 +317,7 @@ func (s *Server) workspaceLeave(c echo.Context) error {
 		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
 	}
 	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		return models.LeaveWorkspace(ctx, tx, actor(c))
+		return models.LeaveWorkspace(ctx, tx, actor(c), s.Now())
 	})
 	if err != nil {
 		return err

@@ -7,13 +7,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/uptrace/bun"
 
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // crew is one person per role, logged in once; each test makes fresh workspaces for them.
@@ -69,7 +69,7 @@ func inviteDirect(t *testing.T, app *webtest.App, ws *models.Workspace, owner *m
 	var inv *models.IssuedInvitation
 	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		inv, err = models.CreateInvitation(ctx, tx, models.Actor{UserID: owner.ID, Role: models.RoleOwner}, email, role, time.Now())
+		inv, err = models.CreateInvitation(ctx, tx, models.Actor{UserID: owner.ID, Role: models.RoleOwner}, email, role, testdb.Now(t))
 		return err
 	})
 	if err != nil {
@@ -185,7 +185,7 @@ func TestMembersActionsOnAnotherWorkspacesIDs(t *testing.T) {
 	}
 	var state *models.InvitationInfo
 	state, err := models.InvitationByToken(context.Background(), app.DB.App, theirInv.Token)
-	if err != nil || state.State(time.Now()) != models.InvitationPending {
+	if err != nil || state.State(testdb.Now(t)) != models.InvitationPending {
 		t.Fatalf("the other workspace's invitation was touched: %v", err)
 	}
 }
@@ -352,7 +352,7 @@ func TestInlineRoleChangeAndRemoval(t *testing.T) {
 
 	// The member made an API key; removal revokes it.
 	err = models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewInsert().Model(&models.APIKey{ID: models.NewID(), Name: "mine", Prefix: fmt.Sprintf("%08d", time.Now().UnixNano()%1e8),
+		_, err := tx.NewInsert().Model(&models.APIKey{ID: models.NewID(), Name: "mine", Prefix: fmt.Sprintf("%08d", testdb.Now(t).UnixNano()%1e8),
 			SecretHash: []byte("x"), Scope: "read", CreatedBy: &c.member.ID}).Exec(ctx)
 		return err
 	})

@@ -143,7 +143,7 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 		// remembers when, so most requests spend no query on it.
 		if now := s.Now().Unix(); now-s.Sessions.GetInt64(ctx, "seen") >= 60 {
 			s.Sessions.Put(ctx, "seen", now)
-			if err := models.TouchSession(ctx, s.DB, s.Sessions.Token(ctx)); err != nil {
+			if err := models.TouchSession(ctx, s.DB, s.Sessions.Token(ctx), s.Now()); err != nil {
 				s.Log.Warn("touch session", "error", err)
 			}
 		}

@@ -6,12 +6,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 func tierNow(t *testing.T, app *webtest.App, ws *models.Workspace) models.Tier {
@@ -66,7 +66,7 @@ func TestTierChangeInSettings(t *testing.T) {
 	app := webtest.Start(t)
 	owner := app.User(webtest.UniqueEmail("owner"))
 	ws := app.Workspace(owner, webtest.UniqueSlug("tier"))
-	now := time.Date(2026, 11, 27, 9, 10, 0, 0, time.UTC)
+	now := testdb.Now(t)
 	fixClock(app, now)
 	cl := app.Login(owner.Email)
 	base := "/w/" + ws.Slug + "/settings"

@@ -7,12 +7,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // supportLogin makes a support person and logs them in.
@@ -88,7 +88,7 @@ func TestSupportConsole(t *testing.T) {
 	app := webtest.Start(t)
 	c := newCrew(t, app)
 	sp := c.space(t, models.TierPro)
-	now := time.Date(2026, 11, 27, 16, 5, 0, 0, time.UTC)
+	now := testdb.Now(t)
 	fixClock(app, now)
 	putUsageRow(t, app, sp.ws, now, 8_500, 40_000)
 	staff, sup := supportLogin(t, app)
@@ -183,7 +183,7 @@ func TestSupportNeverSeesKeys(t *testing.T) {
 // TestSupportCSVMatchesTheTable: the download parses and holds the table's rows, in its order.
 func TestSupportCSVMatchesTheTable(t *testing.T) {
 	app := webtest.Start(t)
-	now := time.Date(2026, 11, 27, 16, 5, 0, 0, time.UTC)
+	now := testdb.Now(t)
 	fixClock(app, now)
 	word := strings.TrimPrefix(webtest.UniqueSlug("csvq"), "csvq-")
 	for i, tier := range []models.Tier{models.TierFree, models.TierStarter, models.TierEnterprise} {

@@ -14,6 +14,7 @@ import (
 
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // putUsageRow writes one hour's use of ws directly, the way the metering leaves it.
@@ -82,11 +83,14 @@ func TestUsagePageMatchesMeteredEventsAndCSV(t *testing.T) {
 	ws := app.Workspace(owner, webtest.UniqueSlug("use"))
 	app.SetTier(ws, models.TierPro)
 	other := app.Workspace(owner, webtest.UniqueSlug("other"))
-	now := time.Date(2026, 11, 1, 0, 30, 0, 0, time.UTC)
+	// Half an hour into a month, with the last hour of the month before and earlier days.
+	month := models.MonthStart(testdb.Now(t))
+	now := month.Add(30 * time.Minute)
+	lastHour := month.Add(-time.Hour)
 	fixClock(app, now)
-	putUsageRow(t, app, ws, time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC), 40, 300)
-	putUsageRow(t, app, ws, time.Date(2026, 10, 28, 5, 0, 0, 0, time.UTC), 3, 2)
-	putUsageRow(t, app, ws, time.Date(2026, 10, 20, 5, 0, 0, 0, time.UTC), 1000, 1000) // before the 7 days
+	putUsageRow(t, app, ws, lastHour, 40, 300)
+	putUsageRow(t, app, ws, month.AddDate(0, 0, -4).Add(5*time.Hour), 3, 2)
+	putUsageRow(t, app, ws, month.AddDate(0, 0, -12).Add(5*time.Hour), 1000, 1000) // before the 7 days
 	putUsageRow(t, app, ws, now, 7, 11)
 	putUsageRow(t, app, other, now, 5000, 5000)
 	cl := app.Login(owner.Email)
@@ -97,8 +101,8 @@ func TestUsagePageMatchesMeteredEventsAndCSV(t *testing.T) {
 	}
 	for id, want := range map[string]string{
 		"month-agent-minutes": "11", "month-api-calls": "7", "meter-agent-minutes-used": "11", "meter-api-calls-used": "7",
-		"range-agent-minutes": "313", "range-api-calls": "50", "meter-agent-minutes-resets": "Starts again Dec 1, 00:00 UTC",
-		"meter-api-calls-resets": "Starts again Nov 1, 01:00 UTC", "tier": "Pro",
+		"range-agent-minutes": "313", "range-api-calls": "50", "meter-agent-minutes-resets": "Starts again " + month.AddDate(0, 1, 0).Format("Jan 2, 15:04 UTC"),
+		"meter-api-calls-resets": "Starts again " + month.Add(time.Hour).Format("Jan 2, 15:04 UTC"), "tier": "Pro",
 	} {
 		if got := res.TestID(id); got != want {
 			t.Errorf("%s = %q, want %q", id, got, want)
@@ -121,7 +125,7 @@ func TestUsagePageMatchesMeteredEventsAndCSV(t *testing.T) {
 	doc.Find(`[data-testid="chart-agent-minutes-table"] tbody tr`).Each(func(_ int, tr *goquery.Selection) {
 		pageDays[strings.TrimSpace(tr.Find("th").Text())] = parseCount(tr.Find("td").First().Text())
 	})
-	if pageDays["Sat Oct 31, 2026"] != 300 || pageDays["Sun Nov 1, 2026"] != 11 || len(pageDays) != 7 {
+	if pageDays[lastHour.Format("Mon Jan 2, 2006")] != 300 || pageDays[month.Format("Mon Jan 2, 2006")] != 11 || len(pageDays) != 7 {
 		t.Fatalf("day table %v", pageDays)
 	}
 
@@ -175,7 +179,7 @@ func TestUsageWarnings(t *testing.T) {
 	app := webtest.Start(t)
 	owner := app.User(webtest.UniqueEmail("owner"))
 	ws := app.Workspace(owner, webtest.UniqueSlug("warn"))
-	now := time.Date(2026, 11, 10, 12, 0, 0, 0, time.UTC)
+	now := testdb.Now(t)
 	fixClock(app, now)
 	cl := app.Login(owner.Email)
 	warnings := func(path string) []string {

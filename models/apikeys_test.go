@@ -77,7 +77,7 @@ func keyCreate(t *testing.T, db bun.IDB, ws uuid.UUID, actor models.Actor, scope
 func TestKeyFormat(t *testing.T) {
 	d := testdb.Get(t)
 	tm := newKeyTeam(t, d.App)
-	_, token := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.owner), "read", 30, time.Now())
+	_, token := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.owner), "read", 30, testdb.Now(t))
 	if models.KeyLength != 51 || len(token) != models.KeyLength || !strings.HasPrefix(token, "atr_") || token[12] != '_' {
 		t.Fatalf("key %q does not have the shape atr_ + 8 + _ + 32 + 6", token)
 	}
@@ -118,7 +118,7 @@ func TestKeyFormat(t *testing.T) {
 func TestCreateKeyStoresOnlyTheHash(t *testing.T) {
 	d := testdb.Get(t)
 	tm := newKeyTeam(t, d.App)
-	now := time.Now().UTC()
+	now := testdb.Now(t).UTC()
 	k, token := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.mia), "read_write", 90, now)
 	_, secret, _ := models.ParseKey(token)
 	var row struct {
@@ -175,7 +175,7 @@ func TestCreateKeyValidates(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-				_, _, err := models.CreateKey(ctx, tx, tc.actor, tc.in, time.Now())
+				_, _, err := models.CreateKey(ctx, tx, tc.actor, tc.in, testdb.Now(t))
 				return err
 			})
 			var ve *models.ValidationError
@@ -196,7 +196,7 @@ func TestCreateKeyValidates(t *testing.T) {
 func TestAuthenticateKey(t *testing.T) {
 	d := testdb.Get(t)
 	tm := newKeyTeam(t, d.App)
-	now := time.Now().UTC()
+	now := testdb.Now(t).UTC()
 	ctx := testdb.Ctx(t)
 	good := func(u *models.User) string {
 		_, tok := keyCreate(t, d.App, tm.ws.ID, tm.actor(u), "read", 7, now)
@@ -211,7 +211,7 @@ func TestAuthenticateKey(t *testing.T) {
 	valid := good(tm.mia)
 	revoked := good(tm.mia)
 	revokedKey, _, _ := models.ParseKey(revoked)
-	exec("UPDATE api_keys SET revoked_at = now() WHERE prefix = ?", revokedKey)
+	exec("UPDATE api_keys SET revoked_at = ? WHERE prefix = ?", now, revokedKey)
 	removedUser, demotedUser, disabledUser := newUser(t, d.App), newUser(t, d.App), newUser(t, d.App)
 	for _, u := range []*models.User{removedUser, demotedUser, disabledUser} {
 		exec("INSERT INTO workspace_members (workspace_id, user_id, role) VALUES (?, ?, 'member')", tm.ws.ID, u.ID)
@@ -230,7 +230,7 @@ func TestAuthenticateKey(t *testing.T) {
 	}()
 	exec("DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?", tm.ws.ID, removedUser.ID)
 	exec("UPDATE workspace_members SET role = 'viewer' WHERE workspace_id = ? AND user_id = ?", tm.ws.ID, demotedUser.ID)
-	exec("UPDATE users SET disabled_at = now() WHERE id = ?", disabledUser.ID)
+	exec("UPDATE users SET disabled_at = ? WHERE id = ?", now, disabledUser.ID)
 	pfx, _, _ := models.ParseKey(valid)
 	otherSecret := pfx + "_" + strings.Repeat("A", 32)
 	forged := otherSecret + checksumFor(t, otherSecret)
@@ -291,7 +291,7 @@ func TestRollKeyKeepsOldSecretForTheGrace(t *testing.T) {
 	d := testdb.Get(t)
 	tm := newKeyTeam(t, d.App)
 	ctx := testdb.Ctx(t)
-	now := time.Now().UTC().Truncate(time.Second)
+	now := testdb.Now(t).UTC().Truncate(time.Second)
 	k, old := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.mia), "read", 30, now)
 	rollAt := now.Add(time.Hour)
 	var rolled *models.APIKey
@@ -370,7 +370,7 @@ func TestRollKeyKeepsOldSecretForTheGrace(t *testing.T) {
 func TestMembersManageOnlyTheirOwnKeys(t *testing.T) {
 	d := testdb.Get(t)
 	tm := newKeyTeam(t, d.App)
-	now := time.Now()
+	now := testdb.Now(t)
 	miaKey, _ := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.mia), "read", 30, now)
 	maxKey, _ := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.max), "read", 30, now)
 	ownerKey, _ := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.owner), "read", 30, now)
@@ -458,7 +458,7 @@ func TestKeyListPages(t *testing.T) {
 	d := testdb.Get(t)
 	tm := newKeyTeam(t, d.App)
 	for i := 0; i < models.KeyPageSize+3; i++ {
-		keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.mia), "read", 7, time.Now())
+		keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.mia), "read", 7, testdb.Now(t))
 	}
 	seen := map[uuid.UUID]bool{}
 	cursor, pages := "", 0

@@ -21,8 +21,8 @@ func TestListAuditPagesNewestFirst(t *testing.T) {
 	db := testdb.Get(t).App
 	tm := newKeyTeam(t, db)
 	other := newKeyTeam(t, db)
-	key, _ := keyCreate(t, db, tm.ws.ID, tm.actor(tm.owner), "read", 0, time.Now())
-	base := time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+	key, _ := keyCreate(t, db, tm.ws.ID, tm.actor(tm.owner), "read", 0, testdb.Now(t))
+	base := testdb.Now(t).Truncate(time.Minute)
 	insert := func(ws uuid.UUID, evs []*models.AuditEvent) {
 		err := keyIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
 			_, err := tx.NewInsert().Model(&evs).Exec(ctx)

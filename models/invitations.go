@@ -148,7 +148,7 @@ func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string
 	case !errors.Is(notFound(err, "invitation"), ErrNotFound):
 		return nil, err
 	}
-	if err := checkSeat(ctx, db, ws, 1); err != nil {
+	if err := checkSeat(ctx, db, ws, 1, now); err != nil {
 		return nil, err
 	}
 	token, hash := newInvitationToken()
@@ -200,7 +200,7 @@ func ResendInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID
 	}
 	before := inv.ExpiresAt
 	if inv.State(now) == InvitationExpired {
-		if err := checkSeat(ctx, db, ws, 1); err != nil {
+		if err := checkSeat(ctx, db, ws, 1, now); err != nil {
 			return nil, err
 		}
 	}
@@ -311,7 +311,7 @@ func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string,
 		}
 		// The pending invitation already holds its seat: accepting moves it, never adds one. The check
 		// still refuses when a downgrade left the workspace over its limit.
-		if err := checkSeat(ctx, tx, ws, 0); err != nil {
+		if err := checkSeat(ctx, tx, ws, 0, now); err != nil {
 			return err
 		}
 		m := &Member{UserID: user.ID, Role: inv.Role, CreatedAt: now}

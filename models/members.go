@@ -65,12 +65,12 @@ func CountOwners(ctx context.Context, db bun.IDB) (int, error) {
 
 // checkSeat refuses when the workspace's members plus pending invitations, with more added, would
 // exceed the tier's member limit.
-func checkSeat(ctx context.Context, db bun.IDB, ws *Workspace, more int64) error {
+func checkSeat(ctx context.Context, db bun.IDB, ws *Workspace, more int64, now time.Time) error {
 	limit := ws.Tier.Limits().Members
 	if limit.IsUnlimited() {
 		return nil
 	}
-	used, err := SeatsUsed(ctx, db)
+	used, err := SeatsUsed(ctx, db, now)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func ChangeRole(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, 
 // RemoveMember takes a member out of the workspace and revokes the API keys they made in it.
 // Admins remove admins, members and viewers; only an owner removes an owner, and never the last.
 // Removing yourself is LeaveWorkspace.
-func RemoveMember(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID) error {
+func RemoveMember(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, now time.Time) error {
 	_, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins remove members.")
 	if err != nil {
 		return err
@@ -144,7 +144,7 @@ func RemoveMember(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID
 	if target.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
 		return Errorf(ErrForbidden, "Only an owner can remove an owner.")
 	}
-	keys, err := dropMember(ctx, db, target)
+	keys, err := dropMember(ctx, db, target, now)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func RemoveMember(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID
 }
 
 // LeaveWorkspace takes the actor out of the workspace; the last owner must hand over first.
-func LeaveWorkspace(ctx context.Context, db bun.IDB, actor Actor) error {
+func LeaveWorkspace(ctx context.Context, db bun.IDB, actor Actor, now time.Time) error {
 	if _, err := lockWorkspace(ctx, db); err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func LeaveWorkspace(ctx context.Context, db bun.IDB, actor Actor) error {
 	if err != nil {
 		return err
 	}
-	keys, err := dropMember(ctx, db, me)
+	keys, err := dropMember(ctx, db, me, now)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func LeaveWorkspace(ctx context.Context, db bun.IDB, actor Actor) error {
 
 // dropMember deletes a membership, keeping at least one owner, and revokes the API keys the
 // person made in the workspace so nothing they hold keeps working there.
-func dropMember(ctx context.Context, db bun.IDB, m *Member) (keysRevoked int64, err error) {
+func dropMember(ctx context.Context, db bun.IDB, m *Member, now time.Time) (keysRevoked int64, err error) {
 	if m.Role == RoleOwner {
 		n, err := CountOwners(ctx, db)
 		if err != nil {
@@ -186,7 +186,7 @@ func dropMember(ctx context.Context, db bun.IDB, m *Member) (keysRevoked int64, 
 	if _, err := db.NewDelete().Model(m).WherePK().Exec(ctx); err != nil {
 		return 0, fmt.Errorf("remove member: %w", err)
 	}
-	res, err := db.NewUpdate().Model((*APIKey)(nil)).Set("revoked_at = now()").
+	res, err := db.NewUpdate().Model((*APIKey)(nil)).Set("revoked_at = ?", now).
 		Where("created_by = ? AND revoked_at IS NULL", m.UserID).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("revoke keys: %w", err)

@@ -79,7 +79,7 @@ func quotaCode(err error) string {
 
 func TestCountAPICallIsExactUnderConcurrency(t *testing.T) {
 	d := testdb.Get(t)
-	now := time.Now().UTC()
+	now := testdb.Now(t).UTC()
 	c, _ := meterCaller(t, d.App, models.TierFree, now)
 	other, _ := meterCaller(t, d.App, models.TierFree, now)
 	second, err := d.OpenApp(context.Background(), 10)
@@ -142,7 +142,7 @@ func TestCountAPICallIsExactUnderConcurrency(t *testing.T) {
 
 func TestCountAPICallUnlimited(t *testing.T) {
 	d := testdb.Get(t)
-	now := time.Now().UTC()
+	now := testdb.Now(t).UTC()
 	c, _ := meterCaller(t, d.App, models.TierEnterprise, now)
 	for i := 0; i < 3; i++ {
 		w, err := models.CountAPICall(testdb.Ctx(t), d.App, c, now)
@@ -160,7 +160,7 @@ func TestCountAPICallUnlimited(t *testing.T) {
 
 func TestLastUsedAtIsWrittenAtMostOnceAMinute(t *testing.T) {
 	d := testdb.Get(t)
-	start := time.Now().UTC().Truncate(time.Second)
+	start := testdb.Now(t).UTC().Truncate(time.Second)
 	c, _ := meterCaller(t, d.App, models.TierEnterprise, start)
 	lastUsed := func() time.Time {
 		var at time.Time
@@ -205,7 +205,7 @@ func TestLastUsedAtIsWrittenAtMostOnceAMinute(t *testing.T) {
 
 func TestStartTaskFillsExactlyTheConcurrencySlots(t *testing.T) {
 	d := testdb.Get(t)
-	now := time.Now().UTC()
+	now := testdb.Now(t).UTC()
 	c, _ := meterCaller(t, d.App, models.TierPro, now)
 	agent := meterAgent(t, d.App, c)
 	var mu sync.Mutex
@@ -247,7 +247,8 @@ func TestStartTaskFillsExactlyTheConcurrencySlots(t *testing.T) {
 
 func TestStartTaskRefusedWhenTheMonthsMinutesAreUsed(t *testing.T) {
 	d := testdb.Get(t)
-	now := time.Date(2026, 11, 15, 12, 30, 0, 0, time.UTC)
+	month := models.MonthStart(testdb.Now(t))
+	now := month.AddDate(0, 0, 14).Add(12*time.Hour + 30*time.Minute)
 	c, _ := meterCaller(t, d.App, models.TierFree, now)
 	agent := meterAgent(t, d.App, c)
 	add := func(at time.Time, minutes int64) {
@@ -257,19 +258,19 @@ func TestStartTaskRefusedWhenTheMonthsMinutesAreUsed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	add(time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC), 5_000) // last month does not count
-	add(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 600)
-	add(time.Date(2026, 11, 14, 9, 0, 0, 0, time.UTC), 399)
+	add(month.Add(-time.Hour), 5_000) // last month does not count
+	add(month, 600)
+	add(month.AddDate(0, 0, 13).Add(9*time.Hour), 399)
 	if _, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", now); err != nil {
 		t.Fatalf("999 of 1,000 minutes used: %v", err)
 	}
-	add(time.Date(2026, 11, 15, 8, 0, 0, 0, time.UTC), 1)
+	add(month.AddDate(0, 0, 14).Add(8*time.Hour), 1)
 	_, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", now)
 	if quotaCode(err) != models.CodeQuotaExceeded || !strings.Contains(err.Error(), "Upgrade") {
 		t.Fatalf("1,000 of 1,000 minutes used: %v, want quota_exceeded saying to upgrade", err)
 	}
-	// December starts afresh.
-	if _, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", time.Date(2026, 12, 1, 0, 0, 1, 0, time.UTC)); quotaCode(err) == models.CodeQuotaExceeded {
+	// The next month starts afresh.
+	if _, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", month.AddDate(0, 1, 0).Add(time.Second)); quotaCode(err) == models.CodeQuotaExceeded {
 		t.Fatalf("a new month is still refused: %v", err)
 	}
 	if n := auditCount(t, d.Owner, c.WorkspaceID, "task.quota_exceeded"); n != 1 {
@@ -279,7 +280,7 @@ func TestStartTaskRefusedWhenTheMonthsMinutesAreUsed(t *testing.T) {
 
 func TestStartTaskOfAnotherWorkspacesAgentIsNotFound(t *testing.T) {
 	d := testdb.Get(t)
-	now := time.Now().UTC()
+	now := testdb.Now(t).UTC()
 	a, _ := meterCaller(t, d.App, models.TierPro, now)
 	b, _ := meterCaller(t, d.App, models.TierPro, now)
 	agentOfB := meterAgent(t, d.App, b)
@@ -290,7 +291,7 @@ func TestStartTaskOfAnotherWorkspacesAgentIsNotFound(t *testing.T) {
 
 func TestCompleteTaskCountsItsMinutesOnce(t *testing.T) {
 	d := testdb.Get(t)
-	start := time.Date(2026, 11, 20, 10, 59, 0, 0, time.UTC)
+	start := testdb.Now(t).Truncate(time.Hour).Add(59 * time.Minute)
 	c, _ := meterCaller(t, d.App, models.TierStarter, start)
 	agent := meterAgent(t, d.App, c)
 	task, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", start)
@@ -350,7 +351,7 @@ func TestCompleteTaskCountsItsMinutesOnce(t *testing.T) {
 
 func TestCompleteTaskMinutes(t *testing.T) {
 	d := testdb.Get(t)
-	start := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	start := testdb.Now(t).Truncate(time.Hour)
 	c, _ := meterCaller(t, d.App, models.TierEnterprise, start)
 	agent := meterAgent(t, d.App, c)
 	for _, tc := range []struct {
@@ -379,7 +380,7 @@ func TestCompleteTaskMinutes(t *testing.T) {
 
 func TestMessagesOfAFinishedTaskAreClosed(t *testing.T) {
 	d := testdb.Get(t)
-	now := time.Now().UTC()
+	now := testdb.Now(t).UTC()
 	c, _ := meterCaller(t, d.App, models.TierEnterprise, now)
 	agent := meterAgent(t, d.App, c)
 	task, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", now)

@@ -72,7 +72,7 @@ func newFixture(t *testing.T, db bun.IDB) *fixture {
 	f := &fixture{ws: ws, owner: owner, rowIDs: map[string]uuid.UUID{}}
 	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tx bun.Tx) error {
 		a := &models.Agent{ID: models.NewID(), Name: "agent of " + slug, Status: "active"}
-		now := time.Now()
+		now := testdb.Now(t)
 		tk := &models.Task{ID: models.NewID(), AgentID: a.ID, Status: models.TaskRunning, StartedAt: &now}
 		msg := &models.Message{ID: models.NewID(), TaskID: tk.ID, Role: "user", Body: "secret of " + slug}
 		key := &models.APIKey{ID: models.NewID(), Name: "k", Prefix: uuid.NewString()[:8], SecretHash: []byte("h"), Scope: "read"}

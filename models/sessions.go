@@ -32,9 +32,9 @@ func TrackSession(ctx context.Context, db bun.IDB, userID uuid.UUID, token, user
 }
 
 // TouchSession notes activity at most once a minute, so most requests write nothing.
-func TouchSession(ctx context.Context, db bun.IDB, token string) error {
-	_, err := db.NewUpdate().Model((*UserSession)(nil)).Set("last_seen_at = now()").
-		Where("token = ? AND last_seen_at < now() - interval '1 minute'", token).Exec(ctx)
+func TouchSession(ctx context.Context, db bun.IDB, token string, now time.Time) error {
+	_, err := db.NewUpdate().Model((*UserSession)(nil)).Set("last_seen_at = ?", now).
+		Where("token = ? AND last_seen_at < ?", token, now.Add(-time.Minute)).Exec(ctx)
 	return err
 }
 
@@ -82,7 +82,7 @@ const (
 )
 
 // LoginLockedFor returns how long log-ins for this account or IP stay refused (0 when they are not).
-func LoginLockedFor(ctx context.Context, db bun.IDB, email, ip string) (time.Duration, error) {
+func LoginLockedFor(ctx context.Context, db bun.IDB, email, ip string, now time.Time) (time.Duration, error) {
 	var waits []time.Duration
 	for _, c := range []struct {
 		scope, key string
@@ -96,12 +96,12 @@ func LoginLockedFor(ctx context.Context, db bun.IDB, email, ip string) (time.Dur
 			Last *time.Time `bun:"last"`
 		}
 		err := db.NewRaw(`SELECT count(*) AS n, max(at) AS last FROM login_failures
-			WHERE scope = ? AND key = ? AND at > now() - ?::interval`, c.scope, c.key, ThrottleWindow.String()).Scan(ctx, &row)
+			WHERE scope = ? AND key = ? AND at > ?`, c.scope, c.key, now.Add(-ThrottleWindow)).Scan(ctx, &row)
 		if err != nil {
 			return 0, err
 		}
 		if row.N >= c.max && row.Last != nil {
-			waits = append(waits, time.Until(row.Last.Add(ThrottleWindow)))
+			waits = append(waits, row.Last.Add(ThrottleWindow).Sub(now))
 		}
 	}
 	var wait time.Duration
@@ -113,9 +113,10 @@ func LoginLockedFor(ctx context.Context, db bun.IDB, email, ip string) (time.Dur
 
 // RecordLoginFailure counts a failed log-in against the account and the IP, and drops counts
 // older than the window.
-func RecordLoginFailure(ctx context.Context, db bun.IDB, email, ip string) error {
-	_, err := db.NewRaw(`WITH gone AS (DELETE FROM login_failures WHERE at < now() - ?::interval)
-		INSERT INTO login_failures (scope, key) VALUES ('account', ?), ('ip', ?)`, (2 * ThrottleWindow).String(), email, ip).Exec(ctx)
+func RecordLoginFailure(ctx context.Context, db bun.IDB, email, ip string, now time.Time) error {
+	_, err := db.NewRaw(`WITH gone AS (DELETE FROM login_failures WHERE at < ?)
+		INSERT INTO login_failures (scope, key, at) VALUES ('account', ?, ?), ('ip', ?, ?)`,
+		now.Add(-2*ThrottleWindow), email, now, ip, now).Exec(ctx)
 	return err
 }
 

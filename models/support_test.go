@@ -70,13 +70,22 @@ func newSupportFixture(t *testing.T, db bun.IDB, now time.Time) *supportFixture 
 					return err
 				}
 			}
-			// Last month's minutes and last hour's calls must not count.
-			rows := []*models.UsageHour{
-				{Hour: now.Truncate(time.Hour), APICalls: s.calls, AgentMinutes: s.minutes / 2},
-				{Hour: models.MonthStart(now), AgentMinutes: s.minutes - s.minutes/2},
-				{Hour: models.MonthStart(now).Add(-time.Hour), AgentMinutes: 777, APICalls: 1},
-				{Hour: now.Truncate(time.Hour).Add(-time.Hour), APICalls: 555},
+			// Last month's minutes and last hour's calls must not count. In a month's first hour
+			// some of these hours are the same one: their counts add up in one row.
+			var rows []*models.UsageHour
+			put := func(h time.Time, calls, minutes int64) {
+				for _, r := range rows {
+					if r.Hour.Equal(h) {
+						r.APICalls, r.AgentMinutes = r.APICalls+calls, r.AgentMinutes+minutes
+						return
+					}
+				}
+				rows = append(rows, &models.UsageHour{Hour: h, APICalls: calls, AgentMinutes: minutes})
 			}
+			put(now.Truncate(time.Hour), s.calls, s.minutes/2)
+			put(models.MonthStart(now), 0, s.minutes-s.minutes/2)
+			put(models.MonthStart(now).Add(-time.Hour), 1, 777)
+			put(now.Truncate(time.Hour).Add(-time.Hour), 555, 0)
 			_, err := tx.NewInsert().Model(&rows).Exec(ctx)
 			return err
 		})
@@ -90,7 +99,7 @@ func newSupportFixture(t *testing.T, db bun.IDB, now time.Time) *supportFixture 
 func TestSupportWorkspacesTable(t *testing.T) {
 	db := testdb.Get(t).App
 	ctx := testdb.Ctx(t)
-	now := time.Date(2026, 11, 27, 14, 30, 0, 0, time.UTC)
+	now := testdb.Now(t).Truncate(time.Minute)
 	f := newSupportFixture(t, db, now)
 	staff := newSupportUser(t, db)
 
@@ -197,7 +206,7 @@ func TestSupportWorkspacesTable(t *testing.T) {
 func TestSupportWorkspaceReadsOneWorkspace(t *testing.T) {
 	db := testdb.Get(t).App
 	ctx := testdb.Ctx(t)
-	now := time.Date(2026, 11, 27, 14, 30, 0, 0, time.UTC)
+	now := testdb.Now(t).Truncate(time.Minute)
 	f := newSupportFixture(t, db, now)
 	staff := newSupportUser(t, db)
 	beta := f.ws["beta"]
@@ -302,7 +311,7 @@ func TestSupportFunctionOnlyInReadOnlyCrossTenantTransactions(t *testing.T) {
 	ws := newFixtureWorkspace(t, db)
 	call := func(ctx context.Context, tx bun.Tx) error {
 		var n int
-		return tx.NewRaw("SELECT count(*) FROM atrium_support_workspaces(now())").Scan(ctx, &n)
+		return tx.NewRaw("SELECT count(*) FROM atrium_support_workspaces(?)", testdb.Now(t)).Scan(ctx, &n)
 	}
 	if err := models.InWorkspace(ctx, db, ws, call); err == nil || !strings.Contains(err.Error(), "read-only cross-tenant") {
 		t.Errorf("in a workspace's transaction: %v", err)

@@ -37,7 +37,7 @@ func changeTier(t *testing.T, db bun.IDB, ws uuid.UUID, actor models.Actor, to m
 func TestChangeTierUpgradeTakesEffectAtOnceAndIsAudited(t *testing.T) {
 	db := testdb.Get(t).App
 	tm := newKeyTeam(t, db)
-	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	now := testdb.Now(t)
 	from, err := changeTier(t, db, tm.ws.ID, tm.actor(tm.owner), models.TierPro, now)
 	if err != nil || from != models.TierFree {
 		t.Fatalf("upgrade: from %q, %v", from, err)
@@ -60,7 +60,7 @@ func TestChangeTierUpgradeTakesEffectAtOnceAndIsAudited(t *testing.T) {
 func TestChangeTierIsForOwnersOnly(t *testing.T) {
 	db := testdb.Get(t).App
 	tm := newKeyTeam(t, db)
-	now := time.Now()
+	now := testdb.Now(t)
 	for _, u := range []*models.User{tm.admin, tm.mia, tm.viewr} {
 		if _, err := changeTier(t, db, tm.ws.ID, tm.actor(u), models.TierPro, now); !errors.Is(err, models.ErrForbidden) {
 			t.Errorf("%s: %v, want ErrForbidden", tm.actor(u).Role, err)
@@ -86,7 +86,8 @@ func TestChangeTierIsForOwnersOnly(t *testing.T) {
 func TestDowngradeRefusedWhileUseExceedsIt(t *testing.T) {
 	db := testdb.Get(t).App
 	tm := newKeyTeam(t, db) // 5 members
-	now := time.Date(2026, 11, 27, 10, 20, 0, 0, time.UTC)
+	now := testdb.Now(t).Truncate(time.Hour).Add(20 * time.Minute)
+	monthEnd, hourEnd := models.MonthStart(now).AddDate(0, 1, 0), now.Truncate(time.Hour).Add(time.Hour)
 	if _, err := changeTier(t, db, tm.ws.ID, tm.actor(tm.owner), models.TierPro, now); err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +114,8 @@ func TestDowngradeRefusedWhileUseExceedsIt(t *testing.T) {
 		}
 		// Last month's minutes do not count; this month's and this hour's calls do.
 		for _, u := range []*models.UsageHour{
-			{Hour: time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC), AgentMinutes: 50_000},
-			{Hour: time.Date(2026, 11, 3, 8, 0, 0, 0, time.UTC), AgentMinutes: 1_500},
-			{Hour: now.Truncate(time.Hour), APICalls: 150},
+			{Hour: models.MonthStart(now).Add(-time.Hour), AgentMinutes: 50_000},
+			{Hour: now.Truncate(time.Hour), AgentMinutes: 1_500, APICalls: 150},
 		} {
 			if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
 				return err
@@ -133,7 +133,8 @@ func TestDowngradeRefusedWhileUseExceedsIt(t *testing.T) {
 		want []string // one refusal line per limit, each with these words
 	}{
 		{models.TierFree, []string{"Members: 4 seats", "Remove 3 members", "Running tasks: 2", "Let 1 task finish",
-			"Agent-minutes: 1,500 used", "December 1, 00:00 UTC", "API calls: 150 this hour", "after 11:00 UTC"}},
+			"Agent-minutes: 1,500 used", monthEnd.Format("January 2, 15:04 UTC"), "API calls: 150 this hour",
+			"after " + hourEnd.Format("15:04 UTC")}},
 		{models.TierStarter, []string{"Members: 4 seats are taken (members and pending invitations) and Starter allows 3. Remove 1 member or revoke pending invitations."}},
 	}
 	for _, tt := range tests {

@@ -58,7 +58,7 @@ func CurrentUsage(ctx context.Context, db bun.IDB, tier Tier, now time.Time) (*S
 		Where("status = ?", TaskRunning).Scan(ctx, &s.RunningTasks); err != nil {
 		return nil, fmt.Errorf("running tasks: %w", err)
 	}
-	seats, err := SeatsUsed(ctx, db)
+	seats, err := SeatsUsed(ctx, db, now)
 	if err != nil {
 		return nil, err
 	}
@@ -66,14 +66,14 @@ func CurrentUsage(ctx context.Context, db bun.IDB, tier Tier, now time.Time) (*S
 	return s, nil
 }
 
-// SeatsUsed counts members plus pending, unexpired invitations of the context's workspace.
-func SeatsUsed(ctx context.Context, db bun.IDB) (int64, error) {
+// SeatsUsed counts members plus invitations of the context's workspace that are pending at now.
+func SeatsUsed(ctx context.Context, db bun.IDB, now time.Time) (int64, error) {
 	var members, pending int64
 	if err := db.NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Scan(ctx, &members); err != nil {
 		return 0, fmt.Errorf("count members: %w", err)
 	}
 	if err := db.NewSelect().Model((*Invitation)(nil)).ColumnExpr("count(*)").
-		Where("accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()").Scan(ctx, &pending); err != nil {
+		Where("accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?", now).Scan(ctx, &pending); err != nil {
 		return 0, fmt.Errorf("count invitations: %w", err)
 	}
 	return members + pending, nil

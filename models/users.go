@@ -101,7 +101,7 @@ var ErrBadCredentials = errors.New("email or password is incorrect")
 
 // Authenticate checks an email and password. An unknown email costs the same hashing work as a
 // wrong password, so timing tells nothing.
-func Authenticate(ctx context.Context, db bun.IDB, email, password string) (*User, error) {
+func Authenticate(ctx context.Context, db bun.IDB, email, password string, now time.Time) (*User, error) {
 	email, _ = NormalizeEmail(email)
 	u := new(User)
 	err := db.NewSelect().Model(u).Where("email = ?", email).Scan(ctx)
@@ -119,7 +119,7 @@ func Authenticate(ctx context.Context, db bun.IDB, email, password string) (*Use
 	if !ok || u.DisabledAt != nil {
 		return nil, ErrBadCredentials
 	}
-	_, err = db.NewUpdate().Model(u).Set("last_login_at = now()").WherePK().Exec(ctx)
+	_, err = db.NewUpdate().Model(u).Set("last_login_at = ?", now).WherePK().Exec(ctx)
 	return u, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/uptrace/bun"
 
@@ -63,7 +62,7 @@ func TestDeleteWorkspace(t *testing.T) {
 	d := testdb.Get(t)
 	db := d.App
 	tm := newKeyTeam(t, db)
-	putUsage(t, db, tm.ws.ID, time.Now(), 5, 7)
+	putUsage(t, db, tm.ws.ID, testdb.Now(t), 5, 7)
 	del := func(actor models.Actor, confirm string) error {
 		return keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
 			_, err := models.DeleteWorkspace(ctx, tx, actor, confirm)

@@ -41,6 +41,7 @@ func Start(t testing.TB) *App {
 	d := testdb.Get(t)
 	log := slog.New(slog.NewTextHandler(logOutput(), nil))
 	srv := handlers.New(d.App, handlers.Config{}, log)
+	srv.Now = testdb.Clock // the tests' one clock: TEST_NOW moves the server too
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return &App{T: t, Server: srv, HTTP: hs, DB: d}

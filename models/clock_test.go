@@ -1,0 +1,75 @@
+package models_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// clockReads are the ways code can read a clock of its own: Go's and the database's.
+var clockReads = regexp.MustCompile(`(?i)\btime\.(Now|Since|Until)\(|\b(now|clock_timestamp|statement_timestamp|transaction_timestamp)\(\)|\b(current_timestamp|current_date|current_time|localtimestamp|localtime)\b`)
+
+// clockAllowed lists the reads that stay, each with its reason. An entry is a file and a piece of
+// the line; a stale entry fails the test too, so the list only shrinks.
+var clockAllowed = []struct{ file, line, why string }{
+	{"sessions.go", "s.expiry > now()",
+		"sessions.expiry is the session store's own deadline, set and checked by the store; the list shows what the store still accepts"},
+	{"mail.go", "compose(from, msg, time.Now())", "a message's Date header is when it is sent, not model logic"},
+}
+
+// TestOneClock: model logic takes the time from its caller (the server's clock), never from
+// time.Now() or the database's now(), so a caller's fixed or moved clock always meets the same
+// clock in the query. Column defaults (DEFAULT now()) in migrations are the one exception.
+func TestOneClock(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"*.go", "../migrations/*.sql"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 10 {
+		t.Fatalf("scanned only %d files: the globs are wrong", len(files))
+	}
+	used := make([]bool, len(clockAllowed))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+	lines:
+		for i, line := range strings.Split(string(b), "\n") {
+			code := line
+			if strings.HasSuffix(f, ".go") {
+				code, _, _ = strings.Cut(line, "//")
+				// A column's default (bun's tag) is when the row was written, not a comparison.
+				code = strings.ReplaceAll(code, "default:current_timestamp", "")
+			} else {
+				code, _, _ = strings.Cut(line, "--")
+				// A column's default is when the row was written, not a comparison.
+				code = regexp.MustCompile(`(?i)\bDEFAULT\s+now\(\)`).ReplaceAllString(code, "")
+			}
+			if !clockReads.MatchString(code) {
+				continue
+			}
+			for k, a := range clockAllowed {
+				if filepath.Base(f) == a.file && strings.Contains(code, a.line) {
+					used[k] = true
+					continue lines
+				}
+			}
+			t.Errorf("%s:%d reads a clock of its own: %s\n\ttake `now` from the caller instead, or add it to clockAllowed with the reason", f, i+1, strings.TrimSpace(line))
+		}
+	}
+	for k, a := range clockAllowed {
+		if !used[k] {
+			t.Errorf("clockAllowed entry %s %q matches nothing any more: remove it", a.file, a.line)
+		}
+	}
+}
