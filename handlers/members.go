@@ -117,7 +117,7 @@ func inviterNames(ctx context.Context, db bun.IDB, invs []models.Invitation) (ma
 		return out, nil
 	}
 	var users []models.User
-	if err := db.NewSelect().Model(&users).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&users).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
 		return nil, err
 	}
 	for _, u := range users {

@@ -218,7 +218,7 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 			Set("finished_at = ?", now).
 			Set("agent_minutes = greatest(0, ceil(extract(epoch FROM (?::timestamptz - started_at)) / 60))::bigint", now).
 			Where("t.id = ?", id).
-			Where("t.status IN (?)", bun.In([]TaskStatus{TaskRunning, TaskQueued})).
+			Where("t.status IN (?)", bun.List([]TaskStatus{TaskRunning, TaskQueued})).
 			Returning("*").Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("complete task: %w", err)

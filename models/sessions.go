@@ -64,7 +64,7 @@ func EndSessions(ctx context.Context, db bun.IDB, userID uuid.UUID, id uuid.UUID
 	if len(tokens) == 0 {
 		return 0, nil
 	}
-	_, err := db.NewDelete().TableExpr("sessions").Where("token IN (?)", bun.In(tokens)).Exec(ctx)
+	_, err := db.NewDelete().TableExpr("sessions").Where("token IN (?)", bun.List(tokens)).Exec(ctx)
 	return len(tokens), err
 }
 

@@ -93,7 +93,7 @@ func TestDowngradeRefusedWhileUseExceedsIt(t *testing.T) {
 	}
 	var running []uuid.UUID
 	err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewDelete().Model((*models.Member)(nil)).Where("user_id IN (?)", bun.In([]uuid.UUID{tm.max.ID, tm.viewr.ID})).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*models.Member)(nil)).Where("user_id IN (?)", bun.List([]uuid.UUID{tm.max.ID, tm.viewr.ID})).Exec(ctx); err != nil {
 			return err
 		}
 		inv := &models.Invitation{ID: models.NewID(), Email: "pending@example.com", Role: models.RoleMember,

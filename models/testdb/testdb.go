@@ -195,7 +195,7 @@ func create(ctx context.Context, base string) (*DB, func(), error) {
 		return nil, nil, err
 	}
 	guard := &ScopeGuard{}
-	app.AddQueryHook(guard)
+	app = app.WithQueryHook(guard)
 	drop := func() {
 		app.Close()
 		owner.Close()
@@ -212,6 +212,6 @@ func (d *DB) OpenApp(ctx context.Context, maxConns int) (*bun.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.AddQueryHook(d.Guard)
+	db = db.WithQueryHook(d.Guard)
 	return db, nil
 }
