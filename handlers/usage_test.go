@@ -179,7 +179,8 @@ func TestUsageWarnings(t *testing.T) {
 	app := webtest.Start(t)
 	owner := app.User(webtest.UniqueEmail("owner"))
 	ws := app.Workspace(owner, webtest.UniqueSlug("warn"))
-	now := testdb.Now(t)
+	// Mid-month, so the hours before this one are in this month too.
+	now := models.MonthStart(testdb.Now(t)).AddDate(0, 0, 14).Add(12 * time.Hour)
 	fixClock(app, now)
 	cl := app.Login(owner.Email)
 	warnings := func(path string) []string {
