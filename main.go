@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +78,13 @@ func readConfig(getenv func(string) string) (config, error) {
 	}
 	if c.lifetime, err = duration(getenv, "ATRIUM_SESSION_LIFETIME", 24*time.Hour); err != nil {
 		return c, err
+	}
+	if v := getenv("ATRIUM_HASH_MEMORY_MB"); v != "" {
+		mb, err := strconv.Atoi(v)
+		if err != nil || mb < 19 {
+			return c, fmt.Errorf("ATRIUM_HASH_MEMORY_MB=%q: use a number of MiB, at least 19 (one password hash)", v)
+		}
+		models.SetHashMemory(int64(mb) * 1024)
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	_ "embed"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/sync/semaphore"
 )
 
 // argon2id parameters: above OWASP's minimum (m=19456 KiB, t=2, p=1).
@@ -54,13 +56,51 @@ func CheckPassword(pw string) string {
 	return ""
 }
 
+// DefaultHashMemory is the memory that password hashing may use at once, in KiB: 128 MiB, six
+// argon2id computations of 19 MiB side by side. More log-ins at once wait their turn.
+const DefaultHashMemory = 128 * 1024
+
+var (
+	hashBudget    = int64(DefaultHashMemory)
+	hashMemory    = semaphore.NewWeighted(DefaultHashMemory)
+	hashInFlight  func(delta int64) // tests watch the memory in use
+	errHashMemory = errors.New("password hash needs more memory than the hashing budget")
+)
+
+// SetHashMemory sets the hashing budget in KiB (at least one argon2id computation). Call it at
+// start, before any hashing.
+func SetHashMemory(kib int64) {
+	kib = max(kib, argonMemory)
+	hashBudget, hashMemory = kib, semaphore.NewWeighted(kib)
+}
+
+// idKey is argon2.IDKey behind the memory budget: a burst of log-ins queues instead of
+// allocating 19 MiB each at once.
+func idKey(pw, salt []byte, t, m uint32, p uint8, keyLen uint32) ([]byte, error) {
+	if int64(m) > hashBudget {
+		return nil, errHashMemory
+	}
+	if err := hashMemory.Acquire(context.Background(), int64(m)); err != nil {
+		return nil, err
+	}
+	defer hashMemory.Release(int64(m))
+	if hashInFlight != nil {
+		hashInFlight(int64(m))
+		defer hashInFlight(-int64(m))
+	}
+	return argon2.IDKey(pw, salt, t, m, p, keyLen), nil
+}
+
 // HashPassword returns an argon2id PHC string for pw.
 func HashPassword(pw string) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key, err := idKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	if err != nil {
+		return "", err
+	}
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime,
 		argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -93,7 +133,10 @@ func VerifyPassword(phc, pw string) (bool, error) {
 	if err != nil {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	got, err := idKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
