@@ -132,8 +132,8 @@ func bearerToken(h string) (string, bool) {
 }
 
 // apiRateLimit counts the call against the workspace's hourly limit (refusing it with 429 once the
-// limit is reached), sets the RateLimit headers, then applies the route's scope from the policy
-// table. It runs after apiKeyAuth, in place of authorize, which never sees API routes.
+// limit is reached) and sets the RateLimit headers. It runs after apiKeyAuth and before the route's
+// scope check (requireScope); authorize never sees API routes.
 func (s *Server) apiRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		caller := apiCaller(c)
@@ -143,16 +143,27 @@ func (s *Server) apiRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return apiErrorOf(c, err)
 		}
-		r, ok := policy[c.Request().Method+" "+c.Path()]
-		if !ok || r.who != apiKey {
-			return &codedError{Status: http.StatusNotFound, Code: "not_found", Message: "There is no such API endpoint."}
-		}
-		if !caller.Scope.Allows(models.KeyScope(r.scope)) {
-			return &codedError{Status: http.StatusForbidden, Code: "insufficient_scope",
-				Message: "This key may only read. Writing needs a key with scope read_write."}
-		}
 		return apiErrorOf(c, next(c))
 	}
+}
+
+// requireScope refuses a key whose scope does not cover the route's, the table's rule for API
+// routes.
+func (s *Server) requireScope(need models.KeyScope) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if need == "" || !apiCaller(c).Scope.Allows(need) {
+				return &codedError{Status: http.StatusForbidden, Code: "insufficient_scope",
+					Message: "This key may only read. Writing needs a key with scope read_write."}
+			}
+			return next(c)
+		}
+	}
+}
+
+// apiNotFound answers an API path the table does not have (the call still counts).
+func (s *Server) apiNotFound(echo.Context) error {
+	return &codedError{Status: http.StatusNotFound, Code: "not_found", Message: "There is no such API endpoint."}
 }
 
 // setRateHeaders writes RateLimit-Limit, -Remaining and -Reset (seconds to the hour's end), plain

@@ -1,10 +1,34 @@
 package handlers
 
-// HasRule reports whether the policy table has a rule for "METHOD /path" (for the route walk).
-func HasRule(key string) bool {
-	_, ok := policy[key]
-	return ok
+import "atrium/models"
+
+// Row is one route of the table as the tests see it.
+type Row struct {
+	Method, Path string
+	// Who is "public", "visitor", "signed-in", "member", "support" or "api"; "" for an unknown rule.
+	Who        string
+	Action     models.Action   // member routes
+	Scope      models.KeyScope // API routes
+	OwnAccount bool
 }
 
-// RuleIsAPI reports whether the route is an API-key route.
-func RuleIsAPI(key string) bool { return policy[key].who == apiKey }
+// Table returns the route table, in order.
+func Table() []Row {
+	names := map[audience]string{whoPublic: "public", whoVisitor: "visitor", whoSignedIn: "signed-in",
+		whoMember: "member", whoSupport: "support", whoAPIKey: "api"}
+	out := make([]Row, 0, len(table))
+	for _, r := range table {
+		out = append(out, Row{Method: r.method, Path: r.path.Pattern(), Who: names[r.rule.who],
+			Action: r.rule.action, Scope: r.rule.scope, OwnAccount: r.rule.ownAccount})
+	}
+	return out
+}
+
+// NavPaths returns the route pattern of each workspace navigation entry, by key.
+func NavPaths() map[string]string {
+	out := map[string]string{}
+	for _, it := range nav {
+		out[it.key] = it.path.Pattern()
+	}
+	return out
+}

@@ -189,61 +189,52 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// authorize applies the route's rule from the policy table; a route without one is refused.
-func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		key := c.Request().Method + " " + c.Path()
-		if c.Request().Method == http.MethodHead {
-			key = "GET " + c.Path()
-		}
-		r, ok := policy[key]
-		if !ok {
-			if c.Path() == "" || c.Path() == "/*" {
-				return echo.ErrNotFound // no such route at all
-			}
-			s.Log.Error("route has no access rule", "route", key)
-			return echo.NewHTTPError(http.StatusForbidden, "This page is not available.")
-		}
-		switch r.who {
-		case anyone:
-			return next(c)
-		case signedIn, member, support:
-			u := currentUser(c)
-			if u == nil {
-				return s.toLogin(c)
-			}
-			c.Response().Header().Set("Cache-Control", "no-store")
-			// Support staff change nothing, on any route, before a route's own rule can answer
-			// otherwise (a workspace route would say 404); only their own account is theirs.
-			if u.IsSupport() && c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead && !r.ownAccount {
-				return echo.NewHTTPError(http.StatusForbidden, "Support access is read-only.")
-			}
-			if r.who == support {
-				if !u.IsSupport() {
-					return echo.ErrNotFound
+// authorize applies a route's rule from the table; the zero rule, or one it does not know, refuses.
+func (s *Server) authorize(r rule) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			switch r.who {
+			case whoVisitor:
+				return next(c)
+			case whoSignedIn, whoMember, whoSupport:
+				u := currentUser(c)
+				if u == nil {
+					return s.toLogin(c)
+				}
+				c.Response().Header().Set("Cache-Control", "no-store")
+				// Support staff change nothing, on any route, before a route's own rule can answer
+				// otherwise (a workspace route would say 404); only their own account is theirs.
+				if u.IsSupport() && c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead && !r.ownAccount {
+					return echo.NewHTTPError(http.StatusForbidden, "Support access is read-only.")
+				}
+				if r.who == whoSupport {
+					if !u.IsSupport() {
+						return echo.ErrNotFound
+					}
+					return next(c)
+				}
+				if r.who == whoMember {
+					return s.inMembership(c, r.action, next)
 				}
 				return next(c)
 			}
-			if r.who == member {
-				return s.inMembership(c, r.role, next)
-			}
-			return next(c)
+			s.Log.Error("route has no access rule", "route", c.Request().Method+" "+c.Path())
+			return echo.NewHTTPError(http.StatusForbidden, "This page is not available.")
 		}
-		return echo.NewHTTPError(http.StatusForbidden, "This page is not available.")
 	}
 }
 
 // inMembership resolves the workspace in the URL among the user's own: a workspace the user does
-// not belong to is 404, a role below the route's is 403. The request context then carries the
-// workspace for the model hooks.
-func (s *Server) inMembership(c echo.Context, least models.Role, next echo.HandlerFunc) error {
+// not belong to is 404, a role that may not do the route's action is 403. The request context then
+// carries the workspace for the model hooks.
+func (s *Server) inMembership(c echo.Context, a models.Action, next echo.HandlerFunc) error {
 	u := currentUser(c)
 	ctx := c.Request().Context()
 	m, err := models.ResolveMembership(ctx, s.DB, c.Param("slug"), u.ID)
 	if err != nil {
 		return err
 	}
-	if !m.Role.AtLeast(least) {
+	if !m.Role.Can(a) {
 		return echo.NewHTTPError(http.StatusForbidden, "Your role in this workspace does not allow this.")
 	}
 	// "Last active" on the members page moves at most once a minute; the lookup above read it,

@@ -54,7 +54,9 @@ func (s *Server) flashError(c echo.Context, msg string) {
 	s.Sessions.Put(c.Request().Context(), "flash_kind", "error")
 }
 
-// frame builds the layout's view of the request.
+// frame builds the layout's view of the request. An htmx fragment is swapped into a page that has
+// its frame already, so for one the frame is only what a fragment may show (the CSRF token, who is
+// signed in, the workspace): no switcher query, and the flash message stays for the next page.
 func (s *Server) frame(c echo.Context, title, nav string) layouts.Frame {
 	ctx := c.Request().Context()
 	f := layouts.Frame{Title: title, Nav: nav}
@@ -62,7 +64,8 @@ func (s *Server) frame(c echo.Context, title, nav string) layouts.Frame {
 		return f // bare routes (static files, unknown paths) have no session
 	}
 	f.CSRF = s.csrfToken(ctx)
-	if s.Sessions.Exists(ctx, "flash") {
+	fragment := isHTMX(c)
+	if !fragment && s.Sessions.Exists(ctx, "flash") {
 		f.Flash = s.Sessions.PopString(ctx, "flash")
 		f.FlashKind = s.Sessions.PopString(ctx, "flash_kind")
 	}
@@ -73,8 +76,13 @@ func (s *Server) frame(c echo.Context, title, nav string) layouts.Frame {
 	f.User = &layouts.UserInfo{Name: u.DisplayName(), Email: u.Email, IsSupport: u.IsSupport()}
 	m := membership(c)
 	if m != nil {
-		f.Workspace = &layouts.WorkspaceInfo{Name: m.Name, Slug: m.Slug, Tier: m.Tier.Label(), Role: m.Role.Label(),
-			Can: navFor(m.Role)}
+		f.Workspace = &layouts.WorkspaceInfo{Name: m.Name, Slug: m.Slug, Tier: m.Tier.Label(), Role: m.Role.Label()}
+	}
+	if fragment {
+		return f
+	}
+	if m != nil {
+		f.Workspace.Nav = s.navFor(m.Role, m.Slug)
 	}
 	list, err := models.UserWorkspaces(ctx, s.DB, u.ID)
 	if err != nil {
@@ -85,20 +93,6 @@ func (s *Server) frame(c echo.Context, title, nav string) layouts.Frame {
 			Current: m != nil && m.ID == w.ID})
 	}
 	return f
-}
-
-// navFor lists the navigation items a role may use: the same rules as the policy table.
-func navFor(r models.Role) map[string]bool {
-	can := map[string]bool{}
-	for key, path := range map[string]string{
-		"overview": "GET /w/:slug", "members": "GET /w/:slug/members", "keys": "GET /w/:slug/keys",
-		"usage": "GET /w/:slug/usage", "audit": "GET /w/:slug/audit", "settings": "GET /w/:slug/settings",
-	} {
-		if p, ok := policy[path]; ok && r.AtLeast(p.role) {
-			can[key] = true
-		}
-	}
-	return can
 }
 
 // inWorkspace runs fn in the request's workspace transaction.

@@ -1,176 +1,241 @@
 package handlers
 
 import (
+	"fmt"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/static"
+	"atrium/views/layouts"
 )
 
 // audience is who a route is for.
 type audience int
 
 const (
-	anyone   audience = iota + 1 // no session needed (log-in, health, static files)
-	signedIn                     // any signed-in user
-	member                       // a member of the workspace in the URL with at least rule.role
-	support                      // platform support staff, read-only
-	apiKey                       // a workspace API key with rule.scope
+	whoPublic   audience = iota + 1 // no session at all (health checks, static files)
+	whoVisitor                      // a session, signed in or not (log-in, sign-up)
+	whoSignedIn                     // any signed-in user
+	whoMember                       // a member of the workspace in the URL whose role may do rule.action
+	whoSupport                      // platform support staff, read-only
+	whoAPIKey                       // a workspace API key with rule.scope
 )
 
-// rule is one route's access rule.
+// rule is one route's access rule. The zero rule lets nobody in.
 type rule struct {
-	who   audience
-	role  models.Role // for member routes: the least role allowed
-	scope string      // for API routes: "read" or "read_write"
+	who    audience
+	action models.Action   // for member routes: the action, as the models check it
+	scope  models.KeyScope // for API routes: the key's scope
 	// ownAccount marks routes that change only the signed-in person's own account; they are the
 	// only state changes support staff may make.
 	ownAccount bool
 }
 
-// policy maps "METHOD /path" to its rule. A route missing here is refused (deny by default), and a
-// test walks the router to make sure none is.
-var policy = map[string]rule{
-	"GET /healthz":                   {who: anyone},
-	"GET /readyz":                    {who: anyone},
-	"GET /static/*":                  {who: anyone},
-	"GET /signup":                    {who: anyone},
-	"POST /signup":                   {who: anyone},
-	"GET /login":                     {who: anyone},
-	"POST /login":                    {who: anyone},
-	"POST /logout":                   {who: anyone},
-	"GET /":                          {who: signedIn},
-	"GET /account":                   {who: signedIn},
-	"POST /account/name":             {who: signedIn, ownAccount: true},
-	"POST /account/password":         {who: signedIn, ownAccount: true},
-	"POST /account/sessions/:id/end": {who: signedIn, ownAccount: true},
-	"GET /workspaces":                {who: signedIn},
-	"POST /workspaces":               {who: signedIn},
-	"GET /workspaces/slug-check":     {who: signedIn},
-	"GET /workspaces/switcher":       {who: signedIn},
-	"GET /w/:slug":                   {who: member, role: models.RoleViewer},
-	// Members and invitations.
-	"GET /w/:slug/members":                    {who: member, role: models.RoleViewer},
-	"POST /w/:slug/members/:user_id/role":     {who: member, role: models.RoleAdmin},
-	"POST /w/:slug/members/:user_id/remove":   {who: member, role: models.RoleAdmin},
-	"POST /w/:slug/members/:user_id/transfer": {who: member, role: models.RoleOwner},
-	"POST /w/:slug/leave":                     {who: member, role: models.RoleViewer},
-	"GET /w/:slug/invitations":                {who: member, role: models.RoleViewer},
-	"POST /w/:slug/invitations":               {who: member, role: models.RoleAdmin},
-	"POST /w/:slug/invitations/:id/resend":    {who: member, role: models.RoleAdmin},
-	"POST /w/:slug/invitations/:id/revoke":    {who: member, role: models.RoleAdmin},
-	"GET /invitations/:token":                 {who: anyone},
-	"POST /invitations/:token/accept":         {who: signedIn},
-	// API keys and the JSON API.
-	"GET /w/:slug/keys":               {who: member, role: models.RoleMember},
-	"POST /w/:slug/keys":              {who: member, role: models.RoleMember},
-	"POST /w/:slug/keys/:id/revoke":   {who: member, role: models.RoleMember},
-	"POST /w/:slug/keys/:id/roll":     {who: member, role: models.RoleMember},
-	"GET /api/v1/workspace":           {who: apiKey, scope: "read"},
-	"GET /api/v1/usage":               {who: apiKey, scope: "read"},
-	"GET /api/v1/agents":              {who: apiKey, scope: "read"},
-	"POST /api/v1/agents":             {who: apiKey, scope: "read_write"},
-	"GET /api/v1/agents/:id":          {who: apiKey, scope: "read"},
-	"GET /api/v1/tasks":               {who: apiKey, scope: "read"},
-	"POST /api/v1/tasks":              {who: apiKey, scope: "read_write"},
-	"GET /api/v1/tasks/:id":           {who: apiKey, scope: "read"},
-	"POST /api/v1/tasks/:id/complete": {who: apiKey, scope: "read_write"},
-	"GET /api/v1/tasks/:id/messages":  {who: apiKey, scope: "read"},
-	"POST /api/v1/tasks/:id/messages": {who: apiKey, scope: "read_write"},
-	// Usage, settings, audit log and the support console. Settings are owners' only: every change
-	// there (name, tier, deletion) is theirs alone.
-	"GET /w/:slug/usage":            {who: member, role: models.RoleViewer},
-	"GET /w/:slug/usage.csv":        {who: member, role: models.RoleViewer},
-	"GET /w/:slug/settings":         {who: member, role: models.RoleOwner},
-	"POST /w/:slug/settings/name":   {who: member, role: models.RoleOwner},
-	"POST /w/:slug/settings/tier":   {who: member, role: models.RoleOwner},
-	"POST /w/:slug/settings/delete": {who: member, role: models.RoleOwner},
-	"GET /w/:slug/audit":            {who: member, role: models.RoleAdmin},
-	"GET /w/:slug/audit.csv":        {who: member, role: models.RoleAdmin},
-	"GET /support/workspaces":       {who: support},
-	"GET /support/workspaces.csv":   {who: support},
-	"GET /support/workspaces/:slug": {who: support},
+// The rules of the table below.
+var (
+	public     = rule{who: whoPublic}
+	visitor    = rule{who: whoVisitor}
+	signedIn   = rule{who: whoSignedIn}
+	ownAccount = rule{who: whoSignedIn, ownAccount: true}
+	staff      = rule{who: whoSupport}
+)
+
+// can is the rule of a workspace route: the member's role must allow a.
+func can(a models.Action) rule { return rule{who: whoMember, action: a} }
+
+// scope is the rule of an API route: the key must have scope s.
+func scope(s models.KeyScope) rule { return rule{who: whoAPIKey, scope: s} }
+
+// route is one row of the route table.
+type route struct {
+	method  string
+	path    paths.Pattern
+	handler func(*Server, echo.Context) error
+	rule    rule
 }
 
-// routes lists every route; the middleware chains are composed here too.
+const (
+	get  = http.MethodGet
+	post = http.MethodPost
+)
+
+// table is every route Atrium answers, with its access rule: the router, the navigation and the
+// policy tests are all built from it. A route outside it does not exist.
+var table = []route{
+	{get, paths.Healthz, (*Server).healthz, public},
+	{get, paths.Readyz, (*Server).readyz, public},
+	{get, paths.Static, (*Server).staticFile, public},
+
+	{get, paths.Signup, (*Server).signupPage, visitor},
+	{post, paths.Signup, (*Server).signup, visitor},
+	{get, paths.Login, (*Server).loginPage, visitor},
+	{post, paths.Login, (*Server).login, visitor},
+	{post, paths.Logout, (*Server).logout, visitor},
+	{get, paths.Home, (*Server).home, signedIn},
+	{get, paths.Account, (*Server).accountPage, signedIn},
+	{post, paths.AccountName, (*Server).accountNameUpdate, ownAccount},
+	{post, paths.AccountPassword, (*Server).accountPasswordUpdate, ownAccount},
+	{post, paths.AccountSessionEnd, (*Server).accountSessionEnd, ownAccount},
+	{get, paths.Workspaces, (*Server).workspacesIndex, signedIn},
+	{post, paths.Workspaces, (*Server).workspaceCreate, signedIn},
+	{get, paths.SlugCheck, (*Server).workspaceSlugCheck, signedIn},
+	{get, paths.Switcher, (*Server).workspaceSwitcher, signedIn},
+	{get, paths.Invitation, (*Server).invitationPage, visitor},
+	{post, paths.InvitationAccept, (*Server).invitationAccept, signedIn},
+
+	// A workspace: members and invitations.
+	{get, paths.Workspace, (*Server).workspaceOverview, can(models.ActView)},
+	{get, paths.Members, (*Server).membersIndex, can(models.ActView)},
+	{post, paths.MemberRole, (*Server).memberRoleUpdate, can(models.ActManageMembers)},
+	{post, paths.MemberRemove, (*Server).memberRemove, can(models.ActManageMembers)},
+	{post, paths.MemberTransfer, (*Server).memberTransfer, can(models.ActManageOwners)},
+	{post, paths.Leave, (*Server).workspaceLeave, can(models.ActView)}, // whoever is in may leave
+	{get, paths.Invitations, (*Server).invitationsIndex, can(models.ActView)},
+	{post, paths.Invitations, (*Server).invitationCreate, can(models.ActManageMembers)},
+	{post, paths.InvitationResend, (*Server).invitationResend, can(models.ActManageMembers)},
+	{post, paths.InvitationRevoke, (*Server).invitationRevoke, can(models.ActManageMembers)},
+	// API keys: members' own; owners and admins also see and revoke everyone's (the model decides).
+	{get, paths.Keys, (*Server).keysIndex, can(models.ActManageOwnKeys)},
+	{post, paths.Keys, (*Server).keyCreate, can(models.ActManageOwnKeys)},
+	{post, paths.KeyRevoke, (*Server).keyRevoke, can(models.ActManageOwnKeys)},
+	{post, paths.KeyRoll, (*Server).keyRoll, can(models.ActManageOwnKeys)},
+	// Usage, settings (every change there, name, tier or deletion, is the owners') and audit log.
+	{get, paths.Usage, (*Server).usageIndex, can(models.ActView)},
+	{get, paths.UsageCSV, (*Server).usageCSV, can(models.ActView)},
+	{get, paths.Settings, (*Server).settingsIndex, can(models.ActManageTier)},
+	{post, paths.SettingsName, (*Server).settingsNameUpdate, can(models.ActManageTier)},
+	{post, paths.SettingsTier, (*Server).settingsTierUpdate, can(models.ActManageTier)},
+	{post, paths.SettingsDelete, (*Server).settingsDelete, can(models.ActManageTier)},
+	{get, paths.Audit, (*Server).auditIndex, can(models.ActViewAudit)},
+	{get, paths.AuditCSV, (*Server).auditCSV, can(models.ActViewAudit)},
+
+	// The support console.
+	{get, paths.SupportWorkspaces, (*Server).supportIndex, staff},
+	{get, paths.SupportWorkspacesCSV, (*Server).supportCSV, staff},
+	{get, paths.SupportWorkspace, (*Server).supportWorkspace, staff},
+
+	// The JSON API.
+	{get, paths.APIWorkspace, (*Server).apiWorkspace, scope(models.ScopeRead)},
+	{get, paths.APIUsage, (*Server).apiUsage, scope(models.ScopeRead)},
+	{get, paths.APIAgents, (*Server).apiAgentsIndex, scope(models.ScopeRead)},
+	{post, paths.APIAgents, (*Server).apiAgentCreate, scope(models.ScopeReadWrite)},
+	{get, paths.APIAgent, (*Server).apiAgentShow, scope(models.ScopeRead)},
+	{get, paths.APITasks, (*Server).apiTasksIndex, scope(models.ScopeRead)},
+	{post, paths.APITasks, (*Server).apiTaskStart, scope(models.ScopeReadWrite)},
+	{get, paths.APITask, (*Server).apiTaskShow, scope(models.ScopeRead)},
+	{post, paths.APITaskComplete, (*Server).apiTaskComplete, scope(models.ScopeReadWrite)},
+	{get, paths.APITaskMessages, (*Server).apiMessagesIndex, scope(models.ScopeRead)},
+	{post, paths.APITaskMessages, (*Server).apiMessageCreate, scope(models.ScopeReadWrite)},
+}
+
+// navItem is one entry of a workspace's navigation: shown to a member whose role passes the rule
+// of GET path in the table.
+type navItem struct {
+	key, label string
+	path       paths.Path1
+}
+
+// nav is the workspace navigation, in order. An entry whose path has no GET route in the table
+// stops the server from starting, so a renamed route cannot hide it quietly.
+var nav = []navItem{
+	{"overview", "Overview", paths.Workspace},
+	{"members", "Members", paths.Members},
+	{"keys", "API keys", paths.Keys},
+	{"usage", "Usage", paths.Usage},
+	{"audit", "Audit log", paths.Audit},
+	{"settings", "Settings", paths.Settings},
+}
+
+// ruleOf finds a route's rule in the table.
+func ruleOf(table []route, method string, p paths.Pattern) (rule, bool) {
+	for _, r := range table {
+		if r.method == method && r.path.Pattern() == p.Pattern() {
+			return r.rule, true
+		}
+	}
+	return rule{}, false
+}
+
+// workspaceNav is a navigation entry with the action its route's rule asks for.
+type workspaceNav struct {
+	navItem
+	action models.Action
+}
+
+// buildNav joins the navigation to the table's rules; an entry that names no workspace page of the
+// table is an error.
+func buildNav(nav []navItem, table []route) ([]workspaceNav, error) {
+	out := make([]workspaceNav, 0, len(nav))
+	for _, it := range nav {
+		r, ok := ruleOf(table, get, it.path)
+		if !ok || r.who != whoMember {
+			return nil, fmt.Errorf("navigation entry %q: no workspace route GET %s in the route table", it.key, it.path.Pattern())
+		}
+		out = append(out, workspaceNav{it, r.action})
+	}
+	return out, nil
+}
+
+// navFor lists the navigation entries role may use in the workspace slug, by the table's rules.
+func (s *Server) navFor(role models.Role, slug string) []layouts.NavItem {
+	var out []layouts.NavItem
+	for _, it := range s.nav {
+		if role.Can(it.action) {
+			out = append(out, layouts.NavItem{Key: it.key, Label: it.label, Path: it.path.URL(slug)})
+		}
+	}
+	return out
+}
+
+// routes builds the router from the table; the middleware chains are composed here too.
 func (s *Server) routes() *echo.Echo {
+	var err error
+	if s.nav, err = buildNav(nav, table); err != nil {
+		panic(err)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = s.ipExtractor()
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RequestID(), s.recoverPanics, s.securityHeaders, s.logRequests)
-
-	// Bare routes: no session, no CSRF.
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
 	sub, _ := fs.Sub(static.FS, ".")
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", s.staticFiles(sub))))
+	s.static = http.StripPrefix("/static/", s.staticFiles(sub))
 
-	// The browser console: session, user, CSRF, then the policy check.
-	web := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadUser, s.csrf, s.authorize)
-	web.GET("/signup", s.signupPage)
-	web.POST("/signup", s.signup)
-	web.GET("/login", s.loginPage)
-	web.POST("/login", s.login)
-	web.POST("/logout", s.logout)
-	web.GET("/", s.home)
-	web.GET("/account", s.accountPage)
-	web.POST("/account/name", s.accountNameUpdate)
-	web.POST("/account/password", s.accountPasswordUpdate)
-	web.POST("/account/sessions/:id/end", s.accountSessionEnd)
-	web.GET("/workspaces", s.workspacesIndex)
-	web.POST("/workspaces", s.workspaceCreate)
-	web.GET("/workspaces/slug-check", s.workspaceSlugCheck)
-	web.GET("/workspaces/switcher", s.workspaceSwitcher)
-	web.GET("/w/:slug", s.workspaceOverview)
-	// Members and invitations.
-	web.GET("/w/:slug/members", s.membersIndex)
-	web.POST("/w/:slug/members/:user_id/role", s.memberRoleUpdate)
-	web.POST("/w/:slug/members/:user_id/remove", s.memberRemove)
-	web.POST("/w/:slug/members/:user_id/transfer", s.memberTransfer)
-	web.POST("/w/:slug/leave", s.workspaceLeave)
-	web.GET("/w/:slug/invitations", s.invitationsIndex)
-	web.POST("/w/:slug/invitations", s.invitationCreate)
-	web.POST("/w/:slug/invitations/:id/resend", s.invitationResend)
-	web.POST("/w/:slug/invitations/:id/revoke", s.invitationRevoke)
-	web.GET("/invitations/:token", s.invitationPage)
-	web.POST("/invitations/:token/accept", s.invitationAccept)
-	// API keys.
-	web.GET("/w/:slug/keys", s.keysIndex)
-	web.POST("/w/:slug/keys", s.keyCreate)
-	web.POST("/w/:slug/keys/:id/revoke", s.keyRevoke)
-	web.POST("/w/:slug/keys/:id/roll", s.keyRoll)
-	// Usage, settings, audit log and the support console.
-	web.GET("/w/:slug/usage", s.usageIndex)
-	web.GET("/w/:slug/usage.csv", s.usageCSV)
-	web.GET("/w/:slug/settings", s.settingsIndex)
-	web.POST("/w/:slug/settings/name", s.settingsNameUpdate)
-	web.POST("/w/:slug/settings/tier", s.settingsTierUpdate)
-	web.POST("/w/:slug/settings/delete", s.settingsDelete)
-	web.GET("/w/:slug/audit", s.auditIndex)
-	web.GET("/w/:slug/audit.csv", s.auditCSV)
-	web.GET("/support/workspaces", s.supportIndex)
-	web.GET("/support/workspaces.csv", s.supportCSV)
-	web.GET("/support/workspaces/:slug", s.supportWorkspace)
+	// The browser console: session, user and CSRF, then each route's rule (authorize). The group
+	// also answers unknown paths, through the same chain, with 404.
+	web := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadUser, s.csrf)
+	// The JSON API: a key in Authorization: Bearer only (no session, no CSRF), the hourly metering,
+	// then each route's scope. The chain is built once, so its fair gate is the server's.
+	api := e.Group(paths.APIPrefix, s.apiKeyAuth(), s.apiRateLimit)
+	api.RouteNotFound("", s.apiNotFound)
+	api.RouteNotFound("/*", s.apiNotFound)
 
-	// The JSON API.
-	// A key in Authorization: Bearer only (no session, no CSRF, no authorize), then the hourly
-	// metering and the route's scope from the policy table.
-	api := e.Group("/api/v1", s.apiKeyAuth(), s.apiRateLimit)
-	api.GET("/workspace", s.apiWorkspace)
-	api.GET("/usage", s.apiUsage)
-	api.GET("/agents", s.apiAgentsIndex)
-	api.POST("/agents", s.apiAgentCreate)
-	api.GET("/agents/:id", s.apiAgentShow)
-	api.GET("/tasks", s.apiTasksIndex)
-	api.POST("/tasks", s.apiTaskStart)
-	api.GET("/tasks/:id", s.apiTaskShow)
-	api.POST("/tasks/:id/complete", s.apiTaskComplete)
-	api.GET("/tasks/:id/messages", s.apiMessagesIndex)
-	api.POST("/tasks/:id/messages", s.apiMessageCreate)
+	for _, r := range table {
+		h := func(c echo.Context) error { return r.handler(s, c) }
+		switch r.rule.who {
+		case whoPublic:
+			e.Add(r.method, r.path.Pattern(), h)
+		case whoAPIKey:
+			sub, ok := strings.CutPrefix(r.path.Pattern(), paths.APIPrefix)
+			if !ok {
+				panic("API route " + r.path.Pattern() + " is outside " + paths.APIPrefix)
+			}
+			api.Add(r.method, sub, h, s.requireScope(r.rule.scope))
+		default:
+			web.Add(r.method, r.path.Pattern(), h, s.authorize(r.rule))
+		}
+	}
 	return e
+}
+
+// staticFile serves the embedded assets.
+func (s *Server) staticFile(c echo.Context) error {
+	s.static.ServeHTTP(c.Response(), c.Request())
+	return nil
 }

@@ -1,5 +1,6 @@
 // Package handlers is Atrium's HTTP surface: the echo server, its middleware and one file per
-// resource. Every route and its access rule are listed in routes.go.
+// resource. Every route and its access rule are one row of the table in routes.go; package paths
+// names the paths, for the table and for every link.
 package handlers
 
 import (
@@ -36,7 +37,9 @@ type Server struct {
 	// Now is the clock; tests move it.
 	Now func() time.Time
 
-	echo *echo.Echo
+	echo   *echo.Echo
+	static http.Handler   // the embedded assets, under /static/
+	nav    []workspaceNav // the workspace navigation with its rules, from the route table
 }
 
 // New builds the server and its routes.

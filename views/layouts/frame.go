@@ -28,8 +28,8 @@ type WorkspaceInfo struct {
 	Slug string
 	Tier string
 	Role string
-	// Can holds the navigation items the role may see.
-	Can map[string]bool
+	// Nav is the workspace navigation the role may use, in order (built from the route table).
+	Nav []NavItem
 	// Warnings are usage warnings shown on every page of the workspace.
 	Warnings []string
 }
@@ -49,25 +49,10 @@ type NavItem struct {
 	Path  string
 }
 
-// Nav lists the workspace navigation the role may see.
+// NavItems lists the workspace navigation the role may see.
 func (f Frame) NavItems() []NavItem {
 	if f.Workspace == nil {
 		return nil
 	}
-	base := "/w/" + f.Workspace.Slug
-	all := []NavItem{
-		{"overview", "Overview", base},
-		{"members", "Members", base + "/members"},
-		{"keys", "API keys", base + "/keys"},
-		{"usage", "Usage", base + "/usage"},
-		{"audit", "Audit log", base + "/audit"},
-		{"settings", "Settings", base + "/settings"},
-	}
-	var out []NavItem
-	for _, it := range all {
-		if f.Workspace.Can[it.Key] {
-			out = append(out, it)
-		}
-	}
-	return out
+	return f.Workspace.Nav
 }
