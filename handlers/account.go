@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 )
@@ -47,7 +48,7 @@ func (s *Server) accountNameUpdate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "Your name is saved.")
-	return s.redirect(c, "/account")
+	return s.redirect(c, paths.Account.URL())
 }
 
 // accountPasswordUpdate changes the password (the current one is required) and ends every other
@@ -85,7 +86,7 @@ func (s *Server) accountPasswordUpdate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "Your password is changed. Your other sessions are logged out.")
-	return s.redirect(c, "/account")
+	return s.redirect(c, paths.Account.URL())
 }
 
 // accountSessionEnd ends one of the user's sessions.
@@ -103,5 +104,5 @@ func (s *Server) accountSessionEnd(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	s.flash(c, "That session is logged out.")
-	return s.redirect(c, "/account")
+	return s.redirect(c, paths.Account.URL())
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 )
@@ -16,7 +17,7 @@ import (
 // signupPage shows the sign-up form.
 func (s *Server) signupPage(c echo.Context) error {
 	if currentUser(c) != nil {
-		return s.redirect(c, safeNext(c.QueryParam("next"), "/workspaces"))
+		return s.redirect(c, safeNext(c.QueryParam("next"), paths.Workspaces.URL()))
 	}
 	vm := views.AuthPage{Frame: s.frame(c, "Sign up", ""), Next: safeNext(c.QueryParam("next"), "")}
 	return s.render(c, http.StatusOK, views.SignupPage(vm), nil)
@@ -42,7 +43,7 @@ func (s *Server) signup(c echo.Context) error {
 	if err := s.startSession(c, u); err != nil {
 		return err
 	}
-	return s.redirect(c, safeNext(next, "/workspaces"))
+	return s.redirect(c, safeNext(next, paths.Workspaces.URL()))
 }
 
 // loginPage shows the log-in form.
@@ -133,7 +134,7 @@ func (s *Server) logout(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "You are logged out.")
-	return s.redirect(c, "/login")
+	return s.redirect(c, paths.Login.URL())
 }
 
 // home opens the last workspace used, or the list.
@@ -141,11 +142,11 @@ func (s *Server) home(c echo.Context) error {
 	ctx := c.Request().Context()
 	if slug := s.Sessions.GetString(ctx, "last_ws"); slug != "" {
 		if _, err := models.ResolveMembership(ctx, s.DB, slug, currentUser(c).ID); err == nil {
-			return s.redirect(c, "/w/"+slug)
+			return s.redirect(c, paths.Workspace.URL(slug))
 		}
 		s.Sessions.Remove(ctx, "last_ws")
 	}
-	return s.redirect(c, "/workspaces")
+	return s.redirect(c, paths.Workspaces.URL())
 }
 
 // trimDevice shortens a user agent to something a person recognises.

@@ -65,7 +65,7 @@ func TestFragmentsLeaveTheFrameAlone(t *testing.T) {
 	ws := app.Workspace(owner, webtest.UniqueSlug("frag"))
 	c := app.Login(owner.Email)
 	base := "/w/" + ws.Slug
-	if c.Get(base+"/members"); hook.take() == 0 {
+	if c.Get(base + "/members"); hook.take() == 0 {
 		t.Fatal("a full page made no switcher query: the counter sees nothing")
 	}
 	res := c.Post(base+"/settings/name", url.Values{"name": {"Renamed space"}})

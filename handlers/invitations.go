@@ -9,13 +9,14 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 )
 
 // invitationsIndex sends the invitation list's address to the members page, which shows them.
 func (s *Server) invitationsIndex(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, "/w/"+membership(c).Slug+"/members#invitations")
+	return c.Redirect(http.StatusSeeOther, paths.Members.URL(membership(c).Slug)+"#invitations")
 }
 
 // invitationLink is the absolute address of an invitation, on the host the inviter used.
@@ -38,7 +39,7 @@ func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation,
 		shown.MailError = "the mail server refused or did not answer"
 	case mailer.Configured():
 		s.flash(c, "Invitation "+verb+" to "+inv.Email+".")
-		return s.redirect(c, "/w/"+m.Slug+"/members")
+		return s.redirect(c, paths.Members.URL(m.Slug))
 	}
 	vm, err := s.membersPage(c, membersExtras{link: shown})
 	if err != nil {
@@ -126,7 +127,7 @@ func (s *Server) invitationRevoke(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "The invitation for "+inv.Email+" is revoked.")
-	return s.redirect(c, "/w/"+membership(c).Slug+"/members")
+	return s.redirect(c, paths.Members.URL(membership(c).Slug))
 }
 
 // invitationPage shows what a link invites to. Anyone may open it: a visitor gets a sign-up form
@@ -173,5 +174,5 @@ func (s *Server) invitationAccept(c echo.Context) error {
 	}
 	s.Sessions.Put(c.Request().Context(), "last_ws", m.Slug)
 	s.flash(c, "Welcome to "+m.Name+". You joined as "+m.Role.Label()+".")
-	return s.redirect(c, "/w/"+m.Slug)
+	return s.redirect(c, paths.Workspace.URL(m.Slug))
 }

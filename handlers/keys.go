@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 )
@@ -138,11 +139,11 @@ func (s *Server) keyRevoke(c echo.Context) error {
 	if !confirmed(c) {
 		vm := views.ConfirmPage{Frame: s.frame(c, "Revoke key", "keys"), Heading: "Revoke key " + k.Name + "?",
 			Message: "Programs using " + k.Prefix + "_… get 401 at once. This cannot be undone.",
-			Action:  c.Request().URL.Path, Button: "Revoke key", Cancel: "/w/" + m.Slug + "/keys"}
+			Action:  c.Request().URL.Path, Button: "Revoke key", Cancel: paths.Keys.URL(m.Slug)}
 		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
 	}
 	s.flash(c, "Key "+k.Name+" ("+k.Prefix+") is revoked. Programs using it now get 401.")
-	return s.redirect(c, "/w/"+m.Slug+"/keys")
+	return s.redirect(c, paths.Keys.URL(m.Slug))
 }
 
 // keyRoll gives a key a new secret, shown once; the old one keeps working for the chosen grace.

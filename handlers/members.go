@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 )
@@ -223,7 +224,7 @@ func (s *Server) memberRoleUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	base := "/w/" + membership(c).Slug + "/members"
+	base := paths.Members.URL(membership(c).Slug)
 	if id == currentUser(c).ID {
 		// Your own role changed: the whole page offers different things now.
 		s.flash(c, "Your role is now "+role.Label()+".")
@@ -266,11 +267,11 @@ func (s *Server) memberRemove(c echo.Context) error {
 	if !confirmed(c) {
 		vm := views.ConfirmPage{Frame: s.frame(c, "Remove member", "members"), Heading: "Remove " + name + "?",
 			Message: name + " loses access to " + m.Name + " at once, and the API keys they made here are revoked.",
-			Action:  c.Request().URL.Path, Button: "Remove " + name, Cancel: "/w/" + m.Slug + "/members"}
+			Action:  c.Request().URL.Path, Button: "Remove " + name, Cancel: paths.Members.URL(m.Slug)}
 		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
 	}
 	s.flash(c, name+" was removed from "+m.Name+".")
-	return s.redirect(c, "/w/"+m.Slug+"/members")
+	return s.redirect(c, paths.Members.URL(m.Slug))
 }
 
 // memberTransfer hands ownership to another member after the owner types their password again.
@@ -304,7 +305,7 @@ func (s *Server) memberTransfer(c echo.Context) error {
 		return err
 	}
 	s.flash(c, name+" now owns "+m.Name+". You are an admin.")
-	return s.redirect(c, "/w/"+m.Slug+"/members")
+	return s.redirect(c, paths.Members.URL(m.Slug))
 }
 
 // workspaceLeave takes the signed-in member out of the workspace after a confirmation.
@@ -313,7 +314,7 @@ func (s *Server) workspaceLeave(c echo.Context) error {
 	if !confirmed(c) {
 		vm := views.ConfirmPage{Frame: s.frame(c, "Leave workspace", "members"), Heading: "Leave " + m.Name + "?",
 			Message: "You lose access at once, and the API keys you made here are revoked. To come back you need a new invitation.",
-			Action:  c.Request().URL.Path, Button: "Leave " + m.Name, Cancel: "/w/" + m.Slug + "/members"}
+			Action:  c.Request().URL.Path, Button: "Leave " + m.Name, Cancel: paths.Members.URL(m.Slug)}
 		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
 	}
 	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
@@ -330,5 +331,5 @@ func (s *Server) workspaceLeave(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "You left "+m.Name+".")
-	return s.redirect(c, "/workspaces")
+	return s.redirect(c, paths.Workspaces.URL())
 }

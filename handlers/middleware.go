@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 )
 
@@ -83,7 +84,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		if c.Path() != "/healthz" {
+		if c.Path() != paths.Healthz.Pattern() {
 			path := c.Request().URL.Path
 			if strings.Contains(c.Path(), ":token") {
 				path = c.Path() // an invitation token in a log line would be a usable invitation
@@ -266,7 +267,7 @@ func (s *Server) toLogin(c echo.Context) error {
 	if c.Request().Method != http.MethodGet {
 		next = ""
 	}
-	target := "/login"
+	target := paths.Login.URL()
 	if next != "" && next != "/" {
 		target += "?next=" + urlQueryEscape(next)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 )
@@ -26,7 +27,7 @@ type settingsExtras struct {
 func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsPage, error) {
 	m := membership(c)
 	vm := views.SettingsPage{Frame: s.frame(c, "Settings", "settings"), Slug: m.Slug, DeleteError: x.deleteError,
-		NameError: x.nameError, MembersURL: "/w/" + m.Slug + "/members"}
+		NameError: x.nameError, MembersURL: paths.Members.URL(m.Slug)}
 	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
 		ws, err := models.WorkspaceByID(ctx, tx, m.ID)
 		if err != nil {
@@ -88,7 +89,7 @@ func (s *Server) settingsNameUpdate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "The workspace is now called "+ws.Name+".")
-	return s.redirect(c, "/w/"+m.Slug+"/settings")
+	return s.redirect(c, paths.Settings.URL(m.Slug))
 }
 
 // settingsTierUpdate changes the tier. A downgrade that current use exceeds is answered 409 with
@@ -112,7 +113,7 @@ func (s *Server) settingsTierUpdate(c echo.Context) error {
 		return s.render(c, http.StatusConflict, views.SettingsView(vm), nil)
 	case errors.As(err, &ve) && !isHTMX(c):
 		s.flashError(c, ve.Fields["tier"])
-		return s.redirect(c, "/w/"+m.Slug+"/settings")
+		return s.redirect(c, paths.Settings.URL(m.Slug))
 	case refused != nil:
 		return models.Errorf(models.ErrLimitReached, "%s", refused.Error())
 	case err != nil:
@@ -124,7 +125,7 @@ func (s *Server) settingsTierUpdate(c echo.Context) error {
 	} else {
 		s.flash(c, "The workspace moved from "+from.Label()+" to "+to.Label()+". The new limits apply now.")
 	}
-	return s.redirect(c, "/w/"+m.Slug+"/settings")
+	return s.redirect(c, paths.Settings.URL(m.Slug))
 }
 
 // settingsDelete deletes the workspace once the owner has typed its address.
@@ -151,5 +152,5 @@ func (s *Server) settingsDelete(c echo.Context) error {
 		s.Sessions.Remove(ctx, "last_ws")
 	}
 	s.flash(c, "The workspace "+ws.Name+" was deleted.")
-	return s.redirect(c, "/workspaces")
+	return s.redirect(c, paths.Workspaces.URL())
 }

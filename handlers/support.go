@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 )
@@ -76,7 +77,7 @@ func (s *Server) supportIndex(c echo.Context) error {
 	for i := range l.Rows {
 		r := &l.Rows[i]
 		lim := r.Tier.Limits()
-		row := views.SupportRow{Name: r.Name, Slug: r.Slug, Tier: r.Tier.Label(), URL: "/support/workspaces/" + r.Slug,
+		row := views.SupportRow{Name: r.Name, Slug: r.Slug, Tier: r.Tier.Label(), URL: paths.SupportWorkspace.URL(r.Slug),
 			Members: models.FormatCount(r.Members), Pending: models.FormatCount(r.Pending),
 			AgentMinutes: models.FormatCount(r.AgentMinutes), APICalls: models.FormatCount(r.APICalls)}
 		row.MembersPct, row.MembersLevel = pctOf(lim.Members, r.Seats())
@@ -125,12 +126,12 @@ func (s *Server) supportWorkspace(c echo.Context) error {
 	d := &usageData{name: v.Workspace.Name, slug: v.Workspace.Slug, tier: v.Workspace.Tier, now: now, snap: v.Usage, month: v.Month, series: v.Series}
 	f := s.frame(c, "Usage of "+v.Workspace.Name, "")
 	f.Support = true
-	vm := usagePageVM(f, d, days, "/support/workspaces/"+v.Workspace.Slug)
+	vm := usagePageVM(f, d, days, paths.SupportWorkspace.URL(v.Workspace.Slug))
 	pending := "no pending invitations"
 	if n := int(v.Usage.Members - v.Members); n > 0 {
 		pending = plural(n, "pending invitation")
 	}
 	vm.Support = &views.SupportFacts{Members: plural(int(v.Members), "member"), Pending: pending,
-		Created: v.Workspace.CreatedAt.UTC().Format("Jan 2, 2006"), BackURL: "/support/workspaces"}
+		Created: v.Workspace.CreatedAt.UTC().Format("Jan 2, 2006"), BackURL: paths.SupportWorkspaces.URL()}
 	return s.render(c, http.StatusOK, views.UsageView(vm), nil)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 	"atrium/views/components"
@@ -144,7 +145,7 @@ func (s *Server) usageIndex(c echo.Context) error {
 	if err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error { return readUsage(ctx, tx, d, wantSeries) }); err != nil {
 		return err
 	}
-	base := "/w/" + m.Slug + "/usage"
+	base := paths.Usage.URL(m.Slug)
 	poll := base + "?range=" + strconv.Itoa(days)
 	if isHTMX(c) {
 		n := usageNumbers(d)
@@ -153,9 +154,9 @@ func (s *Server) usageIndex(c echo.Context) error {
 	}
 	vm := usagePageVM(s.frame(c, "Usage", "usage"), d, days, base)
 	vm.Numbers.PollURL = poll
-	vm.CSVURL = base + ".csv?range=" + strconv.Itoa(days)
+	vm.CSVURL = paths.UsageCSV.URL(m.Slug) + "?range=" + strconv.Itoa(days)
 	if m.Role.Can(models.ActManageTier) {
-		vm.SettingsURL = "/w/" + m.Slug + "/settings#tier"
+		vm.SettingsURL = paths.Settings.URL(m.Slug) + "#tier"
 	}
 	return s.render(c, http.StatusOK, views.UsageView(vm), nil)
 }

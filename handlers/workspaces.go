@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 	"atrium/views/layouts"
@@ -49,7 +50,7 @@ func (s *Server) workspaceCreate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "Workspace "+ws.Name+" is ready. You are its owner.")
-	return s.redirect(c, "/w/"+ws.Slug)
+	return s.redirect(c, paths.Workspace.URL(ws.Slug))
 }
 
 // workspaceSlugCheck answers whether a slug is free, for the live check in the form.
@@ -65,7 +66,7 @@ func (s *Server) workspaceSlugCheck(c echo.Context) error {
 		}
 		out.Available = !taken
 		if taken {
-			out.Message = "/w/" + slug + " is taken."
+			out.Message = paths.Workspace.URL(slug) + " is taken."
 		}
 	}
 	return s.render(c, http.StatusOK, views.SlugCheckView(out), nil)

@@ -3,6 +3,7 @@ package views
 import (
 	"net/url"
 
+	"atrium/handlers/paths"
 	"atrium/views/layouts"
 )
 
@@ -39,7 +40,7 @@ func pathWithQuery(path string, v url.Values) string {
 }
 
 // Base is the audit log's address.
-func (p AuditPage) Base() string { return "/w/" + p.Slug + "/audit" }
+func (p AuditPage) Base() string { return paths.Audit.URL(p.Slug) }
 
 // FirstURL is the newest page with the same filters.
 func (p AuditPage) FirstURL() string { return pathWithQuery(p.Base(), p.filter()) }
@@ -52,7 +53,7 @@ func (p AuditPage) NextURL() string {
 }
 
 // CSVURL downloads every event the filters match.
-func (p AuditPage) CSVURL() string { return pathWithQuery(p.Base()+".csv", p.filter()) }
+func (p AuditPage) CSVURL() string { return pathWithQuery(paths.AuditCSV.URL(p.Slug), p.filter()) }
 
 // AuditRow is one event as the log shows it.
 type AuditRow struct {

@@ -3,6 +3,7 @@ package views
 import (
 	"net/url"
 
+	"atrium/handlers/paths"
 	"atrium/views/layouts"
 )
 
@@ -26,11 +27,11 @@ type KeysPage struct {
 
 // NextURL is the address of the list's next page.
 func (p KeysPage) NextURL() string {
-	return "/w/" + p.Slug + "/keys?cursor=" + url.QueryEscape(p.Next)
+	return paths.Keys.URL(p.Slug) + "?cursor=" + url.QueryEscape(p.Next)
 }
 
 // Base is the address of the keys page.
-func (p KeysPage) Base() string { return "/w/" + p.Slug + "/keys" }
+func (p KeysPage) Base() string { return paths.Keys.URL(p.Slug) }
 
 // NewKeyForm is the create-key form with its errors.
 type NewKeyForm struct {

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"atrium/handlers/paths"
 	"atrium/views/layouts"
 )
 
@@ -35,7 +36,7 @@ func (p MembersPage) PageURL(n int) string {
 	if n > 1 {
 		v.Set("page", strconv.Itoa(n))
 	}
-	u := "/w/" + p.Slug + "/members"
+	u := paths.Members.URL(p.Slug)
 	if len(v) > 0 {
 		u += "?" + v.Encode()
 	}
@@ -78,9 +79,6 @@ type MemberRowVM struct {
 
 // ID is the row's element id, stable across re-renders.
 func (r MemberRowVM) ID() string { return "member-" + r.UserID }
-
-// Base is the member's address under the workspace.
-func (r MemberRowVM) Base() string { return "/w/" + r.Slug + "/members/" + r.UserID }
 
 // InvitationRowVM is one pending (or expired) invitation.
 type InvitationRowVM struct {
@@ -135,6 +133,6 @@ type InvitationPage struct {
 }
 
 // Next is the path that brings a visitor back here after logging in or signing up.
-func (p InvitationPage) Next() string { return "/invitations/" + p.Token }
+func (p InvitationPage) Next() string { return paths.Invitation.URL(p.Token) }
 
 func urlEscape(s string) string { return url.QueryEscape(s) }

@@ -1,6 +1,9 @@
 package views
 
-import "atrium/views/layouts"
+import (
+	"atrium/handlers/paths"
+	"atrium/views/layouts"
+)
 
 // SettingsPage is /w/:slug/settings: name, tier and deletion, for owners.
 type SettingsPage struct {
@@ -19,7 +22,7 @@ type SettingsPage struct {
 }
 
 // Base is the address of the settings page.
-func (p SettingsPage) Base() string { return "/w/" + p.Slug + "/settings" }
+func (p SettingsPage) Base() string { return paths.Settings.URL(p.Slug) }
 
 // TierOption is one tier in the tier form, with its limits and what stops a downgrade to it.
 type TierOption struct {

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"atrium/handlers/paths"
 	"atrium/views/layouts"
 )
 
@@ -41,12 +42,12 @@ func (p SupportPage) query(sort string, desc bool, page int) url.Values {
 
 // PageURL is page n of the table in the same order.
 func (p SupportPage) PageURL(n int) string {
-	return pathWithQuery("/support/workspaces", p.query(p.Sort, p.Desc, n))
+	return pathWithQuery(paths.SupportWorkspaces.URL(), p.query(p.Sort, p.Desc, n))
 }
 
 // CSVURL downloads every matching workspace in the same order.
 func (p SupportPage) CSVURL() string {
-	return pathWithQuery("/support/workspaces.csv", p.query(p.Sort, p.Desc, 1))
+	return pathWithQuery(paths.SupportWorkspacesCSV.URL(), p.query(p.Sort, p.Desc, 1))
 }
 
 // SortURL orders the table by key: ascending first, and the other way on a second click.
@@ -55,7 +56,7 @@ func (p SupportPage) SortURL(key string, firstDesc bool) string {
 	if p.Sort == key {
 		desc = !p.Desc
 	}
-	return pathWithQuery("/support/workspaces", p.query(key, desc, 1))
+	return pathWithQuery(paths.SupportWorkspaces.URL(), p.query(key, desc, 1))
 }
 
 // SortColumn is a sortable header of the table.
