@@ -67,6 +67,11 @@ const (
 
 // table is every route Atrium answers, with its access rule: the router, the navigation and the
 // policy tests are all built from it. A route outside it does not exist.
+//
+// Adding a route: name its path in package paths (paths.Foo = p1("/w/:slug/foo")), add its row
+// here with the model's action or the API scope, write the handler and its view, and link to it
+// with paths.Foo.URL(slug). The policy tests then check the new route for non-members, for roles
+// the action refuses and for anonymous visitors without further changes.
 var table = []route{
 	{get, paths.Healthz, (*Server).healthz, public},
 	{get, paths.Readyz, (*Server).readyz, public},
