@@ -57,8 +57,7 @@ func TestFragmentsLeaveTheFrameAlone(t *testing.T) {
 	app := &webtest.App{T: t, DB: d}
 	owner := app.User(webtest.UniqueEmail("frag"))
 	hook := &switcherQueries{user: owner.ID.String()}
-	db.AddQueryHook(hook)
-	app.Server = handlers.New(db, handlers.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	app.Server = handlers.New(db.WithQueryHook(hook), handlers.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	app.HTTP = httptest.NewServer(app.Server)
 	t.Cleanup(app.HTTP.Close)
 
