@@ -23,7 +23,10 @@ import (
 	"golang.org/x/term"
 
 	"atrium/handlers"
+	"atrium/migrations"
 	"atrium/models"
+	"atrium/models/pgembed"
+	"atrium/models/seed"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -113,7 +116,7 @@ const usage = `usage: atrium [command]
 commands:
   serve                 run the web console (default)
   migrate [--down]      apply pending migrations (or roll back the last group)
-  seed [--demo]         add the demo workspace (once)
+  seed                  add the demo workspace and its four accounts (once)
   user create --email E [--name N] [--support]
                         create a user; the password is read from stdin
   version               print the version
@@ -151,9 +154,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		return withDatabase(ctx, cfg, stdout, false, func(owner, app *bun.DB) error {
+		return withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
 			if *down {
-				names, err := models.Rollback(ctx, owner)
+				names, err := migrations.Rollback(ctx, owner)
 				fmt.Fprintf(stdout, "rolled back %d migrations %v\n", len(names), names)
 				return err
 			}
@@ -161,17 +164,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return nil
 		})
 	case "seed":
-		fs := flag.NewFlagSet("seed", flag.ContinueOnError)
-		fs.Bool("demo", true, "add the demo workspace")
-		if err := fs.Parse(args); err != nil {
-			return err
+		if len(args) > 0 {
+			return fmt.Errorf("seed takes no arguments, got %q\n%s", args, usage)
 		}
-		return withDatabase(ctx, cfg, stdout, true, func(owner, app *bun.DB) error {
-			made, err := models.SeedDemo(ctx, app, time.Now())
-			if err == nil && !made {
+		return withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
+			made, err := seed.Demo(ctx, app, time.Now())
+			switch {
+			case err != nil:
+				return err
+			case made:
+				fmt.Fprintf(stdout, "seeded the demo workspace: sign in as %s / %s\n", seed.DemoOwnerEmail, seed.DemoPassword)
+			default:
 				fmt.Fprintln(stdout, "the demo workspace exists already")
 			}
-			return err
+			return nil
 		})
 	case "user":
 		if len(args) == 0 || args[0] != "create" {
@@ -184,11 +190,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // withDatabase opens the owner and runtime connections (starting the embedded cluster when no
 // DATABASE_URL is set), migrates, runs fn, and stops whatever it started.
-func withDatabase(ctx context.Context, cfg config, stdout io.Writer, seedDemo bool, fn func(owner, app *bun.DB) error) error {
+func withDatabase(ctx context.Context, cfg config, stdout io.Writer, fn func(owner, app *bun.DB) error) error {
 	ownerURL := cfg.databaseURL
 	if ownerURL == "" {
 		fmt.Fprintf(stdout, "DATABASE_URL is not set: starting a private PostgreSQL cluster in %s\n", cfg.dataDir)
-		pg, err := models.StartEmbedded(ctx, models.EmbeddedOptions{DataDir: cfg.dataDir, Log: stdout})
+		pg, err := pgembed.Start(ctx, pgembed.Options{DataDir: cfg.dataDir, Log: stdout})
 		if err != nil {
 			return err
 		}
@@ -206,7 +212,7 @@ func withDatabase(ctx context.Context, cfg config, stdout io.Writer, seedDemo bo
 		return fmt.Errorf("%w (check DATABASE_URL)", err)
 	}
 	defer owner.Close()
-	applied, err := models.Migrate(ctx, owner)
+	applied, err := migrations.Migrate(ctx, owner)
 	if err != nil {
 		return err
 	}
@@ -232,9 +238,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return fmt.Errorf("listen on %s: %w (is another server running? set ATRIUM_ADDR to another address)", cfg.addr, err)
 	}
 	defer ln.Close()
-	return withDatabase(ctx, cfg, stdout, true, func(owner, app *bun.DB) error {
+	return withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
 		if cfg.databaseURL == "" {
-			made, err := models.SeedDemo(ctx, app, time.Now())
+			made, err := seed.Demo(ctx, app, time.Now())
 			if err != nil {
 				return err
 			}
@@ -250,7 +256,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		go func() { errc <- hs.Serve(ln) }()
 		fmt.Fprintf(stdout, "Atrium is running at http://%s\n", ln.Addr())
 		if cfg.databaseURL == "" {
-			fmt.Fprintf(stdout, "demo login: %s / %s\n", models.DemoOwnerEmail, models.DemoPassword)
+			fmt.Fprintf(stdout, "demo login: %s / %s\n", seed.DemoOwnerEmail, seed.DemoPassword)
 		}
 		select {
 		case err := <-errc:
@@ -296,7 +302,7 @@ func userCreate(ctx context.Context, cfg config, args []string, stdin io.Reader,
 	if *supportStaff {
 		staff = models.StaffSupport
 	}
-	return withDatabase(ctx, cfg, stdout, false, func(owner, app *bun.DB) error {
+	return withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
 		u, err := models.CreateUser(ctx, app, models.NewUser{Email: *email, Name: *name, Password: pw, StaffRole: staff})
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"atrium/models"
+	"atrium/models/seed"
 	"atrium/models/testdb"
 )
 
@@ -70,19 +71,25 @@ func TestSeedDemoOnce(t *testing.T) {
 	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL})
 	var out bytes.Buffer
 	for i := 0; i < 2; i++ {
-		if err := run(context.Background(), []string{"atrium", "seed", "--demo"}, vars, strings.NewReader(""), &out); err != nil {
+		if err := run(context.Background(), []string{"atrium", "seed"}, vars, strings.NewReader(""), &out); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if !strings.Contains(out.String(), "seeded the demo workspace: sign in as "+seed.DemoOwnerEmail) {
+		t.Fatalf("first seed did not say how to sign in: %q", out.String())
 	}
 	if !strings.Contains(out.String(), "exists already") {
 		t.Fatalf("second seed did not say it exists: %q", out.String())
 	}
-	u, err := models.Authenticate(context.Background(), d.App, models.DemoOwnerEmail, models.DemoPassword, time.Now())
+	if err := run(context.Background(), []string{"atrium", "seed", "--demo"}, vars, strings.NewReader(""), &out); err == nil {
+		t.Fatal("seed accepted an argument it does not have")
+	}
+	u, err := models.Authenticate(context.Background(), d.App, seed.DemoOwnerEmail, seed.DemoPassword, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	list, err := models.UserWorkspaces(context.Background(), d.App, u.ID)
-	if err != nil || len(list) != 1 || list[0].Slug != models.DemoSlug || list[0].Role != models.RoleOwner {
+	if err != nil || len(list) != 1 || list[0].Slug != seed.DemoSlug || list[0].Role != models.RoleOwner {
 		t.Fatalf("demo owner's workspaces: %+v %v", list, err)
 	}
 }

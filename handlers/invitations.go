@@ -11,6 +11,7 @@ import (
 
 	"atrium/handlers/paths"
 	"atrium/models"
+	"atrium/models/mail"
 	"atrium/views"
 )
 
@@ -30,9 +31,9 @@ func invitationLink(c echo.Context, token string) string {
 func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation, verb string) error {
 	m, u := membership(c), currentUser(c)
 	link := invitationLink(c, inv.Token)
-	mailer := models.Mailer{URL: s.Cfg.SMTPURL, Log: s.Log}
+	mailer := mail.Mailer{URL: s.Cfg.SMTPURL, Log: s.Log}
 	shown := &views.InvitationLink{Email: inv.Email, URL: link}
-	err := mailer.Send(c.Request().Context(), models.InvitationMail(inv.Email, m.Name, u.DisplayName(), inv.Role, link, inv.ExpiresAt))
+	err := mailer.Send(c.Request().Context(), mail.Invitation(inv.Email, m.Name, u.DisplayName(), inv.Role, link, inv.ExpiresAt))
 	switch {
 	case err != nil:
 		s.Log.Warn("invitation mail failed", logAttr(err), "request_id", requestID(c))

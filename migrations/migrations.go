@@ -1,9 +1,17 @@
-// Package migrations holds Atrium's numbered SQL migrations, embedded into the binary.
+// Package migrations holds Atrium's numbered SQL migrations, embedded into the binary, and the
+// runner that applies them.
+//
+// Policy: a migration that has been applied anywhere is never edited again; every schema change
+// goes in a new, later-numbered file (with its .down.sql). The baseline stands for the schema as
+// it was before the first deployment.
 package migrations
 
 import (
+	"context"
 	"embed"
+	"fmt"
 
+	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/migrate"
 )
 
@@ -17,4 +25,56 @@ func Migrations() (*migrate.Migrations, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// Migrate applies every pending migration and returns their names; it runs with the owner
+// connection.
+func Migrate(ctx context.Context, owner *bun.DB) (applied []string, err error) {
+	migs, err := Migrations()
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	m := migrate.NewMigrator(owner, migs)
+	// An advisory lock keeps two starting processes from migrating at once.
+	conn, err := owner.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(727465)"); err != nil {
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(727465)")
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("init migrations: %w", err)
+	}
+	group, err := m.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	for _, mg := range group.Migrations {
+		applied = append(applied, mg.Name)
+	}
+	return applied, nil
+}
+
+// Rollback undoes the last group of migrations and returns their names.
+func Rollback(ctx context.Context, owner *bun.DB) ([]string, error) {
+	migs, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	m := migrate.NewMigrator(owner, migs)
+	if err := m.Init(ctx); err != nil {
+		return nil, err
+	}
+	group, err := m.Rollback(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rollback: %w", err)
+	}
+	var names []string
+	for _, mg := range group.Migrations {
+		names = append(names, mg.Name)
+	}
+	return names, nil
 }

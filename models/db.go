@@ -12,9 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
-	"github.com/uptrace/bun/migrate"
-
-	"atrium/migrations"
 )
 
 // AppRole is the runtime role: not the owner, not superuser, no BYPASSRLS.
@@ -69,57 +66,6 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 			strings.Join(strings.Fields(err.Error()), " "))
 	}
 	return db, nil
-}
-
-// Migrate applies every pending migration; it runs with the owner connection.
-func Migrate(ctx context.Context, owner *bun.DB) (applied []string, err error) {
-	migs, err := migrations.Migrations()
-	if err != nil {
-		return nil, fmt.Errorf("load migrations: %w", err)
-	}
-	m := migrate.NewMigrator(owner, migs)
-	// An advisory lock keeps two starting processes from migrating at once.
-	conn, err := owner.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(727465)"); err != nil {
-		return nil, fmt.Errorf("migration lock: %w", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(727465)")
-	if err := m.Init(ctx); err != nil {
-		return nil, fmt.Errorf("init migrations: %w", err)
-	}
-	group, err := m.Migrate(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	for _, mg := range group.Migrations {
-		applied = append(applied, mg.Name)
-	}
-	return applied, nil
-}
-
-// Rollback undoes the last group of migrations.
-func Rollback(ctx context.Context, owner *bun.DB) ([]string, error) {
-	migs, err := migrations.Migrations()
-	if err != nil {
-		return nil, err
-	}
-	m := migrate.NewMigrator(owner, migs)
-	if err := m.Init(ctx); err != nil {
-		return nil, err
-	}
-	group, err := m.Rollback(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("rollback: %w", err)
-	}
-	var names []string
-	for _, mg := range group.Migrations {
-		names = append(names, mg.Name)
-	}
-	return names, nil
 }
 
 // InWorkspace runs fn in one transaction bound to workspace ws: row-level security sees only ws

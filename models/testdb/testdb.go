@@ -24,7 +24,9 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"atrium/migrations"
 	"atrium/models"
+	"atrium/models/pgembed"
 )
 
 // DB is one package's test database.
@@ -153,7 +155,7 @@ func serverURL(ctx context.Context) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	pg, err := models.StartEmbedded(ctx, models.EmbeddedOptions{DataDir: filepath.Join(dir, "data"), Fast: true})
+	pg, err := pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(dir, "data"), Fast: true})
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("no TEST_DATABASE_URL, nothing on 127.0.0.1:5432, and the embedded cluster failed: %w", err)
@@ -187,7 +189,7 @@ func create(ctx context.Context, base string) (*DB, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := models.Migrate(ctx, owner); err != nil {
+	if _, err := migrations.Migrate(ctx, owner); err != nil {
 		return nil, nil, err
 	}
 	app, err := models.Open(ctx, models.OpenOptions{URL: ownerURL, SetRole: models.AppRole, MaxConns: 20})

@@ -1,4 +1,6 @@
-package models
+//go:build unix
+
+package pgembed
 
 import (
 	"bytes"
@@ -37,20 +39,20 @@ func (l *testLog) String() string {
 
 func requirePostgresBin(t *testing.T) {
 	t.Helper()
-	if _, err := FindPostgresBin(); err != nil {
+	if _, err := FindBinaries(); err != nil {
 		t.Skipf("no PostgreSQL server binaries: %v", err)
 	}
 }
 
 // startForTest starts a Fast cluster and stops it when the test ends.
-func startForTest(t *testing.T, ctx context.Context, dir string, logw *testLog) *EmbeddedPostgres {
+func startForTest(t *testing.T, ctx context.Context, dir string, logw *testLog) *Cluster {
 	t.Helper()
 	begin := time.Now()
-	e, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir, Log: logw, Fast: true})
+	e, err := Start(ctx, Options{DataDir: dir, Log: logw, Fast: true})
 	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
-	t.Logf("StartEmbedded took %v (port %d, dir %s)", time.Since(begin).Round(time.Millisecond), e.Port, e.DataDir)
+	t.Logf("Start took %v (port %d, dir %s)", time.Since(begin).Round(time.Millisecond), e.Port, e.DataDir)
 	t.Cleanup(func() { _ = e.Stop() })
 	return e
 }
@@ -108,8 +110,8 @@ func TestEmbeddedStartStop(t *testing.T) {
 	assertAtriumDB(t, ctx, e.URL)
 
 	// A second process on the same cluster must get a clear error, not a hang.
-	if _, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "already running") {
-		t.Fatalf("second StartEmbedded on a running cluster: err = %v, want \"already running\"", err)
+	if _, err := Start(ctx, Options{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second Start on a running cluster: err = %v, want \"already running\"", err)
 	}
 
 	if err := e.Stop(); err != nil {

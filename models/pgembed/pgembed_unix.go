@@ -1,4 +1,6 @@
-package models
+//go:build unix
+
+package pgembed
 
 import (
 	"bytes"
@@ -14,38 +16,13 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
-
-// EmbeddedOptions configures StartEmbedded.
-type EmbeddedOptions struct {
-	DataDir string    // where the cluster lives (created if missing)
-	Log     io.Writer // progress lines ("initializing PostgreSQL cluster in X (about 2 s)", fallback notices); nil = discard
-	Fast    bool      // durability off, for throwaway test clusters
-}
-
-// EmbeddedPostgres is a private PostgreSQL cluster started from the machine's server binaries.
-type EmbeddedPostgres struct {
-	// DataDir is the directory actually used, which differs from the requested
-	// one when that was unreachable by the postgres user.
-	DataDir string
-	Port    int
-	// URL is an owner (superuser "postgres") connection URL to the "atrium" database, e.g.
-	// postgres://postgres@127.0.0.1:PORT/atrium?sslmode=disable
-	URL string
-
-	binDir    string
-	socketDir string
-	runAs     *pgUser
-
-	stopOnce sync.Once
-	stopErr  error
-}
 
 // embeddedDatabase is the database the app's URL points at; the "postgres"
 // database stays untouched as the maintenance database.
@@ -59,17 +36,8 @@ const startAttempts = 3
 // we know the postgres user can write to.
 const serverLogName = "atrium-server.log"
 
-// pgUser is the account the server tools run as when we are root, because
-// initdb and pg_ctl refuse to run as root.
-type pgUser struct {
-	name   string
-	uid    int
-	gid    int
-	groups []int
-}
-
-// FindPostgresBin returns the directory holding initdb and pg_ctl, or an error saying what to install.
-func FindPostgresBin() (string, error) {
+// FindBinaries returns the directory holding initdb and pg_ctl, or an error saying what to install.
+func FindBinaries() (string, error) {
 	// PATH wins so a user can point at a specific installation; symlinks are
 	// resolved because /usr/local/bin style links would otherwise hide the
 	// real bin dir, where createdb and postgres live too.
@@ -125,8 +93,8 @@ func versionLess(a, b string) bool {
 	return a < b
 }
 
-// StartEmbedded initializes (when needed) and starts a private cluster on a free 127.0.0.1 port; call Stop on exit.
-func StartEmbedded(ctx context.Context, opt EmbeddedOptions) (*EmbeddedPostgres, error) {
+// Start initializes (when needed) and starts a private cluster on a free 127.0.0.1 port; call Stop on exit.
+func Start(ctx context.Context, opt Options) (*Cluster, error) {
 	logw := opt.Log
 	if logw == nil {
 		logw = io.Discard
@@ -134,7 +102,7 @@ func StartEmbedded(ctx context.Context, opt EmbeddedOptions) (*EmbeddedPostgres,
 	if opt.DataDir == "" {
 		return nil, errors.New("embedded postgres: no data directory given")
 	}
-	binDir, err := FindPostgresBin()
+	binDir, err := FindBinaries()
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +116,7 @@ func StartEmbedded(ctx context.Context, opt EmbeddedOptions) (*EmbeddedPostgres,
 	if err != nil {
 		return nil, err
 	}
-	e := &EmbeddedPostgres{DataDir: dataDir, binDir: binDir, runAs: runAs}
+	e := &Cluster{DataDir: dataDir, binDir: binDir, runAs: runAs}
 
 	if err := e.checkNotRunning(logw); err != nil {
 		return nil, err
@@ -336,7 +304,7 @@ func chownTree(dir string, pu *pgUser) error {
 
 // checkNotRunning refuses a cluster whose postmaster is alive, because a
 // second start would fail with a lock-file error far less clear than this.
-func (e *EmbeddedPostgres) checkNotRunning(logw io.Writer) error {
+func (e *Cluster) checkNotRunning(logw io.Writer) error {
 	b, err := os.ReadFile(filepath.Join(e.DataDir, "postmaster.pid"))
 	if err != nil {
 		return nil // no pid file, or unreadable: pg_ctl start will judge
@@ -385,7 +353,7 @@ func isZombie(pid int) bool {
 
 // shellHint spells a command the user can paste, including the switch to the
 // postgres user that root needs.
-func (e *EmbeddedPostgres) shellHint(tool string, args ...string) string {
+func (e *Cluster) shellHint(tool string, args ...string) string {
 	parts := []string{filepath.Join(e.binDir, tool)}
 	parts = append(parts, args...)
 	if e.runAs != nil {
@@ -394,7 +362,7 @@ func (e *EmbeddedPostgres) shellHint(tool string, args ...string) string {
 	return strings.Join(parts, " ")
 }
 
-func (e *EmbeddedPostgres) initCluster(ctx context.Context, logw io.Writer, fast bool) error {
+func (e *Cluster) initCluster(ctx context.Context, logw io.Writer, fast bool) error {
 	if _, err := os.Stat(filepath.Join(e.DataDir, "PG_VERSION")); err == nil {
 		return nil
 	}
@@ -427,7 +395,7 @@ func (e *EmbeddedPostgres) initCluster(ctx context.Context, logw io.Writer, fast
 
 // makeSocketDir gives the server a private unix-socket directory, so it never
 // collides with the system cluster's /var/run/postgresql or its lock files.
-func (e *EmbeddedPostgres) makeSocketDir() (string, error) {
+func (e *Cluster) makeSocketDir() (string, error) {
 	dir, err := os.MkdirTemp("", "atrium-pgsock-")
 	if err != nil {
 		return "", fmt.Errorf("creating socket directory: %w", err)
@@ -438,15 +406,20 @@ func (e *EmbeddedPostgres) makeSocketDir() (string, error) {
 			return "", fmt.Errorf("handing socket directory %s to the postgres user: %w", dir, err)
 		}
 	}
-	// sun_path is 108 bytes on Linux; fail here rather than in the server log.
-	if len(dir)+len("/.s.PGSQL.65535.lock") >= 108 {
+	// sun_path is 108 bytes on Linux and 104 on the BSDs and macOS; fail here rather than in the
+	// server log.
+	sunPath := 104
+	if runtime.GOOS == "linux" {
+		sunPath = 108
+	}
+	if len(dir)+len("/.s.PGSQL.65535.lock") >= sunPath {
 		_ = os.RemoveAll(dir)
 		return "", fmt.Errorf("socket directory %s is too long for a unix socket: set TMPDIR to a shorter path", dir)
 	}
 	return dir, nil
 }
 
-func (e *EmbeddedPostgres) start(ctx context.Context, logw io.Writer, fast bool) error {
+func (e *Cluster) start(ctx context.Context, logw io.Writer, fast bool) error {
 	logFile := filepath.Join(e.DataDir, serverLogName)
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
@@ -489,7 +462,7 @@ func (e *EmbeddedPostgres) start(ctx context.Context, logw io.Writer, fast bool)
 
 // abandonStart stops a postmaster that pg_ctl gave up on (timeout or
 // cancellation); pg_ctl detaches the server, so nobody else would.
-func (e *EmbeddedPostgres) abandonStart() {
+func (e *Cluster) abandonStart() {
 	if _, err := os.Stat(filepath.Join(e.DataDir, "postmaster.pid")); err != nil {
 		return
 	}
@@ -500,7 +473,7 @@ func (e *EmbeddedPostgres) abandonStart() {
 
 // createDatabase uses the createdb client rather than a SQL driver so this
 // file stays standard-library only.
-func (e *EmbeddedPostgres) createDatabase(ctx context.Context, logw io.Writer) error {
+func (e *Cluster) createDatabase(ctx context.Context, logw io.Writer) error {
 	if _, err := os.Stat(filepath.Join(e.binDir, "createdb")); err != nil {
 		fmt.Fprintf(logw, "createdb not found in %s; create the %q database yourself\n", e.binDir, embeddedDatabase)
 		return nil
@@ -513,7 +486,7 @@ func (e *EmbeddedPostgres) createDatabase(ctx context.Context, logw io.Writer) e
 }
 
 // Stop shuts the cluster down with a fast shutdown; later calls return the first call's result.
-func (e *EmbeddedPostgres) Stop() error {
+func (e *Cluster) Stop() error {
 	if e == nil {
 		return nil
 	}
@@ -538,7 +511,7 @@ func (e *EmbeddedPostgres) Stop() error {
 // command runs a tool from binDir as the postgres user when we are root, with
 // a clean environment so a developer's PG* variables cannot redirect it and
 // C locale so the messages we match on are not translated.
-func (e *EmbeddedPostgres) command(ctx context.Context, tool string, args ...string) *exec.Cmd {
+func (e *Cluster) command(ctx context.Context, tool string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, filepath.Join(e.binDir, tool), args...)
 	cmd.Dir = "/" // the caller's cwd may be unreadable by postgres
 	env := []string{"LC_ALL=C"}
