@@ -13,7 +13,7 @@ import (
 )
 
 // UsageMonth is a workspace's agent-minutes of one UTC calendar month, kept by database triggers
-// on usage_hourly (migration 20261127000005) for the support console's table of all workspaces.
+// on usage_hourly (baseline migration) for the support console's table of all workspaces.
 // The hourly rows stay the source of truth.
 type UsageMonth struct {
 	bun.BaseModel `bun:"table:usage_monthly,alias:um"`
@@ -129,7 +129,7 @@ func likePattern(s string) string {
 // SupportWorkspaces is the support console's table of all workspaces: tier, members and pending
 // invitations, agent-minutes this month, API calls this hour, searchable, sortable and paginated.
 // Only support staff may read it (anyone else: ErrNotFound). It reads across tenants in a read-only
-// transaction, the numbers through atrium_support_workspaces (migration 20261127000005): the
+// transaction, the numbers through atrium_support_workspaces (baseline migration): the
 // month's minutes from the usage_monthly rollup, this hour's calls from one row per workspace.
 func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
 	if viewer == nil || !viewer.IsSupport() {

@@ -1,10 +1,17 @@
+DROP FUNCTION IF EXISTS atrium_support_workspaces(timestamptz);
+DROP FUNCTION IF EXISTS atrium_api_key_by_prefix_v2(text);
+DROP FUNCTION IF EXISTS atrium_invitation_by_token(text);
 DROP FUNCTION IF EXISTS atrium_api_key_by_prefix(text);
 DROP FUNCTION IF EXISTS atrium_slug_taken(text);
 DROP FUNCTION IF EXISTS atrium_user_workspaces(uuid);
 DROP FUNCTION IF EXISTS atrium_member_workspace(text, uuid);
+DROP TABLE IF EXISTS user_sessions;
+DROP TABLE IF EXISTS login_failures;
 DROP TABLE IF EXISTS sessions;
 DROP TABLE IF EXISTS audit_events;
+DROP TABLE IF EXISTS usage_monthly;
 DROP TABLE IF EXISTS usage_hourly;
+DROP FUNCTION IF EXISTS atrium_usage_monthly_sync();
 DROP TABLE IF EXISTS messages;
 DROP TABLE IF EXISTS tasks;
 DROP TABLE IF EXISTS agents;

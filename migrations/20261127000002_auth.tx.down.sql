@@ -1,2 +1,0 @@
-DROP TABLE IF EXISTS user_sessions;
-DROP TABLE IF EXISTS login_failures;
