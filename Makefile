@@ -45,11 +45,13 @@ check-generated: generate css
 	@git diff --exit-code --stat -- '*_templ.go' static/ || (echo "generated files are stale: run 'make generate css' and commit" && exit 1)
 	@test -z "$$(git status --porcelain -- '*_templ.go' static/)" || (git status --porcelain -- '*_templ.go' static/; echo "generated files are not committed" && exit 1)
 
-## lint: gofmt, go vet, staticcheck (pinned in go.mod as a tool) and a tidy go.mod
+## lint: gofmt, go vet, staticcheck (pinned in go.mod as a tool), Windows and macOS builds, a tidy go.mod
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'); echo "gofmt needed"; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	GOOS=windows $(GO) build $(PKGS)
+	GOOS=darwin $(GO) build $(PKGS)
 	$(GO) mod tidy -diff
 
 # The embedded cluster needs PostgreSQL's server binaries; install Debian's when we can.
