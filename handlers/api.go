@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,9 +140,9 @@ func (s *Server) apiRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		w, err := models.CountAPICall(c.Request().Context(), s.DB, caller, now)
 		setRateHeaders(c, w, now)
 		if err != nil {
-			return apiErrorOf(c, err)
+			return err
 		}
-		return apiErrorOf(c, next(c))
+		return next(c)
 	}
 }
 
@@ -182,44 +181,6 @@ func setRateHeaders(c echo.Context, w models.RateWindow, now time.Time) {
 
 func ceilSeconds(d time.Duration) int64 {
 	return max(0, int64(math.Ceil(d.Seconds())))
-}
-
-// apiErrorOf turns the domain's errors into the API's codes and messages; errors it does not know
-// pass on to the one error handler.
-func apiErrorOf(c echo.Context, err error) error {
-	var qe *models.QuotaError
-	var ve *models.ValidationError
-	var pe *models.PageError
-	var me *models.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &qe):
-		status := http.StatusTooManyRequests
-		if qe.Code == models.CodeQuotaExceeded {
-			status = http.StatusPaymentRequired
-		}
-		if qe.RetryAfter > 0 {
-			c.Response().Header().Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(qe.RetryAfter)), 10))
-		}
-		return &codedError{Status: status, Code: qe.Code, Message: qe.Message}
-	case errors.As(err, &ve):
-		fields := make([]string, 0, len(ve.Fields))
-		for f, msg := range ve.Fields {
-			fields = append(fields, f+" "+msg)
-		}
-		sort.Strings(fields)
-		return &codedError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: strings.Join(fields, "; ") + "."}
-	case errors.As(err, &pe):
-		return &codedError{Status: http.StatusBadRequest, Code: "invalid_page", Message: pe.Message}
-	case errors.Is(err, models.ErrNotFound):
-		msg := "Not found."
-		if errors.As(err, &me) && me.Message != "" {
-			msg = strings.ToUpper(me.Message[:1]) + me.Message[1:] + "."
-		}
-		return &codedError{Status: http.StatusNotFound, Code: "not_found", Message: msg}
-	}
-	return err
 }
 
 // apiTx runs fn in the caller's workspace transaction.

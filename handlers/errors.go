@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,7 +25,8 @@ type apiErrorBody struct {
 	Message string `json:"message"`
 }
 
-// codedError carries an API error code with its status.
+// codedError is an answer decided at the edge (a malformed body, a bad parameter, a missing key):
+// its status, API code and message are final.
 type codedError struct {
 	Status  int
 	Code    string
@@ -31,12 +35,37 @@ type codedError struct {
 
 func (e *codedError) Error() string { return e.Message }
 
-// classify maps an error to a status, an API code and a message fit to show.
+// answer is how one kind of domain error is answered, on the console and the API alike.
+type answer struct {
+	kind   error // one of the models' sentinel errors
+	status int
+	code   string
+	// message is said when the error carries no message of its own (a *models.Error does).
+	message string
+}
+
+// domainAnswers is the one table from the models' errors to (HTTP status, API code, message).
+// The first row whose kind the error is wins. Typed errors that carry their own detail
+// (ValidationError, QuotaError, PageError) are answered in classify, before this table.
+var domainAnswers = []answer{
+	{models.ErrNotFound, http.StatusNotFound, "not_found", "Not found."},
+	{models.ErrForbidden, http.StatusForbidden, "forbidden", "Your role does not allow this."},
+	{models.ErrConflict, http.StatusConflict, "conflict", "Someone else changed this at the same moment. Reload and try again."},
+	{models.ErrLimitReached, http.StatusConflict, "limit_reached", "Your tier's limit is reached."},
+	{models.ErrBadKey, http.StatusUnauthorized, "unauthorized", errBadKey.Message},
+}
+
+// internalMessage is what a server error says; the details go to the log.
+const internalMessage = "Something went wrong on our side. It has been logged; please try again."
+
+// classify maps an error to a status, an API code and a message fit to show: the one mapping
+// behind every error answer, HTML or JSON.
 func classify(err error) (status int, code, msg string) {
 	var he *echo.HTTPError
 	var ce *codedError
-	var me *models.Error
 	var ve *models.ValidationError
+	var qe *models.QuotaError
+	var pe *models.PageError
 	switch {
 	case errors.As(err, &ce):
 		return ce.Status, ce.Code, ce.Message
@@ -47,31 +76,55 @@ func classify(err error) (status int, code, msg string) {
 		}
 		return he.Code, strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), msg
 	case errors.As(err, &ve):
-		return http.StatusUnprocessableEntity, "invalid", ve.Error()
-	case errors.Is(err, models.ErrNotFound):
-		return http.StatusNotFound, "not_found", "Not found."
-	case errors.Is(err, models.ErrForbidden):
-		msg = "Your role does not allow this."
-		if errors.As(err, &me) {
-			msg = me.Message
+		return http.StatusUnprocessableEntity, "invalid", validationMessage(ve)
+	case errors.As(err, &qe):
+		if qe.Code == models.CodeQuotaExceeded {
+			return http.StatusPaymentRequired, qe.Code, qe.Message
 		}
-		return http.StatusForbidden, "forbidden", msg
-	case errors.Is(err, models.ErrConflict):
-		msg = "Someone else changed this at the same moment. Reload and try again."
-		if errors.As(err, &me) {
-			msg = me.Message
-		}
-		return http.StatusConflict, "conflict", msg
-	case errors.Is(err, models.ErrLimitReached):
-		msg = "Your tier's limit is reached."
-		if errors.As(err, &me) {
-			msg = me.Message
-		}
-		return http.StatusConflict, "limit_reached", msg
+		return http.StatusTooManyRequests, qe.Code, qe.Message
+	case errors.As(err, &pe):
+		return http.StatusBadRequest, "invalid_page", pe.Message
 	case errors.Is(err, context.Canceled):
 		return 499, "canceled", "The request was canceled."
 	}
-	return http.StatusInternalServerError, "internal", "Something went wrong on our side. It has been logged; please try again."
+	for _, a := range domainAnswers {
+		if errors.Is(err, a.kind) {
+			msg = a.message
+			var me *models.Error
+			if errors.As(err, &me) && me.Message != "" {
+				msg = sentence(me.Message)
+			}
+			return a.status, a.code, msg
+		}
+	}
+	return http.StatusInternalServerError, "internal", internalMessage
+}
+
+// validationMessage lists the fields' messages in the order they were found: "name: …; slug: …."
+func validationMessage(ve *models.ValidationError) string {
+	keys := ve.Keys()
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+": "+strings.TrimSuffix(ve.Fields[k], "."))
+	}
+	return fullStop(strings.Join(parts, "; "))
+}
+
+// sentence starts msg with a capital and ends it with a full stop.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	return fullStop(string(unicode.ToUpper(r)) + msg[n:])
+}
+
+// fullStop ends msg with a full stop unless it ends a sentence already.
+func fullStop(msg string) string {
+	if msg == "" || strings.HasSuffix(msg, ".") || strings.HasSuffix(msg, "?") || strings.HasSuffix(msg, "!") {
+		return msg
+	}
+	return msg + "."
 }
 
 var headings = map[int]string{
@@ -88,6 +141,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := classify(err)
+	var qe *models.QuotaError
+	if errors.As(err, &qe) && qe.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(qe.RetryAfter)), 10))
+	}
 	if status >= 500 {
 		s.Log.Error("request failed", "error", err.Error(), "path", c.Request().URL.Path, "request_id", requestID(c))
 	}

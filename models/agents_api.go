@@ -92,8 +92,11 @@ func AgentByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*Agent, error) {
 // transaction.
 func CreateAgent(ctx context.Context, db bun.IDB, caller *APICaller, name string) (*Agent, error) {
 	name = strings.TrimSpace(name)
+	if msg := TextProblem(name, false); msg != "" {
+		return nil, Invalid("name", msg)
+	}
 	if n := utf8.RuneCountInString(name); n < 1 || n > 120 {
-		return nil, &ValidationError{Fields: map[string]string{"name": "must be 1–120 characters"}}
+		return nil, Invalid("name", "must be 1–120 characters")
 	}
 	a := &Agent{ID: NewID(), Name: name, Status: "active"}
 	if _, err := db.NewInsert().Model(a).Returning("*").Exec(ctx); err != nil {
@@ -182,7 +185,9 @@ func AddMessage(ctx context.Context, db bun.IDB, taskID uuid.UUID, role, body st
 	if !known {
 		v.Add("role", "must be one of "+strings.Join(MessageRoles, ", "))
 	}
-	if n := utf8.RuneCountInString(body); n < 1 || n > MaxMessageBody {
+	if msg := TextProblem(body, true); msg != "" {
+		v.Add("body", msg)
+	} else if n := utf8.RuneCountInString(body); n < 1 || n > MaxMessageBody {
 		v.Add("body", fmt.Sprintf("must be 1–%d characters", MaxMessageBody))
 	}
 	if err := v.Err(); err != nil {

@@ -213,7 +213,9 @@ func CreateKey(ctx context.Context, db bun.IDB, actor Actor, in NewKey, now time
 	}
 	var v ValidationError
 	name := strings.TrimSpace(in.Name)
-	if n := utf8.RuneCountInString(name); n < 1 || n > 80 {
+	if msg := TextProblem(name, false); msg != "" {
+		v.Add("name", msg)
+	} else if n := utf8.RuneCountInString(name); n < 1 || n > 80 {
 		v.Add("name", "Give the key a name of 1–80 characters, e.g. what uses it.")
 	}
 	scope, ok := ParseKeyScope(in.Scope)

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -38,18 +39,49 @@ func Errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
 
-// ValidationError lists what is wrong with a form or body, field by field.
+// ValidationError lists what is wrong with a form or body, field by field. Its messages come out
+// in the order the fields were added (fields set directly in Fields follow, by name), so the same
+// input always reads the same.
 type ValidationError struct {
 	Fields map[string]string
+	order  []string
 }
 
-// Error joins the field messages.
+// Invalid makes a ValidationError with one field's message.
+func Invalid(field, msg string) *ValidationError {
+	var v ValidationError
+	v.Add(field, msg)
+	return &v
+}
+
+// Error joins the field messages, in order: "invalid input: name: …; slug: …".
 func (v *ValidationError) Error() string {
-	parts := make([]string, 0, len(v.Fields))
-	for k, msg := range v.Fields {
-		parts = append(parts, k+": "+msg)
+	keys := v.Keys()
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+": "+v.Fields[k])
 	}
 	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+// Keys returns the fields with a message: in the order they were added, then any others by name.
+func (v *ValidationError) Keys() []string {
+	keys := make([]string, 0, len(v.Fields))
+	seen := make(map[string]bool, len(v.Fields))
+	for _, k := range v.order {
+		if _, ok := v.Fields[k]; ok && !seen[k] {
+			keys = append(keys, k)
+			seen[k] = true
+		}
+	}
+	rest := make([]string, 0, len(v.Fields)-len(keys))
+	for k := range v.Fields {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	return append(keys, rest...)
 }
 
 // Add records a message for a field, keeping the first one.
@@ -59,6 +91,7 @@ func (v *ValidationError) Add(field, msg string) {
 	}
 	if _, ok := v.Fields[field]; !ok {
 		v.Fields[field] = msg
+		v.order = append(v.order, field)
 	}
 }
 

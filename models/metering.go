@@ -141,8 +141,11 @@ const MaxTaskInput = 32_000
 // against N slots leave exactly N running. It opens its own transaction, so that a refusal's audit
 // line is committed while the refusal is returned.
 func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.UUID, input string, now time.Time) (*Task, error) {
+	if msg := TextProblem(input, true); msg != "" {
+		return nil, Invalid("input", msg)
+	}
 	if utf8.RuneCountInString(input) > MaxTaskInput {
-		return nil, &ValidationError{Fields: map[string]string{"input": fmt.Sprintf("must be at most %d characters", MaxTaskInput)}}
+		return nil, Invalid("input", fmt.Sprintf("must be at most %d characters", MaxTaskInput))
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	var task *Task

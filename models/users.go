@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,6 +44,9 @@ func (u *User) DisplayName() string {
 // NormalizeEmail trims and lower-cases an email and checks its form.
 func NormalizeEmail(s string) (string, bool) {
 	s = strings.ToLower(strings.TrimSpace(s))
+	if !ValidLine(s) {
+		return "", false // never looked up, never stored
+	}
 	if len(s) > 254 {
 		return s, false
 	}
@@ -51,6 +55,18 @@ func NormalizeEmail(s string) (string, bool) {
 		return s, false
 	}
 	return s, true
+}
+
+// CheckUserName returns a user-facing reason a display name is not acceptable, or "". The name may
+// be empty (the email stands in for it).
+func CheckUserName(name string) string {
+	if msg := TextProblem(name, false); msg != "" {
+		return msg
+	}
+	if utf8.RuneCountInString(name) > 80 {
+		return "Use at most 80 characters."
+	}
+	return ""
 }
 
 // NewUser describes a user to create.
@@ -69,8 +85,8 @@ func CreateUser(ctx context.Context, db bun.IDB, in NewUser) (*User, error) {
 		v.Add("email", "Enter a valid email address.")
 	}
 	name := strings.TrimSpace(in.Name)
-	if len(name) > 80 {
-		v.Add("name", "Use at most 80 characters.")
+	if msg := CheckUserName(name); msg != "" {
+		v.Add("name", msg)
 	}
 	if msg := CheckPassword(in.Password); msg != "" {
 		v.Add("password", msg)

@@ -67,6 +67,9 @@ func CheckSlug(slug string) string {
 
 // CheckWorkspaceName returns a user-facing reason the name is not acceptable, or "".
 func CheckWorkspaceName(name string) string {
+	if msg := TextProblem(name, false); msg != "" {
+		return msg
+	}
 	n := utf8.RuneCountInString(strings.TrimSpace(name))
 	if n < 1 || n > 80 {
 		return "Use 1–80 characters."
