@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -49,6 +50,7 @@ type config struct {
 	production     bool
 	trusted        []netip.Prefix
 	smtpURL        string
+	baseURL        string // the public address links in mail start with; "" until serve defaults it
 	idle, lifetime time.Duration
 	dataDir        string
 }
@@ -59,6 +61,7 @@ func readConfig(getenv func(string) string) (config, error) {
 		appDatabaseURL: getenv("APP_DATABASE_URL"),
 		addr:           or(getenv("ATRIUM_ADDR"), "127.0.0.1:8080"),
 		smtpURL:        getenv("SMTP_URL"),
+		baseURL:        strings.TrimRight(getenv("ATRIUM_BASE_URL"), "/"),
 		dataDir:        or(getenv("ATRIUM_DATA_DIR"), ".data/postgres"),
 	}
 	switch env := or(getenv("ATRIUM_ENV"), "development"); env {
@@ -74,6 +77,12 @@ func readConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("ATRIUM_TRUSTED_PROXIES: %q is not a CIDR like 10.0.0.0/8", s)
 		}
 		c.trusted = append(c.trusted, p)
+	}
+	if c.baseURL != "" {
+		u, err := url.Parse(c.baseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return c, fmt.Errorf("ATRIUM_BASE_URL=%q: use the console's public address, like https://atrium.example.com", c.baseURL)
+		}
 	}
 	var err error
 	if c.idle, err = duration(getenv, "ATRIUM_SESSION_IDLE", 2*time.Hour); err != nil {
@@ -233,6 +242,12 @@ func withDatabase(ctx context.Context, cfg config, stdout io.Writer, fn func(own
 
 // serve runs the console until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
+	if cfg.baseURL == "" {
+		if cfg.production {
+			return errors.New("ATRIUM_BASE_URL is required when ATRIUM_ENV=production: set it to the console's public address, like https://atrium.example.com")
+		}
+		cfg.baseURL = devBaseURL(cfg.addr)
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running? set ATRIUM_ADDR to another address)", cfg.addr, err)
@@ -249,7 +264,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			}
 		}
 		srv := handlers.New(app, handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL,
-			SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version}, log)
+			BaseURL: cfg.baseURL, SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version}, log)
 		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
 		errc := make(chan error, 1)
@@ -268,6 +283,19 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		defer cancel()
 		return hs.Shutdown(shutdownCtx)
 	})
+}
+
+// devBaseURL is the development default of ATRIUM_BASE_URL: the listen address, with localhost
+// for an address that names no host (":8080", "0.0.0.0:8080").
+func devBaseURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // userCreate makes a user from the command line; the password comes from stdin.

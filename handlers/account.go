@@ -40,8 +40,8 @@ func (s *Server) accountPage(c echo.Context) error {
 // accountNameUpdate changes the user's display name.
 func (s *Server) accountNameUpdate(c echo.Context) error {
 	name := strings.TrimSpace(c.FormValue("name"))
-	if len([]rune(name)) > 80 {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{Name: name, NameErrors: views.FormErrors{"name": "Use at most 80 characters."}})
+	if msg := models.CheckUserName(name); msg != "" {
+		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{Name: name, NameErrors: views.FormErrors{"name": msg}})
 	}
 	u := currentUser(c)
 	if _, err := s.DB.NewUpdate().Model(u).Set("name = ?", name).WherePK().Exec(c.Request().Context()); err != nil {

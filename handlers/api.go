@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -188,8 +189,9 @@ func (s *Server) apiTx(c echo.Context, fn func(ctx context.Context, tx bun.Tx) e
 	return models.InWorkspace(c.Request().Context(), s.DB, apiCaller(c).WorkspaceID, fn)
 }
 
-// decodeJSON reads a request body into v strictly: JSON only, one object, no unknown fields, the
-// right types, at most apiBodyLimit bytes. Nothing is written when it fails.
+// decodeJSON reads a request body into v strictly: JSON only, one object, no unknown or repeated
+// fields, the right types, text that is valid UTF-8 without control characters (line breaks and
+// tabs aside), at most apiBodyLimit bytes. Nothing is written when it fails.
 func decodeJSON(c echo.Context, v any) error {
 	req := c.Request()
 	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -201,20 +203,26 @@ func decodeJSON(c echo.Context, v any) error {
 	if req.ContentLength > apiBodyLimit {
 		return tooLarge
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), req.Body, apiBodyLimit))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, apiBodyLimit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge
+	}
+	if err != nil {
+		return &codedError{Status: http.StatusBadRequest, Code: "invalid_json", Message: "The body could not be read."}
+	}
+	if ce := scanJSON(body); ce != nil {
+		return ce
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		if _, extra := dec.Token(); extra != io.EOF {
-			var mbe *http.MaxBytesError
-			if errors.As(extra, &mbe) {
-				return tooLarge
-			}
 			return &codedError{Status: http.StatusBadRequest, Code: "invalid_json", Message: "The body must be one JSON object and nothing after it."}
 		}
 		return nil
 	}
-	var mbe *http.MaxBytesError
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {

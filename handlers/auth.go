@@ -66,6 +66,11 @@ func (s *Server) login(c echo.Context) error {
 		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Email: c.FormValue("email"), Next: next, Message: msg}
 		return s.render(c, status, views.LoginPage(vm), nil)
 	}
+	if msg := models.TextProblem(c.FormValue("email"), false); msg != "" {
+		// Never looked up, never counted as a failure: no account has such an email.
+		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Next: next, Errors: views.FormErrors{"email": msg}}
+		return s.render(c, http.StatusUnprocessableEntity, views.LoginPage(vm), nil)
+	}
 	wait, err := models.LoginLockedFor(ctx, s.DB, email, ip, s.Now())
 	if err != nil {
 		return err

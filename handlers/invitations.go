@@ -20,9 +20,10 @@ func (s *Server) invitationsIndex(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, paths.Members.URL(membership(c).Slug)+"#invitations")
 }
 
-// invitationLink is the absolute address of an invitation, on the host the inviter used.
-func invitationLink(c echo.Context, token string) string {
-	return c.Scheme() + "://" + c.Request().Host + "/invitations/" + token
+// invitationLink is the absolute address of an invitation, on the configured public base URL:
+// never on the request's Host or X-Forwarded-Host, which a client chooses.
+func (s *Server) invitationLink(token string) string {
+	return s.Cfg.BaseURL + "/invitations/" + token
 }
 
 // deliverInvitation mails a freshly issued link when SMTP is configured. The page then says so
@@ -30,7 +31,7 @@ func invitationLink(c echo.Context, token string) string {
 // never through the session, and the mailer logs it.
 func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation, verb string) error {
 	m, u := membership(c), currentUser(c)
-	link := invitationLink(c, inv.Token)
+	link := s.invitationLink(inv.Token)
 	mailer := mail.Mailer{URL: s.Cfg.SMTPURL, Log: s.Log}
 	shown := &views.InvitationLink{Email: inv.Email, URL: link}
 	err := mailer.Send(c.Request().Context(), mail.Invitation(inv.Email, m.Name, u.DisplayName(), inv.Role, link, inv.ExpiresAt))

@@ -178,6 +178,13 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
 		}
+		// A browser says where a request comes from: Sec-Fetch-Site same-origin or none, or an
+		// Origin on this host or the base URL. Anything else is refused before the token is looked
+		// at; a client that sends neither header is judged by the token alone.
+		if err := s.crossOrigin.Check(c.Request()); err != nil {
+			return &codedError{Status: http.StatusForbidden, Code: "cross_origin",
+				Message: "Cross-site requests are refused. Open Atrium itself and try again."}
+		}
 		want := s.Sessions.GetString(c.Request().Context(), "csrf")
 		got := c.Request().Header.Get("X-CSRF-Token")
 		if got == "" {

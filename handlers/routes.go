@@ -212,12 +212,14 @@ func (s *Server) routes() *echo.Echo {
 	sub, _ := fs.Sub(static.FS, ".")
 	s.static = http.StripPrefix("/static/", s.staticFiles(sub))
 
-	// The browser console: session, user and CSRF, then each route's rule (authorize). The group
-	// also answers unknown paths, through the same chain, with 404.
-	web := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadUser, s.csrf)
+	// The browser console: session, user, the cross-site check and CSRF, the parameters' text,
+	// then each route's rule (authorize). The group also answers unknown paths, through the same
+	// chain, with 404.
+	web := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadUser, s.csrf, checkParams)
 	// The JSON API: a key in Authorization: Bearer only (no session, no CSRF), the hourly metering,
-	// then each route's scope. The chain is built once, so its fair gate is the server's.
-	api := e.Group(paths.APIPrefix, s.apiKeyAuth(), s.apiRateLimit)
+	// the parameters' text, then each route's scope. The chain is built once, so its fair gate is
+	// the server's.
+	api := e.Group(paths.APIPrefix, s.apiKeyAuth(), s.apiRateLimit, checkParams)
 	api.RouteNotFound("", s.apiNotFound)
 	api.RouteNotFound("/*", s.apiNotFound)
 

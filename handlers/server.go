@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/postgresstore"
@@ -22,7 +23,12 @@ type Config struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// SMTPURL sends invitation mail when set; otherwise links are shown and logged.
-	SMTPURL         string
+	SMTPURL string
+	// BaseURL is the console's public address (scheme, host, optional path prefix), which every
+	// link the server writes into mail starts with; the request's Host or X-Forwarded-Host never
+	// reaches a link. Its origin is also trusted by the cross-site check. Empty (tests that send
+	// no mail) makes links bare paths.
+	BaseURL         string
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
 	Version         string
@@ -36,6 +42,9 @@ type Server struct {
 	Cfg      Config
 	// Now is the clock; tests move it.
 	Now func() time.Time
+
+	// crossOrigin refuses cross-site state changes, behind the CSRF token.
+	crossOrigin *http.CrossOriginProtection
 
 	echo   *echo.Echo
 	static http.Handler   // the embedded assets, under /static/
@@ -62,7 +71,13 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 		sm.Cookie.Name = "__Host-atrium_session"
 		sm.Cookie.Secure = true
 	}
-	s := &Server{DB: db, Sessions: sm, Log: log, Cfg: cfg, Now: time.Now}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	s := &Server{DB: db, Sessions: sm, Log: log, Cfg: cfg, Now: time.Now, crossOrigin: http.NewCrossOriginProtection()}
+	if origin, err := originOf(cfg.BaseURL); err == nil {
+		if err := s.crossOrigin.AddTrustedOrigin(origin); err != nil {
+			log.Warn("base URL not trusted for cross-site checks", "error", err)
+		}
+	}
 	s.echo = s.routes()
 	return s
 }

@@ -35,14 +35,26 @@ type App struct {
 	DB     *testdb.DB
 }
 
-// Start runs the real handler on an httptest server.
+// Start runs the real handler on an httptest server whose address is the configured base URL.
 func Start(t testing.TB) *App {
+	t.Helper()
+	return StartWith(t, handlers.Config{})
+}
+
+// StartWith runs the real handler with cfg on an httptest server; an empty BaseURL becomes the
+// server's own address.
+func StartWith(t testing.TB, cfg handlers.Config) *App {
 	t.Helper()
 	d := testdb.Get(t)
 	log := slog.New(slog.NewTextHandler(logOutput(), nil))
-	srv := handlers.New(d.App, handlers.Config{}, log)
+	hs := httptest.NewUnstartedServer(nil)
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + hs.Listener.Addr().String()
+	}
+	srv := handlers.New(d.App, cfg, log)
 	srv.Now = testdb.Clock // the tests' one clock: TEST_NOW moves the server too
-	hs := httptest.NewServer(srv)
+	hs.Config.Handler = srv
+	hs.Start()
 	t.Cleanup(hs.Close)
 	return &App{T: t, Server: srv, HTTP: hs, DB: d}
 }
