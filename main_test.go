@@ -32,6 +32,8 @@ func TestVersionAndBadConfig(t *testing.T) {
 		"env":     {"ATRIUM_ENV": "prod"},
 		"proxies": {"ATRIUM_TRUSTED_PROXIES": "10.0.0.0/8,nonsense"},
 		"idle":    {"ATRIUM_SESSION_IDLE": "forever"},
+		"base":    {"ATRIUM_BASE_URL": "atrium.example.com"},
+		"scheme":  {"ATRIUM_BASE_URL": "ftp://atrium.example.com"},
 	} {
 		err := run(context.Background(), []string{"atrium", "version"}, env(vars), strings.NewReader(""), &out)
 		if err == nil || strings.Contains(err.Error(), "\n") {
@@ -41,6 +43,25 @@ func TestVersionAndBadConfig(t *testing.T) {
 	err := run(context.Background(), []string{"atrium", "migrate"}, env(map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}), strings.NewReader(""), &out)
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Errorf("unreachable database: want one line naming DATABASE_URL, got %q", err)
+	}
+}
+
+// TestProductionNeedsABaseURL: links in mail must not come from a request's Host, so production
+// refuses to start without ATRIUM_BASE_URL, in one line; development defaults to the address.
+func TestProductionNeedsABaseURL(t *testing.T) {
+	var out bytes.Buffer
+	vars := map[string]string{"ATRIUM_ENV": "production", "ATRIUM_ADDR": "127.0.0.1:0", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}
+	err := run(context.Background(), []string{"atrium", "serve"}, env(vars), strings.NewReader(""), &out)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "ATRIUM_BASE_URL") {
+		t.Fatalf("want one line naming ATRIUM_BASE_URL, got %v", err)
+	}
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080", ":8080": "http://localhost:8080",
+		"0.0.0.0:9000": "http://localhost:9000", "[::1]:8080": "http://[::1]:8080",
+	} {
+		if got := devBaseURL(addr); got != want {
+			t.Errorf("devBaseURL(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }
 
