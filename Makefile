@@ -13,9 +13,13 @@ run: postgres-bin
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o atrium .
 
-## test: the whole suite against a real PostgreSQL (and Chromium for browser tests)
+## test: the whole suite against a real PostgreSQL (and Chromium for browser tests), then the fuzz tests
 test:
 	$(GO) test -count=1 -timeout 20m -p 2 $(PKGS)
+	@# Fuzz the console's and the API's input for a fixed number of requests each (a count, not a
+	@# duration: a timed run can end in a spurious "context deadline exceeded" under load).
+	$(GO) test -run '^$$' -fuzz '^FuzzConsoleInput$$' -fuzztime 300x -parallel 1 ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzAPIInput$$' -fuzztime 300x -parallel 1 ./handlers
 
 ## test-dates: the model and handler tests again on a date years away and in a year's last minute
 ## (TEST_NOW moves the tests' clock and the test server's), so a dependency on today's date shows

@@ -40,7 +40,7 @@ func newKeysCrew(t *testing.T, app *webtest.App) *keysCrew {
 }
 
 // createKey submits the create form and returns the response and the key it shows.
-func createKey(t *testing.T, c *webtest.Client, slug, name, scope string) (*webtest.Response, string) {
+func createKey(t testing.TB, c *webtest.Client, slug, name, scope string) (*webtest.Response, string) {
 	t.Helper()
 	c.Get("/w/" + slug + "/keys")
 	res := c.Post("/w/"+slug+"/keys", url.Values{"name": {name}, "scope": {scope}, "expires_in_days": {"30"}})

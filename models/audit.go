@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"database/sql/driver"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,14 +15,14 @@ type AuditEvent struct {
 	bun.BaseModel `bun:"table:audit_events,alias:ae"`
 	Scoped
 
-	ID          uuid.UUID      `bun:"id,pk,type:uuid"`
-	ActorUserID *uuid.UUID     `bun:"actor_user_id,type:uuid"`
-	ActorKeyID  *uuid.UUID     `bun:"actor_key_id,type:uuid"`
-	Action      string         `bun:"action"`
-	Target      string         `bun:"target"`
-	Details     map[string]any `bun:"details,type:jsonb"`
-	IP          string         `bun:"ip"`
-	CreatedAt   time.Time      `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	ID          uuid.UUID  `bun:"id,pk,type:uuid"`
+	ActorUserID *uuid.UUID `bun:"actor_user_id,type:uuid"`
+	ActorKeyID  *uuid.UUID `bun:"actor_key_id,type:uuid"`
+	Action      string     `bun:"action"`
+	Target      string     `bun:"target"`
+	Details     Details    `bun:"details,type:jsonb"`
+	IP          string     `bun:"ip"`
+	CreatedAt   time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
 }
 
 // platformEvent is an audit line that belongs to no workspace (sign-ups, log-ins).
@@ -29,12 +31,29 @@ type platformEvent struct {
 
 	ID uuid.UUID `bun:"id,pk,type:uuid"`
 	// WorkspaceID is always NULL; it is named so the statement says so.
-	WorkspaceID *uuid.UUID     `bun:"workspace_id,type:uuid"`
-	ActorUserID *uuid.UUID     `bun:"actor_user_id,type:uuid"`
-	Action      string         `bun:"action"`
-	Target      string         `bun:"target"`
-	Details     map[string]any `bun:"details,type:jsonb"`
-	IP          string         `bun:"ip"`
+	WorkspaceID *uuid.UUID `bun:"workspace_id,type:uuid"`
+	ActorUserID *uuid.UUID `bun:"actor_user_id,type:uuid"`
+	Action      string     `bun:"action"`
+	Target      string     `bun:"target"`
+	Details     Details    `bun:"details,type:jsonb"`
+	IP          string     `bun:"ip"`
+}
+
+// Details are an audit event's details, stored as jsonb. They encode themselves: the ORM's own
+// jsonb literal turns an escaped backslash followed by "u0000" (text anyone may type) into a NUL
+// escape, which PostgreSQL refuses.
+type Details map[string]any
+
+// Value encodes the details as JSON text.
+func (d Details) Value() (driver.Value, error) {
+	if d == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(map[string]any(d))
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
 }
 
 // Event describes what to record.

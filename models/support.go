@@ -136,7 +136,8 @@ func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQ
 		return nil, Errorf(ErrNotFound, "not found")
 	}
 	now = now.UTC()
-	l := &SupportListing{Month: MonthStart(now), Hour: now.Truncate(time.Hour), Page: max(q.Page, 1)}
+	l := &SupportListing{Month: MonthStart(now), Hour: now.Truncate(time.Hour),
+		Page: min(max(q.Page, 1), maxListPage)} // a page past the end answers empty; no offset overflows
 	order, ok := SupportSorts[q.Sort]
 	if !ok {
 		order = SupportSorts["name"]
@@ -189,6 +190,9 @@ func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQ
 	}
 	return l, nil
 }
+
+// maxListPage is the highest page number a listing reads; any higher one is read as it.
+const maxListPage = 1 << 20
 
 // SupportWorkspaceView is what support sees of one workspace: its facts, its use against its
 // tier, and its use over a range of days. Never its keys, tasks or messages.
