@@ -134,7 +134,9 @@ func FuzzConsoleInput(f *testing.F) {
 		return v
 	}
 	uniq := func(p string) string { return fmt.Sprintf("%s-%d", p, fuzzSeq.Add(1)) }
-	post := func(path string, fv url.Values) (string, string, url.Values, string) { return http.MethodPost, path, fv, "" }
+	post := func(path string, fv url.Values) (string, string, url.Values, string) {
+		return http.MethodPost, path, fv, ""
+	}
 	get := func(path string) (string, string, url.Values, string) { return http.MethodGet, path, nil, "" }
 	raw := func(path, body string) (string, string, url.Values, string) { return http.MethodPost, path, nil, body }
 	targets := []fuzzTarget{
@@ -178,7 +180,9 @@ func FuzzConsoleInput(f *testing.F) {
 		{"raw workspace form", "owner", func(v string) (string, string, url.Values, string) { return raw("/workspaces", v) }},
 		{"raw key form", "owner", func(v string) (string, string, url.Values, string) { return raw(w+"/keys", v) }},
 		{"raw log-in form", "anonymous", func(v string) (string, string, url.Values, string) { return raw("/login", v) }},
-		{"members search", "owner", func(v string) (string, string, url.Values, string) { return get(w + "/members?q=" + q(v) + "&page=" + q(v)) }},
+		{"members search", "owner", func(v string) (string, string, url.Values, string) {
+			return get(w + "/members?q=" + q(v) + "&page=" + q(v))
+		}},
 		{"workspaces search", "owner", func(v string) (string, string, url.Values, string) { return get("/workspaces?q=" + q(v)) }},
 		{"slug check", "owner", func(v string) (string, string, url.Values, string) { return get("/workspaces/slug-check?slug=" + q(v)) }},
 		{"audit filters", "owner", func(v string) (string, string, url.Values, string) {
@@ -199,7 +203,9 @@ func FuzzConsoleInput(f *testing.F) {
 		{"support workspace", "support", func(v string) (string, string, url.Values, string) {
 			return get("/support/workspaces/" + url.PathEscape(v) + "?range=" + q(v))
 		}},
-		{"workspace path", "owner", func(v string) (string, string, url.Values, string) { return get("/w/" + url.PathEscape(v) + "/members") }},
+		{"workspace path", "owner", func(v string) (string, string, url.Values, string) {
+			return get("/w/" + url.PathEscape(v) + "/members")
+		}},
 		{"invitation token", "anonymous", func(v string) (string, string, url.Values, string) { return get("/invitations/" + url.PathEscape(v)) }},
 		{"member id", "owner", func(v string) (string, string, url.Values, string) {
 			return post(w+"/members/"+url.PathEscape(v)+"/role", form("role", "viewer"))
@@ -298,8 +304,12 @@ func FuzzAPIInput(f *testing.F) {
 	}{
 		{"agent body", func(v string) (string, string, string) { return http.MethodPost, "/api/v1/agents", v }},
 		{"task body", func(v string) (string, string, string) { return http.MethodPost, "/api/v1/tasks", v }},
-		{"complete body", func(v string) (string, string, string) { return http.MethodPost, "/api/v1/tasks/" + task + "/complete", v }},
-		{"message body", func(v string) (string, string, string) { return http.MethodPost, "/api/v1/tasks/" + task + "/messages", v }},
+		{"complete body", func(v string) (string, string, string) {
+			return http.MethodPost, "/api/v1/tasks/" + task + "/complete", v
+		}},
+		{"message body", func(v string) (string, string, string) {
+			return http.MethodPost, "/api/v1/tasks/" + task + "/messages", v
+		}},
 		{"agent name", func(v string) (string, string, string) {
 			return http.MethodPost, "/api/v1/agents", `{"name": ` + jsonString(v) + `}`
 		}},
@@ -321,8 +331,12 @@ func FuzzAPIInput(f *testing.F) {
 		{"messages page", func(v string) (string, string, string) {
 			return http.MethodGet, "/api/v1/tasks/" + task + "/messages?limit=" + q(v) + "&cursor=" + q(v), ""
 		}},
-		{"agent id", func(v string) (string, string, string) { return http.MethodGet, "/api/v1/agents/" + url.PathEscape(v), "" }},
-		{"task id", func(v string) (string, string, string) { return http.MethodGet, "/api/v1/tasks/" + url.PathEscape(v), "" }},
+		{"agent id", func(v string) (string, string, string) {
+			return http.MethodGet, "/api/v1/agents/" + url.PathEscape(v), ""
+		}},
+		{"task id", func(v string) (string, string, string) {
+			return http.MethodGet, "/api/v1/tasks/" + url.PathEscape(v), ""
+		}},
 	}
 	bodies := []string{`{"name": "a"}`, `{"name": "a\u0000"}`, `{"name": "a", "name": "b"}`, `{"agent_id": "` + agent + `", "input": "hi\n"}`,
 		`{"status": "succeeded"}`, `{"role": "user", "body": "hello"}`, `{"a": {"b": [1, {"c": "\u001b"}]}}`, "{\"name\": \"\xff\"}",
