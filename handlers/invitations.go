@@ -23,7 +23,7 @@ func (s *Server) invitationsIndex(c echo.Context) error {
 // invitationLink is the absolute address of an invitation, on the configured public base URL:
 // never on the request's Host or X-Forwarded-Host, which a client chooses.
 func (s *Server) invitationLink(token string) string {
-	return s.Cfg.BaseURL + "/invitations/" + token
+	return s.Cfg.BaseURL + paths.Invitation.URL(token)
 }
 
 // deliverInvitation mails a freshly issued link when SMTP is configured. The page then says so
