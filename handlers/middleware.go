@@ -170,8 +170,9 @@ func (s *Server) csrfToken(ctx context.Context) string {
 	return tok
 }
 
-// csrf refuses every state-changing request whose _csrf field or X-CSRF-Token header does not
-// match the session's token, compared in constant time.
+// csrf refuses every state-changing request that a browser says comes from another site
+// (Sec-Fetch-Site, Origin), and every one whose _csrf field or X-CSRF-Token header does not match
+// the session's token, compared in constant time.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		switch c.Request().Method {
