@@ -1,115 +1,141 @@
 // Command bench is Atrium's load benchmark, behind `make bench`:
 //
-//	go run ./bench [section ...|all]
+//	go run ./bench [-db URL] [-cases all] [-c 8,64] [-d 5s] [-warmup 1s] [-reps 3]
 //
-// It starts its own throwaway database the way the tests do (TEST_DATABASE_URL, else the server
-// on 127.0.0.1:5432, else a private cluster), migrates it, runs the real server on a loopback
-// httptest server, seeds what each section needs and prints figures. Every section runs a fixed
-// number of requests, so a whole run stays within seconds.
+// It starts a private PostgreSQL cluster from the machine's server binaries (unless -db or
+// BENCH_DATABASE_URL names a server), migrates and seeds it, runs the real server (handlers.New on
+// the runtime role's pool) and the floor under it (a bare echo handler; one doing a primary-key
+// select on a pgx pool of the same size) on loopback, and drives each case from in-process
+// clients. The cases run interleaved over the repetitions (A B C, C B A, A B C); the table gives
+// medians, the ratio to the floor, the database round trips each call made as counted on the
+// wire, and the process's peak resident memory. bench/README.md says what each column means.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/uptrace/bun"
-
-	"atrium/handlers"
-	"atrium/models"
-	"atrium/models/testdb"
 )
 
-// Env is what every section gets: the database, a running server and a clock.
-type Env struct {
-	// Owner is the migration owner's pool; App is the runtime role's, as the server uses it.
-	Owner, App *bun.DB
-	// OwnerURL lets a section open more pools.
-	OwnerURL string
-	// Server is the real handler, served at URL on loopback.
-	Server *handlers.Server
-	URL    string
-	// Log is for the sections' progress notes (stderr); figures go to Out.
-	Log *slog.Logger
-	Out io.Writer
-	// Now is the clock.
-	Now func() time.Time
-}
-
-// sections are the benchmark's parts by name; `all` runs them in name order.
-var sections = map[string]func(ctx context.Context, env *Env) error{
-	"api":   benchAPI,
-	"usage": benchUsage,
+// config is the command line.
+type config struct {
+	dbURL            string
+	cases            []string // keys, in table order
+	conns            []int
+	duration, warmup time.Duration
+	reps             int
+	seed             seedSize
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err == nil {
+		_, err = run(ctx, cfg, os.Stdout, os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, out, errOut io.Writer) error {
-	names := args
-	if len(names) == 0 || slices.Contains(names, "all") {
-		names = names[:0]
-		for name := range sections {
-			names = append(names, name)
-		}
-		slices.Sort(names)
+func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (config, error) {
+	cfg := config{seed: defaultSeed}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.StringVar(&cfg.dbURL, "db", getenv("BENCH_DATABASE_URL"),
+		"a PostgreSQL server to make the bench's throwaway database on, as a superuser (default $BENCH_DATABASE_URL, else a private cluster)")
+	cases := fs.String("cases", "all", "cases or groups, comma-separated: "+strings.Join(caseKeys, ", ")+
+		"; groups floor, api, pages, login, all (the floor always runs)")
+	conns := fs.String("c", "8,64", "concurrent clients, comma-separated: each case runs at each")
+	fs.DurationVar(&cfg.duration, "d", 5*time.Second, "timed duration of each case, per connection count and repetition")
+	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "untimed warm-up before each timed window")
+	fs.IntVar(&cfg.reps, "reps", 3, "repetitions, interleaved (forward, backward, forward, …); the table gives medians")
+	fs.IntVar(&cfg.seed.Tasks, "tasks", defaultSeed.Tasks, "tasks in the measured workspace")
+	fs.IntVar(&cfg.seed.Members, "members", defaultSeed.Members, "members of the measured workspace")
+	fs.IntVar(&cfg.seed.Small, "small", defaultSeed.Small, "small workspaces besides it")
+	fs.Usage = func() {
+		fmt.Fprintln(errOut, "usage: go run ./bench [flags]   (see bench/README.md)")
+		fs.PrintDefaults()
 	}
-	for _, name := range names {
-		if sections[name] == nil {
-			known := make([]string, 0, len(sections))
-			for k := range sections {
-				known = append(known, k)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q: choose cases with -cases", fs.Args())
+	}
+	want := map[string]bool{"bare": true, "pk": true}
+	for _, name := range strings.Split(*cases, ",") {
+		name = strings.TrimSpace(name)
+		if g, ok := caseGroups[name]; ok {
+			for _, k := range g {
+				want[k] = true
 			}
-			slices.Sort(known)
-			return fmt.Errorf("no section %q; choose from %s or all", name, strings.Join(known, ", "))
+		} else if slices.Contains(caseKeys, name) {
+			want[name] = true
+		} else {
+			return cfg, fmt.Errorf("-cases: no case or group %q; choose from %s, floor, api, pages, login, all", name, strings.Join(caseKeys, ", "))
 		}
 	}
+	for _, k := range caseKeys {
+		if want[k] {
+			cfg.cases = append(cfg.cases, k)
+		}
+	}
+	for _, s := range strings.Split(*conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 1024 {
+			return cfg, fmt.Errorf("-c: %q is not a number of clients from 1 to 1024", s)
+		}
+		if !slices.Contains(cfg.conns, n) {
+			cfg.conns = append(cfg.conns, n)
+		}
+	}
+	switch {
+	case cfg.duration <= 0 || cfg.warmup < 0:
+		return cfg, errors.New("-d must be positive and -warmup not negative")
+	case cfg.reps < 1:
+		return cfg, errors.New("-reps must be at least 1")
+	case cfg.seed.Tasks < 100 || cfg.seed.Members < 2 || cfg.seed.Small < 0:
+		return cfg, errors.New("the seed needs at least 100 tasks and 2 members")
+	}
+	return cfg, nil
+}
+
+// run is the whole bench; it returns the table's rows too, for the test.
+func run(ctx context.Context, cfg config, out, errOut io.Writer) ([]row, error) {
 	log := slog.New(slog.NewTextHandler(errOut, nil))
-	// Code under test logs through slog's default too (a line per cross-tenant read); like the
-	// server's request log, it goes nowhere, so the figures stay readable and terminal-independent.
+	// Code under test logs through slog's default (a line per cross-tenant read); like the server's
+	// request log, it goes nowhere, so the figures do not depend on a terminal.
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	base, stopServer, err := testdb.FindServer(ctx)
+	start := time.Now()
+
+	st, err := setUp(ctx, cfg, errOut, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer stopServer()
-	db, drop, err := testdb.CreateDatabase(ctx, base)
+	defer st.close()
+	log.Info("ready", "database", st.dbDesc, "pool", st.poolSize, "took", time.Since(start).Round(time.Millisecond))
+
+	rows, err := measure(ctx, cfg, st, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer drop()
-	// The runtime pool without the tests' scope guard, which would be measured too.
-	app, err := models.Open(ctx, models.OpenOptions{URL: db.OwnerURL, SetRole: models.AppRole})
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	// The server formats its request log lines as always; only the sink is discarded, so the
-	// figures do not depend on a terminal's speed.
-	srv := handlers.New(app, handlers.Config{Version: "bench"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	env := &Env{Owner: db.Owner, App: app, OwnerURL: db.OwnerURL, Server: srv, URL: hs.URL, Log: log, Out: out, Now: time.Now}
-	for _, name := range names {
-		start := time.Now()
-		fmt.Fprintf(out, "\n== %s\n", name)
-		if err := sections[name](ctx, env); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		fmt.Fprintf(out, "(%s took %s)\n", name, time.Since(start).Round(time.Millisecond))
-	}
-	return nil
+	printTable(out, cfg, st, rows)
+	printTargets(out, rows)
+	log.Info("done", "took", time.Since(start).Round(time.Second))
+	return rows, nil
 }

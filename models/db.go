@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ type OpenOptions struct {
 	SetRole string
 	// MaxConns caps the pool; zero means 20.
 	MaxConns int
+	// Dial, when set, opens the pool's network connections in place of pgx's dialer (the load
+	// benchmark counts the protocol's round trips through it).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Open connects bun to PostgreSQL through pgx's database/sql driver in simple-protocol mode and
@@ -36,6 +40,9 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	if opt.Dial != nil {
+		cfg.DialFunc = opt.Dial
+	}
 	cfg.RuntimeParams["timezone"] = "UTC"
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "atrium"

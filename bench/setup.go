@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/uptrace/bun"
+
+	"atrium/handlers"
+	"atrium/models"
+)
+
+// stage is everything the cases run against.
+type stage struct {
+	owner    *bun.DB // superuser owner: seed, transaction-id reads; not counted
+	app      *bun.DB // the runtime role's pool, as the server uses it; counted
+	floor    *pgxpool.Pool
+	wire     *wire
+	poolSize int
+	env      *env
+	dbDesc   string // what the database is, for the table's heading
+	// loadBefore is the load average when the cases began.
+	loadBefore string
+	cleanups   []func()
+}
+
+func (s *stage) close() {
+	for i := len(s.cleanups) - 1; i >= 0; i-- {
+		s.cleanups[i]()
+	}
+}
+
+func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) (st *stage, err error) {
+	st = &stage{wire: &wire{}}
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
+	ownerURL, err := st.database(ctx, cfg.dbURL, errOut)
+	if err != nil {
+		return nil, err
+	}
+	if st.owner, err = models.Open(ctx, models.OpenOptions{URL: ownerURL, MaxConns: 4}); err != nil {
+		return nil, err
+	}
+	st.cleanups = append(st.cleanups, func() { st.owner.Close() })
+	if _, err := models.Migrate(ctx, st.owner); err != nil {
+		return nil, err
+	}
+	var version string
+	if err := st.owner.NewRaw("SELECT current_setting('server_version')").Scan(ctx, &version); err != nil {
+		return nil, err
+	}
+	st.dbDesc = "PostgreSQL " + version + ", " + st.dbDesc
+
+	t0 := time.Now()
+	data, err := seed(ctx, st.owner, cfg.seed, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("seeded", "what", cfg.seed.String(), "took", time.Since(t0).Round(time.Millisecond))
+
+	// The server's pool, opened as the server opens it, with the wire counted.
+	if st.app, err = models.Open(ctx, models.OpenOptions{URL: ownerURL, SetRole: models.AppRole, Dial: st.wire.dial}); err != nil {
+		return nil, err
+	}
+	st.cleanups = append(st.cleanups, func() { st.app.Close() })
+	st.poolSize = st.app.DB.Stats().MaxOpenConnections
+	if st.poolSize <= 0 {
+		st.poolSize = 4 * runtime.GOMAXPROCS(0) // an unlimited pool: pgxpool's default
+	}
+
+	// The floor's pool: pgx's own, the same size, the same role, its default statement cache.
+	pc, err := pgxpool.ParseConfig(ownerURL)
+	if err != nil {
+		return nil, err
+	}
+	pc.MaxConns = int32(st.poolSize)
+	pc.ConnConfig.DialFunc = st.wire.dial
+	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pc.ConnConfig.RuntimeParams["application_name"] = "atrium-bench-floor"
+	pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{models.AppRole}.Sanitize())
+		return err
+	}
+	if st.floor, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+		return nil, err
+	}
+	st.cleanups = append(st.cleanups, st.floor.Close)
+
+	var ownerID uuid.UUID
+	if err := st.owner.NewRaw("SELECT id FROM users WHERE email = ?", benchEmail).Scan(ctx, &ownerID); err != nil {
+		return nil, err
+	}
+	srv := handlers.New(st.app, handlers.Config{Version: "bench"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	appHS := httptest.NewServer(srv)
+	st.cleanups = append(st.cleanups, appHS.Close)
+	floorHS := httptest.NewServer(floorServer(st.floor, ownerID))
+	st.cleanups = append(st.cleanups, floorHS.Close)
+
+	tr := &http.Transport{MaxIdleConns: 0, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute, DisableCompression: true}
+	st.cleanups = append(st.cleanups, tr.CloseIdleConnections)
+	st.env = &env{
+		appURL:   appHS.URL,
+		floorURL: floorHS.URL,
+		http: &http.Client{Transport: tr, Timeout: time.Minute,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		data: data,
+	}
+	st.env.sessions = &sessionPool{e: st.env}
+	return st, nil
+}
+
+// database makes the bench's database and returns its owner URL: a fresh private cluster (the
+// default), or a throwaway database on the server at url, dropped at the end.
+func (st *stage) database(ctx context.Context, dbURL string, errOut io.Writer) (string, error) {
+	if dbURL == "" {
+		dir, err := os.MkdirTemp("", "atrium-bench-")
+		if err != nil {
+			return "", err
+		}
+		st.cleanups = append(st.cleanups, func() { os.RemoveAll(dir) })
+		// The cluster's files belong to the postgres user when we are root; it must reach them.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return "", err
+		}
+		fmt.Fprintln(errOut, "starting a private PostgreSQL cluster (PostgreSQL's default settings, durable) in", dir)
+		pg, err := models.StartEmbedded(ctx, models.EmbeddedOptions{DataDir: filepath.Join(dir, "data"), Log: errOut})
+		if err != nil {
+			return "", fmt.Errorf("%w (or give a server with -db or BENCH_DATABASE_URL)", err)
+		}
+		st.cleanups = append(st.cleanups, func() {
+			if err := pg.Stop(); err != nil {
+				fmt.Fprintln(errOut, "bench: stopping PostgreSQL:", err)
+			}
+			if pg.DataDir != filepath.Join(dir, "data") {
+				os.RemoveAll(pg.DataDir)
+			}
+		})
+		st.dbDesc = "private cluster, default settings"
+		return pg.URL, nil
+	}
+	admin, err := models.Open(ctx, models.OpenOptions{URL: dbURL, MaxConns: 1})
+	if err != nil {
+		return "", err
+	}
+	st.cleanups = append(st.cleanups, func() { admin.Close() })
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := "atrium_bench_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("create the bench database: %w", err)
+	}
+	st.cleanups = append(st.cleanups, func() {
+		admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	st.dbDesc = "database " + name + " on " + u.Host + " (-db)"
+	return u.String(), nil
+}
+
+// nextXID is the next transaction id the cluster will hand out; reading it takes none.
+func (st *stage) nextXID(ctx context.Context) (int64, error) {
+	var x int64
+	err := st.owner.NewRaw("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").Scan(ctx, &x)
+	return x, err
+}
