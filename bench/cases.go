@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/uuid"
@@ -25,6 +27,8 @@ type benchCase struct {
 	name  string // the row's label
 	// pairs: a call is two requests (start and complete a task), and the rate is pairs per second.
 	pairs bool
+	// burst: each client makes one call, all at once, without warm-up (the log-in burst).
+	burst bool
 	// client makes client i's call; it may do untimed set-up (a log-in).
 	client func(ctx context.Context, i int) (call, error)
 }
@@ -137,7 +141,7 @@ func (e *env) cases() map[string]*benchCase {
 		{key: "overview", group: "pages", name: "overview page", client: session("/w/" + benchSlug)},
 		{key: "members", group: "pages", name: "members page", client: session("/w/" + benchSlug + "/members")},
 		{key: "usage", group: "pages", name: "usage page, 90 days", client: session("/w/" + benchSlug + "/usage?range=90")},
-		{key: "login", group: "login", name: "log-in (form + POST)", client: func(ctx context.Context, i int) (call, error) {
+		{key: "login", group: "login", name: "log-in burst (form + POST)", burst: true, client: func(ctx context.Context, i int) (call, error) {
 			return func(ctx context.Context) error {
 				_, err := e.login(ctx)
 				return err
@@ -226,13 +230,35 @@ type sessionPool struct {
 	cookies []string
 }
 
+// ensure logs in until there are n sessions, a few at a time (each log-in hashes a password).
+func (p *sessionPool) ensure(ctx context.Context, n int) error {
+	need := n - len(p.cookies)
+	if need <= 0 {
+		return nil
+	}
+	made := make([]string, need)
+	errs := make([]error, need)
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i := range made {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			made[i], errs[i] = p.e.login(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	p.cookies = append(p.cookies, made...)
+	return nil
+}
+
 func (p *sessionPool) get(ctx context.Context, i int) (string, error) {
-	for len(p.cookies) <= i {
-		c, err := p.e.login(ctx)
-		if err != nil {
-			return "", err
-		}
-		p.cookies = append(p.cookies, c)
+	if err := p.ensure(ctx, i+1); err != nil {
+		return "", err
 	}
 	return p.cookies[i], nil
 }

@@ -34,6 +34,7 @@ type config struct {
 	duration, warmup time.Duration
 	reps             int
 	seed             seedSize
+	keep             bool
 }
 
 func main() {
@@ -64,6 +65,7 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (co
 	fs.DurationVar(&cfg.duration, "d", 5*time.Second, "timed duration of each case, per connection count and repetition")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "untimed warm-up before each timed window")
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions, interleaved (forward, backward, forward, …); the table gives medians")
+	fs.BoolVar(&cfg.keep, "keep", false, "with -db: keep the seeded database afterwards (its name is logged), to look into its queries")
 	fs.IntVar(&cfg.seed.Tasks, "tasks", defaultSeed.Tasks, "tasks in the measured workspace")
 	fs.IntVar(&cfg.seed.Members, "members", defaultSeed.Members, "members of the measured workspace")
 	fs.IntVar(&cfg.seed.Small, "small", defaultSeed.Small, "small workspaces besides it")
@@ -107,6 +109,8 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (co
 	switch {
 	case cfg.duration <= 0 || cfg.warmup < 0:
 		return cfg, errors.New("-d must be positive and -warmup not negative")
+	case cfg.keep && cfg.dbURL == "":
+		return cfg, errors.New("-keep needs -db: the private cluster goes when the bench ends")
 	case cfg.reps < 1:
 		return cfg, errors.New("-reps must be at least 1")
 	case cfg.seed.Tasks < 100 || cfg.seed.Members < 2 || cfg.seed.Small < 0:

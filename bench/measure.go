@@ -87,6 +87,11 @@ func measure(ctx context.Context, cfg config, st *stage, log *slog.Logger) ([]ro
 // warmed up, then timed, with the wire counters, transaction ids and peak RSS read around the
 // timed window only.
 func measureOnce(ctx context.Context, cfg config, st *stage, r *row) (window, error) {
+	if r.c.group == "pages" {
+		if err := st.env.sessions.ensure(ctx, r.conns); err != nil {
+			return window{}, err
+		}
+	}
 	clients := make([]call, r.conns)
 	for i := range clients {
 		fn, err := r.c.client(ctx, i)
@@ -95,7 +100,10 @@ func measureOnce(ctx context.Context, cfg config, st *stage, r *row) (window, er
 		}
 		clients[i] = fn
 	}
-	if cfg.warmup > 0 {
+	d := cfg.duration
+	if r.c.burst {
+		d = 0 // one call from each client
+	} else if cfg.warmup > 0 {
 		if _, _, _, err := loop(ctx, clients, cfg.warmup); err != nil {
 			return window{}, fmt.Errorf("warm-up: %w", err)
 		}
@@ -106,7 +114,7 @@ func measureOnce(ctx context.Context, cfg config, st *stage, r *row) (window, er
 		return window{}, err
 	}
 	w0 := st.wire.snapshot()
-	calls, took, lat, err := loop(ctx, clients, cfg.duration)
+	calls, took, lat, err := loop(ctx, clients, d)
 	if err != nil {
 		return window{}, err
 	}

@@ -16,8 +16,15 @@ func printTable(out io.Writer, cfg config, st *stage, rows []row) {
 	fmt.Fprintf(out, "\nAtrium bench, %s: GOMAXPROCS=%d, %s, server and clients in one process on loopback,\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOMAXPROCS(0), st.dbDesc)
 	fmt.Fprintf(out, "application pool %d connections; seed: %s;\n", st.poolSize, cfg.seed)
-	fmt.Fprintf(out, "%s per case after %s warm-up, %d repetitions interleaved, medians (round trips over all calls, RSS the highest);\n",
-		cfg.duration, cfg.warmup, cfg.reps)
+	reps := fmt.Sprintf("%d repetitions interleaved, medians", cfg.reps)
+	if cfg.reps == 1 {
+		reps = "1 repetition"
+	}
+	fmt.Fprintf(out, "%s per case after %s warm-up (log-in: one burst), %s (round trips over all calls, RSS the highest);\n",
+		cfg.duration, cfg.warmup, reps)
+	if cfg.dbURL != "" {
+		fmt.Fprintln(out, "write tx counts the server's every database: on a shared server it includes others' writes;")
+	}
 	fmt.Fprintf(out, "the machine's load average (1, 5, 15 min) was %s before the cases and %s after\n\n", st.loadBefore, loadAvg())
 	fmt.Fprintln(out, "| case | c | req/s | p50 | p99 | ratio to b | round trips/call | statements/call | write tx/call | peak RSS |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|")

@@ -51,7 +51,7 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 			st.close()
 		}
 	}()
-	ownerURL, err := st.database(ctx, cfg.dbURL, errOut)
+	ownerURL, err := st.database(ctx, cfg.dbURL, cfg.keep, errOut)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 
 // database makes the bench's database and returns its owner URL: a fresh private cluster (the
 // default), or a throwaway database on the server at url, dropped at the end.
-func (st *stage) database(ctx context.Context, dbURL string, errOut io.Writer) (string, error) {
+func (st *stage) database(ctx context.Context, dbURL string, keep bool, errOut io.Writer) (string, error) {
 	if dbURL == "" {
 		dir, err := os.MkdirTemp("", "atrium-bench-")
 		if err != nil {
@@ -166,14 +166,18 @@ func (st *stage) database(ctx context.Context, dbURL string, errOut io.Writer) (
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", fmt.Errorf("create the bench database: %w", err)
 	}
-	st.cleanups = append(st.cleanups, func() {
-		admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		return "", err
 	}
 	u.Path = "/" + name
+	st.cleanups = append(st.cleanups, func() {
+		if keep {
+			fmt.Fprintln(errOut, "kept the bench database:", u.String())
+			return
+		}
+		admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
 	st.dbDesc = "database " + name + " on " + u.Host + " (-db)"
 	return u.String(), nil
 }
