@@ -21,7 +21,9 @@ import (
 	"github.com/uptrace/bun"
 
 	"atrium/handlers"
+	"atrium/migrations"
 	"atrium/models"
+	"atrium/models/pgembed"
 )
 
 // stage is everything the cases run against.
@@ -59,7 +61,7 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 		return nil, err
 	}
 	st.cleanups = append(st.cleanups, func() { st.owner.Close() })
-	if _, err := models.Migrate(ctx, st.owner); err != nil {
+	if _, err := migrations.Migrate(ctx, st.owner); err != nil {
 		return nil, err
 	}
 	var version string
@@ -140,7 +142,7 @@ func (st *stage) database(ctx context.Context, dbURL string, keep bool, errOut i
 			return "", err
 		}
 		fmt.Fprintln(errOut, "starting a private PostgreSQL cluster (PostgreSQL's default settings, durable) in", dir)
-		pg, err := models.StartEmbedded(ctx, models.EmbeddedOptions{DataDir: filepath.Join(dir, "data"), Log: errOut})
+		pg, err := pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(dir, "data"), Log: errOut})
 		if err != nil {
 			return "", fmt.Errorf("%w (or give a server with -db or BENCH_DATABASE_URL)", err)
 		}
