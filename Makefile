@@ -27,9 +27,9 @@ TEST_DATES ?= 2034-06-15T12:00:00Z 2031-12-31T23:59:00Z
 test-dates:
 	@for d in $(TEST_DATES); do echo "TEST_NOW=$$d"; TEST_NOW=$$d $(GO) test -count=1 -timeout 20m -p 2 ./models ./handlers || exit 1; done
 
-## bench: the load benchmark; prints throughput and latency figures
-bench:
-	$(GO) run ./bench all
+## bench: the load benchmark (bench/README.md); flags in BENCH_ARGS, e.g. make bench BENCH_ARGS="-d 20s"
+bench: postgres-bin
+	$(GO) run ./bench $(BENCH_ARGS)
 
 ## generate: templ → Go
 generate:

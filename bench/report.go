@@ -146,6 +146,10 @@ func printTargets(out io.Writer, rows []row) {
 			met++
 		}
 	}
+	if len(ts) == 0 {
+		fmt.Fprintln(out, "\nIssue 10's targets: none applies to the cases measured")
+		return
+	}
 	fmt.Fprintf(out, "\nIssue 10's targets (ratios to b at the same c): %d of %d met\n", met, len(ts))
 	for _, t := range ts {
 		mark := "not met"
