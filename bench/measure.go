@@ -45,8 +45,10 @@ func measure(ctx context.Context, cfg config, st *stage, log *slog.Logger) ([]ro
 			return nil, fmt.Errorf("%s: %w", r.c.name, err)
 		}
 	}
-	if err := probeList(ctx, st.env); err != nil {
-		return nil, err
+	if slices.Contains(cfg.cases, "agents") {
+		if err := probeList(ctx, st.env); err != nil {
+			return nil, err
+		}
 	}
 	st.loadBefore = loadAvg()
 	resetOK := resetPeakRSS()

@@ -120,7 +120,7 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 	st.env = &env{
 		appURL:   appHS.URL,
 		floorURL: floorHS.URL,
-		http: &http.Client{Transport: tr, Timeout: time.Minute,
+		http: &http.Client{Transport: tr, Timeout: 5 * time.Minute,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		data: data,
 	}
