@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/webtest"
 	"atrium/models"
@@ -26,7 +25,7 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 	app.SetTier(ws, models.TierStarter)
 	// Thirty days of hourly use with a daily rhythm, ending this hour.
 	now := testdb.Now(t).UTC().Truncate(time.Hour)
-	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		var rows []models.UsageHour
 		for h := range 30 * 24 {
 			at := now.Add(-time.Duration(h) * time.Hour)
@@ -40,7 +39,7 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 			}
 			rows = append(rows, models.UsageHour{Hour: at, APICalls: calls, AgentMinutes: minutes})
 		}
-		_, err := tx.NewInsert().Model(&rows).Exec(ctx)
+		_, err := tn.Tx().NewInsert().Model(&rows).Exec(ctx)
 		return err
 	})
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/models"
 )
@@ -94,7 +93,6 @@ func (s *Server) apiKeyAuth() echo.MiddlewareFunc {
 			}
 			gate.learn(prefix, caller.WorkspaceID)
 			c.Set(ctxCaller, caller)
-			c.SetRequest(c.Request().WithContext(models.WithWorkspace(ctx, caller.WorkspaceID)))
 			return next(c)
 		}
 	}
@@ -185,7 +183,7 @@ func ceilSeconds(d time.Duration) int64 {
 }
 
 // apiTx runs fn in the caller's workspace transaction.
-func (s *Server) apiTx(c echo.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+func (s *Server) apiTx(c echo.Context, fn func(ctx context.Context, tn *models.Tenant) error) error {
 	return models.InWorkspace(c.Request().Context(), s.DB, apiCaller(c).WorkspaceID, fn)
 }
 
@@ -327,9 +325,9 @@ func (g *fairGate) learn(prefix string, ws uuid.UUID) {
 // apiWorkspace answers the key's workspace.
 func (s *Server) apiWorkspace(c echo.Context) error {
 	var ws *models.Workspace
-	err := s.apiTx(c, func(ctx context.Context, tx bun.Tx) error {
+	err := s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
 		var err error
-		ws, err = models.WorkspaceByID(ctx, tx, apiCaller(c).WorkspaceID)
+		ws, err = models.WorkspaceByID(ctx, tn, apiCaller(c).WorkspaceID)
 		return err
 	})
 	if err != nil {
@@ -364,12 +362,12 @@ type apiCalls struct {
 // unlimited.
 func (s *Server) apiUsage(c echo.Context) error {
 	var u *models.Snapshot
-	err := s.apiTx(c, func(ctx context.Context, tx bun.Tx) error {
-		ws, err := models.WorkspaceByID(ctx, tx, apiCaller(c).WorkspaceID)
+	err := s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+		ws, err := models.WorkspaceByID(ctx, tn, apiCaller(c).WorkspaceID)
 		if err != nil {
 			return err
 		}
-		u, err = models.CurrentUsage(ctx, tx, ws.Tier, s.Now())
+		u, err = models.CurrentUsage(ctx, tn, ws.Tier, s.Now())
 		return err
 	})
 	if err != nil {

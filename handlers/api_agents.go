@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/models"
 )
@@ -99,8 +98,8 @@ func (s *Server) apiAgentsIndex(c echo.Context) error {
 	}
 	var rows []models.Agent
 	var next string
-	err = s.apiTx(c, func(ctx context.Context, tx bun.Tx) error {
-		rows, next, err = models.ListAgents(ctx, tx, page)
+	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+		rows, next, err = models.ListAgents(ctx, tn, page)
 		return err
 	})
 	if err != nil {
@@ -118,8 +117,8 @@ func (s *Server) apiAgentCreate(c echo.Context) error {
 		return err
 	}
 	var a *models.Agent
-	err := s.apiTx(c, func(ctx context.Context, tx bun.Tx) (err error) {
-		a, err = models.CreateAgent(ctx, tx, apiCaller(c), in.Name)
+	err := s.apiTx(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		a, err = models.CreateAgent(ctx, tn, apiCaller(c), in.Name)
 		return err
 	})
 	if err != nil {
@@ -135,8 +134,8 @@ func (s *Server) apiAgentShow(c echo.Context) error {
 		return err
 	}
 	var a *models.Agent
-	err = s.apiTx(c, func(ctx context.Context, tx bun.Tx) error {
-		a, err = models.AgentByID(ctx, tx, id)
+	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+		a, err = models.AgentByID(ctx, tn, id)
 		return err
 	})
 	if err != nil {
@@ -167,8 +166,8 @@ func (s *Server) apiTasksIndex(c echo.Context) error {
 	}
 	var rows []models.Task
 	var next string
-	err = s.apiTx(c, func(ctx context.Context, tx bun.Tx) error {
-		rows, next, err = models.ListTasks(ctx, tx, f, page)
+	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+		rows, next, err = models.ListTasks(ctx, tn, f, page)
 		return err
 	})
 	if err != nil {
@@ -205,8 +204,8 @@ func (s *Server) apiTaskShow(c echo.Context) error {
 		return err
 	}
 	var t *models.Task
-	err = s.apiTx(c, func(ctx context.Context, tx bun.Tx) error {
-		t, err = models.TaskByID(ctx, tx, id)
+	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+		t, err = models.TaskByID(ctx, tn, id)
 		return err
 	})
 	if err != nil {
@@ -247,8 +246,8 @@ func (s *Server) apiMessagesIndex(c echo.Context) error {
 	}
 	var rows []models.Message
 	var next string
-	err = s.apiTx(c, func(ctx context.Context, tx bun.Tx) error {
-		rows, next, err = models.ListMessages(ctx, tx, id, page)
+	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+		rows, next, err = models.ListMessages(ctx, tn, id, page)
 		return err
 	})
 	if err != nil {
@@ -271,8 +270,8 @@ func (s *Server) apiMessageCreate(c echo.Context) error {
 		return err
 	}
 	var m *models.Message
-	err = s.apiTx(c, func(ctx context.Context, tx bun.Tx) error {
-		m, err = models.AddMessage(ctx, tx, id, in.Role, in.Body)
+	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+		m, err = models.AddMessage(ctx, tn, id, in.Role, in.Body)
 		return err
 	})
 	if err != nil {

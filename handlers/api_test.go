@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
@@ -48,8 +46,8 @@ func apiKeyFor(t *testing.T, app *webtest.App, ws *models.Workspace, u *models.U
 	t.Helper()
 	var k *models.APIKey
 	var token string
-	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) (err error) {
-		k, token, err = models.CreateKey(ctx, tx, models.Actor{UserID: u.ID, Role: role},
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+		k, token, err = models.CreateKey(ctx, tn, models.Actor{UserID: u.ID, Role: role},
 			models.NewKey{Name: "test " + scope, Scope: scope, ExpiresInDays: days}, testdb.Now(t))
 		return err
 	})

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/models"
 	"atrium/views"
@@ -32,8 +31,8 @@ func (s *Server) auditIndex(c echo.Context) error {
 	m := membership(c)
 	f := auditFilter(c)
 	vm := views.AuditPage{Frame: s.frame(c, "Audit log", "audit"), Slug: m.Slug, Action: f.Action, Actor: f.Actor, Later: f.After != ""}
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		p, err := models.ListAudit(ctx, tx, f)
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		p, err := models.ListAudit(ctx, tn, f)
 		if err != nil {
 			return err
 		}
@@ -44,7 +43,7 @@ func (s *Server) auditIndex(c echo.Context) error {
 				Actor: e.Actor(), Support: e.ActorStaff == models.StaffSupport, Action: e.Action, Target: e.Target,
 				Details: e.DetailsText(), IP: e.IP})
 		}
-		vm.Actions, err = models.AuditActions(ctx, tx)
+		vm.Actions, err = models.AuditActions(ctx, tn)
 		return err
 	})
 	if err != nil {
@@ -59,9 +58,9 @@ func (s *Server) auditCSV(c echo.Context) error {
 	f := auditFilter(c)
 	f.After = ""
 	name := fmt.Sprintf("atrium-audit-%s-%s.csv", m.Slug, s.Now().UTC().Format("20060102"))
-	return s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+	return s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		var w *csv.Writer
-		err := models.EachAudit(ctx, tx, f, func(e *models.AuditEntry) error {
+		err := models.EachAudit(ctx, tn, f, func(e *models.AuditEntry) error {
 			if w == nil {
 				w = startAuditCSV(c, name)
 			}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/webtest"
 	"atrium/models"
@@ -44,7 +43,7 @@ func TestAuditLogAccessPagesFiltersAndCSV(t *testing.T) {
 
 	// 70 events by the admin, a minute apart, after what the fixture recorded.
 	start := testdb.Now(t).Add(time.Hour)
-	err := models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	err := models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		var evs []*models.AuditEvent
 		for i := range 70 {
 			action := "test.even"
@@ -54,7 +53,7 @@ func TestAuditLogAccessPagesFiltersAndCSV(t *testing.T) {
 			evs = append(evs, &models.AuditEvent{ID: models.NewID(), ActorUserID: &c.admin.ID, Action: action,
 				Target: fmt.Sprintf("t%02d", i), Details: map[string]any{"i": i}, CreatedAt: start.Add(time.Duration(i) * time.Minute)})
 		}
-		_, err := tx.NewInsert().Model(&evs).Exec(ctx)
+		_, err := tn.Tx().NewInsert().Model(&evs).Exec(ctx)
 		return err
 	})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/paths"
 	"atrium/models"
@@ -56,9 +55,9 @@ func (s *Server) invitationCreate(c echo.Context) error {
 	form := views.InviteForm{Email: c.FormValue("email"), Role: c.FormValue("role")}
 	role, _ := models.ParseRole(form.Role)
 	var inv *models.IssuedInvitation
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		var err error
-		inv, err = models.CreateInvitation(ctx, tx, actor(c), form.Email, role, s.Now())
+		inv, err = models.CreateInvitation(ctx, tn, actor(c), form.Email, role, s.Now())
 		return err
 	})
 	var ve *models.ValidationError
@@ -102,9 +101,9 @@ func (s *Server) invitationResend(c echo.Context) error {
 		return err
 	}
 	var inv *models.IssuedInvitation
-	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		var err error
-		inv, err = models.ResendInvitation(ctx, tx, actor(c), id, s.Now())
+		inv, err = models.ResendInvitation(ctx, tn, actor(c), id, s.Now())
 		return err
 	})
 	if err != nil {
@@ -120,9 +119,9 @@ func (s *Server) invitationRevoke(c echo.Context) error {
 		return err
 	}
 	var inv *models.Invitation
-	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		var err error
-		inv, err = models.RevokeInvitation(ctx, tx, actor(c), id, s.Now())
+		inv, err = models.RevokeInvitation(ctx, tn, actor(c), id, s.Now())
 		return err
 	})
 	if err != nil {

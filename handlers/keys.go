@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/paths"
 	"atrium/models"
@@ -29,8 +28,8 @@ func (s *Server) keysView(c echo.Context, status int, vm views.KeysPage) error {
 	}
 	vm.First = cursor == ""
 	now := s.Now()
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		list, err := models.ListKeys(ctx, tx, actor(c), cursor)
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		list, err := models.ListKeys(ctx, tn, actor(c), cursor)
 		if err != nil {
 			return err
 		}
@@ -88,8 +87,8 @@ func (s *Server) keysIndex(c echo.Context) error {
 func (s *Server) keyCreate(c echo.Context) error {
 	form := views.NewKeyForm{Name: c.FormValue("name"), Scope: c.FormValue("scope"), ExpiresInDays: c.FormValue("expires_in_days")}
 	var created *views.CreatedKey
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		k, token, err := models.CreateKey(ctx, tx, actor(c),
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		k, token, err := models.CreateKey(ctx, tn, actor(c),
 			models.NewKey{Name: form.Name, Scope: form.Scope, ExpiresInDays: form.ExpiresInDays}, s.Now())
 		if err != nil {
 			return err
@@ -125,12 +124,12 @@ func (s *Server) keyRevoke(c echo.Context) error {
 	}
 	m := membership(c)
 	var k *models.APIKey
-	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		if !confirmed(c) {
-			k, err = models.ManagedKey(ctx, tx, actor(c), id)
+			k, err = models.ManagedKey(ctx, tn, actor(c), id)
 			return err
 		}
-		k, err = models.RevokeKey(ctx, tx, actor(c), id, s.Now())
+		k, err = models.RevokeKey(ctx, tn, actor(c), id, s.Now())
 		return err
 	})
 	if err != nil {
@@ -158,8 +157,8 @@ func (s *Server) keyRoll(c echo.Context) error {
 	}
 	now := s.Now()
 	var created *views.CreatedKey
-	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		k, token, err := models.RollKey(ctx, tx, actor(c), id, time.Duration(hours)*time.Hour, now)
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		k, token, err := models.RollKey(ctx, tn, actor(c), id, time.Duration(hours)*time.Hour, now)
 		if err != nil {
 			return err
 		}

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/uptrace/bun"
-
 	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
@@ -162,8 +160,8 @@ func TestMembersSeeAndManageOnlyTheirKeys(t *testing.T) {
 		t.Fatalf("an admin sees %d keys, want 2", n)
 	}
 	var theirID string
-	err := models.InWorkspace(context.Background(), app.DB.App, crew.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		return tx.NewSelect().Model((*models.APIKey)(nil)).Column("id").Where("prefix = ?", theirKey[:12]).Scan(ctx, &theirID)
+	err := models.InWorkspace(context.Background(), app.DB.App, crew.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		return tn.Tx().NewSelect().Model((*models.APIKey)(nil)).Column("id").Where("prefix = ?", theirKey[:12]).Scan(ctx, &theirID)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/uptrace/bun"
-
 	"atrium/handlers/webtest"
 	"atrium/models"
 )
@@ -51,8 +49,8 @@ func TestLastActiveIsPerWorkspace(t *testing.T) {
 	// A second visit within the minute writes nothing.
 	var before, after string
 	read := func(dst *string) {
-		err := models.InWorkspace(context.Background(), app.DB.App, a.ID, func(ctx context.Context, tx bun.Tx) error {
-			return tx.NewSelect().Model((*models.Member)(nil)).ColumnExpr("last_seen_at::text").
+		err := models.InWorkspace(context.Background(), app.DB.App, a.ID, func(ctx context.Context, tn *models.Tenant) error {
+			return tn.Tx().NewSelect().Model((*models.Member)(nil)).ColumnExpr("last_seen_at::text").
 				Where("user_id = ?", x.ID).Scan(ctx, dst)
 		})
 		if err != nil {

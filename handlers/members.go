@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/paths"
 	"atrium/models"
@@ -44,12 +43,12 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 	vm := views.MembersPage{Frame: s.frame(c, "Members", "members"), Slug: m.Slug, Query: q, Invite: x.invite, Link: x.link,
 		CanInvite: m.Role.Can(models.ActManageMembers)}
 	now := s.Now()
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		owners, err := models.CountOwners(ctx, tx)
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		owners, err := models.CountOwners(ctx, tn)
 		if err != nil {
 			return err
 		}
-		list, err := models.ListMembers(ctx, tx, q, page)
+		list, err := models.ListMembers(ctx, tn, q, page)
 		if err != nil {
 			return err
 		}
@@ -61,23 +60,23 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 			}
 			vm.Rows = append(vm.Rows, r)
 		}
-		self, err := models.MemberByUserID(ctx, tx, me.ID)
+		self, err := models.MemberByUserID(ctx, tn, me.ID)
 		if err != nil {
 			return err
 		}
 		vm.Self = &views.SelfVM{Role: self.Role.Label(), OnlyOwner: self.Role == models.RoleOwner && owners <= 1}
-		seats, err := models.SeatsUsed(ctx, tx, s.Now())
+		seats, err := models.SeatsUsed(ctx, tn, s.Now())
 		if err != nil {
 			return err
 		}
 		limit := m.Tier.Limits().Members
 		vm.Seats = views.MeterVM{Key: "seats", Label: "Seats: members and pending invitations", Used: models.FormatCount(seats),
 			Limit: limit.String(), Percent: limit.Percent(seats)}
-		invs, err := models.PendingInvitations(ctx, tx)
+		invs, err := models.PendingInvitations(ctx, tn)
 		if err != nil {
 			return err
 		}
-		names, err := inviterNames(ctx, tx, invs)
+		names, err := models.InviterNames(ctx, tn, invs)
 		if err != nil {
 			return err
 		}
@@ -103,28 +102,6 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		vm.InviteRoles = append(vm.InviteRoles, views.RoleOption{Value: string(r), Label: r.Label(), Selected: string(r) == vm.Invite.Role})
 	}
 	return vm, err
-}
-
-// inviterNames maps the inviters of invs to their display names.
-func inviterNames(ctx context.Context, db bun.IDB, invs []models.Invitation) (map[uuid.UUID]string, error) {
-	out := map[uuid.UUID]string{}
-	var ids []uuid.UUID
-	for _, inv := range invs {
-		if inv.InvitedBy != nil {
-			ids = append(ids, *inv.InvitedBy)
-		}
-	}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var users []models.User
-	if err := db.NewSelect().Model(&users).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
-		return nil, err
-	}
-	for _, u := range users {
-		out[u.ID] = u.DisplayName()
-	}
-	return out, nil
 }
 
 // memberRow is one member as the signed-in member may see and handle them: the same rules as the
@@ -205,19 +182,19 @@ func (s *Server) memberRoleUpdate(c echo.Context) error {
 	}
 	role, _ := models.ParseRole(c.FormValue("role"))
 	var row views.MemberRowVM
-	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		if err := models.ChangeRole(ctx, tx, actor(c), id, role); err != nil {
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		if err := models.ChangeRole(ctx, tn, actor(c), id, role); err != nil {
 			return err
 		}
-		mem, err := models.MemberByUserID(ctx, tx, id)
+		mem, err := models.MemberByUserID(ctx, tn, id)
 		if err != nil {
 			return err
 		}
-		owners, err := models.CountOwners(ctx, tx)
+		owners, err := models.CountOwners(ctx, tn)
 		if err != nil {
 			return err
 		}
-		seen, err := models.LastActive(ctx, tx, []models.Member{*mem})
+		seen, err := models.LastActive(ctx, tn, []models.Member{*mem})
 		row = s.memberRow(c, *mem, owners, seen[mem.UserID], s.Now())
 		return err
 	})
@@ -250,8 +227,8 @@ func (s *Server) memberRemove(c echo.Context) error {
 	}
 	m := membership(c)
 	var name string
-	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		mem, err := models.MemberByUserID(ctx, tx, id)
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		mem, err := models.MemberByUserID(ctx, tn, id)
 		if err != nil {
 			return err
 		}
@@ -259,7 +236,7 @@ func (s *Server) memberRemove(c echo.Context) error {
 		if !confirmed(c) {
 			return nil
 		}
-		return models.RemoveMember(ctx, tx, actor(c), id, s.Now())
+		return models.RemoveMember(ctx, tn, actor(c), id, s.Now())
 	})
 	if err != nil {
 		return err
@@ -282,13 +259,13 @@ func (s *Server) memberTransfer(c echo.Context) error {
 	}
 	m := membership(c)
 	var name string
-	err = s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		mem, err := models.MemberByUserID(ctx, tx, id)
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		mem, err := models.MemberByUserID(ctx, tn, id)
 		if err != nil {
 			return err
 		}
 		name = mem.User.DisplayName()
-		return models.TransferOwnership(ctx, tx, actor(c), id, c.FormValue("password"))
+		return models.TransferOwnership(ctx, tn, actor(c), id, c.FormValue("password"))
 	})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -317,8 +294,8 @@ func (s *Server) workspaceLeave(c echo.Context) error {
 			Action:  c.Request().URL.Path, Button: "Leave " + m.Name, Cancel: paths.Members.URL(m.Slug)}
 		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
 	}
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		return models.LeaveWorkspace(ctx, tx, actor(c), s.Now())
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		return models.LeaveWorkspace(ctx, tn, actor(c), s.Now())
 	})
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/webtest"
 	"atrium/models"
@@ -67,9 +66,9 @@ func (c *crew) space(t *testing.T, tier models.Tier) *space {
 func inviteDirect(t *testing.T, app *webtest.App, ws *models.Workspace, owner *models.User, email string, role models.Role) *models.IssuedInvitation {
 	t.Helper()
 	var inv *models.IssuedInvitation
-	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		var err error
-		inv, err = models.CreateInvitation(ctx, tx, models.Actor{UserID: owner.ID, Role: models.RoleOwner}, email, role, testdb.Now(t))
+		inv, err = models.CreateInvitation(ctx, tn, models.Actor{UserID: owner.ID, Role: models.RoleOwner}, email, role, testdb.Now(t))
 		return err
 	})
 	if err != nil {
@@ -268,8 +267,8 @@ func TestInviteSignUpAndAccept(t *testing.T) {
 	}
 	// Audited, with the IP.
 	var ev models.AuditEvent
-	err = models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		return tx.NewSelect().Model(&ev).Where("action = 'invitation.accept'").Scan(ctx)
+	err = models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		return tn.Tx().NewSelect().Model(&ev).Where("action = 'invitation.accept'").Scan(ctx)
 	})
 	if err != nil || ev.IP != "127.0.0.1" || ev.Target != guestEmail {
 		t.Fatalf("audit: %+v %v", ev, err)
@@ -351,8 +350,8 @@ func TestInlineRoleChangeAndRemoval(t *testing.T) {
 	}
 
 	// The member made an API key; removal revokes it.
-	err = models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewInsert().Model(&models.APIKey{ID: models.NewID(), Name: "mine", Prefix: fmt.Sprintf("%08d", testdb.Now(t).UnixNano()%1e8),
+	err = models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewInsert().Model(&models.APIKey{ID: models.NewID(), Name: "mine", Prefix: fmt.Sprintf("%08d", testdb.Now(t).UnixNano()%1e8),
 			SecretHash: []byte("x"), Scope: "read", CreatedBy: &c.member.ID}).Exec(ctx)
 		return err
 	})
@@ -372,8 +371,8 @@ func TestInlineRoleChangeAndRemoval(t *testing.T) {
 		t.Fatalf("removed member's next request: %d", res.StatusCode)
 	}
 	var live int
-	err = models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		return tx.NewSelect().Model((*models.APIKey)(nil)).ColumnExpr("count(*)").
+	err = models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		return tn.Tx().NewSelect().Model((*models.APIKey)(nil)).ColumnExpr("count(*)").
 			Where("created_by = ? AND revoked_at IS NULL", c.member.ID).Scan(ctx, &live)
 	})
 	if err != nil || live != 0 {
@@ -455,13 +454,13 @@ func TestMembersSearchAndPages(t *testing.T) {
 	c := newCrew(t, app)
 	ws := app.Workspace(c.owner, webtest.UniqueSlug("big"))
 	app.SetTier(ws, models.TierEnterprise)
-	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		for i := range 64 {
 			u := &models.User{ID: models.NewID(), Email: fmt.Sprintf("crowd%02d-%s@example.com", i, ws.Slug), Name: fmt.Sprintf("Crowd %02d", i), PasswordHash: "x"}
-			if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(u).Exec(ctx); err != nil {
 				return err
 			}
-			if _, err := tx.NewInsert().Model(&models.Member{UserID: u.ID, Role: models.RoleViewer}).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(&models.Member{UserID: u.ID, Role: models.RoleViewer}).Exec(ctx); err != nil {
 				return err
 			}
 		}

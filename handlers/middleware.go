@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/paths"
 	"atrium/models"
@@ -234,8 +233,9 @@ func (s *Server) authorize(r rule) echo.MiddlewareFunc {
 }
 
 // inMembership resolves the workspace in the URL among the user's own: a workspace the user does
-// not belong to is 404, a role that may not do the route's action is 403. The request context then
-// carries the workspace for the model hooks.
+// not belong to is 404, a role that may not do the route's action is 403. The membership is left on
+// the echo context; the request context never carries the workspace: handlers reach its rows
+// through s.inWorkspace, which opens the workspace's transaction.
 func (s *Server) inMembership(c echo.Context, a models.Action, next echo.HandlerFunc) error {
 	u := currentUser(c)
 	ctx := c.Request().Context()
@@ -249,14 +249,13 @@ func (s *Server) inMembership(c echo.Context, a models.Action, next echo.Handler
 	// "Last active" on the members page moves at most once a minute; the lookup above read it,
 	// so most requests spend nothing on it.
 	if now := s.Now(); m.LastSeenAt == nil || now.Sub(*m.LastSeenAt) >= time.Minute {
-		if err := models.InWorkspace(ctx, s.DB, m.ID, func(ctx context.Context, tx bun.Tx) error {
-			return models.TouchMember(ctx, tx, u.ID, now)
+		if err := models.InWorkspace(ctx, s.DB, m.ID, func(ctx context.Context, tn *models.Tenant) error {
+			return models.TouchMember(ctx, tn, u.ID, now)
 		}); err != nil {
 			s.Log.Warn("touch member", "error", err)
 		}
 	}
 	c.Set(ctxMembership, m)
-	c.SetRequest(c.Request().WithContext(models.WithWorkspace(ctx, m.ID)))
 	if c.Request().Method == http.MethodGet && s.Sessions.GetString(ctx, "last_ws") != m.Slug {
 		s.Sessions.Put(ctx, "last_ws", m.Slug)
 	}

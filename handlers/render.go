@@ -10,7 +10,6 @@ import (
 	"github.com/a-h/templ"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/models"
 	"atrium/views/layouts"
@@ -96,7 +95,7 @@ func (s *Server) frame(c echo.Context, title, nav string) layouts.Frame {
 }
 
 // inWorkspace runs fn in the request's workspace transaction.
-func (s *Server) inWorkspace(c echo.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+func (s *Server) inWorkspace(c echo.Context, fn func(ctx context.Context, tn *models.Tenant) error) error {
 	m := membership(c)
 	if m == nil {
 		return models.ErrNoWorkspace

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/paths"
 	"atrium/models"
@@ -28,13 +27,13 @@ func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsP
 	m := membership(c)
 	vm := views.SettingsPage{Frame: s.frame(c, "Settings", "settings"), Slug: m.Slug, DeleteError: x.deleteError,
 		NameError: x.nameError, MembersURL: paths.Members.URL(m.Slug)}
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		ws, err := models.WorkspaceByID(ctx, tx, m.ID)
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		ws, err := models.WorkspaceByID(ctx, tn, m.ID)
 		if err != nil {
 			return err
 		}
 		vm.Name, vm.Tier = ws.Name, string(ws.Tier)
-		u, err := models.CurrentUsage(ctx, tx, ws.Tier, s.Now())
+		u, err := models.CurrentUsage(ctx, tn, ws.Tier, s.Now())
 		if err != nil {
 			return err
 		}
@@ -73,8 +72,8 @@ func (s *Server) settingsNameUpdate(c echo.Context) error {
 	m := membership(c)
 	name := c.FormValue("name")
 	var ws *models.Workspace
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) (err error) {
-		ws, err = models.RenameWorkspace(ctx, tx, actor(c), name)
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		ws, err = models.RenameWorkspace(ctx, tn, actor(c), name)
 		return err
 	})
 	var ve *models.ValidationError
@@ -98,8 +97,8 @@ func (s *Server) settingsTierUpdate(c echo.Context) error {
 	m := membership(c)
 	to := models.Tier(c.FormValue("tier"))
 	var from models.Tier
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) (err error) {
-		from, err = models.ChangeTier(ctx, tx, actor(c), to, s.Now())
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		from, err = models.ChangeTier(ctx, tn, actor(c), to, s.Now())
 		return err
 	})
 	var refused *models.TierChangeRefused
@@ -132,8 +131,8 @@ func (s *Server) settingsTierUpdate(c echo.Context) error {
 func (s *Server) settingsDelete(c echo.Context) error {
 	m := membership(c)
 	var ws *models.Workspace
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) (err error) {
-		ws, err = models.DeleteWorkspace(ctx, tx, actor(c), c.FormValue("confirm"))
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		ws, err = models.DeleteWorkspace(ctx, tn, actor(c), c.FormValue("confirm"))
 		return err
 	})
 	var ve *models.ValidationError

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/paths"
 	"atrium/models"
@@ -30,15 +29,15 @@ type usageData struct {
 }
 
 // readUsage reads what the usage page shows, inside the transaction it is given.
-func readUsage(ctx context.Context, tx bun.IDB, d *usageData, days int) (err error) {
-	if d.snap, err = models.CurrentUsage(ctx, tx, d.tier, d.now); err != nil {
+func readUsage(ctx context.Context, tn *models.Tenant, d *usageData, days int) (err error) {
+	if d.snap, err = models.CurrentUsage(ctx, tn, d.tier, d.now); err != nil {
 		return err
 	}
-	if d.month, err = models.MonthUsage(ctx, tx, d.now); err != nil {
+	if d.month, err = models.MonthUsage(ctx, tn, d.now); err != nil {
 		return err
 	}
 	if days > 0 {
-		d.series, err = models.UsageOver(ctx, tx, d.now, days)
+		d.series, err = models.UsageOver(ctx, tn, d.now, days)
 	}
 	return err
 }
@@ -142,7 +141,7 @@ func (s *Server) usageIndex(c echo.Context) error {
 	if isHTMX(c) {
 		wantSeries = 0
 	}
-	if err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error { return readUsage(ctx, tx, d, wantSeries) }); err != nil {
+	if err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error { return readUsage(ctx, tn, d, wantSeries) }); err != nil {
 		return err
 	}
 	base := paths.Usage.URL(m.Slug)
@@ -166,8 +165,8 @@ func (s *Server) usageCSV(c echo.Context) error {
 	m := membership(c)
 	days := models.ParseUsageRange(c.QueryParam("range"))
 	var series *models.UsageSeries
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) (err error) {
-		series, err = models.UsageOver(ctx, tx, s.Now(), days)
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		series, err = models.UsageOver(ctx, tn, s.Now(), days)
 		return err
 	})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/webtest"
 	"atrium/models"
@@ -20,8 +19,8 @@ import (
 // putUsageRow writes one hour's use of ws directly, the way the metering leaves it.
 func putUsageRow(t *testing.T, app *webtest.App, ws *models.Workspace, hour time.Time, calls, minutes int64) {
 	t.Helper()
-	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewInsert().Model(&models.UsageHour{Hour: hour.UTC().Truncate(time.Hour), APICalls: calls, AgentMinutes: minutes}).Exec(ctx)
+	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewInsert().Model(&models.UsageHour{Hour: hour.UTC().Truncate(time.Hour), APICalls: calls, AgentMinutes: minutes}).Exec(ctx)
 		return err
 	})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/uptrace/bun"
 
 	"atrium/handlers/paths"
 	"atrium/models"
@@ -131,20 +130,21 @@ func usageWarnings(ms []views.MeterVM) []string {
 func (s *Server) workspaceOverview(c echo.Context) error {
 	m := membership(c)
 	vm := views.OverviewPage{Frame: s.frame(c, m.Name, "overview"), Tier: m.Tier.Label()}
-	err := s.inWorkspace(c, func(ctx context.Context, tx bun.Tx) error {
-		u, err := models.CurrentUsage(ctx, tx, m.Tier, s.Now())
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		u, err := models.CurrentUsage(ctx, tn, m.Tier, s.Now())
 		if err != nil {
 			return err
 		}
 		vm.Meters = meters(u)
-		var members, agents int
-		if err := tx.NewSelect().Model((*models.Member)(nil)).ColumnExpr("count(*)").Scan(ctx, &members); err != nil {
+		members, err := models.CountMembers(ctx, tn)
+		if err != nil {
 			return err
 		}
-		if err := tx.NewSelect().Model((*models.Agent)(nil)).ColumnExpr("count(*)").Scan(ctx, &agents); err != nil {
+		agents, err := models.CountAgents(ctx, tn)
+		if err != nil {
 			return err
 		}
-		vm.Members, vm.Agents, vm.Running = members, agents, int(u.RunningTasks)
+		vm.Members, vm.Agents, vm.Running = int(members), int(agents), int(u.RunningTasks)
 		return nil
 	})
 	if err != nil {

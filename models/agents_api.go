@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/uptrace/bun"
 )
 
 // Page sizes of the JSON API's lists.
@@ -66,11 +65,11 @@ func trimPage[T any](rows []T, limit int, id func(T) uuid.UUID) ([]T, string) {
 	return rows, cursorAfter(id(rows[limit-1]))
 }
 
-// ListAgents lists the context's workspace's agents, newest first. It runs in the workspace's
+// ListAgents lists the tenant's workspace's agents, newest first. It runs in the workspace's
 // transaction.
-func ListAgents(ctx context.Context, db bun.IDB, page Page) ([]Agent, string, error) {
+func ListAgents(ctx context.Context, tn *Tenant, page Page) ([]Agent, string, error) {
 	var out []Agent
-	q := db.NewSelect().Model(&out).OrderExpr("a.id DESC").Limit(int64(page.Limit) + 1)
+	q := tn.db().NewSelect().Model(&out).OrderExpr("a.id DESC").Limit(int64(page.Limit) + 1)
 	if page.After != uuid.Nil {
 		q = q.Where("a.id < ?", page.After)
 	}
@@ -81,16 +80,25 @@ func ListAgents(ctx context.Context, db bun.IDB, page Page) ([]Agent, string, er
 	return out, next, nil
 }
 
-// AgentByID loads one agent of the context's workspace; another workspace's is not found.
-func AgentByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*Agent, error) {
+// CountAgents counts the workspace's agents.
+func CountAgents(ctx context.Context, tn *Tenant) (int64, error) {
+	var n int64
+	if err := tn.db().NewSelect().Model((*Agent)(nil)).ColumnExpr("count(*)").Scan(ctx, &n); err != nil {
+		return 0, fmt.Errorf("count agents: %w", err)
+	}
+	return n, nil
+}
+
+// AgentByID loads one agent of the tenant's workspace; another workspace's is not found.
+func AgentByID(ctx context.Context, tn *Tenant, id uuid.UUID) (*Agent, error) {
 	a := new(Agent)
-	err := db.NewSelect().Model(a).Where("a.id = ?", id).Scan(ctx)
+	err := tn.db().NewSelect().Model(a).Where("a.id = ?", id).Scan(ctx)
 	return a, notFound(err, "agent")
 }
 
 // CreateAgent adds an agent, on behalf of the API key caller. It runs in the workspace's
 // transaction.
-func CreateAgent(ctx context.Context, db bun.IDB, caller *APICaller, name string) (*Agent, error) {
+func CreateAgent(ctx context.Context, tn *Tenant, caller *APICaller, name string) (*Agent, error) {
 	name = strings.TrimSpace(name)
 	if msg := TextProblem(name, false); msg != "" {
 		return nil, Invalid("name", msg)
@@ -99,10 +107,10 @@ func CreateAgent(ctx context.Context, db bun.IDB, caller *APICaller, name string
 		return nil, Invalid("name", "must be 1–120 characters")
 	}
 	a := &Agent{ID: NewID(), Name: name, Status: "active"}
-	if _, err := db.NewInsert().Model(a).Returning("*").Exec(ctx); err != nil {
+	if _, err := tn.db().NewInsert().Model(a).Returning("*").Exec(ctx); err != nil {
 		return nil, fmt.Errorf("create agent: %w", err)
 	}
-	err := Record(ctx, db, Event{ActorKeyID: caller.KeyID, Action: "agent.create", Target: a.ID.String(),
+	err := Record(ctx, tn, Event{ActorKeyID: caller.KeyID, Action: "agent.create", Target: a.ID.String(),
 		Details: map[string]any{"name": name, "key": caller.Prefix}})
 	return a, err
 }
@@ -122,11 +130,11 @@ func ParseTaskStatus(s string) (TaskStatus, bool) {
 	return "", false
 }
 
-// ListTasks lists the context's workspace's tasks, newest first. It runs in the workspace's
+// ListTasks lists the tenant's workspace's tasks, newest first. It runs in the workspace's
 // transaction.
-func ListTasks(ctx context.Context, db bun.IDB, f TaskFilter, page Page) ([]Task, string, error) {
+func ListTasks(ctx context.Context, tn *Tenant, f TaskFilter, page Page) ([]Task, string, error) {
 	var out []Task
-	q := db.NewSelect().Model(&out).OrderExpr("t.id DESC").Limit(int64(page.Limit) + 1)
+	q := tn.db().NewSelect().Model(&out).OrderExpr("t.id DESC").Limit(int64(page.Limit) + 1)
 	if f.Status != "" {
 		q = q.Where("t.status = ?", f.Status)
 	}
@@ -143,10 +151,10 @@ func ListTasks(ctx context.Context, db bun.IDB, f TaskFilter, page Page) ([]Task
 	return out, next, nil
 }
 
-// TaskByID loads one task of the context's workspace; another workspace's is not found.
-func TaskByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*Task, error) {
+// TaskByID loads one task of the tenant's workspace; another workspace's is not found.
+func TaskByID(ctx context.Context, tn *Tenant, id uuid.UUID) (*Task, error) {
 	t := new(Task)
-	err := db.NewSelect().Model(t).Where("t.id = ?", id).Scan(ctx)
+	err := tn.db().NewSelect().Model(t).Where("t.id = ?", id).Scan(ctx)
 	return t, notFound(err, "task")
 }
 
@@ -158,12 +166,12 @@ const MaxMessageBody = 32_000
 
 // ListMessages lists a task's messages, oldest first (the order of the conversation). It runs in
 // the workspace's transaction.
-func ListMessages(ctx context.Context, db bun.IDB, taskID uuid.UUID, page Page) ([]Message, string, error) {
-	if _, err := TaskByID(ctx, db, taskID); err != nil {
+func ListMessages(ctx context.Context, tn *Tenant, taskID uuid.UUID, page Page) ([]Message, string, error) {
+	if _, err := TaskByID(ctx, tn, taskID); err != nil {
 		return nil, "", err
 	}
 	var out []Message
-	q := db.NewSelect().Model(&out).Where("msg.task_id = ?", taskID).OrderExpr("msg.id ASC").Limit(int64(page.Limit) + 1)
+	q := tn.db().NewSelect().Model(&out).Where("msg.task_id = ?", taskID).OrderExpr("msg.id ASC").Limit(int64(page.Limit) + 1)
 	if page.After != uuid.Nil {
 		q = q.Where("msg.id > ?", page.After)
 	}
@@ -176,7 +184,7 @@ func ListMessages(ctx context.Context, db bun.IDB, taskID uuid.UUID, page Page) 
 
 // AddMessage appends a message to a running or queued task's conversation; a finished task's
 // conversation is closed. It runs in the workspace's transaction.
-func AddMessage(ctx context.Context, db bun.IDB, taskID uuid.UUID, role, body string) (*Message, error) {
+func AddMessage(ctx context.Context, tn *Tenant, taskID uuid.UUID, role, body string) (*Message, error) {
 	var v ValidationError
 	known := false
 	for _, r := range MessageRoles {
@@ -195,14 +203,14 @@ func AddMessage(ctx context.Context, db bun.IDB, taskID uuid.UUID, role, body st
 	}
 	// The task row's lock keeps a completion from slipping in between the check and the insert.
 	t := new(Task)
-	if err := db.NewSelect().Model(t).Where("t.id = ?", taskID).For("SHARE").Scan(ctx); err != nil {
+	if err := tn.db().NewSelect().Model(t).Where("t.id = ?", taskID).For("SHARE").Scan(ctx); err != nil {
 		return nil, notFound(err, "task")
 	}
 	if t.Status != TaskRunning && t.Status != TaskQueued {
 		return nil, Errorf(ErrConflict, "Task %s is %s; its conversation is closed.", t.ID, t.Status)
 	}
 	m := &Message{ID: NewID(), TaskID: taskID, Role: role, Body: body}
-	if _, err := db.NewInsert().Model(m).Returning("*").Exec(ctx); err != nil {
+	if _, err := tn.db().NewInsert().Model(m).Returning("*").Exec(ctx); err != nil {
 		return nil, fmt.Errorf("add message: %w", err)
 	}
 	return m, nil

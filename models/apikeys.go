@@ -207,7 +207,7 @@ type NewKey struct {
 
 // CreateKey makes a key owned by actor and returns it with the whole key, which exists nowhere
 // else: show it once and forget it. It runs in the workspace's transaction.
-func CreateKey(ctx context.Context, db bun.IDB, actor Actor, in NewKey, now time.Time) (*APIKey, string, error) {
+func CreateKey(ctx context.Context, tn *Tenant, actor Actor, in NewKey, now time.Time) (*APIKey, string, error) {
 	if !actor.Role.Can(ActManageOwnKeys) {
 		return nil, "", Errorf(ErrForbidden, "Viewers can't create API keys.")
 	}
@@ -246,7 +246,7 @@ func CreateKey(ctx context.Context, db bun.IDB, actor Actor, in NewKey, now time
 		secret = randomBase62(keySecretLen)
 		k.SecretHash = hashSecret(secret)
 		// A savepoint, so a prefix collision (one in 62^8) can be retried in the same transaction.
-		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		err := tn.db().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			_, err := tx.NewInsert().Model(k).Exec(ctx)
 			return err
 		})
@@ -261,7 +261,7 @@ func CreateKey(ctx context.Context, db bun.IDB, actor Actor, in NewKey, now time
 	if k.ExpiresAt != nil {
 		details["expires_at"] = k.ExpiresAt.Format(time.RFC3339)
 	}
-	if err := Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "api_key.create", Target: k.Prefix, Details: details}); err != nil {
+	if err := Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "api_key.create", Target: k.Prefix, Details: details}); err != nil {
 		return nil, "", err
 	}
 	return k, formatKey(k.Prefix, secret), nil
@@ -281,7 +281,7 @@ type KeyList struct {
 
 // ListKeys lists the keys actor may see, newest first: everyone's for owners and admins, their own
 // for members, none for viewers. It runs in the workspace's transaction.
-func ListKeys(ctx context.Context, db bun.IDB, actor Actor, cursor string) (*KeyList, error) {
+func ListKeys(ctx context.Context, tn *Tenant, actor Actor, cursor string) (*KeyList, error) {
 	if !actor.Role.Can(ActManageOwnKeys) {
 		return nil, Errorf(ErrForbidden, "Viewers don't see API keys.")
 	}
@@ -290,7 +290,7 @@ func ListKeys(ctx context.Context, db bun.IDB, actor Actor, cursor string) (*Key
 		return nil, err
 	}
 	out := &KeyList{All: actor.Role.Can(ActManageAllKeys)}
-	q := db.NewSelect().Model(&out.Keys).
+	q := tn.db().NewSelect().Model(&out.Keys).
 		ColumnExpr("k.*").
 		ColumnExpr("coalesce(nullif(cu.name, ''), cu.email::text, '') AS creator_name").
 		Join("LEFT JOIN users AS cu ON cu.id = k.created_by").
@@ -310,12 +310,12 @@ func ListKeys(ctx context.Context, db bun.IDB, actor Actor, cursor string) (*Key
 
 // ManagedKey loads a key actor may manage: their own, or any for owners and admins. A key of
 // another workspace is not found; someone else's key is forbidden to a member.
-func ManagedKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) (*APIKey, error) {
+func ManagedKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID) (*APIKey, error) {
 	if !actor.Role.Can(ActManageOwnKeys) {
 		return nil, Errorf(ErrForbidden, "Viewers can't manage API keys.")
 	}
 	k := new(APIKey)
-	if err := db.NewSelect().Model(k).Where("k.id = ?", id).Scan(ctx); err != nil {
+	if err := tn.db().NewSelect().Model(k).Where("k.id = ?", id).Scan(ctx); err != nil {
 		return nil, notFound(err, "API key")
 	}
 	if !actor.Role.Can(ActManageAllKeys) && (k.CreatedBy == nil || *k.CreatedBy != actor.UserID) {
@@ -326,12 +326,12 @@ func ManagedKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) (*AP
 
 // RevokeKey stops a key at once, its previous secret too. Revoking a revoked key changes nothing.
 // It runs in the workspace's transaction.
-func RevokeKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, now time.Time) (*APIKey, error) {
-	k, err := ManagedKey(ctx, db, actor, id)
+func RevokeKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, now time.Time) (*APIKey, error) {
+	k, err := ManagedKey(ctx, tn, actor, id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := db.NewUpdate().Model(k).
+	res, err := tn.db().NewUpdate().Model(k).
 		Set("revoked_at = ?", now).Set("previous_secret_hash = NULL").Set("previous_valid_until = NULL").
 		WherePK().Where("revoked_at IS NULL").Returning("*").Exec(ctx)
 	if err != nil {
@@ -340,7 +340,7 @@ func RevokeKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, now t
 	if n, _ := res.RowsAffected(); n == 0 {
 		return k, nil
 	}
-	err = Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "api_key.revoke", Target: k.Prefix,
+	err = Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "api_key.revoke", Target: k.Prefix,
 		Details: map[string]any{"name": k.Name}})
 	return k, err
 }
@@ -349,7 +349,7 @@ func RevokeKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, now t
 // secret keeps working for grace (0: it stops now), so clients can move without an outage; the
 // key keeps its id, prefix, scope and original expiry. Rolling again within a grace period ends
 // the older secret at once. It runs in the workspace's transaction.
-func RollKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, grace time.Duration, now time.Time) (*APIKey, string, error) {
+func RollKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, grace time.Duration, now time.Time) (*APIKey, string, error) {
 	valid := false
 	for _, g := range KeyRollGraces {
 		valid = valid || g == grace
@@ -357,7 +357,7 @@ func RollKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, grace t
 	if !valid {
 		return nil, "", &ValidationError{Fields: map[string]string{"grace": "Choose no grace period, 1 hour, 24 hours or 7 days."}}
 	}
-	k, err := ManagedKey(ctx, db, actor, id)
+	k, err := ManagedKey(ctx, tn, actor, id)
 	if err != nil {
 		return nil, "", err
 	}
@@ -368,7 +368,7 @@ func RollKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, grace t
 		return nil, "", Errorf(ErrConflict, "Key %s has expired; create a new key instead.", k.Prefix)
 	}
 	secret := randomBase62(keySecretLen)
-	q := db.NewUpdate().Model(k).Set("secret_hash = ?", hashSecret(secret)).Set("rolled_at = ?", now)
+	q := tn.db().NewUpdate().Model(k).Set("secret_hash = ?", hashSecret(secret)).Set("rolled_at = ?", now)
 	if grace > 0 {
 		q = q.Set("previous_secret_hash = secret_hash").Set("previous_valid_until = ?", now.Add(grace))
 	} else {
@@ -381,7 +381,7 @@ func RollKey(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, grace t
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, "", Errorf(ErrConflict, "Key %s was revoked a moment ago.", k.Prefix)
 	}
-	err = Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "api_key.roll", Target: k.Prefix,
+	err = Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "api_key.roll", Target: k.Prefix,
 		Details: map[string]any{"name": k.Name, "grace_seconds": int64(grace / time.Second)}})
 	if err != nil {
 		return nil, "", err

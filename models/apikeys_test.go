@@ -33,9 +33,9 @@ func newKeyTeam(t *testing.T, db bun.IDB) *keyTeam {
 		t.Fatal(err)
 	}
 	tm.ws = ws
-	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		for u, r := range map[*models.User]models.Role{tm.admin: models.RoleAdmin, tm.mia: models.RoleMember, tm.max: models.RoleMember, tm.viewr: models.RoleViewer} {
-			if _, err := tx.NewInsert().Model(&models.Member{UserID: u.ID, Role: r}).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(&models.Member{UserID: u.ID, Role: r}).Exec(ctx); err != nil {
 				return err
 			}
 		}
@@ -54,7 +54,7 @@ func (tm *keyTeam) actor(u *models.User) models.Actor {
 }
 
 // keyIn runs fn in the team's workspace with the scope guard reporting against t.
-func keyIn(t *testing.T, db bun.IDB, ws uuid.UUID, fn func(ctx context.Context, tx bun.Tx) error) error {
+func keyIn(t *testing.T, db bun.IDB, ws uuid.UUID, fn func(ctx context.Context, tn *models.Tenant) error) error {
 	t.Helper()
 	return models.InWorkspace(testdb.Ctx(t), db, ws, fn)
 }
@@ -64,8 +64,8 @@ func keyCreate(t *testing.T, db bun.IDB, ws uuid.UUID, actor models.Actor, scope
 	t.Helper()
 	var k *models.APIKey
 	var token string
-	err := keyIn(t, db, ws, func(ctx context.Context, tx bun.Tx) (err error) {
-		k, token, err = models.CreateKey(ctx, tx, actor, models.NewKey{Name: "ci " + scope, Scope: scope, ExpiresInDays: fmt.Sprint(days)}, now)
+	err := keyIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) (err error) {
+		k, token, err = models.CreateKey(ctx, tn, actor, models.NewKey{Name: "ci " + scope, Scope: scope, ExpiresInDays: fmt.Sprint(days)}, now)
 		return err
 	})
 	if err != nil {
@@ -174,8 +174,8 @@ func TestCreateKeyValidates(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-				_, _, err := models.CreateKey(ctx, tx, tc.actor, tc.in, testdb.Now(t))
+			err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+				_, _, err := models.CreateKey(ctx, tn, tc.actor, tc.in, testdb.Now(t))
 				return err
 			})
 			var ve *models.ValidationError
@@ -296,8 +296,8 @@ func TestRollKeyKeepsOldSecretForTheGrace(t *testing.T) {
 	rollAt := now.Add(time.Hour)
 	var rolled *models.APIKey
 	var fresh string
-	err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) (err error) {
-		rolled, fresh, err = models.RollKey(ctx, tx, tm.actor(tm.mia), k.ID, 24*time.Hour, rollAt)
+	err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+		rolled, fresh, err = models.RollKey(ctx, tn, tm.actor(tm.mia), k.ID, 24*time.Hour, rollAt)
 		return err
 	})
 	if err != nil {
@@ -330,8 +330,8 @@ func TestRollKeyKeepsOldSecretForTheGrace(t *testing.T) {
 	}
 	t.Run("roll without grace stops the old secret at once", func(t *testing.T) {
 		var again string
-		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) (err error) {
-			_, again, err = models.RollKey(ctx, tx, tm.actor(tm.mia), k.ID, 0, rollAt.Add(time.Minute))
+		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+			_, again, err = models.RollKey(ctx, tn, tm.actor(tm.mia), k.ID, 0, rollAt.Add(time.Minute))
 			return err
 		})
 		if err != nil {
@@ -344,8 +344,8 @@ func TestRollKeyKeepsOldSecretForTheGrace(t *testing.T) {
 		}
 	})
 	t.Run("odd grace is refused", func(t *testing.T) {
-		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			_, _, err := models.RollKey(ctx, tx, tm.actor(tm.mia), k.ID, 5*time.Hour, rollAt)
+		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			_, _, err := models.RollKey(ctx, tn, tm.actor(tm.mia), k.ID, 5*time.Hour, rollAt)
 			return err
 		})
 		var ve *models.ValidationError
@@ -354,11 +354,11 @@ func TestRollKeyKeepsOldSecretForTheGrace(t *testing.T) {
 		}
 	})
 	t.Run("a revoked key cannot be rolled", func(t *testing.T) {
-		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			if _, err := models.RevokeKey(ctx, tx, tm.actor(tm.mia), k.ID, rollAt); err != nil {
+		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			if _, err := models.RevokeKey(ctx, tn, tm.actor(tm.mia), k.ID, rollAt); err != nil {
 				return err
 			}
-			_, _, err := models.RollKey(ctx, tx, tm.actor(tm.mia), k.ID, time.Hour, rollAt)
+			_, _, err := models.RollKey(ctx, tn, tm.actor(tm.mia), k.ID, time.Hour, rollAt)
 			return err
 		})
 		if !errors.Is(err, models.ErrConflict) {
@@ -377,8 +377,8 @@ func TestMembersManageOnlyTheirOwnKeys(t *testing.T) {
 
 	list := func(u *models.User) (*models.KeyList, error) {
 		var l *models.KeyList
-		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) (err error) {
-			l, err = models.ListKeys(ctx, tx, tm.actor(u), "")
+		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+			l, err = models.ListKeys(ctx, tn, tm.actor(u), "")
 			return err
 		})
 		return l, err
@@ -426,8 +426,8 @@ func TestMembersManageOnlyTheirOwnKeys(t *testing.T) {
 			{"member, own again", tm.mia, miaKey.ID, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-					_, err := models.RevokeKey(ctx, tx, tm.actor(tc.who), tc.key, now)
+				err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+					_, err := models.RevokeKey(ctx, tn, tm.actor(tc.who), tc.key, now)
 					return err
 				})
 				if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
@@ -444,8 +444,8 @@ func TestMembersManageOnlyTheirOwnKeys(t *testing.T) {
 	})
 	t.Run("another workspace's key is not found", func(t *testing.T) {
 		other := newKeyTeam(t, d.App)
-		err := keyIn(t, d.App, other.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			_, err := models.RevokeKey(ctx, tx, other.actor(other.owner), ownerKey.ID, now)
+		err := keyIn(t, d.App, other.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := models.RevokeKey(ctx, tn, other.actor(other.owner), ownerKey.ID, now)
 			return err
 		})
 		if !errors.Is(err, models.ErrNotFound) {
@@ -464,8 +464,8 @@ func TestKeyListPages(t *testing.T) {
 	cursor, pages := "", 0
 	for {
 		var l *models.KeyList
-		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tx bun.Tx) (err error) {
-			l, err = models.ListKeys(ctx, tx, tm.actor(tm.mia), cursor)
+		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+			l, err = models.ListKeys(ctx, tn, tm.actor(tm.mia), cursor)
 			return err
 		})
 		if err != nil {

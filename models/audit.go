@@ -73,8 +73,8 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, ipKey{}, ip)
 }
 
-// Record appends an event to the audit log of the context's workspace.
-func Record(ctx context.Context, db bun.IDB, e Event) error {
+// Record appends an event to the audit log of the tenant's workspace.
+func Record(ctx context.Context, tn *Tenant, e Event) error {
 	if e.IP == "" {
 		e.IP, _ = ctx.Value(ipKey{}).(string)
 	}
@@ -88,7 +88,7 @@ func Record(ctx context.Context, db bun.IDB, e Event) error {
 	if e.ActorKeyID != uuid.Nil {
 		ev.ActorKeyID = &e.ActorKeyID
 	}
-	_, err := db.NewInsert().Model(ev).Exec(ctx)
+	_, err := tn.db().NewInsert().Model(ev).Exec(ctx)
 	return err
 }
 

@@ -120,16 +120,16 @@ func parseCursor(s string) (at time.Time, id uuid.UUID, ok bool) {
 	return time.UnixMicro(us).UTC(), id, true
 }
 
-// ListAudit reads one page of the context's workspace's audit log, newest first, with keyset
+// ListAudit reads one page of the tenant's workspace's audit log, newest first, with keyset
 // pagination on (created_at, id), which the (workspace_id, created_at DESC, id DESC) index serves
 // however deep the page. A cursor that is not one starts from the newest event. It runs inside
 // the workspace's transaction.
-func ListAudit(ctx context.Context, db bun.IDB, f AuditFilter) (*AuditPage, error) {
+func ListAudit(ctx context.Context, tn *Tenant, f AuditFilter) (*AuditPage, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = AuditPageSize
 	}
-	q := db.NewSelect().Model((*AuditEvent)(nil)).
+	q := tn.db().NewSelect().Model((*AuditEvent)(nil)).
 		ColumnExpr("ae.id, ae.created_at, ae.action, ae.target, ae.details, ae.ip, ae.actor_user_id, ae.actor_key_id").
 		ColumnExpr("coalesce(u.email::text, '') AS actor_email, coalesce(u.name, '') AS actor_name, coalesce(u.staff_role, '') AS actor_staff").
 		ColumnExpr("coalesce(k.name, '') AS actor_key_name, coalesce(k.prefix, '') AS actor_key_prefix").
@@ -160,10 +160,10 @@ func ListAudit(ctx context.Context, db bun.IDB, f AuditFilter) (*AuditPage, erro
 	return p, nil
 }
 
-// AuditActions lists the distinct actions in the context's workspace's audit log, for the filter.
-func AuditActions(ctx context.Context, db bun.IDB) ([]string, error) {
+// AuditActions lists the distinct actions in the tenant's workspace's audit log, for the filter.
+func AuditActions(ctx context.Context, tn *Tenant) ([]string, error) {
 	var out []string
-	err := db.NewSelect().Model((*AuditEvent)(nil)).ColumnExpr("DISTINCT ae.action").OrderExpr("ae.action").Scan(ctx, &out)
+	err := tn.db().NewSelect().Model((*AuditEvent)(nil)).ColumnExpr("DISTINCT ae.action").OrderExpr("ae.action").Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("audit actions: %w", err)
 	}
@@ -184,12 +184,12 @@ func (e *AuditEntry) CSVRecord() []string {
 		e.Action, e.Target, details, e.IP}
 }
 
-// EachAudit calls fn for every event of the context's workspace's audit log that f matches,
+// EachAudit calls fn for every event of the tenant's workspace's audit log that f matches,
 // newest first, reading a thousand at a time so a long log never sits in memory whole.
-func EachAudit(ctx context.Context, db bun.IDB, f AuditFilter, fn func(*AuditEntry) error) error {
+func EachAudit(ctx context.Context, tn *Tenant, f AuditFilter, fn func(*AuditEntry) error) error {
 	f.Limit = 1000
 	for {
-		p, err := ListAudit(ctx, db, f)
+		p, err := ListAudit(ctx, tn, f)
 		if err != nil {
 			return err
 		}

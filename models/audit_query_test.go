@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/uptrace/bun"
 
 	"atrium/models"
 	"atrium/models/testdb"
@@ -24,8 +23,8 @@ func TestListAuditPagesNewestFirst(t *testing.T) {
 	key, _ := keyCreate(t, db, tm.ws.ID, tm.actor(tm.owner), "read", 0, testdb.Now(t))
 	base := testdb.Now(t).Truncate(time.Minute)
 	insert := func(ws uuid.UUID, evs []*models.AuditEvent) {
-		err := keyIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-			_, err := tx.NewInsert().Model(&evs).Exec(ctx)
+		err := keyIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := tn.Tx().NewInsert().Model(&evs).Exec(ctx)
 			return err
 		})
 		if err != nil {
@@ -56,8 +55,8 @@ func TestListAuditPagesNewestFirst(t *testing.T) {
 		pages := 0
 		for {
 			var p *models.AuditPage
-			err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) (err error) {
-				p, err = models.ListAudit(ctx, tx, f)
+			err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+				p, err = models.ListAudit(ctx, tn, f)
 				return err
 			})
 			if err != nil {
@@ -143,8 +142,8 @@ func TestListAuditPagesNewestFirst(t *testing.T) {
 	})
 	t.Run("actions", func(t *testing.T) {
 		var actions []string
-		err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) (err error) {
-			actions, err = models.AuditActions(ctx, tx)
+		err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+			actions, err = models.AuditActions(ctx, tn)
 			return err
 		})
 		if err != nil {
@@ -157,8 +156,8 @@ func TestListAuditPagesNewestFirst(t *testing.T) {
 	})
 	t.Run("each", func(t *testing.T) {
 		n := 0
-		err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			return models.EachAudit(ctx, tx, models.AuditFilter{}, func(*models.AuditEntry) error { n++; return nil })
+		err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			return models.EachAudit(ctx, tn, models.AuditFilter{}, func(*models.AuditEntry) error { n++; return nil })
 		})
 		if err != nil || n != len(all) {
 			t.Fatalf("EachAudit saw %d of %d: %v", n, len(all), err)

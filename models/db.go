@@ -2,13 +2,11 @@ package models
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
@@ -73,32 +71,4 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 			strings.Join(strings.Fields(err.Error()), " "))
 	}
 	return db, nil
-}
-
-// InWorkspace runs fn in one transaction bound to workspace ws: row-level security sees only ws
-// (set_config is transaction-local, so nothing leaks to the next user of the pooled connection)
-// and the context handed to fn carries ws for the model hooks.
-func InWorkspace(ctx context.Context, db bun.IDB, ws uuid.UUID, fn func(ctx context.Context, tx bun.Tx) error) error {
-	if ws == uuid.Nil {
-		return ErrNoWorkspace
-	}
-	ctx = WithWorkspace(ctx, ws)
-	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx, "SELECT set_config('app.workspace_id', ?, true)", ws.String()); err != nil {
-			return fmt.Errorf("bind transaction to workspace: %w", err)
-		}
-		return fn(ctx, tx)
-	})
-}
-
-// ReadAcrossTenants runs fn in a READ ONLY transaction that may read every workspace's rows. It is
-// for support views and platform reports; reason says why and is logged.
-func ReadAcrossTenants(ctx context.Context, db bun.IDB, reason string, fn func(ctx context.Context, tx bun.Tx) error) error {
-	ctx = CrossTenant(ctx, reason)
-	return db.RunInTx(ctx, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx, "SELECT set_config('app.cross_tenant', 'read', true)"); err != nil {
-			return fmt.Errorf("open cross-tenant read: %w", err)
-		}
-		return fn(ctx, tx)
-	})
 }

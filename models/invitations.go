@@ -92,19 +92,41 @@ type IssuedInvitation struct {
 	Token string
 }
 
-// PendingInvitations lists the context's workspace invitations that are neither accepted nor
+// PendingInvitations lists the tenant's workspace invitations that are neither accepted nor
 // revoked (expired ones included, so they can be resent), newest first.
-func PendingInvitations(ctx context.Context, db bun.IDB) ([]Invitation, error) {
+func PendingInvitations(ctx context.Context, tn *Tenant) ([]Invitation, error) {
 	var out []Invitation
-	err := db.NewSelect().Model(&out).Where("accepted_at IS NULL AND revoked_at IS NULL").
+	err := tn.db().NewSelect().Model(&out).Where("accepted_at IS NULL AND revoked_at IS NULL").
 		Order("created_at DESC").Limit(500).Scan(ctx)
 	return out, err
 }
 
-// CreateInvitation invites email to the context's workspace with role. Admins invite admins,
+// InviterNames maps the inviters of invs to their display names.
+func InviterNames(ctx context.Context, tn *Tenant, invs []Invitation) (map[uuid.UUID]string, error) {
+	out := map[uuid.UUID]string{}
+	var ids []uuid.UUID
+	for _, inv := range invs {
+		if inv.InvitedBy != nil {
+			ids = append(ids, *inv.InvitedBy)
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var users []User
+	if err := tn.db().NewSelect().Model(&users).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("inviter names: %w", err)
+	}
+	for _, u := range users {
+		out[u.ID] = u.DisplayName()
+	}
+	return out, nil
+}
+
+// CreateInvitation invites email to the tenant's workspace with role. Admins invite admins,
 // members and viewers; only an owner invites an owner. The invitation holds a seat of the tier's
 // member limit until it is accepted, revoked or expires.
-func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string, role Role, now time.Time) (*IssuedInvitation, error) {
+func CreateInvitation(ctx context.Context, tn *Tenant, actor Actor, email string, role Role, now time.Time) (*IssuedInvitation, error) {
 	var v ValidationError
 	email, ok := NormalizeEmail(email)
 	if !ok {
@@ -116,7 +138,7 @@ func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	ws, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins invite people.")
+	ws, me, err := lockAs(ctx, tn, actor, ActManageMembers, "Only owners and admins invite people.")
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +146,7 @@ func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string
 		return nil, Errorf(ErrForbidden, "Only an owner can invite an owner.")
 	}
 	var members int
-	if err := db.NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").
+	if err := tn.db().NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").
 		Join(`JOIN users AS u ON u.id = m.user_id`).Where("u.email = ?", email).Scan(ctx, &members); err != nil {
 		return nil, err
 	}
@@ -134,27 +156,27 @@ func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string
 	}
 	// One open invitation per address (a unique index says so too). An expired one is replaced.
 	old := new(Invitation)
-	err = db.NewSelect().Model(old).Where("email = ? AND accepted_at IS NULL AND revoked_at IS NULL", email).Scan(ctx)
+	err = tn.db().NewSelect().Model(old).Where("email = ? AND accepted_at IS NULL AND revoked_at IS NULL", email).Scan(ctx)
 	replaced := ""
 	switch {
 	case err == nil && old.State(now) == InvitationPending:
 		v.Add("email", email+" is already invited. Resend that invitation from the list instead.")
 		return nil, &v
 	case err == nil:
-		if _, err := db.NewUpdate().Model(old).Set("revoked_at = ?", now).WherePK().Exec(ctx); err != nil {
+		if _, err := tn.db().NewUpdate().Model(old).Set("revoked_at = ?", now).WherePK().Exec(ctx); err != nil {
 			return nil, err
 		}
 		replaced = old.ID.String()
 	case !errors.Is(notFound(err, "invitation"), ErrNotFound):
 		return nil, err
 	}
-	if err := checkSeat(ctx, db, ws, 1, now); err != nil {
+	if err := checkSeat(ctx, tn, ws, 1, now); err != nil {
 		return nil, err
 	}
 	token, hash := newInvitationToken()
 	inv := &Invitation{ID: NewID(), Email: email, Role: role, TokenHash: hash, InvitedBy: &actor.UserID,
 		CreatedAt: now, ExpiresAt: now.Add(InvitationLifetime)}
-	if _, err := db.NewInsert().Model(inv).Exec(ctx); err != nil {
+	if _, err := tn.db().NewInsert().Model(inv).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("create invitation: %w", err)
 	}
 	details := map[string]any{"invitation_id": inv.ID.String(), "before": nil,
@@ -162,21 +184,21 @@ func CreateInvitation(ctx context.Context, db bun.IDB, actor Actor, email string
 	if replaced != "" {
 		details["replaces_expired"] = replaced
 	}
-	if err := Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "invitation.create", Target: email, Details: details}); err != nil {
+	if err := Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "invitation.create", Target: email, Details: details}); err != nil {
 		return nil, err
 	}
 	return &IssuedInvitation{Invitation: inv, Token: token}, nil
 }
 
-// openInvitation loads an invitation of the context's workspace that is still open and checks the
+// openInvitation loads an invitation of the tenant's workspace that is still open and checks the
 // actor may manage it.
-func openInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) (*Workspace, *Invitation, error) {
-	ws, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins manage invitations.")
+func openInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID) (*Workspace, *Invitation, error) {
+	ws, me, err := lockAs(ctx, tn, actor, ActManageMembers, "Only owners and admins manage invitations.")
 	if err != nil {
 		return nil, nil, err
 	}
 	inv := new(Invitation)
-	if err := db.NewSelect().Model(inv).Where("id = ?", id).Scan(ctx); err != nil {
+	if err := tn.db().NewSelect().Model(inv).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, nil, notFound(err, "invitation")
 	}
 	if inv.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
@@ -193,23 +215,23 @@ func openInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID) 
 
 // ResendInvitation issues a fresh link valid for another seven days; the old link stops working.
 // An expired invitation takes its seat back, so the member limit is checked again.
-func ResendInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, now time.Time) (*IssuedInvitation, error) {
-	ws, inv, err := openInvitation(ctx, db, actor, id)
+func ResendInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, now time.Time) (*IssuedInvitation, error) {
+	ws, inv, err := openInvitation(ctx, tn, actor, id)
 	if err != nil {
 		return nil, err
 	}
 	before := inv.ExpiresAt
 	if inv.State(now) == InvitationExpired {
-		if err := checkSeat(ctx, db, ws, 1, now); err != nil {
+		if err := checkSeat(ctx, tn, ws, 1, now); err != nil {
 			return nil, err
 		}
 	}
 	token, hash := newInvitationToken()
 	inv.TokenHash, inv.ExpiresAt = hash, now.Add(InvitationLifetime)
-	if _, err := db.NewUpdate().Model(inv).Column("token_hash", "expires_at").WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewUpdate().Model(inv).Column("token_hash", "expires_at").WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("resend invitation: %w", err)
 	}
-	if err := Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "invitation.resend", Target: inv.Email,
+	if err := Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "invitation.resend", Target: inv.Email,
 		Details: map[string]any{"invitation_id": inv.ID.String(), "before": map[string]any{"expires_at": before},
 			"after": map[string]any{"expires_at": inv.ExpiresAt}}}); err != nil {
 		return nil, err
@@ -218,16 +240,16 @@ func ResendInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID
 }
 
 // RevokeInvitation withdraws an invitation; its link stops working and its seat is free.
-func RevokeInvitation(ctx context.Context, db bun.IDB, actor Actor, id uuid.UUID, now time.Time) (*Invitation, error) {
-	_, inv, err := openInvitation(ctx, db, actor, id)
+func RevokeInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, now time.Time) (*Invitation, error) {
+	_, inv, err := openInvitation(ctx, tn, actor, id)
 	if err != nil {
 		return nil, err
 	}
 	inv.RevokedAt = &now
-	if _, err := db.NewUpdate().Model(inv).Column("revoked_at").WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewUpdate().Model(inv).Column("revoked_at").WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("revoke invitation: %w", err)
 	}
-	return inv, Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "invitation.revoke", Target: inv.Email,
+	return inv, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "invitation.revoke", Target: inv.Email,
 		Details: map[string]any{"invitation_id": inv.ID.String(), "before": map[string]any{"state": InvitationPending, "role": inv.Role},
 			"after": map[string]any{"state": InvitationRevoked}}})
 }
@@ -281,13 +303,13 @@ func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string,
 		return nil, err
 	}
 	var out *Membership
-	err = InWorkspace(ctx, db, info.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
-		ws, err := lockWorkspace(ctx, tx)
+	err = InWorkspace(ctx, db, info.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
+		ws, err := lockWorkspace(ctx, tn)
 		if err != nil {
 			return err
 		}
 		inv := new(Invitation)
-		err = tx.NewSelect().Model(inv).Where("id = ? AND token_hash = ?", info.ID, HashInvitationToken(token)).Scan(ctx)
+		err = tn.db().NewSelect().Model(inv).Where("id = ? AND token_hash = ?", info.ID, HashInvitationToken(token)).Scan(ctx)
 		if err != nil {
 			// Resent in the meantime: this link was replaced by a newer one.
 			return Errorf(ErrConflict, "This invitation link was replaced by a newer one. Use the latest email, or ask for a new link.")
@@ -304,26 +326,26 @@ func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string,
 		case InvitationExpired:
 			return Errorf(ErrConflict, "This invitation expired on %s. Ask a workspace admin to resend it.", inv.ExpiresAt.UTC().Format("Jan 2, 2006"))
 		}
-		if _, err := memberOf(ctx, tx, user.ID); err == nil {
+		if _, err := memberOf(ctx, tn, user.ID); err == nil {
 			return Errorf(ErrConflict, "You are already a member of %s.", ws.Name)
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		// The pending invitation already holds its seat: accepting moves it, never adds one. The check
 		// still refuses when a downgrade left the workspace over its limit.
-		if err := checkSeat(ctx, tx, ws, 0, now); err != nil {
+		if err := checkSeat(ctx, tn, ws, 0, now); err != nil {
 			return err
 		}
 		m := &Member{UserID: user.ID, Role: inv.Role, CreatedAt: now}
-		if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
+		if _, err := tn.db().NewInsert().Model(m).Exec(ctx); err != nil {
 			return fmt.Errorf("add member: %w", err)
 		}
 		inv.AcceptedAt = &now
-		if _, err := tx.NewUpdate().Model(inv).Column("accepted_at").WherePK().Exec(ctx); err != nil {
+		if _, err := tn.db().NewUpdate().Model(inv).Column("accepted_at").WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("accept invitation: %w", err)
 		}
 		out = &Membership{ID: ws.ID, Name: ws.Name, Slug: ws.Slug, Tier: ws.Tier, Role: inv.Role, JoinedAt: now}
-		return Record(ctx, tx, Event{ActorUserID: user.ID, Action: "invitation.accept", Target: user.Email,
+		return Record(ctx, tn, Event{ActorUserID: user.ID, Action: "invitation.accept", Target: user.Email,
 			Details: map[string]any{"invitation_id": inv.ID.String(), "user_id": user.ID.String(), "before": nil,
 				"after": map[string]any{"role": inv.Role}}})
 	})

@@ -23,27 +23,27 @@ type Actor struct {
 // (invite, accept, role change, removal, leave, transfer) takes it first, so changes in one
 // workspace run one after another and each sees the result of the one before: the owner count and
 // the seat count it checks cannot move under it.
-func lockWorkspace(ctx context.Context, db bun.IDB) (*Workspace, error) {
-	id, ok := WorkspaceFrom(ctx)
+func lockWorkspace(ctx context.Context, tn *Tenant) (*Workspace, error) {
+	id, ok := tn.ws, tn.ws != uuid.Nil
 	if !ok {
 		return nil, ErrNoWorkspace
 	}
 	ws := new(Workspace)
-	err := db.NewSelect().Model(ws).Where("id = ?", id).For("UPDATE").Scan(ctx)
+	err := tn.db().NewSelect().Model(ws).Where("id = ?", id).For("UPDATE").Scan(ctx)
 	return ws, notFound(err, "workspace")
 }
 
-// memberOf loads one membership of the context's workspace with its user.
-func memberOf(ctx context.Context, db bun.IDB, userID uuid.UUID) (*Member, error) {
+// memberOf loads one membership of the tenant's workspace with its user.
+func memberOf(ctx context.Context, tn *Tenant, userID uuid.UUID) (*Member, error) {
 	m := new(Member)
-	err := db.NewSelect().Model(m).Relation("User").Where("m.user_id = ?", userID).Scan(ctx)
+	err := tn.db().NewSelect().Model(m).Relation("User").Where("m.user_id = ?", userID).Scan(ctx)
 	return m, notFound(err, "member")
 }
 
 // confirmActor reloads the actor's membership under the lock and checks it still matches what
 // the request saw.
-func confirmActor(ctx context.Context, db bun.IDB, actor Actor) (*Member, error) {
-	m, err := memberOf(ctx, db, actor.UserID)
+func confirmActor(ctx context.Context, tn *Tenant, actor Actor) (*Member, error) {
+	m, err := memberOf(ctx, tn, actor.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ErrConflict, "You were removed from this workspace a moment ago.")
 	}
@@ -56,21 +56,30 @@ func confirmActor(ctx context.Context, db bun.IDB, actor Actor) (*Member, error)
 	return m, nil
 }
 
-// CountOwners counts the owners of the context's workspace.
-func CountOwners(ctx context.Context, db bun.IDB) (int, error) {
+// CountOwners counts the owners of the tenant's workspace.
+func CountOwners(ctx context.Context, tn *Tenant) (int, error) {
 	var n int
-	err := db.NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Where("role = ?", RoleOwner).Scan(ctx, &n)
+	err := tn.db().NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Where("role = ?", RoleOwner).Scan(ctx, &n)
 	return n, err
+}
+
+// CountMembers counts the members of the workspace, pending invitations not included.
+func CountMembers(ctx context.Context, tn *Tenant) (int64, error) {
+	var n int64
+	if err := tn.db().NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Scan(ctx, &n); err != nil {
+		return 0, fmt.Errorf("count members: %w", err)
+	}
+	return n, nil
 }
 
 // checkSeat refuses when the workspace's members plus pending invitations, with more added, would
 // exceed the tier's member limit.
-func checkSeat(ctx context.Context, db bun.IDB, ws *Workspace, more int64, now time.Time) error {
+func checkSeat(ctx context.Context, tn *Tenant, ws *Workspace, more int64, now time.Time) error {
 	limit := ws.Tier.Limits().Members
 	if limit.IsUnlimited() {
 		return nil
 	}
-	used, err := SeatsUsed(ctx, db, now)
+	used, err := SeatsUsed(ctx, tn, now)
 	if err != nil {
 		return err
 	}
@@ -89,15 +98,15 @@ func checkSeat(ctx context.Context, db bun.IDB, ws *Workspace, more int64, now t
 // ChangeRole gives a member another role. Admins manage admins, members and viewers; only an
 // owner makes, demotes or changes an owner; the last owner cannot be demoted. It runs in the
 // workspace's transaction.
-func ChangeRole(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, role Role) error {
+func ChangeRole(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID, role Role) error {
 	if role.Rank() < 0 {
 		return &ValidationError{Fields: map[string]string{"role": "Choose owner, admin, member or viewer."}}
 	}
-	_, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins change roles.")
+	_, me, err := lockAs(ctx, tn, actor, ActManageMembers, "Only owners and admins change roles.")
 	if err != nil {
 		return err
 	}
-	target, err := memberOf(ctx, db, userID)
+	target, err := memberOf(ctx, tn, userID)
 	if err != nil {
 		return err
 	}
@@ -111,7 +120,7 @@ func ChangeRole(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, 
 		return Errorf(ErrForbidden, "Only an owner can make someone an owner.")
 	}
 	if target.Role == RoleOwner {
-		n, err := CountOwners(ctx, db)
+		n, err := CountOwners(ctx, tn)
 		if err != nil {
 			return err
 		}
@@ -119,22 +128,22 @@ func ChangeRole(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, 
 			return Errorf(ErrConflict, "%s is the only owner. A workspace always needs one: make someone else owner first.", target.User.DisplayName())
 		}
 	}
-	if _, err := db.NewUpdate().Model(target).Set("role = ?", role).WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewUpdate().Model(target).Set("role = ?", role).WherePK().Exec(ctx); err != nil {
 		return fmt.Errorf("change role: %w", err)
 	}
-	return Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "member.role_change", Target: target.User.Email,
+	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "member.role_change", Target: target.User.Email,
 		Details: map[string]any{"user_id": userID.String(), "before": map[string]any{"role": target.Role}, "after": map[string]any{"role": role}}})
 }
 
 // RemoveMember takes a member out of the workspace and revokes the API keys they made in it.
 // Admins remove admins, members and viewers; only an owner removes an owner, and never the last.
 // Removing yourself is LeaveWorkspace.
-func RemoveMember(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID, now time.Time) error {
-	_, me, err := lockAs(ctx, db, actor, ActManageMembers, "Only owners and admins remove members.")
+func RemoveMember(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID, now time.Time) error {
+	_, me, err := lockAs(ctx, tn, actor, ActManageMembers, "Only owners and admins remove members.")
 	if err != nil {
 		return err
 	}
-	target, err := memberOf(ctx, db, userID)
+	target, err := memberOf(ctx, tn, userID)
 	if err != nil {
 		return err
 	}
@@ -144,38 +153,38 @@ func RemoveMember(ctx context.Context, db bun.IDB, actor Actor, userID uuid.UUID
 	if target.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
 		return Errorf(ErrForbidden, "Only an owner can remove an owner.")
 	}
-	keys, err := dropMember(ctx, db, target, now)
+	keys, err := dropMember(ctx, tn, target, now)
 	if err != nil {
 		return err
 	}
-	return Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "member.remove", Target: target.User.Email,
+	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "member.remove", Target: target.User.Email,
 		Details: map[string]any{"user_id": userID.String(), "before": map[string]any{"role": target.Role},
 			"after": nil, "api_keys_revoked": keys}})
 }
 
 // LeaveWorkspace takes the actor out of the workspace; the last owner must hand over first.
-func LeaveWorkspace(ctx context.Context, db bun.IDB, actor Actor, now time.Time) error {
-	if _, err := lockWorkspace(ctx, db); err != nil {
+func LeaveWorkspace(ctx context.Context, tn *Tenant, actor Actor, now time.Time) error {
+	if _, err := lockWorkspace(ctx, tn); err != nil {
 		return err
 	}
-	me, err := confirmActor(ctx, db, actor)
+	me, err := confirmActor(ctx, tn, actor)
 	if err != nil {
 		return err
 	}
-	keys, err := dropMember(ctx, db, me, now)
+	keys, err := dropMember(ctx, tn, me, now)
 	if err != nil {
 		return err
 	}
-	return Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "member.leave", Target: me.User.Email,
+	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "member.leave", Target: me.User.Email,
 		Details: map[string]any{"user_id": me.UserID.String(), "before": map[string]any{"role": me.Role},
 			"after": nil, "api_keys_revoked": keys}})
 }
 
 // dropMember deletes a membership, keeping at least one owner, and revokes the API keys the
 // person made in the workspace so nothing they hold keeps working there.
-func dropMember(ctx context.Context, db bun.IDB, m *Member, now time.Time) (keysRevoked int64, err error) {
+func dropMember(ctx context.Context, tn *Tenant, m *Member, now time.Time) (keysRevoked int64, err error) {
 	if m.Role == RoleOwner {
-		n, err := CountOwners(ctx, db)
+		n, err := CountOwners(ctx, tn)
 		if err != nil {
 			return 0, err
 		}
@@ -183,10 +192,10 @@ func dropMember(ctx context.Context, db bun.IDB, m *Member, now time.Time) (keys
 			return 0, Errorf(ErrConflict, "%s is the only owner. Transfer ownership or make someone else owner first.", m.User.DisplayName())
 		}
 	}
-	if _, err := db.NewDelete().Model(m).WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewDelete().Model(m).WherePK().Exec(ctx); err != nil {
 		return 0, fmt.Errorf("remove member: %w", err)
 	}
-	res, err := db.NewUpdate().Model((*APIKey)(nil)).Set("revoked_at = ?", now).
+	res, err := tn.db().NewUpdate().Model((*APIKey)(nil)).Set("revoked_at = ?", now).
 		Where("created_by = ? AND revoked_at IS NULL", m.UserID).Exec(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("revoke keys: %w", err)
@@ -196,10 +205,10 @@ func dropMember(ctx context.Context, db bun.IDB, m *Member, now time.Time) (keys
 
 // TransferOwnership makes another member owner and the actor, an owner, an admin. The actor's
 // password is asked again because the step gives the whole workspace away.
-func TransferOwnership(ctx context.Context, db bun.IDB, actor Actor, toUserID uuid.UUID, password string) error {
+func TransferOwnership(ctx context.Context, tn *Tenant, actor Actor, toUserID uuid.UUID, password string) error {
 	// The password is checked before the lock: argon2 takes tens of milliseconds that other
 	// changes to the workspace should not wait for.
-	u, err := UserByID(ctx, db, actor.UserID)
+	u, err := UserByID(ctx, tn.db(), actor.UserID)
 	if err != nil {
 		return err
 	}
@@ -210,24 +219,24 @@ func TransferOwnership(ctx context.Context, db bun.IDB, actor Actor, toUserID uu
 	if !ok {
 		return &ValidationError{Fields: map[string]string{"password": "That is not your password."}}
 	}
-	_, me, err := lockAs(ctx, db, actor, ActManageOwners, "Only an owner can transfer ownership.")
+	_, me, err := lockAs(ctx, tn, actor, ActManageOwners, "Only an owner can transfer ownership.")
 	if err != nil {
 		return err
 	}
 	if toUserID == actor.UserID {
 		return Errorf(ErrConflict, "You already own this workspace. Choose another member.")
 	}
-	target, err := memberOf(ctx, db, toUserID)
+	target, err := memberOf(ctx, tn, toUserID)
 	if err != nil {
 		return err
 	}
-	if _, err := db.NewUpdate().Model(target).Set("role = ?", RoleOwner).WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewUpdate().Model(target).Set("role = ?", RoleOwner).WherePK().Exec(ctx); err != nil {
 		return fmt.Errorf("transfer: %w", err)
 	}
-	if _, err := db.NewUpdate().Model(me).Set("role = ?", RoleAdmin).WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewUpdate().Model(me).Set("role = ?", RoleAdmin).WherePK().Exec(ctx); err != nil {
 		return fmt.Errorf("transfer: %w", err)
 	}
-	return Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "ownership.transfer", Target: target.User.Email,
+	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "ownership.transfer", Target: target.User.Email,
 		Details: map[string]any{"from_user_id": actor.UserID.String(), "to_user_id": toUserID.String(),
 			"before": map[string]any{"from": RoleOwner, "to": target.Role},
 			"after":  map[string]any{"from": RoleAdmin, "to": RoleOwner}}})
@@ -246,9 +255,9 @@ type MemberListing struct {
 	Pages      int
 }
 
-// ListMembers returns page (from 1) of the context's workspace members whose name or email
+// ListMembers returns page (from 1) of the tenant's workspace members whose name or email
 // contains query, owners first, then by name.
-func ListMembers(ctx context.Context, db bun.IDB, query string, page int) (*MemberListing, error) {
+func ListMembers(ctx context.Context, tn *Tenant, query string, page int) (*MemberListing, error) {
 	query = strings.TrimSpace(query)
 	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
 		if query == "" {
@@ -260,20 +269,20 @@ func ListMembers(ctx context.Context, db bun.IDB, query string, page int) (*Memb
 		})
 	}
 	out := &MemberListing{}
-	err := filter(db.NewSelect().Model((*Member)(nil)).Join(`JOIN users AS "user" ON "user".id = m.user_id`)).
+	err := filter(tn.db().NewSelect().Model((*Member)(nil)).Join(`JOIN users AS "user" ON "user".id = m.user_id`)).
 		ColumnExpr("count(*)").Scan(ctx, &out.Total)
 	if err != nil {
 		return nil, fmt.Errorf("count members: %w", err)
 	}
 	out.Pages = max(1, (out.Total+MemberPageSize-1)/MemberPageSize)
 	out.Page = min(max(page, 1), out.Pages)
-	err = filter(db.NewSelect().Model(&out.Members).Relation("User")).
+	err = filter(tn.db().NewSelect().Model(&out.Members).Relation("User")).
 		OrderExpr(`m.role, lower("user".name), "user".email`).
 		Limit(MemberPageSize).Offset(int64((out.Page - 1) * MemberPageSize)).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}
-	out.LastActive, err = LastActive(ctx, db, out.Members)
+	out.LastActive, err = LastActive(ctx, tn, out.Members)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +291,7 @@ func ListMembers(ctx context.Context, db bun.IDB, query string, page int) (*Memb
 
 // LastActive returns when each member was last seen in this workspace. It says nothing of their
 // activity elsewhere: that belongs to the other workspaces. Members never seen here are absent.
-func LastActive(ctx context.Context, db bun.IDB, members []Member) (map[uuid.UUID]time.Time, error) {
+func LastActive(ctx context.Context, tn *Tenant, members []Member) (map[uuid.UUID]time.Time, error) {
 	out := map[uuid.UUID]time.Time{}
 	for _, m := range members {
 		if m.LastSeenAt != nil {
@@ -294,20 +303,20 @@ func LastActive(ctx context.Context, db bun.IDB, members []Member) (map[uuid.UUI
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// MemberByUserID loads one member of the context's workspace with their user.
-func MemberByUserID(ctx context.Context, db bun.IDB, userID uuid.UUID) (*Member, error) {
-	return memberOf(ctx, db, userID)
+// MemberByUserID loads one member of the tenant's workspace with their user.
+func MemberByUserID(ctx context.Context, tn *Tenant, userID uuid.UUID) (*Member, error) {
+	return memberOf(ctx, tn, userID)
 }
 
 // lockAs takes the workspace lock, re-reads the actor's membership under it and checks that the
 // role may do a; refused is the message when it may not. Every membership and settings change
 // starts here.
-func lockAs(ctx context.Context, db bun.IDB, actor Actor, a Action, refused string) (*Workspace, *Member, error) {
-	ws, err := lockWorkspace(ctx, db)
+func lockAs(ctx context.Context, tn *Tenant, actor Actor, a Action, refused string) (*Workspace, *Member, error) {
+	ws, err := lockWorkspace(ctx, tn)
 	if err != nil {
 		return nil, nil, err
 	}
-	me, err := confirmActor(ctx, db, actor)
+	me, err := confirmActor(ctx, tn, actor)
 	if err != nil {
 		return nil, nil, err
 	}

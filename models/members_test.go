@@ -43,14 +43,14 @@ func memWorkspace(t *testing.T, db bun.IDB, owner *models.User) *models.Workspac
 	return ws
 }
 
-func memIn(t *testing.T, db bun.IDB, ws *models.Workspace, fn func(ctx context.Context, tx bun.Tx) error) error {
+func memIn(t *testing.T, db bun.IDB, ws *models.Workspace, fn func(ctx context.Context, tn *models.Tenant) error) error {
 	return models.InWorkspace(testdb.Ctx(t), db, ws.ID, fn)
 }
 
 func memAdd(t *testing.T, db bun.IDB, ws *models.Workspace, u *models.User, role models.Role) {
 	t.Helper()
-	err := memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewInsert().Model(&models.Member{UserID: u.ID, Role: role}).Exec(ctx)
+	err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewInsert().Model(&models.Member{UserID: u.ID, Role: role}).Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -60,8 +60,8 @@ func memAdd(t *testing.T, db bun.IDB, ws *models.Workspace, u *models.User, role
 
 func memSetTier(t *testing.T, db bun.IDB, ws *models.Workspace, tier models.Tier) {
 	t.Helper()
-	err := memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewUpdate().Model(ws).Set("tier = ?", tier).WherePK().Exec(ctx)
+	err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewUpdate().Model(ws).Set("tier = ?", tier).WherePK().Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -74,8 +74,8 @@ func memSetTier(t *testing.T, db bun.IDB, ws *models.Workspace, tier models.Tier
 func memRole(t *testing.T, db bun.IDB, ws *models.Workspace, u *models.User) models.Role {
 	t.Helper()
 	var role models.Role
-	err := memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-		m, err := models.MemberByUserID(ctx, tx, u.ID)
+	err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+		m, err := models.MemberByUserID(ctx, tn, u.ID)
 		if errors.Is(err, models.ErrNotFound) {
 			return nil
 		}
@@ -91,12 +91,12 @@ func memRole(t *testing.T, db bun.IDB, ws *models.Workspace, u *models.User) mod
 // memCounts returns the owners and the seats (members plus pending invitations) of ws.
 func memCounts(t *testing.T, db bun.IDB, ws *models.Workspace) (owners int, seats int64) {
 	t.Helper()
-	err := memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-		if err := tx.NewSelect().Model((*models.Member)(nil)).ColumnExpr("count(*)").Where("role = 'owner'").Scan(ctx, &owners); err != nil {
+	err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+		if err := tn.Tx().NewSelect().Model((*models.Member)(nil)).ColumnExpr("count(*)").Where("role = 'owner'").Scan(ctx, &owners); err != nil {
 			return err
 		}
 		var err error
-		seats, err = models.SeatsUsed(ctx, tx, testdb.Now(t))
+		seats, err = models.SeatsUsed(ctx, tn, testdb.Now(t))
 		return err
 	})
 	if err != nil {
@@ -109,8 +109,8 @@ func memCounts(t *testing.T, db bun.IDB, ws *models.Workspace) (owners int, seat
 func memLastEvent(t *testing.T, db bun.IDB, ws *models.Workspace, action string) *models.AuditEvent {
 	t.Helper()
 	ev := new(models.AuditEvent)
-	err := memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-		return tx.NewSelect().Model(ev).Where("action = ?", action).Order("created_at DESC", "id DESC").Limit(1).Scan(ctx)
+	err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+		return tn.Tx().NewSelect().Model(ev).Where("action = ?", action).Order("created_at DESC", "id DESC").Limit(1).Scan(ctx)
 	})
 	if err != nil {
 		t.Fatalf("no %s event: %v", action, err)
@@ -210,8 +210,8 @@ func TestChangeRoleRules(t *testing.T) {
 			tm := newMemTeam(t, db, c.secondOwner)
 			actor, target := tm.byName(c.actor), tm.byName(c.target)
 			before := memRoleOf(c.target)
-			err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-				return models.ChangeRole(models.WithClientIP(ctx, "203.0.113.9"), tx, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.to)
+			err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+				return models.ChangeRole(models.WithClientIP(ctx, "203.0.113.9"), tn, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.to)
 			})
 			if got := errKind(err); got != c.want {
 				t.Fatalf("got %s, want %s", got, c.want)
@@ -239,8 +239,8 @@ func TestChangeRoleRules(t *testing.T) {
 	}
 	t.Run("unknown member is not found", func(t *testing.T) {
 		tm := newMemTeam(t, db, false)
-		err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-			return models.ChangeRole(ctx, tx, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, uuid.New(), models.RoleAdmin)
+		err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, uuid.New(), models.RoleAdmin)
 		})
 		if errKind(err) != "not_found" {
 			t.Fatalf("got %v", err)
@@ -250,8 +250,8 @@ func TestChangeRoleRules(t *testing.T) {
 		tm, other := newMemTeam(t, db, false), newMemTeam(t, db, false)
 		stranger := memUser(t, db, "stranger")
 		memAdd(t, db, other.ws, stranger, models.RoleMember)
-		err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-			return models.ChangeRole(ctx, tx, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, stranger.ID, models.RoleAdmin)
+		err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, stranger.ID, models.RoleAdmin)
 		})
 		if errKind(err) != "not_found" {
 			t.Fatalf("got %v", err)
@@ -262,9 +262,9 @@ func TestChangeRoleRules(t *testing.T) {
 	})
 	t.Run("a role that changed since the request is a conflict", func(t *testing.T) {
 		tm := newMemTeam(t, db, false)
-		err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
+		err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
 			// The request saw "admin"; the person is a member now.
-			return models.ChangeRole(ctx, tx, models.Actor{UserID: tm.member.ID, Role: models.RoleAdmin}, tm.viewer.ID, models.RoleMember)
+			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.member.ID, Role: models.RoleAdmin}, tm.viewer.ID, models.RoleMember)
 		})
 		if errKind(err) != "conflict" {
 			t.Fatalf("got %v", err)
@@ -295,23 +295,23 @@ func TestRemoveMemberRules(t *testing.T) {
 			actor, target := tm.byName(c.actor), tm.byName(c.target)
 			// The target holds an API key, which removal must revoke.
 			keyID := models.NewID()
-			err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-				_, err := tx.NewInsert().Model(&models.APIKey{ID: keyID, Name: "k", Prefix: uuid.NewString()[:8],
+			err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+				_, err := tn.Tx().NewInsert().Model(&models.APIKey{ID: keyID, Name: "k", Prefix: uuid.NewString()[:8],
 					SecretHash: []byte("h"), Scope: "read", CreatedBy: &target.ID}).Exec(ctx)
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-				return models.RemoveMember(ctx, tx, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, testdb.Now(t))
+			err = memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+				return models.RemoveMember(ctx, tn, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, testdb.Now(t))
 			})
 			if got := errKind(err); got != c.want {
 				t.Fatalf("got %s (%v), want %s", got, err, c.want)
 			}
 			var key models.APIKey
-			if err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-				return tx.NewSelect().Model(&key).Where("id = ?", keyID).Scan(ctx)
+			if err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+				return tn.Tx().NewSelect().Model(&key).Where("id = ?", keyID).Scan(ctx)
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -340,8 +340,8 @@ func TestLeaveWorkspace(t *testing.T) {
 	db := testdb.Get(t).App
 	t.Run("the only owner cannot leave", func(t *testing.T) {
 		tm := newMemTeam(t, db, false)
-		err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-			return models.LeaveWorkspace(ctx, tx, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, testdb.Now(t))
+		err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+			return models.LeaveWorkspace(ctx, tn, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, testdb.Now(t))
 		})
 		if errKind(err) != "conflict" || memRole(t, db, tm.ws, tm.owner) != models.RoleOwner {
 			t.Fatalf("got %v", err)
@@ -351,8 +351,8 @@ func TestLeaveWorkspace(t *testing.T) {
 		t.Run(who+" leaves", func(t *testing.T) {
 			tm := newMemTeam(t, db, true)
 			u := tm.byName(who)
-			err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-				return models.LeaveWorkspace(ctx, tx, models.Actor{UserID: u.ID, Role: memRoleOf(who)}, testdb.Now(t))
+			err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+				return models.LeaveWorkspace(ctx, tn, models.Actor{UserID: u.ID, Role: memRoleOf(who)}, testdb.Now(t))
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -384,8 +384,8 @@ func TestTransferOwnership(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tm := newMemTeam(t, db, false)
 			actor, target := tm.byName(c.actor), tm.byName(c.target)
-			err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-				return models.TransferOwnership(ctx, tx, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.password)
+			err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+				return models.TransferOwnership(ctx, tn, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.password)
 			})
 			if got := errKind(err); got != c.want {
 				t.Fatalf("got %s (%v), want %s", got, err, c.want)
@@ -411,9 +411,9 @@ func TestTransferOwnership(t *testing.T) {
 func memInvite(t *testing.T, db bun.IDB, ws *models.Workspace, actor models.Actor, email string, role models.Role, now time.Time) (*models.IssuedInvitation, error) {
 	t.Helper()
 	var out *models.IssuedInvitation
-	err := memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
+	err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
 		var err error
-		out, err = models.CreateInvitation(ctx, tx, actor, email, role, now)
+		out, err = models.CreateInvitation(ctx, tn, actor, email, role, now)
 		return err
 	})
 	return out, err
@@ -492,8 +492,8 @@ func TestInvitations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-			_, err := models.RevokeInvitation(ctx, tx, ownerActor(tm), inv2.ID, now)
+		err = memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := models.RevokeInvitation(ctx, tn, ownerActor(tm), inv2.ID, now)
 			return err
 		})
 		if err != nil {
@@ -520,9 +520,9 @@ func TestInvitations(t *testing.T) {
 			t.Fatal(err)
 		}
 		var again *models.IssuedInvitation
-		err = memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
+		err = memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
 			var err error
-			again, err = models.ResendInvitation(ctx, tx, models.Actor{UserID: tm.admin.ID, Role: models.RoleAdmin}, inv.ID, now.Add(time.Hour))
+			again, err = models.ResendInvitation(ctx, tn, models.Actor{UserID: tm.admin.ID, Role: models.RoleAdmin}, inv.ID, now.Add(time.Hour))
 			return err
 		})
 		if err != nil {
@@ -571,11 +571,11 @@ func TestInvitations(t *testing.T) {
 		}
 		// An admin cannot revoke or resend an owner's invitation.
 		var ownerInv models.Invitation
-		memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-			return tx.NewSelect().Model(&ownerInv).Where("email = 'new-owner@example.com'").Scan(ctx)
+		memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+			return tn.Tx().NewSelect().Model(&ownerInv).Where("email = 'new-owner@example.com'").Scan(ctx)
 		})
-		err := memIn(t, db, tm.ws, func(ctx context.Context, tx bun.Tx) error {
-			_, err := models.RevokeInvitation(ctx, tx, models.Actor{UserID: tm.admin.ID, Role: models.RoleAdmin}, ownerInv.ID, now)
+		err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := models.RevokeInvitation(ctx, tn, models.Actor{UserID: tm.admin.ID, Role: models.RoleAdmin}, ownerInv.ID, now)
 			return err
 		})
 		if errKind(err) != "forbidden" {
@@ -599,16 +599,16 @@ func TestInvitations(t *testing.T) {
 		}
 		// Revoking frees the seat.
 		var pending []models.Invitation
-		memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
+		memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
 			var err error
-			pending, err = models.PendingInvitations(ctx, tx)
+			pending, err = models.PendingInvitations(ctx, tn)
 			return err
 		})
 		if len(pending) != 2 {
 			t.Fatalf("%d pending", len(pending))
 		}
-		memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-			_, err := models.RevokeInvitation(ctx, tx, a, pending[0].ID, now)
+		memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := models.RevokeInvitation(ctx, tn, a, pending[0].ID, now)
 			return err
 		})
 		if _, err := memInvite(t, db, ws, a, "p9@example.com", models.RoleMember, now); err != nil {
@@ -623,7 +623,7 @@ func TestListMembers(t *testing.T) {
 	ws := memWorkspace(t, db, owner)
 	memSetTier(t, db, ws, models.TierEnterprise)
 	// 119 more members, inserted directly: the list must page past 50.
-	err := memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
+	err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
 		var users []models.User
 		var ms []models.Member
 		for i := range 119 {
@@ -632,10 +632,10 @@ func TestListMembers(t *testing.T) {
 			users = append(users, u)
 			ms = append(ms, models.Member{UserID: u.ID, Role: models.RoleViewer})
 		}
-		if _, err := tx.NewInsert().Model(&users).Exec(ctx); err != nil {
+		if _, err := tn.Tx().NewInsert().Model(&users).Exec(ctx); err != nil {
 			return err
 		}
-		_, err := tx.NewInsert().Model(&ms).Exec(ctx)
+		_, err := tn.Tx().NewInsert().Model(&ms).Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -643,9 +643,9 @@ func TestListMembers(t *testing.T) {
 	}
 	list := func(q string, page int) *models.MemberListing {
 		var out *models.MemberListing
-		if err := memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
+		if err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
 			var err error
-			out, err = models.ListMembers(ctx, tx, q, page)
+			out, err = models.ListMembers(ctx, tn, q, page)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -717,8 +717,8 @@ func TestRaceOwnersDemoteEachOther(t *testing.T) {
 		ws := twoOwners(t, db, a, b)
 		demote := func(actor, target *models.User) func() error {
 			return func() error {
-				return memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-					return models.ChangeRole(ctx, tx, models.Actor{UserID: actor.ID, Role: models.RoleOwner}, target.ID, models.RoleAdmin)
+				return memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+					return models.ChangeRole(ctx, tn, models.Actor{UserID: actor.ID, Role: models.RoleOwner}, target.ID, models.RoleAdmin)
 				})
 			}
 		}
@@ -737,8 +737,8 @@ func TestRaceOwnersRemoveEachOther(t *testing.T) {
 		ws := twoOwners(t, db, a, b)
 		remove := func(actor, target *models.User) func() error {
 			return func() error {
-				return memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-					return models.RemoveMember(ctx, tx, models.Actor{UserID: actor.ID, Role: models.RoleOwner}, target.ID, testdb.Now(t))
+				return memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+					return models.RemoveMember(ctx, tn, models.Actor{UserID: actor.ID, Role: models.RoleOwner}, target.ID, testdb.Now(t))
 				})
 			}
 		}
@@ -757,8 +757,8 @@ func TestRaceOwnersLeaveTogether(t *testing.T) {
 		ws := twoOwners(t, db, a, b)
 		leave := func(u *models.User) func() error {
 			return func() error {
-				return memIn(t, db, ws, func(ctx context.Context, tx bun.Tx) error {
-					return models.LeaveWorkspace(ctx, tx, models.Actor{UserID: u.ID, Role: models.RoleOwner}, testdb.Now(t))
+				return memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+					return models.LeaveWorkspace(ctx, tn, models.Actor{UserID: u.ID, Role: models.RoleOwner}, testdb.Now(t))
 				})
 			}
 		}

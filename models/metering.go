@@ -62,18 +62,18 @@ func CountAPICall(ctx context.Context, db bun.IDB, caller *APICaller, now time.T
 		ceiling = math.MaxInt64
 	}
 	var refused *QuotaError
-	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
 		// The count commits without waiting for the WAL flush: an API call must not cost a disk
 		// sync. Other transactions see the count at commit all the same, so the limit stays exact;
 		// only a database crash could forget the last moments' counts (never count one twice).
-		if _, err := tx.ExecContext(ctx, "SELECT set_config('synchronous_commit', 'off', true)"); err != nil {
+		if _, err := tn.db().ExecContext(ctx, "SELECT set_config('synchronous_commit', 'off', true)"); err != nil {
 			return fmt.Errorf("async commit: %w", err)
 		}
-		if err := touchKey(ctx, tx, caller, now); err != nil {
+		if err := touchKey(ctx, tn, caller, now); err != nil {
 			return err
 		}
 		var used int64
-		err := tx.NewRaw(`INSERT INTO usage_hourly AS u (workspace_id, hour, api_calls) VALUES (?, ?, 1)
+		err := tn.db().NewRaw(`INSERT INTO usage_hourly AS u (workspace_id, hour, api_calls) VALUES (?, ?, 1)
 			ON CONFLICT (workspace_id, hour) DO UPDATE SET api_calls = u.api_calls + 1
 			WHERE u.api_calls < ?
 			RETURNING u.api_calls`, caller.WorkspaceID, hour, ceiling).Scan(ctx, &used)
@@ -82,7 +82,7 @@ func CountAPICall(ctx context.Context, db bun.IDB, caller *APICaller, now time.T
 			refused = &QuotaError{Code: CodeRateLimited, RetryAfter: w.ResetsAt.Sub(now),
 				Message: fmt.Sprintf("This workspace has made its %s API calls for this hour (%s tier). The count starts again at %s; a bigger tier allows more.",
 					w.Limit, caller.Tier.Label(), w.ResetsAt.Format("15:04 UTC"))}
-			return recordRefusal(ctx, tx, caller, "api.rate_limited", hour, map[string]any{"limit": ceiling})
+			return recordRefusal(ctx, tn, caller, "api.rate_limited", hour, map[string]any{"limit": ceiling})
 		}
 		if err != nil {
 			return fmt.Errorf("count api call: %w", err)
@@ -102,11 +102,11 @@ func CountAPICall(ctx context.Context, db bun.IDB, caller *APICaller, now time.T
 // touchKey refreshes the key's last_used_at when it is a minute old or more. Without a write on
 // every request: the caller's lookup already says whether it is due, and when many requests find
 // it due at once, SKIP LOCKED lets one of them write while the others move on.
-func touchKey(ctx context.Context, tx bun.Tx, caller *APICaller, now time.Time) error {
+func touchKey(ctx context.Context, tn *Tenant, caller *APICaller, now time.Time) error {
 	if caller.LastUsedAt != nil && now.Sub(*caller.LastUsedAt) < time.Minute {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ?
+	_, err := tn.db().ExecContext(ctx, `UPDATE api_keys SET last_used_at = ?
 		WHERE workspace_id = ? AND id = (
 			SELECT id FROM api_keys
 			WHERE workspace_id = ? AND id = ? AND (last_used_at IS NULL OR last_used_at < ?)
@@ -120,12 +120,12 @@ func touchKey(ctx context.Context, tx bun.Tx, caller *APICaller, now time.Time) 
 
 // recordRefusal audits a quota refusal once per workspace, action and hour: the unique index
 // audit_events_refusal_once_idx turns every later one into nothing.
-func recordRefusal(ctx context.Context, tx bun.Tx, caller *APICaller, action string, hour time.Time, details map[string]any) error {
+func recordRefusal(ctx context.Context, tn *Tenant, caller *APICaller, action string, hour time.Time, details map[string]any) error {
 	details["hour"] = hour.UTC().Format(time.RFC3339)
 	details["key"] = caller.Prefix
 	ip, _ := ctx.Value(ipKey{}).(string)
 	ev := &AuditEvent{ID: NewID(), ActorKeyID: &caller.KeyID, Action: action, Target: caller.Prefix, Details: details, IP: ip}
-	if _, err := tx.NewInsert().Model(ev).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
+	if _, err := tn.db().NewInsert().Model(ev).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
 		return fmt.Errorf("audit refusal: %w", err)
 	}
 	return nil
@@ -150,13 +150,13 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 	now = now.UTC().Truncate(time.Microsecond)
 	var task *Task
 	var refused *QuotaError
-	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
 		var tier Tier
-		if err := tx.NewSelect().Model((*Workspace)(nil)).Column("tier").Where("id = ?", caller.WorkspaceID).
+		if err := tn.db().NewSelect().Model((*Workspace)(nil)).Column("tier").Where("id = ?", caller.WorkspaceID).
 			For("NO KEY UPDATE").Scan(ctx, &tier); err != nil {
 			return notFound(err, "workspace")
 		}
-		if _, err := AgentByID(ctx, tx, agentID); err != nil {
+		if _, err := AgentByID(ctx, tn, agentID); err != nil {
 			return err
 		}
 		limits := tier.Limits()
@@ -164,7 +164,7 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 		if max, ok := limits.AgentMinutesPerMonth.Value(); ok {
 			month := MonthStart(now)
 			var used int64
-			if err := tx.NewSelect().Model((*UsageHour)(nil)).ColumnExpr("coalesce(sum(agent_minutes), 0)").
+			if err := tn.db().NewSelect().Model((*UsageHour)(nil)).ColumnExpr("coalesce(sum(agent_minutes), 0)").
 				Where("hour >= ? AND hour < ?", month, month.AddDate(0, 1, 0)).Scan(ctx, &used); err != nil {
 				return fmt.Errorf("month minutes: %w", err)
 			}
@@ -172,12 +172,12 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 				refused = &QuotaError{Code: CodeQuotaExceeded,
 					Message: fmt.Sprintf("This workspace has used its %s agent-minutes for %s (%s tier). Upgrade to a bigger tier to start more tasks now; the minutes start again on %s.",
 						limits.AgentMinutesPerMonth, month.Format("January"), tier.Label(), month.AddDate(0, 1, 0).Format("January 2"))}
-				return recordRefusal(ctx, tx, caller, "task.quota_exceeded", hour, map[string]any{"limit": max, "used": used})
+				return recordRefusal(ctx, tn, caller, "task.quota_exceeded", hour, map[string]any{"limit": max, "used": used})
 			}
 		}
 		if max, ok := limits.ConcurrentTasks.Value(); ok {
 			var running int64
-			if err := tx.NewSelect().Model((*Task)(nil)).ColumnExpr("count(*)").
+			if err := tn.db().NewSelect().Model((*Task)(nil)).ColumnExpr("count(*)").
 				Where("status = ?", TaskRunning).Scan(ctx, &running); err != nil {
 				return fmt.Errorf("running tasks: %w", err)
 			}
@@ -185,11 +185,11 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 				refused = &QuotaError{Code: CodeConcurrentTaskLimit, RetryAfter: ConcurrentRetryAfter,
 					Message: fmt.Sprintf("All %s concurrent-task slots of the %s tier are busy. Complete a running task first, or upgrade for more slots.",
 						limits.ConcurrentTasks, tier.Label())}
-				return recordRefusal(ctx, tx, caller, "task.concurrent_limit", hour, map[string]any{"limit": max})
+				return recordRefusal(ctx, tn, caller, "task.concurrent_limit", hour, map[string]any{"limit": max})
 			}
 		}
 		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, StartedAt: &now}
-		if _, err := tx.NewInsert().Model(task).Returning("*").Exec(ctx); err != nil {
+		if _, err := tn.db().NewInsert().Model(task).Returning("*").Exec(ctx); err != nil {
 			return fmt.Errorf("start task: %w", err)
 		}
 		return nil
@@ -214,9 +214,9 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 	}
 	now = now.UTC().Truncate(time.Microsecond)
 	var t *Task
-	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
 		t = new(Task)
-		res, err := tx.NewUpdate().Model(t).
+		res, err := tn.db().NewUpdate().Model(t).
 			Set("status = ?", st).
 			Set("finished_at = ?", now).
 			Set("agent_minutes = greatest(0, ceil(extract(epoch FROM (?::timestamptz - started_at)) / 60))::bigint", now).
@@ -227,13 +227,13 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 			return fmt.Errorf("complete task: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			t, err = TaskByID(ctx, tx, id)
+			t, err = TaskByID(ctx, tn, id)
 			return err
 		}
 		if t.AgentMinutes == 0 {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO usage_hourly AS u (workspace_id, hour, agent_minutes) VALUES (?, ?, ?)
+		_, err = tn.db().ExecContext(ctx, `INSERT INTO usage_hourly AS u (workspace_id, hour, agent_minutes) VALUES (?, ?, ?)
 			ON CONFLICT (workspace_id, hour) DO UPDATE SET agent_minutes = u.agent_minutes + EXCLUDED.agent_minutes`,
 			caller.WorkspaceID, now.Truncate(time.Hour), t.AgentMinutes)
 		if err != nil {

@@ -19,8 +19,8 @@ import (
 func meterCaller(t *testing.T, db bun.IDB, tier models.Tier, now time.Time) (*models.APICaller, *keyTeam) {
 	t.Helper()
 	tm := newKeyTeam(t, db)
-	err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewUpdate().Model(tm.ws).Set("tier = ?", tier).WherePK().Exec(ctx)
+	err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewUpdate().Model(tm.ws).Set("tier = ?", tier).WherePK().Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -38,8 +38,8 @@ func meterCaller(t *testing.T, db bun.IDB, tier models.Tier, now time.Time) (*mo
 func meterAgent(t *testing.T, db bun.IDB, c *models.APICaller) uuid.UUID {
 	t.Helper()
 	var a *models.Agent
-	err := keyIn(t, db, c.WorkspaceID, func(ctx context.Context, tx bun.Tx) (err error) {
-		a, err = models.CreateAgent(ctx, tx, c, "worker")
+	err := keyIn(t, db, c.WorkspaceID, func(ctx context.Context, tn *models.Tenant) (err error) {
+		a, err = models.CreateAgent(ctx, tn, c, "worker")
 		return err
 	})
 	if err != nil {
@@ -388,8 +388,8 @@ func TestMessagesOfAFinishedTaskAreClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	add := func(role, body string) error {
-		return keyIn(t, d.App, c.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
-			_, err := models.AddMessage(ctx, tx, task.ID, role, body)
+		return keyIn(t, d.App, c.WorkspaceID, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := models.AddMessage(ctx, tn, task.ID, role, body)
 			return err
 		})
 	}

@@ -12,29 +12,31 @@ import (
 type workspaceKey struct{}
 type crossTenantKey struct{}
 
-// WithWorkspace returns a context bound to workspace id; tenant queries made with it are scoped to it.
-func WithWorkspace(ctx context.Context, id uuid.UUID) context.Context {
+// withWorkspace returns a context bound to workspace id; tenant queries made with it are scoped to
+// it. Only the makers of a Tenant call it, so no context carries a workspace outside the
+// workspace's transaction.
+func withWorkspace(ctx context.Context, id uuid.UUID) context.Context {
 	return context.WithValue(ctx, workspaceKey{}, id)
 }
 
-// WorkspaceFrom returns the workspace the context is bound to.
-func WorkspaceFrom(ctx context.Context) (uuid.UUID, bool) {
+// workspaceFrom returns the workspace the context is bound to.
+func workspaceFrom(ctx context.Context) (uuid.UUID, bool) {
 	id, ok := ctx.Value(workspaceKey{}).(uuid.UUID)
 	return id, ok && id != uuid.Nil
 }
 
-// CrossTenant returns a context whose tenant queries are not scoped by the hooks. It is the only
-// way around the scope, for support views and platform jobs; the reason is logged. Row-level
-// security still applies: only ReadAcrossTenants opens the database side, and only for reads.
-func CrossTenant(ctx context.Context, reason string) context.Context {
+// crossTenant returns a context whose tenant queries are not scoped by the hooks. Only
+// ReadAcrossTenants calls it, for support views and platform jobs; the reason is logged. Row-level
+// security still applies: ReadAcrossTenants opens the database side, and only for reads.
+func crossTenant(ctx context.Context, reason string) context.Context {
 	if reason == "" {
-		panic("models.CrossTenant needs a reason")
+		panic("models.ReadAcrossTenants needs a reason")
 	}
 	slog.InfoContext(ctx, "cross-tenant access", "reason", reason)
 	return context.WithValue(ctx, crossTenantKey{}, reason)
 }
 
-// crossTenantReason returns the reason given to CrossTenant, or "".
+// crossTenantReason returns the reason given to crossTenant, or "".
 func crossTenantReason(ctx context.Context) string {
 	r, _ := ctx.Value(crossTenantKey{}).(string)
 	return r
@@ -55,9 +57,9 @@ var (
 	_ bun.BeforeAppendModelHook = (*Scoped)(nil)
 )
 
-// scopeOf returns the workspace to filter by; ok is false under CrossTenant.
+// scopeOf returns the workspace to filter by; scoped is false in a cross-tenant read.
 func scopeOf(ctx context.Context) (id uuid.UUID, scoped bool, err error) {
-	if id, ok := WorkspaceFrom(ctx); ok {
+	if id, ok := workspaceFrom(ctx); ok {
 		return id, true, nil
 	}
 	if crossTenantReason(ctx) != "" {

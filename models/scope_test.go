@@ -70,7 +70,7 @@ func newFixture(t *testing.T, db bun.IDB) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{ws: ws, owner: owner, rowIDs: map[string]uuid.UUID{}}
-	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		a := &models.Agent{ID: models.NewID(), Name: "agent of " + slug, Status: "active"}
 		now := testdb.Now(t)
 		tk := &models.Task{ID: models.NewID(), AgentID: a.ID, Status: models.TaskRunning, StartedAt: &now}
@@ -80,7 +80,7 @@ func newFixture(t *testing.T, db bun.IDB) *fixture {
 			TokenHash: uuid.NewString(), ExpiresAt: now.Add(time.Hour)}
 		uh := &models.UsageHour{Hour: now.UTC().Truncate(time.Hour), APICalls: 5}
 		for _, m := range []any{a, tk, msg, key, inv, uh} {
-			if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(m).Exec(ctx); err != nil {
 				return fmt.Errorf("insert %T: %w", m, err)
 			}
 		}
@@ -130,7 +130,7 @@ func countAs(t *testing.T, owner *bun.DB, table string, ws uuid.UUID) int {
 func TestHookScopesModelQueries(t *testing.T) {
 	d := testdb.Get(t)
 	a, b := newFixture(t, d.App), newFixture(t, d.App)
-	ctx := models.WithWorkspace(testdb.Ctx(t), a.ws.ID)
+	ctx := models.HookContext(testdb.Ctx(t), a.ws.ID)
 	for _, m := range tenantModels {
 		t.Run(m.table, func(t *testing.T) {
 			rows := m.many()
@@ -198,7 +198,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	d := testdb.Get(t)
 	a, b := newFixture(t, d.App), newFixture(t, d.App)
 	ctx := testdb.AllowUnscoped(testdb.Ctx(t))
-	inA := func(t *testing.T, fn func(ctx context.Context, tx bun.Tx) error) {
+	inA := func(t *testing.T, fn func(ctx context.Context, tn *models.Tenant) error) {
 		t.Helper()
 		if err := models.InWorkspace(ctx, d.App, a.ws.ID, fn); err != nil {
 			t.Fatal(err)
@@ -208,15 +208,15 @@ func TestRowLevelSecurity(t *testing.T) {
 		t.Run(m.table, func(t *testing.T) {
 			wantA := countAs(t, d.Owner, m.table, a.ws.ID)
 			bBefore := countAs(t, d.Owner, m.table, b.ws.ID)
-			inA(t, func(ctx context.Context, tx bun.Tx) error {
-				n, err := tx.NewSelect().Model(m.one()).Count(ctx)
+			inA(t, func(ctx context.Context, tn *models.Tenant) error {
+				n, err := tn.Tx().NewSelect().Model(m.one()).Count(ctx)
 				if err != nil {
 					return err
 				}
 				if int(n) != wantA {
 					t.Errorf("Count = %d, want A's %d", n, wantA)
 				}
-				ex, err := tx.NewSelect().Model(m.one()).Where("?TableAlias.workspace_id = ?", b.ws.ID).Exists(ctx)
+				ex, err := tn.Tx().NewSelect().Model(m.one()).Where("?TableAlias.workspace_id = ?", b.ws.ID).Exists(ctx)
 				if err != nil {
 					return err
 				}
@@ -224,19 +224,19 @@ func TestRowLevelSecurity(t *testing.T) {
 					t.Error("Exists found B's rows")
 				}
 				var ids []uuid.UUID
-				if err := tx.NewSelect().Table(m.table).Column("workspace_id").Scan(ctx, &ids); err != nil {
+				if err := tn.Tx().NewSelect().Table(m.table).Column("workspace_id").Scan(ctx, &ids); err != nil {
 					return err
 				}
 				mustNotContain(t, "Table()", ids, b.ws.ID)
 				ids = nil
-				if err := tx.NewRaw("SELECT workspace_id FROM ?", bun.Ident(m.table)).Scan(ctx, &ids); err != nil {
+				if err := tn.Tx().NewRaw("SELECT workspace_id FROM ?", bun.Ident(m.table)).Scan(ctx, &ids); err != nil {
 					return err
 				}
 				mustNotContain(t, "NewRaw", ids, b.ws.ID)
 				if len(ids) != wantA {
 					t.Errorf("NewRaw saw %d rows, want %d", len(ids), wantA)
 				}
-				rows, err := tx.NewSelect().Table(m.table).Column("workspace_id").Rows(ctx)
+				rows, err := tn.Tx().NewSelect().Table(m.table).Column("workspace_id").Rows(ctx)
 				if err != nil {
 					return err
 				}
@@ -250,21 +250,21 @@ func TestRowLevelSecurity(t *testing.T) {
 				rows.Close()
 				// Top-level WhereOr defeats the hook's AND; the policy still holds.
 				many := m.many()
-				if err := tx.NewSelect().Model(many).Where("false").WhereOr("true").Scan(ctx); err != nil {
+				if err := tn.Tx().NewSelect().Model(many).Where("false").WhereOr("true").Scan(ctx); err != nil {
 					return err
 				}
 				mustNotContain(t, "WhereOr", workspacesOf(many), b.ws.ID)
 				if m.table == "audit_events" {
 					return nil // append-only: the runtime role may not update or delete at all (below)
 				}
-				res, err := tx.NewRaw("UPDATE ? SET workspace_id = workspace_id WHERE workspace_id = ?", bun.Ident(m.table), b.ws.ID).Exec(ctx)
+				res, err := tn.Tx().NewRaw("UPDATE ? SET workspace_id = workspace_id WHERE workspace_id = ?", bun.Ident(m.table), b.ws.ID).Exec(ctx)
 				if err != nil {
 					return err
 				}
 				if n, _ := res.RowsAffected(); n != 0 {
 					t.Errorf("raw UPDATE changed %d rows of B", n)
 				}
-				res, err = tx.NewRaw("DELETE FROM ? WHERE workspace_id = ?", bun.Ident(m.table), b.ws.ID).Exec(ctx)
+				res, err = tn.Tx().NewRaw("DELETE FROM ? WHERE workspace_id = ?", bun.Ident(m.table), b.ws.ID).Exec(ctx)
 				if err != nil {
 					return err
 				}
@@ -280,8 +280,8 @@ func TestRowLevelSecurity(t *testing.T) {
 	}
 	t.Run("audit log is append-only", func(t *testing.T) {
 		for _, stmt := range []string{"UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"} {
-			err := models.InWorkspace(ctx, d.App, a.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-				_, err := tx.NewRaw(stmt).Exec(ctx)
+			err := models.InWorkspace(ctx, d.App, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+				_, err := tn.Tx().NewRaw(stmt).Exec(ctx)
 				return err
 			})
 			if err == nil {
@@ -290,17 +290,17 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 	})
 	t.Run("subquery", func(t *testing.T) {
-		inA(t, func(ctx context.Context, tx bun.Tx) error {
+		inA(t, func(ctx context.Context, tn *models.Tenant) error {
 			var ids []uuid.UUID
-			sub := tx.NewSelect().Table("tasks").Column("agent_id")
-			err := tx.NewSelect().Table("agents").Column("workspace_id").Where("id IN (?)", sub).Scan(ctx, &ids)
+			sub := tn.Tx().NewSelect().Table("tasks").Column("agent_id")
+			err := tn.Tx().NewSelect().Table("agents").Column("workspace_id").Where("id IN (?)", sub).Scan(ctx, &ids)
 			mustNotContain(t, "subquery", ids, b.ws.ID)
 			return err
 		})
 	})
 	t.Run("upsert on conflict do update", func(t *testing.T) {
-		err := models.InWorkspace(ctx, d.App, a.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			_, err := tx.NewRaw(`INSERT INTO agents (workspace_id, id, name, status) VALUES (?, ?, 'hijacked', 'x')
+		err := models.InWorkspace(ctx, d.App, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := tn.Tx().NewRaw(`INSERT INTO agents (workspace_id, id, name, status) VALUES (?, ?, 'hijacked', 'x')
 				ON CONFLICT (workspace_id, id) DO UPDATE SET name = EXCLUDED.name`, b.ws.ID, b.agent).Exec(ctx)
 			return err
 		})
@@ -316,8 +316,8 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 	})
 	t.Run("raw insert into another workspace", func(t *testing.T) {
-		err := models.InWorkspace(ctx, d.App, a.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			_, err := tx.NewRaw("INSERT INTO agents (workspace_id, id, name) VALUES (?, ?, 'x')", b.ws.ID, models.NewID()).Exec(ctx)
+		err := models.InWorkspace(ctx, d.App, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := tn.Tx().NewRaw("INSERT INTO agents (workspace_id, id, name) VALUES (?, ?, 'x')", b.ws.ID, models.NewID()).Exec(ctx)
 			return err
 		})
 		if err == nil {
@@ -325,9 +325,9 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 	})
 	t.Run("workspace row", func(t *testing.T) {
-		inA(t, func(ctx context.Context, tx bun.Tx) error {
+		inA(t, func(ctx context.Context, tn *models.Tenant) error {
 			var slugs []string
-			if err := tx.NewRaw("SELECT slug FROM workspaces").Scan(ctx, &slugs); err != nil {
+			if err := tn.Tx().NewRaw("SELECT slug FROM workspaces").Scan(ctx, &slugs); err != nil {
 				return err
 			}
 			if len(slugs) != 1 || slugs[0] != a.ws.Slug {
@@ -376,9 +376,9 @@ func TestPooledConnectionDoesNotLeak(t *testing.T) {
 	}
 	defer one.Close()
 	ctx := testdb.AllowUnscoped(testdb.Ctx(t))
-	if err := models.InWorkspace(ctx, one, a.ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	if err := models.InWorkspace(ctx, one, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		var agents []models.Agent
-		return tx.NewSelect().Model(&agents).Scan(ctx)
+		return tn.Tx().NewSelect().Model(&agents).Scan(ctx)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -389,9 +389,9 @@ func TestPooledConnectionDoesNotLeak(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("after A's transaction the pooled connection still sees %d agents", n)
 	}
-	if err := models.InWorkspace(ctx, one, b.ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	if err := models.InWorkspace(ctx, one, b.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		var ids []uuid.UUID
-		if err := tx.NewRaw("SELECT workspace_id FROM agents").Scan(ctx, &ids); err != nil {
+		if err := tn.Tx().NewRaw("SELECT workspace_id FROM agents").Scan(ctx, &ids); err != nil {
 			return err
 		}
 		mustNotContain(t, "pooled B", ids, a.ws.ID)

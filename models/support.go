@@ -170,8 +170,8 @@ func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQ
 		query += ` LIMIT ? OFFSET ?`
 		args = append(args, q.PerPage, (l.Page-1)*q.PerPage)
 	}
-	err := ReadAcrossTenants(ctx, db, "support: table of workspaces", func(ctx context.Context, tx bun.Tx) error {
-		if err := tx.NewRaw(query, args...).Scan(ctx, &l.Rows); err != nil {
+	err := ReadAcrossTenants(ctx, db, "support: table of workspaces", func(ctx context.Context, all *AllTenants) error {
+		if err := all.db().NewRaw(query, args...).Scan(ctx, &l.Rows); err != nil {
 			return err
 		}
 		if len(l.Rows) > 0 {
@@ -179,7 +179,7 @@ func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQ
 			return nil
 		}
 		// A page past the end still says how many there are, so it can link back.
-		return tx.NewRaw(`SELECT count(*) FROM workspaces AS w `+where, whereArgs...).Scan(ctx, &l.Total)
+		return all.db().NewRaw(`SELECT count(*) FROM workspaces AS w `+where, whereArgs...).Scan(ctx, &l.Total)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("support table: %w", err)
@@ -213,26 +213,28 @@ func SupportWorkspace(ctx context.Context, db bun.IDB, viewer *User, slug string
 		return nil, Errorf(ErrNotFound, "not found")
 	}
 	v := &SupportWorkspaceView{}
-	err := ReadAcrossTenants(ctx, db, "support: usage of workspace "+slug, func(ctx context.Context, tx bun.Tx) error {
+	err := ReadAcrossTenants(ctx, db, "support: usage of workspace "+slug, func(ctx context.Context, all *AllTenants) error {
 		ws := new(Workspace)
-		if err := tx.NewSelect().Model(ws).Where("slug = ?", slug).Scan(ctx); err != nil {
+		if err := all.db().NewSelect().Model(ws).Where("slug = ?", slug).Scan(ctx); err != nil {
 			return notFound(err, "workspace")
 		}
 		v.Workspace = ws
-		// Bound to the one workspace, the model hooks scope every read below to it again.
-		ctx = WithWorkspace(ctx, ws.ID)
-		var err error
-		if v.Usage, err = CurrentUsage(ctx, tx, ws.Tier, now); err != nil {
+		// Narrowed to the one workspace, row-level security and the model hooks scope every read
+		// below to it again.
+		return all.InWorkspace(ctx, ws.ID, func(ctx context.Context, tn *Tenant) error {
+			var err error
+			if v.Usage, err = CurrentUsage(ctx, tn, ws.Tier, now); err != nil {
+				return err
+			}
+			if v.Members, err = CountMembers(ctx, tn); err != nil {
+				return err
+			}
+			if v.Month, err = MonthUsage(ctx, tn, now); err != nil {
+				return err
+			}
+			v.Series, err = UsageOver(ctx, tn, now, days)
 			return err
-		}
-		if err := tx.NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Scan(ctx, &v.Members); err != nil {
-			return fmt.Errorf("count members: %w", err)
-		}
-		if v.Month, err = MonthUsage(ctx, tx, now); err != nil {
-			return err
-		}
-		v.Series, err = UsageOver(ctx, tx, now, days)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -251,7 +253,7 @@ func RecordSupportView(ctx context.Context, db bun.IDB, viewer *User, ws *Worksp
 		details = map[string]any{}
 	}
 	details["page"] = page
-	return InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		return Record(ctx, tx, Event{ActorUserID: viewer.ID, Action: "support.view", Target: ws.Slug, Details: details})
+	return InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *Tenant) error {
+		return Record(ctx, tn, Event{ActorUserID: viewer.ID, Action: "support.view", Target: ws.Slug, Details: details})
 	})
 }

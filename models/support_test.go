@@ -56,8 +56,8 @@ func newSupportFixture(t *testing.T, db bun.IDB, now time.Time) *supportFixture 
 			t.Fatal(err)
 		}
 		f.ws[s.name] = ws
-		err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			if _, err := tx.NewUpdate().Model(ws).Set("tier = ?", s.tier).WherePK().Exec(ctx); err != nil {
+		err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			if _, err := tn.Tx().NewUpdate().Model(ws).Set("tier = ?", s.tier).WherePK().Exec(ctx); err != nil {
 				return err
 			}
 			ws.Tier = s.tier
@@ -66,7 +66,7 @@ func newSupportFixture(t *testing.T, db bun.IDB, now time.Time) *supportFixture 
 				if i == 0 {
 					f.mail = u.Email
 				}
-				if _, err := tx.NewInsert().Model(&models.Member{UserID: u.ID, Role: models.RoleMember}).Exec(ctx); err != nil {
+				if _, err := tn.Tx().NewInsert().Model(&models.Member{UserID: u.ID, Role: models.RoleMember}).Exec(ctx); err != nil {
 					return err
 				}
 			}
@@ -86,7 +86,7 @@ func newSupportFixture(t *testing.T, db bun.IDB, now time.Time) *supportFixture 
 			put(models.MonthStart(now), 0, s.minutes-s.minutes/2)
 			put(models.MonthStart(now).Add(-time.Hour), 1, 777)
 			put(now.Truncate(time.Hour).Add(-time.Hour), 555, 0)
-			_, err := tx.NewInsert().Model(&rows).Exec(ctx)
+			_, err := tn.Tx().NewInsert().Model(&rows).Exec(ctx)
 			return err
 		})
 		if err != nil {
@@ -239,8 +239,8 @@ func TestSupportWorkspaceReadsOneWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	var p *models.AuditPage
-	err = models.InWorkspace(ctx, db, beta.ID, func(ctx context.Context, tx bun.Tx) (err error) {
-		p, err = models.ListAudit(ctx, tx, models.AuditFilter{Action: "support.view"})
+	err = models.InWorkspace(ctx, db, beta.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+		p, err = models.ListAudit(ctx, tn, models.AuditFilter{Action: "support.view"})
 		return err
 	})
 	if err != nil {
@@ -282,8 +282,8 @@ func TestUsageMonthlyRollupFollowsEveryWrite(t *testing.T) {
 	}
 	exec := func(step, query string, args ...any) {
 		t.Helper()
-		err := models.InWorkspace(testdb.Ctx(t), db, ws, func(ctx context.Context, tx bun.Tx) error {
-			_, err := tx.ExecContext(ctx, query, args...)
+		err := models.InWorkspace(testdb.Ctx(t), db, ws, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := tn.Tx().ExecContext(ctx, query, args...)
 			return err
 		})
 		if err != nil {
@@ -315,11 +315,13 @@ func TestSupportFunctionOnlyInReadOnlyCrossTenantTransactions(t *testing.T) {
 	db := testdb.Get(t).App
 	ctx := testdb.Ctx(t)
 	ws := newFixtureWorkspace(t, db)
-	call := func(ctx context.Context, tx bun.Tx) error {
+	call := func(ctx context.Context, tx bun.IDB) error {
 		var n int
 		return tx.NewRaw("SELECT count(*) FROM atrium_support_workspaces(?)", testdb.Now(t)).Scan(ctx, &n)
 	}
-	if err := models.InWorkspace(ctx, db, ws, call); err == nil || !strings.Contains(err.Error(), "read-only cross-tenant") {
+	if err := models.InWorkspace(ctx, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+		return call(ctx, tn.Tx())
+	}); err == nil || !strings.Contains(err.Error(), "read-only cross-tenant") {
 		t.Errorf("in a workspace's transaction: %v", err)
 	}
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -331,7 +333,9 @@ func TestSupportFunctionOnlyInReadOnlyCrossTenantTransactions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "read-only cross-tenant") {
 		t.Errorf("cross-tenant but writable: %v", err)
 	}
-	if err := models.ReadAcrossTenants(ctx, db, "test", call); err != nil {
+	if err := models.ReadAcrossTenants(ctx, db, "test", func(ctx context.Context, all *models.AllTenants) error {
+		return call(ctx, all.Tx())
+	}); err != nil {
 		t.Errorf("in ReadAcrossTenants: %v", err)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/uptrace/bun"
 )
 
 // TierChangeRefused is a downgrade that the workspace's current use exceeds. Reduce says, limit by
@@ -56,17 +54,17 @@ func countNoun(n int64, one, many string) string {
 	return FormatCount(n) + " " + many
 }
 
-// ChangeTier moves the context's workspace to another tier. Only an owner may. An upgrade takes
+// ChangeTier moves the tenant's workspace to another tier. Only an owner may. An upgrade takes
 // effect at once; a downgrade that current use exceeds is refused with a *TierChangeRefused that
 // says what to reduce first. It runs in the workspace's transaction and holds the workspace row's
 // lock, so invitations, acceptances and task starts (which take it too) cannot move the counts it
 // checks. Choosing the current tier changes and records nothing; from is the tier before.
-func ChangeTier(ctx context.Context, db bun.IDB, actor Actor, to Tier, now time.Time) (from Tier, err error) {
+func ChangeTier(ctx context.Context, tn *Tenant, actor Actor, to Tier, now time.Time) (from Tier, err error) {
 	to, ok := ParseTier(string(to))
 	if !ok {
 		return "", &ValidationError{Fields: map[string]string{"tier": "Choose free, starter, pro or enterprise."}}
 	}
-	ws, _, err := lockAs(ctx, db, actor, ActManageTier, "Only owners change the tier.")
+	ws, _, err := lockAs(ctx, tn, actor, ActManageTier, "Only owners change the tier.")
 	if err != nil {
 		return "", err
 	}
@@ -74,7 +72,7 @@ func ChangeTier(ctx context.Context, db bun.IDB, actor Actor, to Tier, now time.
 		return ws.Tier, nil
 	}
 	if to.Rank() < ws.Tier.Rank() {
-		u, err := CurrentUsage(ctx, db, to, now)
+		u, err := CurrentUsage(ctx, tn, to, now)
 		if err != nil {
 			return ws.Tier, err
 		}
@@ -82,9 +80,9 @@ func ChangeTier(ctx context.Context, db bun.IDB, actor Actor, to Tier, now time.
 			return ws.Tier, &TierChangeRefused{From: ws.Tier, To: to, Reduce: reduce}
 		}
 	}
-	if _, err := db.NewUpdate().Model(ws).Set("tier = ?", to).WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewUpdate().Model(ws).Set("tier = ?", to).WherePK().Exec(ctx); err != nil {
 		return ws.Tier, fmt.Errorf("change tier: %w", err)
 	}
-	return ws.Tier, Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "workspace.tier_change", Target: ws.Slug,
+	return ws.Tier, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "workspace.tier_change", Target: ws.Slug,
 		Details: map[string]any{"before": map[string]any{"tier": ws.Tier}, "after": map[string]any{"tier": to}}})
 }

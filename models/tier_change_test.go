@@ -27,8 +27,8 @@ func tierOf(t *testing.T, ws uuid.UUID) models.Tier {
 func changeTier(t *testing.T, db bun.IDB, ws uuid.UUID, actor models.Actor, to models.Tier, now time.Time) (models.Tier, error) {
 	t.Helper()
 	var from models.Tier
-	err := models.InWorkspace(testdb.Ctx(t), db, ws, func(ctx context.Context, tx bun.Tx) (err error) {
-		from, err = models.ChangeTier(ctx, tx, actor, to, now)
+	err := models.InWorkspace(testdb.Ctx(t), db, ws, func(ctx context.Context, tn *models.Tenant) (err error) {
+		from, err = models.ChangeTier(ctx, tn, actor, to, now)
 		return err
 	})
 	return from, err
@@ -92,22 +92,22 @@ func TestDowngradeRefusedWhileUseExceedsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	var running []uuid.UUID
-	err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewDelete().Model((*models.Member)(nil)).Where("user_id IN (?)", bun.List([]uuid.UUID{tm.max.ID, tm.viewr.ID})).Exec(ctx); err != nil {
+	err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		if _, err := tn.Tx().NewDelete().Model((*models.Member)(nil)).Where("user_id IN (?)", bun.List([]uuid.UUID{tm.max.ID, tm.viewr.ID})).Exec(ctx); err != nil {
 			return err
 		}
 		inv := &models.Invitation{ID: models.NewID(), Email: "pending@example.com", Role: models.RoleMember,
 			TokenHash: uuid.NewString(), ExpiresAt: now.Add(24 * time.Hour)}
-		if _, err := tx.NewInsert().Model(inv).Exec(ctx); err != nil {
+		if _, err := tn.Tx().NewInsert().Model(inv).Exec(ctx); err != nil {
 			return err
 		}
 		agent := &models.Agent{ID: models.NewID(), Name: "a", Status: "active"}
-		if _, err := tx.NewInsert().Model(agent).Exec(ctx); err != nil {
+		if _, err := tn.Tx().NewInsert().Model(agent).Exec(ctx); err != nil {
 			return err
 		}
 		for range 2 {
 			tk := &models.Task{ID: models.NewID(), AgentID: agent.ID, Status: models.TaskRunning, StartedAt: &now}
-			if _, err := tx.NewInsert().Model(tk).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(tk).Exec(ctx); err != nil {
 				return err
 			}
 			running = append(running, tk.ID)
@@ -117,7 +117,7 @@ func TestDowngradeRefusedWhileUseExceedsIt(t *testing.T) {
 			{Hour: models.MonthStart(now).Add(-time.Hour), AgentMinutes: 50_000},
 			{Hour: now.Truncate(time.Hour), AgentMinutes: 1_500, APICalls: 150},
 		} {
-			if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(u).Exec(ctx); err != nil {
 				return err
 			}
 		}
@@ -163,8 +163,8 @@ func TestDowngradeRefusedWhileUseExceedsIt(t *testing.T) {
 	}
 
 	// Revoke the invitation: 3 seats, exactly starter's limit.
-	err = keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewUpdate().Model((*models.Invitation)(nil)).Set("revoked_at = ?", now).Where("revoked_at IS NULL").Exec(ctx)
+	err = keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewUpdate().Model((*models.Invitation)(nil)).Set("revoked_at = ?", now).Where("revoked_at IS NULL").Exec(ctx)
 		return err
 	})
 	if err != nil {

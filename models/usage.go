@@ -40,11 +40,11 @@ type Snapshot struct {
 // HourResets is when the hourly API-call count starts again.
 func (s *Snapshot) HourResets() time.Time { return s.HourStart.Add(time.Hour) }
 
-// CurrentUsage measures the context's workspace now. It runs inside the workspace's transaction.
-func CurrentUsage(ctx context.Context, db bun.IDB, tier Tier, now time.Time) (*Snapshot, error) {
+// CurrentUsage measures the tenant's workspace now. It runs inside the workspace's transaction.
+func CurrentUsage(ctx context.Context, tn *Tenant, tier Tier, now time.Time) (*Snapshot, error) {
 	s := &Snapshot{Tier: tier, Limits: tier.Limits(), PeriodStart: MonthStart(now), HourStart: now.UTC().Truncate(time.Hour)}
 	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
-	err := db.NewSelect().Model((*UsageHour)(nil)).
+	err := tn.db().NewSelect().Model((*UsageHour)(nil)).
 		ColumnExpr("coalesce(sum(agent_minutes), 0)").
 		ColumnExpr("coalesce(sum(api_calls) FILTER (WHERE hour = ?), 0)", s.HourStart).
 		Where("hour >= ? AND hour < ?", s.PeriodStart, s.PeriodEnd).
@@ -54,11 +54,11 @@ func CurrentUsage(ctx context.Context, db bun.IDB, tier Tier, now time.Time) (*S
 	}
 	// An API call in this hour of a month that began this hour is already counted above; an hour
 	// can't straddle months, so the filter is exact.
-	if err := db.NewSelect().Model((*Task)(nil)).ColumnExpr("count(*)").
+	if err := tn.db().NewSelect().Model((*Task)(nil)).ColumnExpr("count(*)").
 		Where("status = ?", TaskRunning).Scan(ctx, &s.RunningTasks); err != nil {
 		return nil, fmt.Errorf("running tasks: %w", err)
 	}
-	seats, err := SeatsUsed(ctx, db, now)
+	seats, err := SeatsUsed(ctx, tn, now)
 	if err != nil {
 		return nil, err
 	}
@@ -66,13 +66,13 @@ func CurrentUsage(ctx context.Context, db bun.IDB, tier Tier, now time.Time) (*S
 	return s, nil
 }
 
-// SeatsUsed counts members plus invitations of the context's workspace that are pending at now.
-func SeatsUsed(ctx context.Context, db bun.IDB, now time.Time) (int64, error) {
+// SeatsUsed counts members plus invitations of the tenant's workspace that are pending at now.
+func SeatsUsed(ctx context.Context, tn *Tenant, now time.Time) (int64, error) {
 	var members, pending int64
-	if err := db.NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Scan(ctx, &members); err != nil {
+	if err := tn.db().NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").Scan(ctx, &members); err != nil {
 		return 0, fmt.Errorf("count members: %w", err)
 	}
-	if err := db.NewSelect().Model((*Invitation)(nil)).ColumnExpr("count(*)").
+	if err := tn.db().NewSelect().Model((*Invitation)(nil)).ColumnExpr("count(*)").
 		Where("accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?", now).Scan(ctx, &pending); err != nil {
 		return 0, fmt.Errorf("count invitations: %w", err)
 	}

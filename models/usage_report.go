@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/uptrace/bun"
 )
 
 // UsageRanges are the chart ranges the usage page offers, in days.
@@ -60,9 +58,9 @@ type UsageSeries struct {
 	AgentMinutes int64
 }
 
-// UsageOver reads the context's workspace's hourly use over the last days UTC days, today
+// UsageOver reads the tenant's workspace's hourly use over the last days UTC days, today
 // included. It runs inside the workspace's transaction.
-func UsageOver(ctx context.Context, db bun.IDB, now time.Time, days int) (*UsageSeries, error) {
+func UsageOver(ctx context.Context, tn *Tenant, now time.Time, days int) (*UsageSeries, error) {
 	if days < 1 {
 		days = DefaultUsageRange
 	}
@@ -70,7 +68,7 @@ func UsageOver(ctx context.Context, db bun.IDB, now time.Time, days int) (*Usage
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	s := &UsageSeries{Days: days, From: today.AddDate(0, 0, -(days - 1)), Until: now.Truncate(time.Hour).Add(time.Hour)}
 	var rows []UsageHour
-	err := db.NewSelect().Model(&rows).Column("hour", "api_calls", "agent_minutes").
+	err := tn.db().NewSelect().Model(&rows).Column("hour", "api_calls", "agent_minutes").
 		Where("hour >= ? AND hour < ?", s.From, s.Until).
 		Order("hour").Scan(ctx)
 	if err != nil {
@@ -117,11 +115,11 @@ type MonthTotals struct {
 	AgentMinutes int64
 }
 
-// MonthUsage sums the context's workspace's use in the UTC calendar month that contains t. It
+// MonthUsage sums the tenant's workspace's use in the UTC calendar month that contains t. It
 // runs inside the workspace's transaction.
-func MonthUsage(ctx context.Context, db bun.IDB, t time.Time) (MonthTotals, error) {
+func MonthUsage(ctx context.Context, tn *Tenant, t time.Time) (MonthTotals, error) {
 	m := MonthTotals{Month: MonthStart(t)}
-	err := db.NewSelect().Model((*UsageHour)(nil)).
+	err := tn.db().NewSelect().Model((*UsageHour)(nil)).
 		ColumnExpr("coalesce(sum(api_calls), 0), coalesce(sum(agent_minutes), 0)").
 		Where("hour >= ? AND hour < ?", m.Month, m.Month.AddDate(0, 1, 0)).
 		Scan(ctx, &m.APICalls, &m.AgentMinutes)

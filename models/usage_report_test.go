@@ -102,18 +102,18 @@ func TestUsageTotalsEqualMeteredEvents(t *testing.T) {
 		t.Fatalf("the fixture is not what the test means: %v %v", tally.callsByMonth, tally.minutesByMonth)
 	}
 
-	err := models.InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tx bun.Tx) error {
+	err := models.InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tn *models.Tenant) error {
 		for _, month := range []time.Time{oct, nov, dec} {
 			t.Run("month "+month.Format("2006-01"), func(t *testing.T) {
 				// Any instant of the month will do, in any zone.
-				got, err := models.MonthUsage(ctx, tx, month.AddDate(0, 0, 3).In(sydney))
+				got, err := models.MonthUsage(ctx, tn, month.AddDate(0, 0, 3).In(sydney))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if got.Month != month || got.APICalls != tally.callsByMonth[month] || got.AgentMinutes != tally.minutesByMonth[month] {
 					t.Errorf("MonthUsage = %+v, want calls %d minutes %d", got, tally.callsByMonth[month], tally.minutesByMonth[month])
 				}
-				snap, err := models.CurrentUsage(ctx, tx, models.TierEnterprise, month.AddDate(0, 0, 20))
+				snap, err := models.CurrentUsage(ctx, tn, models.TierEnterprise, month.AddDate(0, 0, 20))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -121,7 +121,7 @@ func TestUsageTotalsEqualMeteredEvents(t *testing.T) {
 					t.Errorf("CurrentUsage minutes = %d, want %d", snap.AgentMinutesMonth, tally.minutesByMonth[month])
 				}
 				var rollup []models.UsageMonth
-				if err := tx.NewSelect().Model(&rollup).Where("month = ?", month).Scan(ctx); err != nil {
+				if err := tn.Tx().NewSelect().Model(&rollup).Where("month = ?", month).Scan(ctx); err != nil {
 					t.Fatal(err)
 				}
 				var rolled int64
@@ -135,7 +135,7 @@ func TestUsageTotalsEqualMeteredEvents(t *testing.T) {
 		}
 		t.Run("series", func(t *testing.T) {
 			now := time.Date(2026, 12, 1, 0, 20, 0, 0, time.UTC)
-			s, err := models.UsageOver(ctx, tx, now, 7)
+			s, err := models.UsageOver(ctx, tn, now, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +177,7 @@ func TestUsageTotalsEqualMeteredEvents(t *testing.T) {
 			}
 		})
 		t.Run("series over a month boundary", func(t *testing.T) {
-			s, err := models.UsageOver(ctx, tx, time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), 30)
+			s, err := models.UsageOver(ctx, tn, time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), 30)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,8 +210,8 @@ func TestUsageOverSeesOnlyItsWorkspace(t *testing.T) {
 	a, b := newFixtureWorkspace(t, db), newFixtureWorkspace(t, db)
 	putUsage(t, db, a, now, 10, 3)
 	putUsage(t, db, b, now, 1000, 300)
-	err := models.InWorkspace(ctx, db, a, func(ctx context.Context, tx bun.Tx) error {
-		s, err := models.UsageOver(ctx, tx, now, 7)
+	err := models.InWorkspace(ctx, db, a, func(ctx context.Context, tn *models.Tenant) error {
+		s, err := models.UsageOver(ctx, tn, now, 7)
 		if err != nil {
 			return err
 		}
@@ -240,8 +240,8 @@ func newFixtureWorkspace(t *testing.T, db bun.IDB) uuid.UUID {
 // putUsage writes one hour's use directly, as the tests of readers do.
 func putUsage(t *testing.T, db bun.IDB, ws uuid.UUID, at time.Time, calls, minutes int64) {
 	t.Helper()
-	err := models.InWorkspace(testdb.Ctx(t), db, ws, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewInsert().Model(&models.UsageHour{Hour: at.UTC().Truncate(time.Hour), APICalls: calls, AgentMinutes: minutes}).Exec(ctx)
+	err := models.InWorkspace(testdb.Ctx(t), db, ws, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewInsert().Model(&models.UsageHour{Hour: at.UTC().Truncate(time.Hour), APICalls: calls, AgentMinutes: minutes}).Exec(ctx)
 		return err
 	})
 	if err != nil {

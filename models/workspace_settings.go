@@ -4,18 +4,16 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/uptrace/bun"
 )
 
-// RenameWorkspace gives the context's workspace a new name; its address (slug) stays. Only an
+// RenameWorkspace gives the tenant's workspace a new name; its address (slug) stays. Only an
 // owner may. It runs in the workspace's transaction; the same name again changes nothing.
-func RenameWorkspace(ctx context.Context, db bun.IDB, actor Actor, name string) (*Workspace, error) {
+func RenameWorkspace(ctx context.Context, tn *Tenant, actor Actor, name string) (*Workspace, error) {
 	name = strings.TrimSpace(name)
 	if msg := CheckWorkspaceName(name); msg != "" {
 		return nil, &ValidationError{Fields: map[string]string{"name": msg}}
 	}
-	ws, _, err := lockAs(ctx, db, actor, ActManageTier, "Only owners rename the workspace.")
+	ws, _, err := lockAs(ctx, tn, actor, ActManageTier, "Only owners rename the workspace.")
 	if err != nil {
 		return nil, err
 	}
@@ -24,30 +22,30 @@ func RenameWorkspace(ctx context.Context, db bun.IDB, actor Actor, name string) 
 	}
 	before := ws.Name
 	ws.Name = name
-	if _, err := db.NewUpdate().Model(ws).Column("name").WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewUpdate().Model(ws).Column("name").WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("rename workspace: %w", err)
 	}
-	return ws, Record(ctx, db, Event{ActorUserID: actor.UserID, Action: "workspace.rename", Target: ws.Slug,
+	return ws, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "workspace.rename", Target: ws.Slug,
 		Details: map[string]any{"before": map[string]any{"name": before}, "after": map[string]any{"name": name}}})
 }
 
-// DeleteWorkspace deletes the context's workspace with everything in it: members, invitations, API
+// DeleteWorkspace deletes the tenant's workspace with everything in it: members, invitations, API
 // keys, agents, tasks, usage and its audit log. Only an owner may, and only with the workspace's
 // address typed as confirm. Because the workspace's own audit log goes with it, the deletion is
 // recorded as a platform event. It runs in the workspace's transaction.
-func DeleteWorkspace(ctx context.Context, db bun.IDB, actor Actor, confirm string) (*Workspace, error) {
-	ws, _, err := lockAs(ctx, db, actor, ActManageTier, "Only owners delete the workspace.")
+func DeleteWorkspace(ctx context.Context, tn *Tenant, actor Actor, confirm string) (*Workspace, error) {
+	ws, _, err := lockAs(ctx, tn, actor, ActManageTier, "Only owners delete the workspace.")
 	if err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(confirm) != ws.Slug {
 		return nil, &ValidationError{Fields: map[string]string{"confirm": "Type the workspace's address, " + ws.Slug + ", to confirm."}}
 	}
-	if err := RecordPlatform(ctx, db, Event{ActorUserID: actor.UserID, Action: "workspace.delete", Target: ws.Slug,
+	if err := RecordPlatform(ctx, tn.db(), Event{ActorUserID: actor.UserID, Action: "workspace.delete", Target: ws.Slug,
 		Details: map[string]any{"workspace_id": ws.ID.String(), "name": ws.Name, "tier": ws.Tier}}); err != nil {
 		return nil, err
 	}
-	if _, err := db.NewDelete().Model(ws).WherePK().Exec(ctx); err != nil {
+	if _, err := tn.db().NewDelete().Model(ws).WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("delete workspace: %w", err)
 	}
 	return ws, nil

@@ -15,8 +15,8 @@ func TestRenameWorkspace(t *testing.T) {
 	db := testdb.Get(t).App
 	tm := newKeyTeam(t, db)
 	rename := func(actor models.Actor, name string) error {
-		return keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			_, err := models.RenameWorkspace(ctx, tx, actor, name)
+		return keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := models.RenameWorkspace(ctx, tn, actor, name)
 			return err
 		})
 	}
@@ -64,8 +64,8 @@ func TestDeleteWorkspace(t *testing.T) {
 	tm := newKeyTeam(t, db)
 	putUsage(t, db, tm.ws.ID, testdb.Now(t), 5, 7)
 	del := func(actor models.Actor, confirm string) error {
-		return keyIn(t, db, tm.ws.ID, func(ctx context.Context, tx bun.Tx) error {
-			_, err := models.DeleteWorkspace(ctx, tx, actor, confirm)
+		return keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := models.DeleteWorkspace(ctx, tn, actor, confirm)
 			return err
 		})
 	}

@@ -99,15 +99,15 @@ func CreateWorkspace(ctx context.Context, db bun.IDB, creator *User, name, slug 
 		return nil, err
 	}
 	ws := &Workspace{ID: NewID(), Name: name, Slug: slug, Tier: TierFree}
-	err := InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(ws).Exec(ctx); err != nil {
+	err := InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *Tenant) error {
+		if _, err := tn.db().NewInsert().Model(ws).Exec(ctx); err != nil {
 			return err
 		}
 		m := &Member{UserID: creator.ID, Role: RoleOwner}
-		if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
+		if _, err := tn.db().NewInsert().Model(m).Exec(ctx); err != nil {
 			return err
 		}
-		return Record(ctx, tx, Event{ActorUserID: creator.ID, Action: "workspace.create", Target: slug,
+		return Record(ctx, tn, Event{ActorUserID: creator.ID, Action: "workspace.create", Target: slug,
 			Details: map[string]any{"name": name}})
 	})
 	if isUniqueViolation(err) {
@@ -141,16 +141,16 @@ func ResolveMembership(ctx context.Context, db bun.IDB, slug string, userID uuid
 }
 
 // WorkspaceByID loads the workspace the transaction is bound to.
-func WorkspaceByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*Workspace, error) {
+func WorkspaceByID(ctx context.Context, tn *Tenant, id uuid.UUID) (*Workspace, error) {
 	ws := new(Workspace)
-	err := db.NewSelect().Model(ws).Where("id = ?", id).Scan(ctx)
+	err := tn.db().NewSelect().Model(ws).Where("id = ?", id).Scan(ctx)
 	return ws, notFound(err, "workspace")
 }
 
-// TouchMember notes that the user is in the context's workspace now; it writes only when the last
+// TouchMember notes that the user is in the tenant's workspace now; it writes only when the last
 // note is a minute old or more.
-func TouchMember(ctx context.Context, db bun.IDB, userID uuid.UUID, now time.Time) error {
-	_, err := db.NewUpdate().Model((*Member)(nil)).Set("last_seen_at = ?", now).
+func TouchMember(ctx context.Context, tn *Tenant, userID uuid.UUID, now time.Time) error {
+	_, err := tn.db().NewUpdate().Model((*Member)(nil)).Set("last_seen_at = ?", now).
 		Where("user_id = ?", userID).
 		Where("last_seen_at IS NULL OR last_seen_at < ?", now.Add(-time.Minute)).Exec(ctx)
 	return err

@@ -225,8 +225,8 @@ func (a *App) Workspace(owner *models.User, slug string) *models.Workspace {
 // AddMember puts user in ws with role, directly.
 func (a *App) AddMember(ws *models.Workspace, user *models.User, role models.Role) {
 	a.T.Helper()
-	err := models.InWorkspace(context.Background(), a.DB.App, ws.ID, func(ctx context.Context, tx bunTx) error {
-		_, err := tx.NewInsert().Model(&models.Member{UserID: user.ID, Role: role}).Exec(ctx)
+	err := models.InWorkspace(context.Background(), a.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewInsert().Model(&models.Member{UserID: user.ID, Role: role}).Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -237,8 +237,8 @@ func (a *App) AddMember(ws *models.Workspace, user *models.User, role models.Rol
 // SetTier changes a workspace's tier directly.
 func (a *App) SetTier(ws *models.Workspace, tier models.Tier) {
 	a.T.Helper()
-	err := models.InWorkspace(context.Background(), a.DB.App, ws.ID, func(ctx context.Context, tx bunTx) error {
-		_, err := tx.NewUpdate().Model(ws).Set("tier = ?", tier).WherePK().Exec(ctx)
+	err := models.InWorkspace(context.Background(), a.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewUpdate().Model(ws).Set("tier = ?", tier).WherePK().Exec(ctx)
 		return err
 	})
 	if err != nil {

@@ -48,7 +48,8 @@ func Demo(ctx context.Context, db *bun.DB, now time.Time) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("seed workspace: %w", err)
 	}
-	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tx bun.Tx) error {
+	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		tx := tn.Tx()
 		if _, err := tx.NewUpdate().Model(ws).Set("tier = ?", models.TierPro).WherePK().Exec(ctx); err != nil {
 			return err
 		}

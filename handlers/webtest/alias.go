@@ -1,5 +1,0 @@
-package webtest
-
-import "github.com/uptrace/bun"
-
-type bunTx = bun.Tx

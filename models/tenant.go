@@ -1,0 +1,117 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Tenant is one workspace's transaction: row-level security is bound to the workspace
+// (set_config of app.workspace_id, transaction-local) and the context handed out with it carries
+// the workspace for the model hooks. It is the only way to reach tenant tables: every model
+// function that reads or writes them takes a *Tenant, and only InWorkspace and
+// AllTenants.InWorkspace make one. A Tenant is valid only inside the function it was handed to.
+//
+// This makes the tenant boundary a third wall, checked by the compiler, beside the hooks and
+// row-level security: a tenant function cannot be called with a bare connection or a transaction
+// that is not bound to a workspace.
+type Tenant struct {
+	tx       bun.Tx
+	ws       uuid.UUID
+	readOnly bool
+}
+
+// WorkspaceID is the workspace the transaction is bound to.
+func (t *Tenant) WorkspaceID() uuid.UUID { return t.ws }
+
+// ReadOnly reports whether the transaction is a support read (AllTenants.InWorkspace).
+func (t *Tenant) ReadOnly() bool { return t.readOnly }
+
+// Tx is the bound transaction itself, for fixtures, benchmarks and tests that write rows
+// directly. Application code reaches tenant tables through the model functions.
+func (t *Tenant) Tx() bun.Tx { return t.tx }
+
+// db is what the model functions query through.
+func (t *Tenant) db() bun.IDB { return t.tx }
+
+// InWorkspace runs fn in one transaction bound to workspace ws: row-level security sees only ws
+// (set_config is transaction-local, so nothing leaks to the next user of the pooled connection)
+// and the context handed to fn carries ws for the model hooks. Model calls inside fn use that
+// context and the Tenant.
+func InWorkspace(ctx context.Context, db bun.IDB, ws uuid.UUID, fn func(ctx context.Context, tn *Tenant) error) error {
+	if ws == uuid.Nil {
+		return ErrNoWorkspace
+	}
+	ctx = withWorkspace(ctx, ws)
+	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := bindWorkspace(ctx, tx, ws); err != nil {
+			return err
+		}
+		return fn(ctx, &Tenant{tx: tx, ws: ws})
+	})
+}
+
+func bindWorkspace(ctx context.Context, tx bun.Tx, ws uuid.UUID) error {
+	if _, err := tx.ExecContext(ctx, "SELECT set_config('app.workspace_id', ?, true)", ws.String()); err != nil {
+		return fmt.Errorf("bind transaction to workspace: %w", err)
+	}
+	return nil
+}
+
+// AllTenants is a READ ONLY transaction that may read every workspace's rows, for support views
+// and platform reports. Only ReadAcrossTenants makes one; it is valid only inside the function it
+// was handed to.
+type AllTenants struct {
+	tx     bun.Tx
+	reason string
+}
+
+// Tx is the read-only transaction itself, for tests that show what it may and may not do.
+func (a *AllTenants) Tx() bun.Tx { return a.tx }
+
+func (a *AllTenants) db() bun.IDB { return a.tx }
+
+// ReadAcrossTenants runs fn in a READ ONLY transaction that may read every workspace's rows. It is
+// for support views and platform reports; reason says why and is logged.
+func ReadAcrossTenants(ctx context.Context, db bun.IDB, reason string, fn func(ctx context.Context, a *AllTenants) error) error {
+	ctx = crossTenant(ctx, reason)
+	return db.RunInTx(ctx, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT set_config('app.cross_tenant', 'read', true)"); err != nil {
+			return fmt.Errorf("open cross-tenant read: %w", err)
+		}
+		return fn(ctx, &AllTenants{tx: tx, reason: reason})
+	})
+}
+
+// InWorkspace narrows the cross-tenant read to workspace ws for fn: inside a savepoint the
+// transaction's binding becomes the workspace's own (row-level security sees only ws, the hooks
+// scope to it), so the tenant model functions read exactly what they read in the workspace's own
+// transaction. The savepoint is rolled back afterwards, which restores the cross-tenant binding;
+// the transaction stays read-only throughout.
+func (a *AllTenants) InWorkspace(ctx context.Context, ws uuid.UUID, fn func(ctx context.Context, tn *Tenant) error) error {
+	if ws == uuid.Nil {
+		return ErrNoWorkspace
+	}
+	sp, err := a.tx.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("narrow cross-tenant read: %w", err)
+	}
+	err = a.narrowed(withWorkspace(ctx, ws), sp, ws, fn)
+	if rerr := sp.Rollback(); rerr != nil && err == nil {
+		err = fmt.Errorf("restore cross-tenant read: %w", rerr)
+	}
+	return err
+}
+
+func (a *AllTenants) narrowed(ctx context.Context, sp bun.Tx, ws uuid.UUID, fn func(ctx context.Context, tn *Tenant) error) error {
+	if _, err := sp.ExecContext(ctx, "SELECT set_config('app.cross_tenant', '', true)"); err != nil {
+		return fmt.Errorf("narrow cross-tenant read: %w", err)
+	}
+	if err := bindWorkspace(ctx, sp, ws); err != nil {
+		return err
+	}
+	return fn(ctx, &Tenant{tx: sp, ws: ws, readOnly: true})
+}

@@ -1,0 +1,198 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"atrium/models"
+	"atrium/models/testdb"
+)
+
+// globalFuncs are the model functions that may take a bare connection, each with the reason it is
+// not a tenant function. Every other function reaches tenant tables through a *Tenant, so the
+// compiler refuses a call without the workspace's transaction.
+var globalFuncs = map[string]string{
+	"bindWorkspace": "binds the transaction a Tenant is made from",
+	"InWorkspace":   "makes the Tenant", "ReadAcrossTenants": "makes the cross-tenant read",
+	"CreateUser": "users are global", "Authenticate": "users are global", "UserByID": "users are global",
+	"UserByEmail": "users are global", "RecordPlatform": "platform events belong to no workspace",
+	"TrackSession": "sessions are global", "TouchSession": "sessions are global", "ActiveSessions": "sessions are global",
+	"EndSessions": "sessions are global", "ForgetSession": "sessions are global", "LoginLockedFor": "log-in throttle is global",
+	"RecordLoginFailure": "log-in throttle is global", "ClearLoginFailures": "log-in throttle is global",
+	"AuthenticateKey":   "SECURITY DEFINER lookup of a key before its workspace is known",
+	"InvitationByToken": "SECURITY DEFINER lookup of an invitation before its workspace is known",
+	"ResolveMembership": "SECURITY DEFINER lookup of the user's membership",
+	"UserWorkspaces":    "SECURITY DEFINER list of the user's workspaces", "SlugTaken": "SECURITY DEFINER check",
+	"CreateWorkspace": "opens the new workspace's own transaction", "AcceptInvitation": "opens the workspace's transaction",
+	"CountAPICall": "opens the key's workspace transaction", "StartTask": "opens the key's workspace transaction",
+	"CompleteTask": "opens the key's workspace transaction", "RecordSupportView": "opens the workspace's transaction",
+	"SupportWorkspaces": "opens a cross-tenant read", "SupportWorkspace": "opens a cross-tenant read",
+}
+
+// modelFiles parses the package's non-test sources.
+func modelFiles(t *testing.T) (*token.FileSet, []*ast.File) {
+	t.Helper()
+	paths, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var files []*ast.File
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return fset, files
+}
+
+// TestTenantFunctionsTakeATenant is the compile-time wall's own guard: a model function that takes
+// a bare connection (bun.IDB, bun.Tx, *bun.DB) must be one of the global ones above, so a new
+// tenant function cannot slip back to a connection the compiler would accept without a workspace.
+func TestTenantFunctionsTakeATenant(t *testing.T) {
+	fset, files := modelFiles(t)
+	for _, f := range files {
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv != nil {
+				continue
+			}
+			for _, p := range fn.Type.Params.List {
+				typ := types(p.Type)
+				if typ != "bun.IDB" && typ != "bun.Tx" && typ != "*bun.DB" {
+					continue
+				}
+				if _, ok := globalFuncs[fn.Name.Name]; !ok {
+					t.Errorf("%s: %s takes %s; a tenant function takes *Tenant (or add it to globalFuncs with the reason it is global)",
+						fset.Position(fn.Pos()), fn.Name.Name, typ)
+				}
+			}
+		}
+	}
+}
+
+// TestOnlyTheTenantMakersMakeATenant: a Tenant or AllTenants value is built in exactly the
+// functions that bind the transaction first.
+func TestOnlyTheTenantMakersMakeATenant(t *testing.T) {
+	fset, files := modelFiles(t)
+	makers := []string{"InWorkspace", "narrowed", "ReadAcrossTenants"}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Body == nil {
+				continue
+			}
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				cl, ok := n.(*ast.CompositeLit)
+				if !ok {
+					return true
+				}
+				if id, ok := cl.Type.(*ast.Ident); ok && (id.Name == "Tenant" || id.Name == "AllTenants") && !slices.Contains(makers, fn.Name.Name) {
+					t.Errorf("%s: %s builds a %s; only %v may", fset.Position(cl.Pos()), fn.Name.Name, id.Name, makers)
+				}
+				return true
+			})
+		}
+	}
+}
+
+func types(e ast.Expr) string {
+	switch e := e.(type) {
+	case *ast.SelectorExpr:
+		if x, ok := e.X.(*ast.Ident); ok {
+			return x.Name + "." + e.Sel.Name
+		}
+	case *ast.StarExpr:
+		return "*" + types(e.X)
+	case *ast.Ident:
+		return e.Name
+	}
+	return ""
+}
+
+// TestAcrossTenantsNarrowedToOne: a support read narrowed to workspace A is bound like A's own
+// transaction (row-level security and the hooks see only A, writes are refused), and the
+// cross-tenant read is whole again afterwards.
+func TestAcrossTenantsNarrowedToOne(t *testing.T) {
+	d := testdb.Get(t)
+	a, b := newFixture(t, d.App), newFixture(t, d.App)
+	ctx := testdb.AllowUnscoped(testdb.Ctx(t))
+	agentWorkspaces := func(ctx context.Context, q interface {
+		Scan(context.Context, ...any) error
+	}) map[uuid.UUID]bool {
+		t.Helper()
+		var ids []uuid.UUID
+		if err := q.Scan(ctx, &ids); err != nil {
+			t.Fatal(err)
+		}
+		out := map[uuid.UUID]bool{}
+		for _, id := range ids {
+			out[id] = true
+		}
+		return out
+	}
+	err := models.ReadAcrossTenants(ctx, d.App, "test", func(ctx context.Context, all *models.AllTenants) error {
+		if seen := agentWorkspaces(ctx, all.Tx().NewRaw("SELECT workspace_id FROM agents")); !seen[a.ws.ID] || !seen[b.ws.ID] {
+			t.Fatalf("the cross-tenant read does not see both workspaces: %v", seen)
+		}
+		err := all.InWorkspace(ctx, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			if tn.WorkspaceID() != a.ws.ID || !tn.ReadOnly() {
+				t.Errorf("narrowed tenant: workspace %s read-only %v", tn.WorkspaceID(), tn.ReadOnly())
+			}
+			if seen := agentWorkspaces(ctx, tn.Tx().NewRaw("SELECT workspace_id FROM agents")); seen[b.ws.ID] || !seen[a.ws.ID] {
+				t.Errorf("narrowed to A, row-level security lets a raw query see %v", seen)
+			}
+			agents, _, err := models.ListAgents(ctx, tn, models.Page{Limit: 100})
+			if err != nil {
+				return err
+			}
+			for _, ag := range agents {
+				if ag.WorkspaceID != a.ws.ID {
+					t.Errorf("ListAgents narrowed to A returned B's agent %s", ag.ID)
+				}
+			}
+			if len(agents) == 0 {
+				t.Error("ListAgents narrowed to A returned none of A's agents")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// A write in the narrowed read is refused by the transaction, and the refusal leaves the
+		// outer read usable.
+		err = all.InWorkspace(ctx, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := models.CreateAgent(ctx, tn, &models.APICaller{WorkspaceID: a.ws.ID}, "intruder")
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "read-only") {
+			t.Errorf("write in a narrowed support read: %v, want a read-only refusal", err)
+		}
+		if seen := agentWorkspaces(ctx, all.Tx().NewRaw("SELECT workspace_id FROM agents")); !seen[a.ws.ID] || !seen[b.ws.ID] {
+			t.Errorf("after narrowing, the cross-tenant read sees only %v", seen)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.ReadAcrossTenants(ctx, d.App, "test", func(ctx context.Context, all *models.AllTenants) error {
+		return all.InWorkspace(ctx, uuid.Nil, func(context.Context, *models.Tenant) error { return nil })
+	}); !errors.Is(err, models.ErrNoWorkspace) {
+		t.Errorf("narrowing to no workspace: %v, want ErrNoWorkspace", err)
+	}
+}
