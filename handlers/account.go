@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -39,12 +40,13 @@ func (s *Server) accountPage(c echo.Context) error {
 
 // accountNameUpdate changes the user's display name.
 func (s *Server) accountNameUpdate(c echo.Context) error {
-	name := strings.TrimSpace(c.FormValue("name"))
-	if msg := models.CheckUserName(name); msg != "" {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{Name: name, NameErrors: views.FormErrors{"name": msg}})
+	name := c.FormValue("name")
+	err := models.RenameUser(c.Request().Context(), s.DB, currentUser(c), name)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{Name: strings.TrimSpace(name), NameErrors: ve.Fields})
 	}
-	u := currentUser(c)
-	if _, err := s.DB.NewUpdate().Model(u).Set("name = ?", name).WherePK().Exec(c.Request().Context()); err != nil {
+	if err != nil {
 		return err
 	}
 	s.flash(c, "Your name is saved.")
@@ -55,34 +57,20 @@ func (s *Server) accountNameUpdate(c echo.Context) error {
 // session of the user.
 func (s *Server) accountPasswordUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
-	u := currentUser(c)
-	ok, err := models.VerifyPassword(u.PasswordHash, c.FormValue("current_password"))
+	_, err := models.ChangePassword(ctx, s.DB, currentUser(c), models.PasswordChange{
+		Current: c.FormValue("current_password"), New: c.FormValue("password"),
+		Renew: func() (string, error) {
+			if err := s.renewSession(c); err != nil {
+				return "", err
+			}
+			return s.Sessions.Token(ctx), nil
+		},
+	})
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{PwErrors: ve.Fields})
+	}
 	if err != nil {
-		return err
-	}
-	if !ok {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{PwErrors: views.FormErrors{"current_password": "That is not your current password."}})
-	}
-	pw := c.FormValue("password")
-	if msg := models.CheckPassword(pw); msg != "" {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{PwErrors: views.FormErrors{"password": msg}})
-	}
-	hash, err := models.HashPassword(pw)
-	if err != nil {
-		return err
-	}
-	if _, err := s.DB.NewUpdate().Model(u).Set("password_hash = ?", hash).WherePK().Exec(ctx); err != nil {
-		return err
-	}
-	if err := s.renewSession(c); err != nil {
-		return err
-	}
-	n, err := models.EndSessions(ctx, s.DB, u.ID, uuid.Nil, s.Sessions.Token(ctx))
-	if err != nil {
-		return err
-	}
-	if err := models.RecordPlatform(ctx, s.DB, models.Event{ActorUserID: u.ID, Action: "user.password_change", Target: u.Email,
-		Details: map[string]any{"sessions_ended": n}}); err != nil {
 		return err
 	}
 	s.flash(c, "Your password is changed. Your other sessions are logged out.")

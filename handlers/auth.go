@@ -28,16 +28,13 @@ func (s *Server) signup(c echo.Context) error {
 	ctx := c.Request().Context()
 	in := models.NewUser{Email: c.FormValue("email"), Name: c.FormValue("name"), Password: c.FormValue("password")}
 	next := safeNext(c.FormValue("next"), "")
-	u, err := models.CreateUser(ctx, s.DB, in)
+	u, err := models.SignUp(ctx, s.DB, in)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		vm := views.AuthPage{Frame: s.frame(c, "Sign up", ""), Email: in.Email, Name: in.Name, Next: next, Errors: ve.Fields}
 		return s.render(c, http.StatusUnprocessableEntity, views.SignupPage(vm), nil)
 	}
 	if err != nil {
-		return err
-	}
-	if err := models.RecordPlatform(ctx, s.DB, models.Event{ActorUserID: u.ID, Action: "user.signup", Target: u.Email}); err != nil {
 		return err
 	}
 	if err := s.startSession(c, u); err != nil {
@@ -122,9 +119,7 @@ func (s *Server) renewSession(c echo.Context) error {
 	if err := s.Sessions.RenewToken(ctx); err != nil {
 		return err
 	}
-	_, err := s.DB.NewUpdate().Model((*models.UserSession)(nil)).Set("token = ?", s.Sessions.Token(ctx)).
-		Where("token = ?", old).Exec(ctx)
-	return err
+	return models.RenewSession(ctx, s.DB, old, s.Sessions.Token(ctx))
 }
 
 // logout ends the session on the server, not only in the browser.

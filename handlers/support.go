@@ -61,16 +61,9 @@ func (s *Server) supportIndex(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	q := supportQuery(c)
-	l, err := models.SupportWorkspaces(ctx, s.DB, u, q, s.Now())
+	l, err := models.SupportSearch(ctx, s.DB, u, q, s.Now())
 	if err != nil {
 		return err
-	}
-	if q.Q != "" {
-		// Who looked for whom: a search by a member's email says where that person works.
-		if err := models.RecordPlatform(ctx, s.DB, models.Event{ActorUserID: u.ID, Action: "support.search", Target: q.Q,
-			Details: map[string]any{"results": l.Total}}); err != nil {
-			return err
-		}
 	}
 	vm := views.SupportPage{Frame: s.frame(c, "Support console", ""), Q: q.Q, Sort: q.Sort, Desc: q.Desc, Page: l.Page, Pages: l.Pages,
 		Total: l.Total, Columns: supportColumns, MonthLabel: l.Month.Format("January 2006"), HourLabel: l.Hour.Format("15:04 UTC")}
@@ -93,13 +86,8 @@ func (s *Server) supportCSV(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	q := supportQuery(c)
-	q.Page, q.PerPage = 1, 0
-	l, err := models.SupportWorkspaces(ctx, s.DB, u, q, s.Now())
+	l, err := models.SupportExport(ctx, s.DB, u, q, s.Now())
 	if err != nil {
-		return err
-	}
-	if err := models.RecordPlatform(ctx, s.DB, models.Event{ActorUserID: u.ID, Action: "support.export", Target: q.Q,
-		Details: map[string]any{"rows": len(l.Rows), "sort": q.Sort}}); err != nil {
 		return err
 	}
 	rows := make([][]string, 0, len(l.Rows))
@@ -116,11 +104,8 @@ func (s *Server) supportWorkspace(c echo.Context) error {
 	u := currentUser(c)
 	days := models.ParseUsageRange(c.QueryParam("range"))
 	now := s.Now()
-	v, err := models.SupportWorkspace(ctx, s.DB, u, c.Param("slug"), now, days)
+	v, err := models.SupportUsage(ctx, s.DB, u, c.Param("slug"), now, days)
 	if err != nil {
-		return err
-	}
-	if err := models.RecordSupportView(ctx, s.DB, u, v.Workspace, "usage", map[string]any{"range_days": days}); err != nil {
 		return err
 	}
 	d := &usageData{name: v.Workspace.Name, slug: v.Workspace.Slug, tier: v.Workspace.Tier, now: now, snap: v.Usage, month: v.Month, series: v.Series}

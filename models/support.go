@@ -257,3 +257,48 @@ func RecordSupportView(ctx context.Context, db bun.IDB, viewer *User, ws *Worksp
 		return Record(ctx, tn, Event{ActorUserID: viewer.ID, Action: "support.view", Target: ws.Slug, Details: details})
 	})
 }
+
+// SupportSearch is the support console's table (SupportWorkspaces). A search is recorded in the
+// platform log with its number of results: who looked for whom, since a search by a member's email
+// says where that person works.
+func SupportSearch(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
+	l, err := SupportWorkspaces(ctx, db, viewer, q, now)
+	if err != nil {
+		return nil, err
+	}
+	if q.Q != "" {
+		if err := RecordPlatform(ctx, db, Event{ActorUserID: viewer.ID, Action: "support.search", Target: q.Q,
+			Details: map[string]any{"results": l.Total}}); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// SupportExport is every row of the support table that q matches, in its order, for a download;
+// the export is recorded in the platform log.
+func SupportExport(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
+	q.Page, q.PerPage = 1, 0
+	l, err := SupportWorkspaces(ctx, db, viewer, q, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := RecordPlatform(ctx, db, Event{ActorUserID: viewer.ID, Action: "support.export", Target: q.Q,
+		Details: map[string]any{"rows": len(l.Rows), "sort": q.Sort}}); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// SupportUsage is support's look at one workspace's usage (SupportWorkspace), written to the
+// workspace's audit log (RecordSupportView) before it is returned to be shown.
+func SupportUsage(ctx context.Context, db bun.IDB, viewer *User, slug string, now time.Time, days int) (*SupportWorkspaceView, error) {
+	v, err := SupportWorkspace(ctx, db, viewer, slug, now, days)
+	if err != nil {
+		return nil, err
+	}
+	if err := RecordSupportView(ctx, db, viewer, v.Workspace, "usage", map[string]any{"range_days": days}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

@@ -36,6 +36,9 @@ var globalFuncs = map[string]string{
 	"CountAPICall": "opens the key's workspace transaction", "StartTask": "opens the key's workspace transaction",
 	"CompleteTask": "opens the key's workspace transaction", "RecordSupportView": "opens the workspace's transaction",
 	"SupportWorkspaces": "opens a cross-tenant read", "SupportWorkspace": "opens a cross-tenant read",
+	"SignUp": "users are global", "RenameUser": "users are global", "ChangePassword": "users and sessions are global",
+	"RenewSession": "sessions are global", "SupportSearch": "opens a cross-tenant read",
+	"SupportExport": "opens a cross-tenant read", "SupportUsage": "opens a cross-tenant read and the workspace's transaction",
 }
 
 // modelFiles parses the package's non-test sources.
