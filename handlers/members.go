@@ -64,7 +64,8 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		if err != nil {
 			return err
 		}
-		vm.Self = &views.SelfVM{Role: self.Role.Label(), OnlyOwner: self.Role == models.RoleOwner && owners <= 1}
+		leave := models.MemberPermissions{Actor: actor(c), Target: self, Owners: owners}.Leave()
+		vm.Self = &views.SelfVM{Role: self.Role.Label(), OnlyOwner: errors.Is(leave, models.ErrConflict)}
 		seats, err := models.SeatsUsed(ctx, tn, s.Now())
 		if err != nil {
 			return err
@@ -104,8 +105,9 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 	return vm, err
 }
 
-// memberRow is one member as the signed-in member may see and handle them: the same rules as the
-// models, so the page offers only what would be allowed (owners is the workspace's owner count).
+// memberRow is one member as the signed-in member may see and handle them: the model's
+// MemberPermissions decide, so the page offers exactly what would be allowed (owners is the
+// workspace's owner count).
 func (s *Server) memberRow(c echo.Context, mem models.Member, owners int, lastActive, now time.Time) views.MemberRowVM {
 	m, me := membership(c), currentUser(c)
 	r := views.MemberRowVM{Slug: m.Slug, CSRF: s.csrfToken(c.Request().Context()), UserID: mem.UserID.String(),
@@ -114,18 +116,12 @@ func (s *Server) memberRow(c echo.Context, mem models.Member, owners int, lastAc
 	if mem.User != nil {
 		r.Name, r.Email = mem.User.DisplayName(), mem.User.Email
 	}
-	touchesOwner := mem.Role == models.RoleOwner
-	mayHandle := m.Role.Can(models.ActManageMembers) && (!touchesOwner || m.Role.Can(models.ActManageOwners) && owners > 1)
-	if mayHandle {
-		for _, role := range models.Roles {
-			if role == models.RoleOwner && !m.Role.Can(models.ActManageOwners) {
-				continue
-			}
-			r.RoleOptions = append(r.RoleOptions, views.RoleOption{Value: string(role), Label: role.Label(), Selected: role == mem.Role})
-		}
+	perms := models.MemberPermissions{Actor: actor(c), Target: &mem, Owners: owners}
+	for _, role := range perms.RoleChoices() {
+		r.RoleOptions = append(r.RoleOptions, views.RoleOption{Value: string(role), Label: role.Label(), Selected: role == mem.Role})
 	}
-	r.CanRemove = mayHandle && !r.IsSelf
-	r.CanTransfer = m.Role.Can(models.ActManageOwners) && !r.IsSelf && !touchesOwner
+	r.CanRemove = perms.Remove() == nil
+	r.CanTransfer = perms.Transfer() == nil
 	return r
 }
 

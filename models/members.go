@@ -110,23 +110,15 @@ func ChangeRole(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID, 
 	if err != nil {
 		return err
 	}
+	perms, err := permissionsOn(ctx, tn, me, target)
+	if err != nil {
+		return err
+	}
+	if err := perms.ChangeRole(role); err != nil {
+		return err
+	}
 	if target.Role == role {
 		return nil
-	}
-	if target.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
-		return Errorf(ErrForbidden, "Only an owner can change an owner's role.")
-	}
-	if role == RoleOwner && !me.Role.Can(ActManageOwners) {
-		return Errorf(ErrForbidden, "Only an owner can make someone an owner.")
-	}
-	if target.Role == RoleOwner {
-		n, err := CountOwners(ctx, tn)
-		if err != nil {
-			return err
-		}
-		if n <= 1 {
-			return Errorf(ErrConflict, "%s is the only owner. A workspace always needs one: make someone else owner first.", target.User.DisplayName())
-		}
 	}
 	if _, err := tn.db().NewUpdate().Model(target).Set("role = ?", role).WherePK().Exec(ctx); err != nil {
 		return fmt.Errorf("change role: %w", err)
@@ -147,11 +139,12 @@ func RemoveMember(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID
 	if err != nil {
 		return err
 	}
-	if target.UserID == actor.UserID {
-		return Errorf(ErrForbidden, "To remove yourself, use Leave workspace.")
+	perms, err := permissionsOn(ctx, tn, me, target)
+	if err != nil {
+		return err
 	}
-	if target.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
-		return Errorf(ErrForbidden, "Only an owner can remove an owner.")
+	if err := perms.Remove(); err != nil {
+		return err
 	}
 	keys, err := dropMember(ctx, tn, target, now)
 	if err != nil {
@@ -171,6 +164,13 @@ func LeaveWorkspace(ctx context.Context, tn *Tenant, actor Actor, now time.Time)
 	if err != nil {
 		return err
 	}
+	perms, err := permissionsOn(ctx, tn, me, me)
+	if err != nil {
+		return err
+	}
+	if err := perms.Leave(); err != nil {
+		return err
+	}
 	keys, err := dropMember(ctx, tn, me, now)
 	if err != nil {
 		return err
@@ -180,18 +180,9 @@ func LeaveWorkspace(ctx context.Context, tn *Tenant, actor Actor, now time.Time)
 			"after": nil, "api_keys_revoked": keys}})
 }
 
-// dropMember deletes a membership, keeping at least one owner, and revokes the API keys the
-// person made in the workspace so nothing they hold keeps working there.
+// dropMember deletes a membership (the caller checked MemberPermissions) and revokes the API keys
+// the person made in the workspace so nothing they hold keeps working there.
 func dropMember(ctx context.Context, tn *Tenant, m *Member, now time.Time) (keysRevoked int64, err error) {
-	if m.Role == RoleOwner {
-		n, err := CountOwners(ctx, tn)
-		if err != nil {
-			return 0, err
-		}
-		if n <= 1 {
-			return 0, Errorf(ErrConflict, "%s is the only owner. Transfer ownership or make someone else owner first.", m.User.DisplayName())
-		}
-	}
 	if _, err := tn.db().NewDelete().Model(m).WherePK().Exec(ctx); err != nil {
 		return 0, fmt.Errorf("remove member: %w", err)
 	}
@@ -223,11 +214,17 @@ func TransferOwnership(ctx context.Context, tn *Tenant, actor Actor, toUserID uu
 	if err != nil {
 		return err
 	}
-	if toUserID == actor.UserID {
-		return Errorf(ErrConflict, "You already own this workspace. Choose another member.")
+	target := me
+	if toUserID != actor.UserID {
+		if target, err = memberOf(ctx, tn, toUserID); err != nil {
+			return err
+		}
 	}
-	target, err := memberOf(ctx, tn, toUserID)
+	perms, err := permissionsOn(ctx, tn, me, target)
 	if err != nil {
+		return err
+	}
+	if err := perms.Transfer(); err != nil {
 		return err
 	}
 	if _, err := tn.db().NewUpdate().Model(target).Set("role = ?", RoleOwner).WherePK().Exec(ctx); err != nil {
@@ -324,4 +321,117 @@ func lockAs(ctx context.Context, tn *Tenant, actor Actor, a Action, refused stri
 		return nil, nil, Errorf(ErrForbidden, "%s", refused)
 	}
 	return ws, me, nil
+}
+
+// MemberPermissions is what one member (the actor) may do to another (the target, possibly
+// themself) in a workspace with Owners owners. It is the one statement of the membership rules:
+// ChangeRole, RemoveMember, LeaveWorkspace and TransferOwnership refuse with its answers, and the
+// members page offers exactly what it allows.
+type MemberPermissions struct {
+	Actor  Actor
+	Target *Member
+	Owners int
+}
+
+// permissionsOn reads the owner count and states what me may do to target.
+func permissionsOn(ctx context.Context, tn *Tenant, me, target *Member) (MemberPermissions, error) {
+	n, err := CountOwners(ctx, tn)
+	if err != nil {
+		return MemberPermissions{}, err
+	}
+	return MemberPermissions{Actor: Actor{UserID: me.UserID, Role: me.Role}, Target: target, Owners: n}, nil
+}
+
+func (p MemberPermissions) self() bool        { return p.Target.UserID == p.Actor.UserID }
+func (p MemberPermissions) targetOwner() bool { return p.Target.Role == RoleOwner }
+
+func (p MemberPermissions) targetName() string {
+	if p.Target.User != nil {
+		return p.Target.User.DisplayName()
+	}
+	return "This member"
+}
+
+// ChangeRole answers nil when the actor may give the target role to (its current role included),
+// else the refusal. Admins manage admins, members and viewers; only an owner makes, demotes or
+// changes an owner; the only owner is never demoted.
+func (p MemberPermissions) ChangeRole(to Role) error {
+	if !p.Actor.Role.Can(ActManageMembers) {
+		return Errorf(ErrForbidden, "Only owners and admins change roles.")
+	}
+	if p.targetOwner() && !p.Actor.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can change an owner's role.")
+	}
+	if to == RoleOwner && !p.Actor.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can make someone an owner.")
+	}
+	if p.targetOwner() && to != RoleOwner && p.Owners <= 1 {
+		return Errorf(ErrConflict, "%s is the only owner. A workspace always needs one: make someone else owner first.", p.targetName())
+	}
+	return nil
+}
+
+// RoleChoices are the roles the actor may give the target, most powerful first, its current role
+// included; nil when the actor may not change the target's role at all.
+func (p MemberPermissions) RoleChoices() []Role {
+	var out []Role
+	changes := false
+	for _, r := range Roles {
+		if p.ChangeRole(r) == nil {
+			out = append(out, r)
+			changes = changes || r != p.Target.Role
+		} else if r == p.Target.Role {
+			return nil
+		}
+	}
+	if !changes {
+		return nil
+	}
+	return out
+}
+
+// Remove answers nil when the actor may take the target out of the workspace, else the refusal.
+// Admins remove admins, members and viewers; only an owner removes an owner, and never the only
+// one; removing yourself is leaving.
+func (p MemberPermissions) Remove() error {
+	if !p.Actor.Role.Can(ActManageMembers) {
+		return Errorf(ErrForbidden, "Only owners and admins remove members.")
+	}
+	if p.self() {
+		return Errorf(ErrForbidden, "To remove yourself, use Leave workspace.")
+	}
+	if p.targetOwner() && !p.Actor.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can remove an owner.")
+	}
+	return p.keepsAnOwner()
+}
+
+// Leave answers nil when the actor (the target) may leave; the only owner hands over first.
+func (p MemberPermissions) Leave() error {
+	if !p.self() {
+		return Errorf(ErrForbidden, "Only you can leave for yourself.")
+	}
+	return p.keepsAnOwner()
+}
+
+func (p MemberPermissions) keepsAnOwner() error {
+	if p.targetOwner() && p.Owners <= 1 {
+		return Errorf(ErrConflict, "%s is the only owner. Transfer ownership or make someone else owner first.", p.targetName())
+	}
+	return nil
+}
+
+// Transfer answers nil when the actor may hand ownership to the target: only an owner may, to a
+// member who is not an owner already (not to themself).
+func (p MemberPermissions) Transfer() error {
+	if !p.Actor.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can transfer ownership.")
+	}
+	if p.self() {
+		return Errorf(ErrConflict, "You already own this workspace. Choose another member.")
+	}
+	if p.targetOwner() {
+		return Errorf(ErrConflict, "%s is already an owner. Choose a member who is not.", p.targetName())
+	}
+	return nil
 }

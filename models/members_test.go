@@ -379,10 +379,11 @@ func TestTransferOwnership(t *testing.T) {
 		{"wrong password", "owner", "member", "not my password at all", "invalid"},
 		{"admin cannot transfer", "admin", "member", memPassword, "forbidden"},
 		{"not to yourself", "owner", "owner", memPassword, "conflict"},
+		{"not to another owner", "owner", "owner2", memPassword, "conflict"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tm := newMemTeam(t, db, false)
+			tm := newMemTeam(t, db, c.target == "owner2")
 			actor, target := tm.byName(c.actor), tm.byName(c.target)
 			err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
 				return models.TransferOwnership(ctx, tn, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.password)
