@@ -114,7 +114,7 @@ func (k *APIKey) PreviousWorksUntil(now time.Time) time.Time {
 	return *k.PreviousValidUntil
 }
 
-// The key format of DESIGN.md: atr_ + 8-char public id + _ + 32-char secret + 6-char checksum,
+// The key format (handlers/API.md): atr_ + 8-char public id + _ + 32-char secret + 6-char checksum,
 // all base62. The prefix stored and shown is "atr_" + public id.
 const (
 	keyHead        = "atr_"

@@ -270,7 +270,7 @@ func TestAuthenticateKey(t *testing.T) {
 	}
 }
 
-// checksumFor computes the checksum of DESIGN.md's key format (CRC-32 in base62, padded to 6) for
+// checksumFor computes the checksum of the key format (CRC-32 in base62, padded to 6) for
 // any body, so tests can make well-formed keys that Atrium never issued.
 func checksumFor(t *testing.T, body string) string {
 	t.Helper()

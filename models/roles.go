@@ -54,7 +54,7 @@ func (r Role) Label() string {
 // Action is something a member may be allowed to do in a workspace.
 type Action string
 
-// The actions of DESIGN.md's role table.
+// The actions of the role table (docs/console.md, Roles).
 const (
 	ActView          Action = "view"           // workspace, members, usage
 	ActManageMembers Action = "manage_members" // invite, change roles, remove non-owners

@@ -44,7 +44,7 @@ func crossTenantReason(ctx context.Context) string {
 
 // Scoped is embedded first in every tenant-owned model. Its bun hooks scope selects, updates and
 // deletes to the context's workspace and stamp inserts with it; with no workspace they fail with
-// ErrNoWorkspace. See DESIGN.md for the query forms the hooks cannot see: row-level security
+// ErrNoWorkspace. The hooks cannot see Count, Exists, raw SQL, subqueries or upserts (package doc): row-level security
 // covers those.
 type Scoped struct {
 	WorkspaceID uuid.UUID `bun:"workspace_id,pk,type:uuid"`

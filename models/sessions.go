@@ -74,7 +74,7 @@ func ForgetSession(ctx context.Context, db bun.IDB, token string) error {
 	return err
 }
 
-// Throttle limits: DESIGN.md's figures.
+// Throttle limits: 10 failures per account and 100 per IP within 15 minutes.
 const (
 	ThrottleWindow     = 15 * time.Minute
 	AccountMaxFailures = 10
