@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -56,12 +57,14 @@ func CheckPassword(pw string) string {
 	return ""
 }
 
-// DefaultHashMemory is the memory that password hashing may use at once, in KiB: 128 MiB, six
-// argon2id computations of 19 MiB side by side. More log-ins at once wait their turn.
-const DefaultHashMemory = 128 * 1024
+// DefaultHashMemory is the memory that password hashing may use at once, in KiB: one argon2id
+// computation (19 MiB) per CPU the process may use, at most 128 MiB. A computation takes one CPU
+// for its whole run, so more of them side by side would add memory, not speed; more log-ins at
+// once wait their turn.
+var DefaultHashMemory = min(int64(runtime.GOMAXPROCS(0))*argonMemory, 128*1024)
 
 var (
-	hashBudget    = int64(DefaultHashMemory)
+	hashBudget    = DefaultHashMemory
 	hashMemory    = semaphore.NewWeighted(DefaultHashMemory)
 	hashInFlight  func(delta int64) // tests watch the memory in use
 	errHashMemory = errors.New("password hash needs more memory than the hashing budget")
