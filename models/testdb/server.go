@@ -8,9 +8,3 @@ import "context"
 func FindServer(ctx context.Context) (baseURL string, stop func(), err error) {
 	return serverURL(ctx)
 }
-
-// CreateDatabase makes and migrates a fresh database on the server at baseURL, with the same pools
-// as a test package gets; drop closes them and drops the database.
-func CreateDatabase(ctx context.Context, baseURL string) (db *DB, drop func(), err error) {
-	return create(ctx, baseURL)
-}
