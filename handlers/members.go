@@ -41,7 +41,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 	}
 	page, _ := strconv.Atoi(c.QueryParam("page"))
 	vm := views.MembersPage{Frame: s.frame(c, "Members", "members"), Slug: m.Slug, Query: q, Invite: x.invite, Link: x.link,
-		CanInvite: m.Role.Can(models.ActManageMembers)}
+		CanInvite: len(models.InvitationPermissions{Role: m.Role}.InviteRoles()) > 0}
 	now := s.Now()
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		owners, err := models.CountOwners(ctx, tn)
@@ -85,7 +85,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 			row := views.InvitationRowVM{ID: inv.ID.String(), Email: inv.Email, RoleLabel: inv.Role.Label(),
 				Sent: inv.CreatedAt.UTC().Format("Jan 2, 2006"), Expires: inv.ExpiresAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
 				Expired:   inv.State(now) == models.InvitationExpired,
-				CanManage: m.Role.Can(models.ActManageMembers) && (inv.Role != models.RoleOwner || m.Role.Can(models.ActManageOwners))}
+				CanManage: models.InvitationPermissions{Role: m.Role}.Manage(&inv) == nil}
 			if inv.InvitedBy != nil {
 				row.InvitedBy = names[*inv.InvitedBy]
 			}
@@ -96,10 +96,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 	if vm.Invite.Role == "" {
 		vm.Invite.Role = string(models.RoleMember)
 	}
-	for _, r := range models.Roles {
-		if r == models.RoleOwner && !m.Role.Can(models.ActManageOwners) {
-			continue
-		}
+	for _, r := range (models.InvitationPermissions{Role: m.Role}).InviteRoles() {
 		vm.InviteRoles = append(vm.InviteRoles, views.RoleOption{Value: string(r), Label: r.Label(), Selected: string(r) == vm.Invite.Role})
 	}
 	return vm, err

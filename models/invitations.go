@@ -142,8 +142,8 @@ func CreateInvitation(ctx context.Context, tn *Tenant, actor Actor, email string
 	if err != nil {
 		return nil, err
 	}
-	if role == RoleOwner && !me.Role.Can(ActManageOwners) {
-		return nil, Errorf(ErrForbidden, "Only an owner can invite an owner.")
+	if err := (InvitationPermissions{Role: me.Role}).Invite(role); err != nil {
+		return nil, err
 	}
 	var members int
 	if err := tn.db().NewSelect().Model((*Member)(nil)).ColumnExpr("count(*)").
@@ -201,8 +201,8 @@ func openInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID) 
 	if err := tn.db().NewSelect().Model(inv).Where("id = ?", id).Scan(ctx); err != nil {
 		return nil, nil, notFound(err, "invitation")
 	}
-	if inv.Role == RoleOwner && !me.Role.Can(ActManageOwners) {
-		return nil, nil, Errorf(ErrForbidden, "Only an owner can manage an invitation to become owner.")
+	if err := (InvitationPermissions{Role: me.Role}).Manage(inv); err != nil {
+		return nil, nil, err
 	}
 	switch {
 	case inv.AcceptedAt != nil:
@@ -350,4 +350,47 @@ func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string,
 				"after": map[string]any{"role": inv.Role}}})
 	})
 	return out, err
+}
+
+// InvitationPermissions is what a member of role Role may do with invitations. It is the one
+// statement of the invitation rules: CreateInvitation, ResendInvitation and RevokeInvitation refuse
+// with its answers, and the members page offers exactly what it allows.
+type InvitationPermissions struct {
+	Role Role
+}
+
+// Invite answers nil when the member may invite someone as role, else the refusal. Owners and
+// admins invite; only an owner invites an owner.
+func (p InvitationPermissions) Invite(role Role) error {
+	if !p.Role.Can(ActManageMembers) {
+		return Errorf(ErrForbidden, "Only owners and admins invite people.")
+	}
+	if role == RoleOwner && !p.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can invite an owner.")
+	}
+	return nil
+}
+
+// InviteRoles are the roles the member may invite as, most powerful first; nil when they may not
+// invite at all.
+func (p InvitationPermissions) InviteRoles() []Role {
+	var out []Role
+	for _, r := range Roles {
+		if p.Invite(r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Manage answers nil when the member may resend or revoke inv, else the refusal. Owners and
+// admins manage invitations; only an owner manages an invitation to become owner.
+func (p InvitationPermissions) Manage(inv *Invitation) error {
+	if !p.Role.Can(ActManageMembers) {
+		return Errorf(ErrForbidden, "Only owners and admins manage invitations.")
+	}
+	if inv.Role == RoleOwner && !p.Role.Can(ActManageOwners) {
+		return Errorf(ErrForbidden, "Only an owner can manage an invitation to become owner.")
+	}
+	return nil
 }

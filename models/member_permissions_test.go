@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"atrium/models"
@@ -121,6 +122,46 @@ func TestMemberRoleChoices(t *testing.T) {
 			if got[i] != c.want[i] {
 				t.Errorf("%s on %s (self %v, %d owners): %v, want %v", c.actor, c.target, c.self, c.owners, got, c.want)
 				break
+			}
+		}
+	}
+}
+
+// TestInvitationPermissionsAgreeWithTheModel: for every role, what InvitationPermissions answers
+// (and the members page offers) is what CreateInvitation and RevokeInvitation do. Each try runs
+// in a transaction that is rolled back.
+func TestInvitationPermissionsAgreeWithTheModel(t *testing.T) {
+	db := testdb.Get(t).App
+	tm := newMemTeam(t, db, false)
+	now := testdb.Now(t)
+	owner := models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}
+	for _, an := range []string{"owner", "admin", "member", "viewer"} {
+		actor := models.Actor{UserID: tm.byName(an).ID, Role: memRoleOf(an)}
+		perms := models.InvitationPermissions{Role: actor.Role}
+		offered := perms.InviteRoles()
+		for _, role := range models.Roles {
+			var invited, revoked error
+			var inv *models.IssuedInvitation
+			err := memIn(t, db, tm.ws, func(ctx context.Context, tx *models.Tenant) error {
+				_, invited = models.CreateInvitation(ctx, tx, actor, "perm-"+string(role)+"@example.com", role, now)
+				var err error
+				if inv, err = models.CreateInvitation(ctx, tx, owner, "other-"+string(role)+"@example.com", role, now); err != nil {
+					return err
+				}
+				_, revoked = models.RevokeInvitation(ctx, tx, actor, inv.ID, now)
+				return errUndo
+			})
+			if !errors.Is(err, errUndo) {
+				t.Fatal(err)
+			}
+			if got, want := errKind(invited), errKind(perms.Invite(role)); got != want {
+				t.Errorf("%s invites as %s: CreateInvitation did %s, InvitationPermissions says %s", an, role, got, want)
+			}
+			if isOffered := slices.Contains(offered, role); isOffered != (invited == nil) {
+				t.Errorf("%s invites as %s: offered %v, CreateInvitation did %s", an, role, isOffered, errKind(invited))
+			}
+			if got, want := errKind(revoked), errKind(perms.Manage(inv.Invitation)); got != want {
+				t.Errorf("%s revokes an invitation as %s: RevokeInvitation did %s, InvitationPermissions says %s", an, role, got, want)
 			}
 		}
 	}
