@@ -28,7 +28,8 @@
 // Roles (owner, admin, member, viewer) can do Actions (Role.Can); the route table in package
 // handlers names the same actions, and the use cases check them again under the workspace's row
 // lock, so a role that changed since the request was authorised is not trusted.
-// MemberPermissions says what an actor may do to a member, for the checks and the pages alike.
+// MemberPermissions says what an actor may do to a member and InvitationPermissions what a role
+// may do with invitations, for the checks and the pages alike.
 //
 // # Time
 //
