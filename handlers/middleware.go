@@ -24,6 +24,8 @@ import (
 const (
 	ctxUser       = "user"
 	ctxMembership = "membership"
+	ctxFrame      = "frame"      // *models.RequestFrame read with the user
+	ctxFrameSlug  = "frame_slug" // the workspace slug it was read for
 )
 
 // ipExtractor believes X-Forwarded-For only from the configured proxies; nothing is trusted by
@@ -113,6 +115,15 @@ func (s *Server) staticFiles(fsys fs.FS) http.Handler {
 	})
 }
 
+// loadAndSave is the session manager's middleware with the request prepared for the store, which
+// writes a session back only when the request changed it or its idle deadline moved by a minute.
+func (s *Server) loadAndSave(next http.Handler) http.Handler {
+	h := s.Sessions.LoadAndSave(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(models.WithSessionMemo(r.Context())))
+	})
+}
+
 // loadUser puts the signed-in user, if any, on the context; a disabled or deleted user's session
 // ends here.
 func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
@@ -128,7 +139,15 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return s.Sessions.Destroy(ctx)
 		}
-		u, err := models.UserByID(ctx, s.DB, uid)
+		// One query reads the user, the membership of the workspace the URL names and, for a page
+		// with a frame (a GET that is not an htmx fragment), the switcher's list.
+		slug := c.Param("slug")
+		wantSwitcher := c.Request().Method == http.MethodGet && !isHTMX(c)
+		f, err := models.LoadFrame(ctx, s.DB, uid, slug, wantSwitcher)
+		var u *models.User
+		if f != nil {
+			u = f.User
+		}
 		if err != nil || u.DisabledAt != nil {
 			if err != nil && !isNotFound(err) {
 				return err
@@ -139,6 +158,8 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		c.Set(ctxUser, u)
+		c.Set(ctxFrame, f)
+		c.Set(ctxFrameSlug, slug)
 		// The session list's "last active" moves at most once a minute; the session itself
 		// remembers when, so most requests spend no query on it.
 		if now := s.Now().Unix(); now-s.Sessions.GetInt64(ctx, "seen") >= 60 {
@@ -239,7 +260,7 @@ func (s *Server) authorize(r rule) echo.MiddlewareFunc {
 func (s *Server) inMembership(c echo.Context, a models.Action, next echo.HandlerFunc) error {
 	u := currentUser(c)
 	ctx := c.Request().Context()
-	m, err := models.ResolveMembership(ctx, s.DB, c.Param("slug"), u.ID)
+	m, err := s.requestMembership(c, u)
 	if err != nil {
 		return err
 	}
@@ -260,6 +281,19 @@ func (s *Server) inMembership(c echo.Context, a models.Action, next echo.Handler
 		s.Sessions.Put(ctx, "last_ws", m.Slug)
 	}
 	return next(c)
+}
+
+// requestMembership is the user's membership of the workspace in the URL: the one read with the
+// user at the start of this request, or, when that read was not for this slug, read now.
+func (s *Server) requestMembership(c echo.Context, u *models.User) (*models.Membership, error) {
+	slug := c.Param("slug")
+	if f, ok := c.Get(ctxFrame).(*models.RequestFrame); ok && slug != "" && c.Get(ctxFrameSlug) == slug {
+		if f.Membership == nil {
+			return nil, models.Errorf(models.ErrNotFound, "workspace not found")
+		}
+		return f.Membership, nil
+	}
+	return models.ResolveMembership(c.Request().Context(), s.DB, slug, u.ID)
 }
 
 // membership returns the workspace the request is in.

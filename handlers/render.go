@@ -83,9 +83,14 @@ func (s *Server) frame(c echo.Context, title, nav string) layouts.Frame {
 	if m != nil {
 		f.Workspace.Nav = s.navFor(m.Role, m.Slug)
 	}
-	list, err := models.UserWorkspaces(ctx, s.DB, u.ID)
-	if err != nil {
-		s.Log.Warn("switcher", logAttr(err))
+	var list []models.Membership
+	if f, ok := c.Get(ctxFrame).(*models.RequestFrame); ok && f.Workspaces != nil {
+		list = f.Workspaces // read with the user at the start of the request
+	} else {
+		var err error
+		if list, err = models.UserWorkspaces(ctx, s.DB, u.ID); err != nil {
+			s.Log.Warn("switcher", logAttr(err))
+		}
 	}
 	for _, w := range list {
 		f.Switcher = append(f.Switcher, layouts.WorkspaceLink{Name: w.Name, Slug: w.Slug, Role: w.Role.Label(),

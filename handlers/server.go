@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
+
+	"atrium/models"
 )
 
 // Config is the server's configuration, read once at start.
@@ -60,7 +61,7 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 		cfg.SessionLifetime = 24 * time.Hour
 	}
 	sm := scs.New()
-	sm.Store = postgresstore.NewWithCleanupInterval(db.DB, 10*time.Minute)
+	sm.Store = models.NewSessionStore(db.DB, 10*time.Minute)
 	sm.IdleTimeout = cfg.SessionIdle
 	sm.Lifetime = cfg.SessionLifetime
 	sm.Cookie.HttpOnly = true

@@ -36,7 +36,10 @@ func readUsage(ctx context.Context, tn *models.Tenant, d *usageData, days int) (
 	if d.month, err = models.MonthUsage(ctx, tn, d.now); err != nil {
 		return err
 	}
-	if days > 0 {
+	switch {
+	case days > models.HourlyUsageUpTo:
+		d.series, err = models.UsageByDay(ctx, tn, d.now, days)
+	case days > 0:
 		d.series, err = models.UsageOver(ctx, tn, d.now, days)
 	}
 	return err
@@ -101,6 +104,46 @@ func usageCharts(s *models.UsageSeries) (agent, api components.Chart) {
 		agent.TableRows = append(agent.TableRows, []string{d.Day.Format("Mon Jan 2, 2006"), models.FormatCount(d.AgentMinutes)})
 	}
 
+	if s.Hours == nil {
+		api = dailyAPIChart(s, step)
+	} else {
+		api = hourlyAPIChart(s, step)
+	}
+	api.TableHead = []string{"Day (UTC)", "API calls", "Busiest hour", "Calls in that hour"}
+	for i := len(s.Daily) - 1; i >= 0; i-- {
+		d := s.Daily[i]
+		peak := "–"
+		if d.PeakCalls > 0 {
+			peak = d.PeakHour.Format("15:04")
+		}
+		api.TableRows = append(api.TableRows, []string{d.Day.Format("Mon Jan 2, 2006"), models.FormatCount(d.APICalls), peak, models.FormatCount(d.PeakCalls)})
+	}
+	return agent, api
+}
+
+// dailyAPIChart draws a long range's API calls a day at a time, from the daily rollup.
+func dailyAPIChart(s *models.UsageSeries, step int) components.Chart {
+	var daily []components.ChartPoint
+	var busiest models.UsageDay
+	for i, d := range s.Daily {
+		p := components.ChartPoint{Value: d.APICalls}
+		if (len(s.Daily)-1-i)%step == 0 {
+			p.Tick = d.Day.Format("Jan 2")
+		}
+		daily = append(daily, p)
+		if d.APICalls > busiest.APICalls {
+			busiest = d
+		}
+	}
+	desc := fmt.Sprintf("API calls per UTC day over the last %d days: %s in all.", s.Days, models.FormatCount(s.APICalls))
+	if busiest.APICalls > 0 {
+		desc += fmt.Sprintf(" The busiest day was %s with %s.", busiest.Day.Format("January 2"), models.FormatCount(busiest.APICalls))
+	}
+	return components.NewChart("chart-api-calls", "API calls per day", desc, components.ChartArea, daily, models.FormatCount)
+}
+
+// hourlyAPIChart draws a short range's API calls hour by hour.
+func hourlyAPIChart(s *models.UsageSeries, step int) components.Chart {
 	var hourly []components.ChartPoint
 	var busiest models.UsagePoint
 	lastDay := len(s.Daily) - 1
@@ -114,21 +157,11 @@ func usageCharts(s *models.UsageSeries) (agent, api components.Chart) {
 			busiest = h
 		}
 	}
-	desc = fmt.Sprintf("API calls per UTC hour over the last %d days: %s in all.", s.Days, models.FormatCount(s.APICalls))
+	desc := fmt.Sprintf("API calls per UTC hour over the last %d days: %s in all.", s.Days, models.FormatCount(s.APICalls))
 	if busiest.APICalls > 0 {
 		desc += fmt.Sprintf(" The busiest hour was %s with %s.", busiest.Hour.Format("January 2, 15:04 UTC"), models.FormatCount(busiest.APICalls))
 	}
-	api = components.NewChart("chart-api-calls", "API calls per hour", desc, components.ChartArea, hourly, models.FormatCount)
-	api.TableHead = []string{"Day (UTC)", "API calls", "Busiest hour", "Calls in that hour"}
-	for i := len(s.Daily) - 1; i >= 0; i-- {
-		d := s.Daily[i]
-		peak := "–"
-		if d.PeakCalls > 0 {
-			peak = d.PeakHour.Format("15:04")
-		}
-		api.TableRows = append(api.TableRows, []string{d.Day.Format("Mon Jan 2, 2006"), models.FormatCount(d.APICalls), peak, models.FormatCount(d.PeakCalls)})
-	}
-	return agent, api
+	return components.NewChart("chart-api-calls", "API calls per hour", desc, components.ChartArea, hourly, models.FormatCount)
 }
 
 // usageIndex is the usage page: the four limits, the month's totals and the charts of the chosen

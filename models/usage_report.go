@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/uptrace/bun"
 )
 
 // UsageRanges are the chart ranges the usage page offers, in days.
@@ -92,6 +94,55 @@ func UsageOver(ctx context.Context, tn *Tenant, now time.Time, days int) (*Usage
 		if r.APICalls > d.PeakCalls {
 			d.PeakCalls, d.PeakHour = r.APICalls, h
 		}
+	}
+	return s, nil
+}
+
+// HourlyUsageUpTo is the longest range the usage page draws hour by hour; longer ranges are read
+// from the daily rollup (usage_daily), one row per day.
+const HourlyUsageUpTo = 7
+
+// UsageDaily is one workspace's use in one UTC day, kept by triggers on usage_hourly.
+type UsageDaily struct {
+	bun.BaseModel `bun:"table:usage_daily,alias:ud"`
+	Scoped
+
+	Day          time.Time  `bun:"day,pk"`
+	APICalls     int64      `bun:"api_calls"`
+	AgentMinutes int64      `bun:"agent_minutes"`
+	PeakHour     *time.Time `bun:"peak_hour"`
+	PeakCalls    int64      `bun:"peak_calls"`
+}
+
+// UsageByDay reads the tenant's workspace's use over the last days UTC days, today included, from
+// the daily rollup: the series has its days (zero-filled) and totals, and no hours. It runs inside
+// the workspace's transaction.
+func UsageByDay(ctx context.Context, tn *Tenant, now time.Time, days int) (*UsageSeries, error) {
+	if days < 1 {
+		days = DefaultUsageRange
+	}
+	now = now.UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	s := &UsageSeries{Days: days, From: today.AddDate(0, 0, -(days - 1)), Until: now.Truncate(time.Hour).Add(time.Hour)}
+	var rows []UsageDaily
+	err := tn.db().NewSelect().Model(&rows).Column("day", "api_calls", "agent_minutes", "peak_hour", "peak_calls").
+		Where("day >= ? AND day <= ?", s.From, today).Order("day").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("usage over %d days: %w", days, err)
+	}
+	byDay := make(map[time.Time]UsageDaily, len(rows))
+	for _, r := range rows {
+		byDay[r.Day.UTC()] = r
+	}
+	for d := s.From; !d.After(today); d = d.AddDate(0, 0, 1) {
+		r := byDay[d]
+		day := UsageDay{Day: d, APICalls: r.APICalls, AgentMinutes: r.AgentMinutes, PeakCalls: r.PeakCalls}
+		if r.PeakHour != nil && r.PeakCalls > 0 {
+			day.PeakHour = r.PeakHour.UTC()
+		}
+		s.Daily = append(s.Daily, day)
+		s.APICalls += r.APICalls
+		s.AgentMinutes += r.AgentMinutes
 	}
 	return s, nil
 }

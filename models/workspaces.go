@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -154,4 +156,71 @@ func TouchMember(ctx context.Context, tn *Tenant, userID uuid.UUID, now time.Tim
 		Where("user_id = ?", userID).
 		Where("last_seen_at IS NULL OR last_seen_at < ?", now.Add(-time.Minute)).Exec(ctx)
 	return err
+}
+
+// RequestFrame is what a signed-in request needs before its handler runs, read in one query: the
+// user, the user's membership of the workspace the URL names, and the user's workspaces for the
+// switcher.
+type RequestFrame struct {
+	User *User
+	// Membership is nil when the request names no workspace, or one the user does not belong to
+	// (which is then ErrNotFound for the route, exactly like one that does not exist).
+	Membership *Membership
+	// Workspaces is the switcher's list; nil unless it was asked for.
+	Workspaces []Membership
+}
+
+// frameMembership is a membership as the frame query returns it (JSON of the lookup functions' rows).
+type frameMembership struct {
+	ID         uuid.UUID  `json:"id"`
+	Name       string     `json:"name"`
+	Slug       string     `json:"slug"`
+	Tier       Tier       `json:"tier"`
+	Role       Role       `json:"role"`
+	JoinedAt   time.Time  `json:"joined_at"`
+	LastSeenAt *time.Time `json:"last_seen_at"`
+}
+
+func (f frameMembership) membership() Membership {
+	return Membership{ID: f.ID, Name: f.Name, Slug: f.Slug, Tier: f.Tier, Role: f.Role, JoinedAt: f.JoinedAt, LastSeenAt: f.LastSeenAt}
+}
+
+// LoadFrame reads the user, the membership of the workspace slug (when slug is set) and, when
+// switcher is true, the user's workspaces, in one round trip, through the same cross-tenant
+// lookups as ResolveMembership and UserWorkspaces. A user that does not exist is ErrNotFound.
+func LoadFrame(ctx context.Context, db bun.IDB, userID uuid.UUID, slug string, switcher bool) (*RequestFrame, error) {
+	var row struct {
+		User   `bun:",extend"`
+		Member []byte `bun:"frame_member"`
+		List   []byte `bun:"frame_switcher"`
+	}
+	err := db.NewSelect().Model(&row).Where("u.id = ?", userID).
+		ColumnExpr("u.*").
+		ColumnExpr("CASE WHEN ? <> '' THEN (SELECT to_jsonb(m) FROM atrium_member_workspace(?, u.id) AS m LIMIT 1) END AS frame_member", slug, slug).
+		ColumnExpr("CASE WHEN ? THEN (SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY lower(w.name), w.slug), '[]') FROM atrium_user_workspaces(u.id) AS w) END AS frame_switcher", switcher).
+		Scan(ctx)
+	if err != nil {
+		return nil, notFound(err, "user")
+	}
+	f := &RequestFrame{User: &row.User}
+	member, list := row.Member, row.List
+	if len(member) > 0 {
+		var m frameMembership
+		if err := json.Unmarshal(member, &m); err != nil {
+			return nil, fmt.Errorf("frame membership: %w", err)
+		}
+		mm := m.membership()
+		f.Membership = &mm
+	}
+	if switcher {
+		var ws []frameMembership
+		if err := json.Unmarshal(list, &ws); err != nil {
+			return nil, fmt.Errorf("frame workspaces: %w", err)
+		}
+		f.Workspaces = make([]Membership, 0, len(ws))
+		for _, w := range ws {
+			f.Workspaces = append(f.Workspaces, w.membership())
+		}
+	}
+	return f, nil
 }
