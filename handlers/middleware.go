@@ -115,13 +115,22 @@ func (s *Server) staticFiles(fsys fs.FS) http.Handler {
 	})
 }
 
-// loadAndSave is the session manager's middleware with the request prepared for the store, which
-// writes a session back only when the request changed it or its idle deadline moved by a minute.
-func (s *Server) loadAndSave(next http.Handler) http.Handler {
-	h := s.Sessions.LoadAndSave(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(models.WithSessionMemo(r.Context())))
-	})
+// sessionAndFrame prepares the request for the session manager's middleware: its store writes a
+// session back only when the request changed it or its idle deadline moved by a minute, and reads
+// with the session the frame loadUser needs (the user, the membership of the workspace in the URL,
+// the switcher for a page), so that both take one query.
+func (s *Server) sessionAndFrame(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := models.WithSessionAndFrame(c.Request().Context(), c.Param("slug"), wantsSwitcher(c))
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// wantsSwitcher reports whether the request renders a page with a frame: a GET that is not an htmx
+// fragment.
+func wantsSwitcher(c echo.Context) bool {
+	return c.Request().Method == http.MethodGet && !isHTMX(c)
 }
 
 // loadUser puts the signed-in user, if any, on the context; a disabled or deleted user's session
@@ -139,11 +148,13 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return s.Sessions.Destroy(ctx)
 		}
-		// One query reads the user, the membership of the workspace the URL names and, for a page
-		// with a frame (a GET that is not an htmx fragment), the switcher's list.
+		// The user, the membership of the workspace the URL names and, for a page with a frame,
+		// the switcher's list: read with the session, or else in one query now.
 		slug := c.Param("slug")
-		wantSwitcher := c.Request().Method == http.MethodGet && !isHTMX(c)
-		f, err := models.LoadFrame(ctx, s.DB, uid, slug, wantSwitcher)
+		f, fu := models.SessionFrame(ctx)
+		if f == nil || fu != uid {
+			f, err = models.LoadFrame(ctx, s.DB, uid, slug, wantsSwitcher(c))
+		}
 		var u *models.User
 		if f != nil {
 			u = f.User

@@ -61,7 +61,7 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 		cfg.SessionLifetime = 24 * time.Hour
 	}
 	sm := scs.New()
-	sm.Store = models.NewSessionStore(db.DB, 10*time.Minute)
+	sm.Store = models.NewSessionStore(db, 10*time.Minute)
 	sm.IdleTimeout = cfg.SessionIdle
 	sm.Lifetime = cfg.SessionLifetime
 	sm.Cookie.HttpOnly = true

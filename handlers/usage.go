@@ -30,16 +30,17 @@ type usageData struct {
 
 // readUsage reads what the usage page shows, inside the transaction it is given.
 func readUsage(ctx context.Context, tn *models.Tenant, d *usageData, days int) (err error) {
-	if d.snap, err = models.CurrentUsage(ctx, tn, d.tier, d.now); err != nil {
+	if days > models.HourlyUsageUpTo {
+		// The numbers and the daily rollup's days in one statement.
+		d.snap, d.series, err = models.UsageNowAndByDay(ctx, tn, d.tier, d.now, days)
+	} else {
+		d.snap, err = models.CurrentUsage(ctx, tn, d.tier, d.now)
+	}
+	if err != nil {
 		return err
 	}
-	if d.month, err = models.MonthUsage(ctx, tn, d.now); err != nil {
-		return err
-	}
-	switch {
-	case days > models.HourlyUsageUpTo:
-		d.series, err = models.UsageByDay(ctx, tn, d.now, days)
-	case days > 0:
+	d.month = d.snap.Month()
+	if days > 0 && days <= models.HourlyUsageUpTo {
 		d.series, err = models.UsageOver(ctx, tn, d.now, days)
 	}
 	return err

@@ -136,15 +136,7 @@ func (s *Server) workspaceOverview(c echo.Context) error {
 			return err
 		}
 		vm.Meters = meters(u)
-		members, err := models.CountMembers(ctx, tn)
-		if err != nil {
-			return err
-		}
-		agents, err := models.CountAgents(ctx, tn)
-		if err != nil {
-			return err
-		}
-		vm.Members, vm.Agents, vm.Running = int(members), int(agents), int(u.RunningTasks)
+		vm.Members, vm.Agents, vm.Running = int(u.MemberCount), int(u.Agents), int(u.RunningTasks)
 		return nil
 	})
 	if err != nil {

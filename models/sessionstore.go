@@ -10,6 +10,8 @@ import (
 
 	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
 )
 
 // SessionTouchEvery is how far a session's idle deadline may fall behind before a request that
@@ -25,9 +27,13 @@ const SessionTouchEvery = time.Minute
 // It recognises an unchanged session by what the same request loaded, so the request's context
 // must come through WithSessionMemo before the session manager loads it; without that, every
 // commit writes.
+//
+// A request can also ask for its frame (see LoadFrame) with the session: the store then reads the
+// user the session was signed in as (user_sessions) with the session, in the same query.
 type SessionStore struct {
 	*postgresstore.PostgresStore
 	db    *sql.DB
+	bun   bun.IDB
 	codec scs.Codec
 
 	mu  sync.RWMutex
@@ -38,8 +44,8 @@ var _ scs.CtxStore = (*SessionStore)(nil)
 
 // NewSessionStore returns the store over db's sessions table; expired rows are deleted every
 // cleanup interval.
-func NewSessionStore(db *sql.DB, cleanup time.Duration) *SessionStore {
-	return &SessionStore{PostgresStore: postgresstore.NewWithCleanupInterval(db, cleanup), db: db,
+func NewSessionStore(db *bun.DB, cleanup time.Duration) *SessionStore {
+	return &SessionStore{PostgresStore: postgresstore.NewWithCleanupInterval(db.DB, cleanup), db: db.DB, bun: db,
 		codec: scs.GobCodec{}, now: time.Now}
 }
 
@@ -62,6 +68,15 @@ func (s *SessionStore) clock() time.Time {
 
 // sessionMemo is what the request's load found, for its commit to compare with.
 type sessionMemo struct {
+	// What the request asks to read with the session: the frame for this workspace slug, and the
+	// switcher's list.
+	wantFrame bool
+	slug      string
+	switcher  bool
+	// frame is the frame of the user the session belongs to (frameUser), when it was read.
+	frame     *RequestFrame
+	frameUser uuid.UUID
+
 	token    string
 	deadline time.Time
 	values   map[string]any
@@ -76,6 +91,22 @@ func WithSessionMemo(ctx context.Context) context.Context {
 	return context.WithValue(ctx, sessionMemoKey{}, &sessionMemo{})
 }
 
+// WithSessionAndFrame prepares ctx like WithSessionMemo and asks the store to read, with the
+// session, the frame of its user for workspace slug (LoadFrame's arguments).
+func WithSessionAndFrame(ctx context.Context, slug string, switcher bool) context.Context {
+	return context.WithValue(ctx, sessionMemoKey{}, &sessionMemo{wantFrame: true, slug: slug, switcher: switcher})
+}
+
+// SessionFrame is the frame the store read with the request's session and the user it belongs
+// to; nil when none was read (an anonymous session, or none asked for). The caller checks that
+// the user is the one the session names.
+func SessionFrame(ctx context.Context) (*RequestFrame, uuid.UUID) {
+	if m := memoFrom(ctx); m != nil && m.frame != nil {
+		return m.frame, m.frameUser
+	}
+	return nil, uuid.Nil
+}
+
 func memoFrom(ctx context.Context) *sessionMemo {
 	m, _ := ctx.Value(sessionMemoKey{}).(*sessionMemo)
 	return m
@@ -88,6 +119,10 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 
 // FindCtx loads a session that has not expired and remembers what it held for this request.
 func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	m := memoFrom(ctx)
+	if m != nil && m.wantFrame {
+		return s.findWithFrame(ctx, m, token)
+	}
 	var b []byte
 	var expiry time.Time
 	err := s.db.QueryRowContext(ctx, "SELECT data, expiry FROM sessions WHERE token = $1 AND expiry > $2",
@@ -98,12 +133,46 @@ func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 	if err != nil {
 		return nil, false, err
 	}
-	if m := memoFrom(ctx); m != nil {
-		if deadline, values, err := s.codec.Decode(b); err == nil {
-			*m = sessionMemo{token: token, deadline: deadline, values: values, expiry: expiry, found: true}
+	s.remember(m, token, b, expiry)
+	return b, true, nil
+}
+
+// findWithFrame reads the session and, in the same query, the frame of the user it was signed in
+// as.
+func (s *SessionStore) findWithFrame(ctx context.Context, m *sessionMemo, token string) ([]byte, bool, error) {
+	var row struct {
+		frameRow
+		Data   []byte        `bun:"session_data"`
+		Expiry time.Time     `bun:"session_expiry"`
+		UserID uuid.NullUUID `bun:"session_user"`
+	}
+	err := s.bun.NewRaw(`SELECT s.data AS session_data, s.expiry AS session_expiry, u.id AS session_user, u.*, `+frameColumns(m.slug, m.switcher)+`
+		FROM sessions AS s
+		LEFT JOIN user_sessions AS us ON us.token = s.token
+		LEFT JOIN users AS u ON u.id = us.user_id
+		WHERE s.token = ? AND s.expiry > ?`, token, s.clock()).Scan(ctx, &row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if row.UserID.Valid {
+		if f, err := row.frame(m.switcher); err == nil {
+			m.frame, m.frameUser = f, row.UserID.UUID
 		}
 	}
-	return b, true, nil
+	s.remember(m, token, row.Data, row.Expiry)
+	return row.Data, true, nil
+}
+
+// remember notes what the request loaded, for its commit to compare with.
+func (s *SessionStore) remember(m *sessionMemo, token string, b []byte, expiry time.Time) {
+	if m != nil {
+		if deadline, values, err := s.codec.Decode(b); err == nil {
+			m.token, m.deadline, m.values, m.expiry, m.found = token, deadline, values, expiry, true
+		}
+	}
 }
 
 // Commit saves a session (scs.Store).

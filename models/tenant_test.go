@@ -31,6 +31,7 @@ var globalFuncs = map[string]string{
 	"AuthenticateKey":   "SECURITY DEFINER lookup of a key before its workspace is known",
 	"InvitationByToken": "SECURITY DEFINER lookup of an invitation before its workspace is known",
 	"ResolveMembership": "SECURITY DEFINER lookup of the user's membership",
+	"NewSessionStore":   "sessions are global",
 	"LoadFrame":         "the user and SECURITY DEFINER lookups of the user's memberships",
 	"UserWorkspaces":    "SECURITY DEFINER list of the user's workspaces", "SlugTaken": "SECURITY DEFINER check",
 	"CreateWorkspace": "opens the new workspace's own transaction", "AcceptInvitation": "opens the workspace's transaction",

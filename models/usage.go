@@ -35,35 +35,58 @@ type Snapshot struct {
 	APICallsHour      int64
 	RunningTasks      int64
 	Members           int64 // members plus pending invitations: both hold a seat
+	APICallsMonth     int64 // this calendar month's API calls
+	MemberCount       int64 // members alone
+	Agents            int64
 }
 
 // HourResets is when the hourly API-call count starts again.
 func (s *Snapshot) HourResets() time.Time { return s.HourStart.Add(time.Hour) }
 
-// CurrentUsage measures the tenant's workspace now. It runs inside the workspace's transaction.
+// CurrentUsage measures the tenant's workspace now, in one statement. It runs inside the
+// workspace's transaction.
+//
+// Every count reads an index of the workspace's current state, never its history: this month's
+// hourly rows, the running tasks (tasks_running_idx), the members, the pending invitations
+// (invitations_pending_email_idx) and the agents. Each names workspace_id itself: under row-level
+// security only a leakproof comparison can be an index condition, and uuid equality is one.
 func CurrentUsage(ctx context.Context, tn *Tenant, tier Tier, now time.Time) (*Snapshot, error) {
+	s, _, err := currentUsage(ctx, tn, tier, now, time.Time{}, time.Time{})
+	return s, err
+}
+
+// currentUsage is CurrentUsage; when from is set, the same statement also reads the daily rollup's
+// rows of the days from..to (midnights UTC), as JSON.
+func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time.Time) (*Snapshot, []byte, error) {
 	s := &Snapshot{Tier: tier, Limits: tier.Limits(), PeriodStart: MonthStart(now), HourStart: now.UTC().Truncate(time.Hour)}
 	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
-	err := tn.db().NewSelect().Model((*UsageHour)(nil)).
-		ColumnExpr("coalesce(sum(agent_minutes), 0)").
-		ColumnExpr("coalesce(sum(api_calls) FILTER (WHERE hour = ?), 0)", s.HourStart).
-		Where("hour >= ? AND hour < ?", s.PeriodStart, s.PeriodEnd).
-		Scan(ctx, &s.AgentMinutesMonth, &s.APICallsHour)
+	var pending int64
+	var days []byte
+	// An API call in this hour of a month that began this hour is already counted in the month;
+	// an hour can't straddle months, so the filter is exact.
+	err := tn.db().NewRaw(`SELECT
+		  (SELECT coalesce(sum(agent_minutes), 0) FROM usage_hourly WHERE workspace_id = ?0 AND hour >= ?1 AND hour < ?2),
+		  (SELECT coalesce(sum(api_calls) FILTER (WHERE hour = ?3), 0) FROM usage_hourly WHERE workspace_id = ?0 AND hour >= ?1 AND hour < ?2),
+		  (SELECT coalesce(sum(api_calls), 0) FROM usage_hourly WHERE workspace_id = ?0 AND hour >= ?1 AND hour < ?2),
+		  (SELECT count(*) FROM tasks WHERE workspace_id = ?0 AND status = 'running'),
+		  (SELECT count(*) FROM workspace_members WHERE workspace_id = ?0),
+		  (SELECT count(*) FROM invitations WHERE workspace_id = ?0 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?4),
+		  (SELECT count(*) FROM agents WHERE workspace_id = ?0),
+		  CASE WHEN ?5 THEN (SELECT coalesce(jsonb_agg(jsonb_build_object('day', day, 'api_calls', api_calls,
+		      'agent_minutes', agent_minutes, 'peak_hour', peak_hour, 'peak_calls', peak_calls) ORDER BY day), '[]')
+		    FROM usage_daily WHERE workspace_id = ?0 AND day >= ?6 AND day <= ?7) END`,
+		tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to).
+		Scan(ctx, &s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days)
 	if err != nil {
-		return nil, fmt.Errorf("usage: %w", err)
+		return nil, nil, fmt.Errorf("usage: %w", err)
 	}
-	// An API call in this hour of a month that began this hour is already counted above; an hour
-	// can't straddle months, so the filter is exact.
-	if err := tn.db().NewSelect().Model((*Task)(nil)).ColumnExpr("count(*)").
-		Where("status = ?", TaskRunning).Scan(ctx, &s.RunningTasks); err != nil {
-		return nil, fmt.Errorf("running tasks: %w", err)
-	}
-	seats, err := SeatsUsed(ctx, tn, now)
-	if err != nil {
-		return nil, err
-	}
-	s.Members = seats
-	return s, nil
+	s.Members = s.MemberCount + pending
+	return s, days, nil
+}
+
+// Month is the snapshot's calendar month's totals (what MonthUsage reads).
+func (s *Snapshot) Month() MonthTotals {
+	return MonthTotals{Month: s.PeriodStart, APICalls: s.APICallsMonth, AgentMinutes: s.AgentMinutesMonth}
 }
 
 // SeatsUsed counts members plus invitations of the tenant's workspace that are pending at now.

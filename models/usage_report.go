@@ -2,11 +2,10 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/uptrace/bun"
 )
 
 // UsageRanges are the chart ranges the usage page offers, in days.
@@ -102,49 +101,54 @@ func UsageOver(ctx context.Context, tn *Tenant, now time.Time, days int) (*Usage
 // from the daily rollup (usage_daily), one row per day.
 const HourlyUsageUpTo = 7
 
-// UsageDaily is one workspace's use in one UTC day, kept by triggers on usage_hourly.
-type UsageDaily struct {
-	bun.BaseModel `bun:"table:usage_daily,alias:ud"`
-	Scoped
-
-	Day          time.Time  `bun:"day,pk"`
-	APICalls     int64      `bun:"api_calls"`
-	AgentMinutes int64      `bun:"agent_minutes"`
-	PeakHour     *time.Time `bun:"peak_hour"`
-	PeakCalls    int64      `bun:"peak_calls"`
-}
-
 // UsageByDay reads the tenant's workspace's use over the last days UTC days, today included, from
 // the daily rollup: the series has its days (zero-filled) and totals, and no hours. It runs inside
 // the workspace's transaction.
 func UsageByDay(ctx context.Context, tn *Tenant, now time.Time, days int) (*UsageSeries, error) {
+	_, s, err := UsageNowAndByDay(ctx, tn, TierFree, now, days)
+	return s, err
+}
+
+// UsageNowAndByDay is CurrentUsage and UsageByDay in one statement, for the usage page.
+func UsageNowAndByDay(ctx context.Context, tn *Tenant, tier Tier, now time.Time, days int) (*Snapshot, *UsageSeries, error) {
 	if days < 1 {
 		days = DefaultUsageRange
 	}
 	now = now.UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	s := &UsageSeries{Days: days, From: today.AddDate(0, 0, -(days - 1)), Until: now.Truncate(time.Hour).Add(time.Hour)}
-	var rows []UsageDaily
-	err := tn.db().NewSelect().Model(&rows).Column("day", "api_calls", "agent_minutes", "peak_hour", "peak_calls").
-		Where("day >= ? AND day <= ?", s.From, today).Order("day").Scan(ctx)
+	snap, raw, err := currentUsage(ctx, tn, tier, now, s.From, today)
 	if err != nil {
-		return nil, fmt.Errorf("usage over %d days: %w", days, err)
+		return nil, nil, fmt.Errorf("usage over %d days: %w", days, err)
 	}
-	byDay := make(map[time.Time]UsageDaily, len(rows))
-	for _, r := range rows {
-		byDay[r.Day.UTC()] = r
+	var rows []struct {
+		Day          time.Time  `json:"day"`
+		APICalls     int64      `json:"api_calls"`
+		AgentMinutes int64      `json:"agent_minutes"`
+		PeakHour     *time.Time `json:"peak_hour"`
+		PeakCalls    int64      `json:"peak_calls"`
+	}
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, nil, fmt.Errorf("usage over %d days: %w", days, err)
+	}
+	byDay := make(map[time.Time]int, len(rows))
+	for i, r := range rows {
+		byDay[r.Day.UTC()] = i
 	}
 	for d := s.From; !d.After(today); d = d.AddDate(0, 0, 1) {
-		r := byDay[d]
-		day := UsageDay{Day: d, APICalls: r.APICalls, AgentMinutes: r.AgentMinutes, PeakCalls: r.PeakCalls}
-		if r.PeakHour != nil && r.PeakCalls > 0 {
-			day.PeakHour = r.PeakHour.UTC()
+		day := UsageDay{Day: d}
+		if i, ok := byDay[d]; ok {
+			r := rows[i]
+			day.APICalls, day.AgentMinutes, day.PeakCalls = r.APICalls, r.AgentMinutes, r.PeakCalls
+			if r.PeakHour != nil && r.PeakCalls > 0 {
+				day.PeakHour = r.PeakHour.UTC()
+			}
 		}
 		s.Daily = append(s.Daily, day)
-		s.APICalls += r.APICalls
-		s.AgentMinutes += r.AgentMinutes
+		s.APICalls += day.APICalls
+		s.AgentMinutes += day.AgentMinutes
 	}
-	return s, nil
+	return snap, s, nil
 }
 
 // UsageCSVHeader names the columns of UsageSeries.CSVRows.

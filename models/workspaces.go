@@ -185,28 +185,54 @@ func (f frameMembership) membership() Membership {
 	return Membership{ID: f.ID, Name: f.Name, Slug: f.Slug, Tier: f.Tier, Role: f.Role, JoinedAt: f.JoinedAt, LastSeenAt: f.LastSeenAt}
 }
 
+// frameRow is the frame query's row: the user and the lookups as JSON.
+type frameRow struct {
+	User   `bun:",extend"`
+	Member []byte `bun:"frame_member"`
+	List   []byte `bun:"frame_switcher"`
+}
+
+// frameColumns are the frame query's columns beside the user's (alias u): the membership of
+// workspace slug, and the switcher's list when it is wanted. A slug that cannot be one is no
+// workspace, and not sent.
+func frameColumns(slug string, switcher bool) string {
+	var b strings.Builder
+	if slugRe.MatchString(slug) {
+		b.WriteString(`(SELECT to_jsonb(m) FROM atrium_member_workspace(` + quoteText(slug) + `, u.id) AS m LIMIT 1) AS frame_member`)
+	} else {
+		b.WriteString(`NULL::jsonb AS frame_member`)
+	}
+	if switcher {
+		b.WriteString(`, (SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY lower(w.name), w.slug), '[]')
+			FROM atrium_user_workspaces(u.id) AS w) AS frame_switcher`)
+	} else {
+		b.WriteString(`, NULL::jsonb AS frame_switcher`)
+	}
+	return b.String()
+}
+
+// quoteText quotes a checked slug (lower-case letters, digits, hyphens) as an SQL literal.
+func quoteText(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
 // LoadFrame reads the user, the membership of the workspace slug (when slug is set) and, when
 // switcher is true, the user's workspaces, in one round trip, through the same cross-tenant
 // lookups as ResolveMembership and UserWorkspaces. A user that does not exist is ErrNotFound.
 func LoadFrame(ctx context.Context, db bun.IDB, userID uuid.UUID, slug string, switcher bool) (*RequestFrame, error) {
-	var row struct {
-		User   `bun:",extend"`
-		Member []byte `bun:"frame_member"`
-		List   []byte `bun:"frame_switcher"`
-	}
+	var row frameRow
 	err := db.NewSelect().Model(&row).Where("u.id = ?", userID).
-		ColumnExpr("u.*").
-		ColumnExpr("CASE WHEN ? <> '' THEN (SELECT to_jsonb(m) FROM atrium_member_workspace(?, u.id) AS m LIMIT 1) END AS frame_member", slug, slug).
-		ColumnExpr("CASE WHEN ? THEN (SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY lower(w.name), w.slug), '[]') FROM atrium_user_workspaces(u.id) AS w) END AS frame_switcher", switcher).
+		ColumnExpr("u.*").ColumnExpr(frameColumns(slug, switcher)).
 		Scan(ctx)
 	if err != nil {
 		return nil, notFound(err, "user")
 	}
+	return row.frame(switcher)
+}
+
+func (row *frameRow) frame(switcher bool) (*RequestFrame, error) {
 	f := &RequestFrame{User: &row.User}
-	member, list := row.Member, row.List
-	if len(member) > 0 {
+	if len(row.Member) > 0 {
 		var m frameMembership
-		if err := json.Unmarshal(member, &m); err != nil {
+		if err := json.Unmarshal(row.Member, &m); err != nil {
 			return nil, fmt.Errorf("frame membership: %w", err)
 		}
 		mm := m.membership()
@@ -214,7 +240,7 @@ func LoadFrame(ctx context.Context, db bun.IDB, userID uuid.UUID, slug string, s
 	}
 	if switcher {
 		var ws []frameMembership
-		if err := json.Unmarshal(list, &ws); err != nil {
+		if err := json.Unmarshal(row.List, &ws); err != nil {
 			return nil, fmt.Errorf("frame workspaces: %w", err)
 		}
 		f.Workspaces = make([]Membership, 0, len(ws))
