@@ -44,14 +44,12 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		CanInvite: len(models.InvitationPermissions{Role: m.Role}.InviteRoles()) > 0}
 	now := s.Now()
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		owners, err := models.CountOwners(ctx, tn)
+		// Everything the page shows in one statement.
+		pd, err := models.ReadMembersPage(ctx, tn, me.ID, q, page, now)
 		if err != nil {
 			return err
 		}
-		list, err := models.ListMembers(ctx, tn, q, page)
-		if err != nil {
-			return err
-		}
+		owners, list := pd.Owners, pd.Listing
 		vm.Page, vm.Pages, vm.Total = list.Page, list.Pages, list.Total
 		for _, mem := range list.Members {
 			r := s.memberRow(c, mem, owners, list.LastActive[mem.UserID], now)
@@ -60,27 +58,14 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 			}
 			vm.Rows = append(vm.Rows, r)
 		}
-		self, err := models.MemberByUserID(ctx, tn, me.ID)
-		if err != nil {
-			return err
-		}
+		self := pd.Self
 		leave := models.MemberPermissions{Actor: actor(c), Target: self, Owners: owners}.Leave()
 		vm.Self = &views.SelfVM{Role: self.Role.Label(), OnlyOwner: errors.Is(leave, models.ErrConflict)}
-		seats, err := models.SeatsUsed(ctx, tn, s.Now())
-		if err != nil {
-			return err
-		}
+		seats := pd.Seats
 		limit := m.Tier.Limits().Members
 		vm.Seats = views.MeterVM{Key: "seats", Label: "Seats: members and pending invitations", Used: models.FormatCount(seats),
 			Limit: limit.String(), Percent: limit.Percent(seats)}
-		invs, err := models.PendingInvitations(ctx, tn)
-		if err != nil {
-			return err
-		}
-		names, err := models.InviterNames(ctx, tn, invs)
-		if err != nil {
-			return err
-		}
+		invs, names := pd.Invitations, pd.InviterNames
 		for _, inv := range invs {
 			row := views.InvitationRowVM{ID: inv.ID.String(), Email: inv.Email, RoleLabel: inv.Role.Label(),
 				Sent: inv.CreatedAt.UTC().Format("Jan 2, 2006"), Expires: inv.ExpiresAt.UTC().Format("Jan 2, 2006 15:04 UTC"),

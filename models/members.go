@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -434,4 +435,138 @@ func (p MemberPermissions) Transfer() error {
 		return Errorf(ErrConflict, "%s is already an owner. Choose a member who is not.", p.targetName())
 	}
 	return nil
+}
+
+// MembersPageData is what the members page shows, read in one statement by ReadMembersPage.
+type MembersPageData struct {
+	Listing *MemberListing
+	// Owners counts the workspace's owners; Self is the viewer's own membership.
+	Owners int
+	Self   *Member
+	// Seats counts members plus invitations pending at the time given.
+	Seats int64
+	// Invitations are the pending ones (not accepted or revoked, expired included), newest first,
+	// with their inviters' display names.
+	Invitations  []Invitation
+	InviterNames map[uuid.UUID]string
+}
+
+type pageUserJSON struct {
+	ID          uuid.UUID  `json:"id"`
+	Email       string     `json:"email"`
+	Name        string     `json:"name"`
+	StaffRole   string     `json:"staff_role"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastLoginAt *time.Time `json:"last_login_at"`
+	DisabledAt  *time.Time `json:"disabled_at"`
+}
+
+type pageMemberJSON struct {
+	UserID     uuid.UUID    `json:"user_id"`
+	Role       Role         `json:"role"`
+	CreatedAt  time.Time    `json:"created_at"`
+	LastSeenAt *time.Time   `json:"last_seen_at"`
+	User       pageUserJSON `json:"user"`
+}
+
+func (j pageMemberJSON) member(ws uuid.UUID) Member {
+	u := User{ID: j.User.ID, Email: j.User.Email, Name: j.User.Name, StaffRole: j.User.StaffRole, CreatedAt: j.User.CreatedAt,
+		LastLoginAt: j.User.LastLoginAt, DisabledAt: j.User.DisabledAt}
+	return Member{Scoped: Scoped{WorkspaceID: ws}, UserID: j.UserID, Role: j.Role, CreatedAt: j.CreatedAt, LastSeenAt: j.LastSeenAt, User: &u}
+}
+
+type pageInvitationJSON struct {
+	ID          uuid.UUID  `json:"id"`
+	Email       string     `json:"email"`
+	Role        Role       `json:"role"`
+	InvitedBy   *uuid.UUID `json:"invited_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	InviterName string     `json:"inviter_name"`
+	InviterMail string     `json:"inviter_email"`
+}
+
+// pageMemberColumns is a member row with its user as JSON (members m, users u).
+const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.role, 'created_at', m.created_at,
+	'last_seen_at', m.last_seen_at, 'user', jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
+	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at))`
+
+// ReadMembersPage reads, in one statement, what the members page shows: the page of members
+// matching query (as ListMembers), the owners (CountOwners), the viewer's own membership
+// (MemberByUserID), the seats used at now (SeatsUsed) and the pending invitations with their
+// inviters' names (PendingInvitations, InviterNames). It runs inside the workspace's transaction.
+func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query string, page int, now time.Time) (*MembersPageData, error) {
+	query = strings.TrimSpace(query)
+	filter, pat := "", ""
+	if query != "" {
+		filter = ` AND (u.email ILIKE ?2 OR u.name ILIKE ?2)`
+		pat = "%" + likeEscaper.Replace(query) + "%"
+	}
+	var row struct {
+		Total, Page, Pages, Owners int
+		Seats                      int64
+		Members, Self, Invitations []byte
+	}
+	err := tn.db().NewRaw(`WITH listed AS (
+		  SELECT m.role, lower(u.name) AS lname, u.email, `+pageMemberColumns+` AS j
+		  FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
+		  WHERE m.workspace_id = ?0`+filter+`
+		), paging AS (
+		  SELECT count(*)::int AS total, greatest(1, (count(*)::int + ?4 - 1) / ?4) AS pages FROM listed
+		), paged AS (
+		  SELECT total, pages, least(greatest(?3::int, 1), pages) AS page FROM paging
+		)
+		SELECT p.total, p.page, p.pages,
+		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = ?0 AND role = 'owner') AS owners,
+		  (SELECT count(*) FROM workspace_members WHERE workspace_id = ?0)
+		    + (SELECT count(*) FROM invitations WHERE workspace_id = ?0 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?5) AS seats,
+		  (SELECT coalesce(jsonb_agg(l.j ORDER BY l.role, l.lname, l.email), '[]') FROM (
+		     SELECT * FROM listed ORDER BY role, lname, email LIMIT ?4 OFFSET (p.page - 1) * ?4) AS l) AS members,
+		  (SELECT `+pageMemberColumns+` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
+		     WHERE m.workspace_id = ?0 AND m.user_id = ?1) AS self,
+		  (SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'email', i.email, 'role', i.role, 'invited_by', i.invited_by,
+		       'created_at', i.created_at, 'expires_at', i.expires_at, 'inviter_name', i.inviter_name, 'inviter_email', i.inviter_email)
+		       ORDER BY i.created_at DESC), '[]') FROM (
+		     SELECT inv.*, u.name AS inviter_name, u.email AS inviter_email
+		     FROM invitations AS inv LEFT JOIN users AS u ON u.id = inv.invited_by
+		     WHERE inv.workspace_id = ?0 AND inv.accepted_at IS NULL AND inv.revoked_at IS NULL
+		     ORDER BY inv.created_at DESC LIMIT 500) AS i) AS invitations
+		FROM paged AS p`, tn.ws, self, pat, page, MemberPageSize, now).
+		Scan(ctx, &row.Total, &row.Page, &row.Pages, &row.Owners, &row.Seats, &row.Members, &row.Self, &row.Invitations)
+	if err != nil {
+		return nil, fmt.Errorf("members page: %w", err)
+	}
+	out := &MembersPageData{Owners: row.Owners, Seats: row.Seats, InviterNames: map[uuid.UUID]string{},
+		Listing: &MemberListing{Total: row.Total, Page: row.Page, Pages: row.Pages}}
+	var members []pageMemberJSON
+	if err := json.Unmarshal(row.Members, &members); err != nil {
+		return nil, fmt.Errorf("members page: %w", err)
+	}
+	for _, j := range members {
+		out.Listing.Members = append(out.Listing.Members, j.member(tn.ws))
+	}
+	if out.Listing.LastActive, err = LastActive(ctx, tn, out.Listing.Members); err != nil {
+		return nil, err
+	}
+	if len(row.Self) == 0 {
+		return nil, Errorf(ErrNotFound, "member not found")
+	}
+	var me pageMemberJSON
+	if err := json.Unmarshal(row.Self, &me); err != nil {
+		return nil, fmt.Errorf("members page: %w", err)
+	}
+	m := me.member(tn.ws)
+	out.Self = &m
+	var invs []pageInvitationJSON
+	if err := json.Unmarshal(row.Invitations, &invs); err != nil {
+		return nil, fmt.Errorf("members page: %w", err)
+	}
+	for _, j := range invs {
+		out.Invitations = append(out.Invitations, Invitation{Scoped: Scoped{WorkspaceID: tn.ws}, ID: j.ID, Email: j.Email, Role: j.Role,
+			InvitedBy: j.InvitedBy, CreatedAt: j.CreatedAt, ExpiresAt: j.ExpiresAt})
+		if j.InvitedBy != nil && (j.InviterName != "" || j.InviterMail != "") {
+			out.InviterNames[*j.InvitedBy] = (&User{Name: j.InviterName, Email: j.InviterMail}).DisplayName()
+		}
+	}
+	return out, nil
 }
