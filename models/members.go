@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -497,6 +498,7 @@ const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.ro
 // inviters' names (PendingInvitations, InviterNames). It runs inside the workspace's transaction.
 func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query string, page int, now time.Time) (*MembersPageData, error) {
 	query = strings.TrimSpace(query)
+	page = min(max(page, 1), math.MaxInt32) // beyond the last page is the last page
 	filter, pat := "", ""
 	if query != "" {
 		filter = ` AND (u.email ILIKE ?2 OR u.name ILIKE ?2)`

@@ -182,7 +182,7 @@ type frameMembership struct {
 }
 
 func (f frameMembership) membership() Membership {
-	return Membership{ID: f.ID, Name: f.Name, Slug: f.Slug, Tier: f.Tier, Role: f.Role, JoinedAt: f.JoinedAt, LastSeenAt: f.LastSeenAt}
+	return Membership(f)
 }
 
 // frameRow is the frame query's row: the user and the lookups as JSON.
