@@ -492,6 +492,12 @@ const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.ro
 	'last_seen_at', m.last_seen_at, 'user', jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at))`
 
+// pageListedColumns is the same row from the members page's listing (l), which carries the
+// member's and the user's columns side by side.
+const pageListedColumns = `jsonb_build_object('user_id', l.user_id, 'role', l.role, 'created_at', l.created_at,
+	'last_seen_at', l.last_seen_at, 'user', jsonb_build_object('id', l.user_id, 'email', l.email, 'name', l.name,
+	'staff_role', l.staff_role, 'created_at', l.user_created_at, 'last_login_at', l.last_login_at, 'disabled_at', l.disabled_at))`
+
 // ReadMembersPage reads, in one statement, what the members page shows: the page of members
 // matching query (as ListMembers), the owners (CountOwners), the viewer's own membership
 // (MemberByUserID), the seats used at now (SeatsUsed) and the pending invitations with their
@@ -510,7 +516,8 @@ func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query stri
 		Members, Self, Invitations []byte
 	}
 	err := tn.db().NewRaw(`WITH listed AS (
-		  SELECT m.role, lower(u.name) AS lname, u.email, `+pageMemberColumns+` AS j
+		  SELECT m.user_id, m.role, m.created_at, m.last_seen_at, lower(u.name) AS lname, u.email, u.name, u.staff_role,
+		         u.created_at AS user_created_at, u.last_login_at, u.disabled_at
 		  FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
 		  WHERE m.workspace_id = ?0`+filter+`
 		), paging AS (
@@ -522,7 +529,7 @@ func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query stri
 		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = ?0 AND role = 'owner') AS owners,
 		  (SELECT count(*) FROM workspace_members WHERE workspace_id = ?0)
 		    + (SELECT count(*) FROM invitations WHERE workspace_id = ?0 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?5) AS seats,
-		  (SELECT coalesce(jsonb_agg(l.j ORDER BY l.role, l.lname, l.email), '[]') FROM (
+		  (SELECT coalesce(jsonb_agg(`+pageListedColumns+` ORDER BY l.role, l.lname, l.email), '[]') FROM (
 		     SELECT * FROM listed ORDER BY role, lname, email LIMIT ?4 OFFSET (p.page - 1) * ?4) AS l) AS members,
 		  (SELECT `+pageMemberColumns+` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
 		     WHERE m.workspace_id = ?0 AND m.user_id = ?1) AS self,
