@@ -281,7 +281,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		fmt.Fprintln(stdout, "shutting down…")
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return hs.Shutdown(shutdownCtx)
+		err := hs.Shutdown(shutdownCtx)
+		// The process's unused API calls go back to the hour's count.
+		if cerr := srv.Close(shutdownCtx); err == nil {
+			err = cerr
+		}
+		return err
 	})
 }
 

@@ -110,6 +110,7 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 		return nil, err
 	}
 	srv := handlers.New(st.app, handlers.Config{Version: "bench"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st.cleanups = append(st.cleanups, func() { srv.Close(context.Background()) })
 	appHS := httptest.NewServer(srv)
 	st.cleanups = append(st.cleanups, appHS.Close)
 	floorHS := httptest.NewServer(floorServer(st.floor, ownerID))

@@ -83,7 +83,7 @@ func (s *Server) apiKeyAuth() echo.MiddlewareFunc {
 				return err
 			}
 			defer release()
-			caller, err := models.AuthenticateKey(ctx, s.DB, token, s.Now())
+			caller, err := s.Keys.Authenticate(ctx, token, s.Now())
 			if errors.Is(err, models.ErrBadKey) {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="atrium", error="invalid_token"`)
 				return errBadKey
@@ -136,7 +136,7 @@ func (s *Server) apiRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		caller := apiCaller(c)
 		now := s.Now()
-		w, err := models.CountAPICall(c.Request().Context(), s.DB, caller, now)
+		w, err := s.Meter.Admit(c.Request().Context(), caller, now)
 		setRateHeaders(c, w, now)
 		if err != nil {
 			return err

@@ -486,7 +486,9 @@ func TestAPIRateLimitIsExactAcrossServers(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { pool.Close() })
-		hs := httptest.NewServer(handlers.New(pool, handlers.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+		srv := handlers.New(pool, handlers.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		t.Cleanup(func() { srv.Close(context.Background()) })
+		hs := httptest.NewServer(srv)
 		t.Cleanup(hs.Close)
 		bases = append(bases, hs.URL)
 	}
@@ -590,4 +592,54 @@ func TestAPIQuotaExceededIs402(t *testing.T) {
 	if r.Status != 402 || r.Code(t) != "quota_exceeded" || !strings.Contains(strings.ToLower(msg), "upgrade") {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}
+}
+
+// TestAPIKeyRevokedThroughOneServerIsRefusedByAnother: two server processes, each with its own
+// pool and key cache (the second caches for an hour here, so only the notification can stop it).
+// A key revoked through the first is refused by the second within a second.
+func TestAPIKeyRevokedThroughOneServerIsRefusedByAnother(t *testing.T) {
+	app := webtest.Start(t)
+	sp := newAPISpace(t, app, models.TierPro)
+	var servers []*handlers.Server
+	var bases []string
+	for i := 0; i < 2; i++ {
+		pool, err := app.DB.OpenApp(context.Background(), 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pool.Close() })
+		srv := handlers.New(pool, handlers.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		t.Cleanup(func() { srv.Close(context.Background()) })
+		hs := httptest.NewServer(srv)
+		t.Cleanup(hs.Close)
+		servers, bases = append(servers, srv), append(bases, hs.URL)
+	}
+	servers[1].Keys.SetTTL(time.Hour)
+	for deadline := time.Now().Add(5 * time.Second); !servers[1].Keys.Listening(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second server does not listen for key changes")
+		}
+	}
+	if r := apiCall(t, bases[1], "GET", "/api/v1/workspace", sp.writeKey, ""); r.Status != 200 {
+		t.Fatalf("before the revocation: %d %s", r.Status, r.Body)
+	}
+	err := models.InWorkspace(context.Background(), servers[0].DB, sp.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := models.RevokeKey(ctx, tn, models.Actor{UserID: sp.owner.ID, Role: models.RoleOwner}, sp.writeKeyK.ID, app.Server.Now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for {
+		r := apiCall(t, bases[1], "GET", "/api/v1/workspace", sp.writeKey, "")
+		if r.Status == 401 {
+			break
+		}
+		if time.Since(revoked) > time.Second {
+			t.Fatalf("the revoked key still works on the other server after %s: %d", time.Since(revoked), r.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("refused by the other server %s after the revocation", time.Since(revoked))
 }

@@ -4,10 +4,12 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -44,6 +46,13 @@ type Server struct {
 	// Now is the clock; tests move it.
 	Now func() time.Time
 
+	// Keys authenticates API keys, cached for at most a second; Meter admits API calls against
+	// the hourly limits from leased blocks. Close stops them.
+	Keys  *models.KeyCache
+	Meter *models.Meter
+	stop  context.CancelFunc
+	bg    sync.WaitGroup
+
 	// crossOrigin refuses cross-site state changes, behind the CSRF token.
 	crossOrigin *http.CrossOriginProtection
 
@@ -79,8 +88,22 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 			log.Warn("base URL not trusted for cross-site checks", "error", err)
 		}
 	}
+	s.Keys = models.NewKeyCache(db, log)
+	s.Meter = models.NewMeter(db)
+	var ctx context.Context
+	ctx, s.stop = context.WithCancel(context.Background())
+	s.bg.Go(func() { s.Keys.Listen(ctx) })
+	s.bg.Go(func() { s.Meter.Run(ctx, func() time.Time { return s.Now() }) })
 	s.echo = s.routes()
 	return s
+}
+
+// Close stops the key notifications and hands the unused API calls of this process's leases
+// back to the hour's count. Call it after the HTTP server has stopped serving.
+func (s *Server) Close(ctx context.Context) error {
+	s.stop()
+	s.bg.Wait()
+	return s.Meter.Close(ctx)
 }
 
 // ServeHTTP serves a request.

@@ -431,31 +431,9 @@ func AuthenticateKey(ctx context.Context, db bun.IDB, token string, now time.Tim
 	if !ok {
 		return nil, ErrBadKey
 	}
-	var rows []keyRow
-	if err := db.NewRaw("SELECT * FROM atrium_api_key_by_prefix_v2(?)", prefix).Scan(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("look up key: %w", err)
+	row, found, err := lookupKey(ctx, db, prefix)
+	if err != nil {
+		return nil, err
 	}
-	h := hashSecret(secret)
-	if len(rows) == 0 {
-		subtle.ConstantTimeCompare(h, noSecretHash)
-		subtle.ConstantTimeCompare(h, noSecretHash)
-		return nil, ErrBadKey
-	}
-	r := rows[0]
-	prev := r.PreviousSecretHash
-	if len(prev) == 0 {
-		prev = noSecretHash
-	}
-	current := subtle.ConstantTimeCompare(h, r.SecretHash) == 1
-	previous := subtle.ConstantTimeCompare(h, prev) == 1 && r.PreviousValidUntil != nil && now.Before(*r.PreviousValidUntil)
-	switch {
-	case !current && !previous,
-		r.RevokedAt != nil,
-		r.ExpiresAt != nil && !now.Before(*r.ExpiresAt),
-		r.CreatorRole == nil || !Role(*r.CreatorRole).Can(ActManageOwnKeys),
-		r.CreatorDisabled:
-		return nil, ErrBadKey
-	}
-	return &APICaller{KeyID: r.ID, WorkspaceID: r.WorkspaceID, Prefix: prefix, Scope: r.Scope, Tier: r.Tier,
-		LastUsedAt: r.LastUsedAt}, nil
+	return checkKey(row, found, prefix, secret, now)
 }

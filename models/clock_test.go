@@ -18,6 +18,11 @@ var clockAllowed = []struct{ file, line, why string }{
 		"sessions.expiry is the session store's own deadline, set and checked by the store; the list shows what the store still accepts"},
 	{"sessionstore.go", "return s.now()",
 		"the session store checks sessions.expiry against the clock the session manager set it by (the real time); tests move it to end idle sessions"},
+	{"meter.go", "time.Since(w.flushed)", "how often a process writes its unlimited count is the process's own pace, not the calls' time"},
+	{"meter.go", "time.Since(w.empty)", "how often a process re-asks a used-up hour is the process's own pace, not the calls' time"},
+	{"meter.go", "time.Now()", "stamps of the process's own pace (last write, last empty answer), compared only with time.Since"},
+	{"keycache.go", "time.Since(e.at)", "a cache entry's age in the process, not a time the key is judged at"},
+	{"keycache.go", "at: time.Now()", "when the process cached the entry, compared only with time.Since"},
 }
 
 // TestOneClock: model logic takes the time from its caller (the server's clock), never from

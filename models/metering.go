@@ -2,10 +2,7 @@ package models
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"math"
 	"time"
 	"unicode/utf8"
 
@@ -47,57 +44,6 @@ type RateWindow struct {
 
 // Remaining is what is left of the hour's calls; ok is false when unlimited.
 func (w RateWindow) Remaining() (int64, bool) { return w.Limit.Remaining(w.Used) }
-
-// CountAPICall counts one API call of the caller's workspace in the current UTC hour, and refuses
-// it once the tier's hourly limit is reached. The check and the increment are one statement on
-// the workspace's (workspace_id, hour) row, so with L allowed exactly L calls pass however many
-// server processes count at once, and no other workspace's row is touched. It opens its own short
-// transaction: the row's lock must not be held while the request itself runs. A refusal is audited
-// once per workspace and hour. The key's last_used_at is refreshed at most once a minute.
-func CountAPICall(ctx context.Context, db bun.IDB, caller *APICaller, now time.Time) (RateWindow, error) {
-	hour := now.UTC().Truncate(time.Hour)
-	w := RateWindow{Limit: caller.Tier.Limits().APICallsPerHour, ResetsAt: hour.Add(time.Hour)}
-	ceiling, limited := w.Limit.Value()
-	if !limited {
-		ceiling = math.MaxInt64
-	}
-	var refused *QuotaError
-	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
-		// The count commits without waiting for the WAL flush: an API call must not cost a disk
-		// sync. Other transactions see the count at commit all the same, so the limit stays exact;
-		// only a database crash could forget the last moments' counts (never count one twice).
-		if _, err := tn.db().ExecContext(ctx, "SELECT set_config('synchronous_commit', 'off', true)"); err != nil {
-			return fmt.Errorf("async commit: %w", err)
-		}
-		if err := touchKey(ctx, tn, caller, now); err != nil {
-			return err
-		}
-		var used int64
-		err := tn.db().NewRaw(`INSERT INTO usage_hourly AS u (workspace_id, hour, api_calls) VALUES (?, ?, 1)
-			ON CONFLICT (workspace_id, hour) DO UPDATE SET api_calls = u.api_calls + 1
-			WHERE u.api_calls < ?
-			RETURNING u.api_calls`, caller.WorkspaceID, hour, ceiling).Scan(ctx, &used)
-		if ceiling <= 0 || sqlNoRows(err) {
-			w.Used = ceiling
-			refused = &QuotaError{Code: CodeRateLimited, RetryAfter: w.ResetsAt.Sub(now),
-				Message: fmt.Sprintf("This workspace has made its %s API calls for this hour (%s tier). The count starts again at %s; a bigger tier allows more.",
-					w.Limit, caller.Tier.Label(), w.ResetsAt.Format("15:04 UTC"))}
-			return recordRefusal(ctx, tn, caller, "api.rate_limited", hour, map[string]any{"limit": ceiling})
-		}
-		if err != nil {
-			return fmt.Errorf("count api call: %w", err)
-		}
-		w.Used = used
-		return nil
-	})
-	if err != nil {
-		return w, err
-	}
-	if refused != nil {
-		return w, refused
-	}
-	return w, nil
-}
 
 // touchKey refreshes the key's last_used_at when it is a minute old or more. Without a write on
 // every request: the caller's lookup already says whether it is due, and when many requests find
@@ -246,6 +192,3 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 	}
 	return t, nil
 }
-
-// sqlNoRows reports a query that found nothing.
-func sqlNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -77,7 +77,9 @@ func quotaCode(err error) string {
 	return ""
 }
 
-func TestCountAPICallIsExactUnderConcurrency(t *testing.T) {
+// TestMeterIsExactUnderConcurrency: two processes (two pools, two meters) lease from the same
+// hour; 300 concurrent calls against a limit of 100 give exactly 100 admissions.
+func TestMeterIsExactUnderConcurrency(t *testing.T) {
 	d := testdb.Get(t)
 	now := testdb.Now(t).UTC()
 	c, _ := meterCaller(t, d.App, models.TierFree, now)
@@ -87,6 +89,7 @@ func TestCountAPICallIsExactUnderConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Close()
+	meters := []*models.Meter{models.NewMeter(d.App), models.NewMeter(second)}
 	var mu sync.Mutex
 	allowed, refused := 0, 0
 	var wg sync.WaitGroup
@@ -94,11 +97,7 @@ func TestCountAPICallIsExactUnderConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			pool := d.App
-			if i%2 == 1 {
-				pool = second
-			}
-			w, err := models.CountAPICall(testdb.Ctx(t), pool, c, now)
+			w, err := meters[i%2].Admit(testdb.Ctx(t), c, now)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -128,11 +127,11 @@ func TestCountAPICallIsExactUnderConcurrency(t *testing.T) {
 		t.Errorf("%d rate-limit audit events, want 1 per hour", n)
 	}
 	// Another workspace is not limited by the first one's flood.
-	if _, err := models.CountAPICall(testdb.Ctx(t), d.App, other, now); err != nil {
+	if _, err := meters[0].Admit(testdb.Ctx(t), other, now); err != nil {
 		t.Fatalf("other workspace: %v", err)
 	}
 	// The next hour starts again.
-	if _, err := models.CountAPICall(testdb.Ctx(t), d.App, c, now.Add(time.Hour)); err != nil {
+	if _, err := meters[1].Admit(testdb.Ctx(t), c, now.Add(time.Hour)); err != nil {
 		t.Fatalf("next hour: %v", err)
 	}
 	if n := auditCount(t, d.Owner, c.WorkspaceID, "api.rate_limited"); n != 1 {
@@ -140,18 +139,22 @@ func TestCountAPICallIsExactUnderConcurrency(t *testing.T) {
 	}
 }
 
-func TestCountAPICallUnlimited(t *testing.T) {
+func TestMeterUnlimited(t *testing.T) {
 	d := testdb.Get(t)
 	now := testdb.Now(t).UTC()
 	c, _ := meterCaller(t, d.App, models.TierEnterprise, now)
+	meter := models.NewMeter(d.App)
 	for i := 0; i < 3; i++ {
-		w, err := models.CountAPICall(testdb.Ctx(t), d.App, c, now)
+		w, err := meter.Admit(testdb.Ctx(t), c, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := w.Remaining(); ok || w.Used != int64(i+1) {
 			t.Fatalf("window %+v", w)
 		}
+	}
+	if err := meter.Close(testdb.Ctx(t)); err != nil {
+		t.Fatal(err)
 	}
 	if calls, _ := usageRow(t, d.Owner, c.WorkspaceID, now); calls != 3 {
 		t.Fatalf("an unlimited tier still counts its calls: %d", calls)
@@ -162,6 +165,7 @@ func TestLastUsedAtIsWrittenAtMostOnceAMinute(t *testing.T) {
 	d := testdb.Get(t)
 	start := testdb.Now(t).UTC().Truncate(time.Second)
 	c, _ := meterCaller(t, d.App, models.TierEnterprise, start)
+	meter := models.NewMeter(d.App)
 	lastUsed := func() time.Time {
 		var at time.Time
 		if err := d.Owner.NewRaw("SELECT last_used_at FROM api_keys WHERE workspace_id = ? AND id = ?", c.WorkspaceID, c.KeyID).
@@ -194,7 +198,7 @@ func TestLastUsedAtIsWrittenAtMostOnceAMinute(t *testing.T) {
 		}
 		cc := *c
 		cc.LastUsedAt = seen
-		if _, err := models.CountAPICall(testdb.Ctx(t), d.App, &cc, at); err != nil {
+		if _, err := meter.Admit(testdb.Ctx(t), &cc, at); err != nil {
 			t.Fatal(err)
 		}
 		if got := lastUsed(); !got.Equal(start.Add(tc.want)) {
@@ -406,4 +410,70 @@ func TestMessagesOfAFinishedTaskAreClosed(t *testing.T) {
 	if err := add("user", "too late"); !errors.Is(err, models.ErrConflict) {
 		t.Fatalf("message to a finished task: %v, want conflict", err)
 	}
+}
+
+// TestMeterCrashOnlyUnderAdmits: three processes meter one workspace's hour concurrently and one
+// of them dies mid-hour (it drops its lease without handing it back). The hour's admissions never
+// exceed the limit, and fall short of it by at most the dead process's one block.
+func TestMeterCrashOnlyUnderAdmits(t *testing.T) {
+	d := testdb.Get(t)
+	now := testdb.Now(t).UTC()
+	c, _ := meterCaller(t, d.App, models.TierFree, now)
+	limit, _ := c.Tier.Limits().APICallsPerHour.Value()
+	var pools []bun.IDB
+	for range 3 {
+		p, err := d.OpenApp(context.Background(), 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		pools = append(pools, p)
+	}
+	meters := []*models.Meter{models.NewMeter(pools[0]), models.NewMeter(pools[1]), models.NewMeter(pools[2])}
+	var mu sync.Mutex
+	admitted, byDead := int64(0), int64(0)
+	// Process 0 admits three calls from its first block and dies holding the rest of it.
+	for range 3 {
+		if _, err := meters[0].Admit(testdb.Ctx(t), c, now); err != nil {
+			t.Fatal(err)
+		}
+		admitted++
+		byDead++
+	}
+	var wg sync.WaitGroup
+	for i := range 400 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 1 + i%2
+			_, err := meters[n].Admit(testdb.Ctx(t), c, now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				admitted++
+				if n == 0 {
+					byDead++
+				}
+			case quotaCode(err) != models.CodeRateLimited:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// The survivors stop cleanly and hand their unused calls back; nothing they hold is left.
+	for _, m := range meters[1:] {
+		if err := m.Close(testdb.Ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls, _ := usageRow(t, d.Owner, c.WorkspaceID, now)
+	block := max(1, limit/16)
+	if admitted > limit || calls > limit {
+		t.Fatalf("admitted %d, usage_hourly %d: over the limit %d", admitted, calls, limit)
+	}
+	if admitted < limit-block || calls-admitted > block {
+		t.Fatalf("admitted %d (usage_hourly %d) of %d: the dead process (%d admitted) lost more than one block of %d", admitted, calls, limit, byDead, block)
+	}
+	t.Logf("admitted %d of %d; the dead process admitted %d and lost %d", admitted, limit, byDead, calls-admitted)
 }

@@ -55,6 +55,7 @@ func StartWith(t testing.TB, cfg handlers.Config) *App {
 	srv.Now = testdb.Clock // the tests' one clock: TEST_NOW moves the server too
 	hs.Config.Handler = srv
 	hs.Start()
+	t.Cleanup(func() { srv.Close(context.Background()) })
 	t.Cleanup(hs.Close)
 	return &App{T: t, Server: srv, HTTP: hs, DB: d}
 }

@@ -1,0 +1,263 @@
+package models
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+)
+
+// KeyCacheTTL is the longest a process answers a key from memory: a revoked key is refused by
+// every process at once when the revocation's notification arrives, and within this time when it
+// does not.
+const KeyCacheTTL = time.Second
+
+// KeyNotifyChannel is the channel the database notifies key changes on (migration
+// 20261201000101): the payload is a workspace id, or "*" for every workspace.
+const KeyNotifyChannel = "atrium_keys"
+
+// KeyCache authenticates API keys, keeping what the database said about a key for at most TTL.
+// Entries are dropped at once when the database notifies a change of the key's workspace (revoke,
+// roll, expiry, member removal or demotion, tier change, workspace deletion) or of a user. It
+// caches only while its notification connection is listening: when that connection is lost it
+// forgets everything and asks the database on every call until it listens again. Every check
+// (secret, revocation, expiry, the roll's grace period, the creator's role) runs on every call;
+// only the row is cached.
+type KeyCache struct {
+	db  bun.IDB
+	ttl time.Duration
+	log *slog.Logger
+
+	mu        sync.Mutex
+	listening bool
+	gen       uint64 // bumped by every invalidation: a lookup older than it is not cached
+	rows      map[string]cachedKey
+}
+
+type cachedKey struct {
+	row keyRow
+	at  time.Time
+}
+
+// keyCacheMax caps the entries of one process.
+const keyCacheMax = 100_000
+
+// NewKeyCache makes a cache over db; it caches nothing until Listen is running.
+func NewKeyCache(db bun.IDB, log *slog.Logger) *KeyCache {
+	return &KeyCache{db: db, ttl: KeyCacheTTL, log: log, rows: map[string]cachedKey{}}
+}
+
+// SetTTL changes how long entries live (tests prove invalidation with a long one).
+func (kc *KeyCache) SetTTL(d time.Duration) {
+	kc.mu.Lock()
+	kc.ttl = d
+	kc.mu.Unlock()
+}
+
+// Listening reports whether the notification connection is up (and so whether keys are cached).
+func (kc *KeyCache) Listening() bool {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	return kc.listening
+}
+
+// Authenticate checks a presented key like AuthenticateKey, from the cache when it may.
+func (kc *KeyCache) Authenticate(ctx context.Context, token string, now time.Time) (*APICaller, error) {
+	prefix, secret, ok := ParseKey(token)
+	if !ok {
+		return nil, ErrBadKey
+	}
+	kc.mu.Lock()
+	e, hit := kc.rows[prefix]
+	hit = hit && kc.listening && time.Since(e.at) < kc.ttl
+	gen := kc.gen
+	kc.mu.Unlock()
+	if hit {
+		return checkKey(e.row, true, prefix, secret, now)
+	}
+	row, found, err := lookupKey(ctx, kc.db, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		kc.mu.Lock()
+		if kc.listening && kc.gen == gen {
+			if len(kc.rows) >= keyCacheMax {
+				clear(kc.rows)
+			}
+			kc.rows[prefix] = cachedKey{row: row, at: time.Now()}
+		}
+		kc.mu.Unlock()
+	}
+	return checkKey(row, found, prefix, secret, now)
+}
+
+// invalidate drops the entries of workspace ws ("*": all).
+func (kc *KeyCache) invalidate(payload string) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.gen++
+	ws, err := uuid.Parse(payload)
+	if err != nil {
+		clear(kc.rows)
+		return
+	}
+	for p, e := range kc.rows {
+		if e.row.WorkspaceID == ws {
+			delete(kc.rows, p)
+		}
+	}
+}
+
+func (kc *KeyCache) setListening(on bool) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.listening = on
+	kc.gen++
+	clear(kc.rows)
+}
+
+// Listen keeps a connection listening on KeyNotifyChannel until ctx ends, reconnecting when it is
+// lost; keys are cached only while it listens. The connection is a separate one, made with the
+// settings of the pool's connections.
+func (kc *KeyCache) Listen(ctx context.Context) {
+	defer kc.setListening(false)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := kc.listenOnce(ctx)
+		kc.setListening(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if kc.log != nil {
+			kc.log.Warn("key notifications lost: API keys are not cached until they are back", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// listenPing is how often a quiet notification connection is checked.
+const listenPing = 2 * time.Second
+
+func (kc *KeyCache) listenOnce(ctx context.Context) error {
+	cfg, err := poolConnConfig(ctx, kc.db)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+KeyNotifyChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	kc.setListening(true)
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenPing)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil && n != nil:
+			kc.invalidate(n.Payload)
+			continue
+		case err == nil:
+			continue
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.Is(err, context.DeadlineExceeded) && !pgconnTimeout(err):
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+	}
+}
+
+// pgconnTimeout reports a wait that ended by its deadline rather than by a broken connection.
+func pgconnTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// poolConnConfig is the pgx configuration the pool's connections were made with.
+func poolConnConfig(ctx context.Context, db bun.IDB) (*pgx.ConnConfig, error) {
+	b, ok := db.(*bun.DB)
+	if !ok {
+		return nil, errors.New("key notifications need a *bun.DB")
+	}
+	c, err := b.DB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var cfg *pgx.ConnConfig
+	err = c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("key notifications need pgx connections, not %T", dc)
+		}
+		cfg = sc.Conn().Config().Copy()
+		// The copy still delivers notifications to the pool's connection; the new one keeps its own.
+		cfg.OnNotification = nil
+		return nil
+	})
+	return cfg, err
+}
+
+// lookupKey asks the database for the key of prefix (through the SECURITY DEFINER function: the
+// lookup by prefix crosses tenants by nature).
+func lookupKey(ctx context.Context, db bun.IDB, prefix string) (keyRow, bool, error) {
+	var rows []keyRow
+	if err := db.NewRaw("SELECT * FROM atrium_api_key_by_prefix_v2(?)", prefix).Scan(ctx, &rows); err != nil {
+		return keyRow{}, false, fmt.Errorf("look up key: %w", err)
+	}
+	if len(rows) == 0 {
+		return keyRow{}, false, nil
+	}
+	return rows[0], true, nil
+}
+
+// checkKey decides whether secret opens the key row r at now. The secret's hash is compared in
+// constant time, also against the previous secret while a roll's grace period lasts, and the work
+// is the same for an unknown prefix.
+func checkKey(r keyRow, found bool, prefix, secret string, now time.Time) (*APICaller, error) {
+	h := hashSecret(secret)
+	if !found {
+		subtle.ConstantTimeCompare(h, noSecretHash)
+		subtle.ConstantTimeCompare(h, noSecretHash)
+		return nil, ErrBadKey
+	}
+	prev := r.PreviousSecretHash
+	if len(prev) == 0 {
+		prev = noSecretHash
+	}
+	current := subtle.ConstantTimeCompare(h, r.SecretHash) == 1
+	previous := subtle.ConstantTimeCompare(h, prev) == 1 && r.PreviousValidUntil != nil && now.Before(*r.PreviousValidUntil)
+	switch {
+	case !current && !previous,
+		r.RevokedAt != nil,
+		r.ExpiresAt != nil && !now.Before(*r.ExpiresAt),
+		r.CreatorRole == nil || !Role(*r.CreatorRole).Can(ActManageOwnKeys),
+		r.CreatorDisabled:
+		return nil, ErrBadKey
+	}
+	return &APICaller{KeyID: r.ID, WorkspaceID: r.WorkspaceID, Prefix: prefix, Scope: r.Scope, Tier: r.Tier,
+		LastUsedAt: r.LastUsedAt}, nil
+}
