@@ -187,6 +187,11 @@ func (s *Server) apiTx(c echo.Context, fn func(ctx context.Context, tn *models.T
 	return models.InWorkspace(c.Request().Context(), s.DB, apiCaller(c).WorkspaceID, fn)
 }
 
+// apiRead runs fn as a one-round-trip read bound to the caller's workspace.
+func (s *Server) apiRead(c echo.Context, fn func(ctx context.Context, r *models.TenantRead) error) error {
+	return models.ReadInWorkspace(c.Request().Context(), s.DB, apiCaller(c).WorkspaceID, fn)
+}
+
 // decodeJSON reads a request body into v strictly: JSON only, one object, no unknown or repeated
 // fields, the right types, text that is valid UTF-8 without control characters (line breaks and
 // tabs aside), at most apiBodyLimit bytes. Nothing is written when it fails.

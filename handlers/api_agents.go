@@ -98,8 +98,8 @@ func (s *Server) apiAgentsIndex(c echo.Context) error {
 	}
 	var rows []models.Agent
 	var next string
-	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
-		rows, next, err = models.ListAgents(ctx, tn, page)
+	err = s.apiRead(c, func(ctx context.Context, r *models.TenantRead) error {
+		rows, next, err = models.ReadAgents(ctx, r, page)
 		return err
 	})
 	if err != nil {
@@ -134,8 +134,8 @@ func (s *Server) apiAgentShow(c echo.Context) error {
 		return err
 	}
 	var a *models.Agent
-	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
-		a, err = models.AgentByID(ctx, tn, id)
+	err = s.apiRead(c, func(ctx context.Context, r *models.TenantRead) error {
+		a, err = models.ReadAgent(ctx, r, id)
 		return err
 	})
 	if err != nil {

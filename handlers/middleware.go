@@ -256,6 +256,11 @@ func (s *Server) authorize(r rule) echo.MiddlewareFunc {
 				if r.who == whoMember {
 					return s.inMembership(c, r.action, next)
 				}
+				if c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead {
+					// A change to the account can end keys' access (leaving a workspace, closing
+					// the account): this process forgets its cached keys at once.
+					defer s.Keys.ForgetAll()
+				}
 				return next(c)
 			}
 			s.Log.Error("route has no access rule", "route", c.Request().Method+" "+c.Path())
@@ -290,6 +295,12 @@ func (s *Server) inMembership(c echo.Context, a models.Action, next echo.Handler
 	c.Set(ctxMembership, m)
 	if c.Request().Method == http.MethodGet && s.Sessions.GetString(ctx, "last_ws") != m.Slug {
 		s.Sessions.Put(ctx, "last_ws", m.Slug)
+	}
+	if c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead {
+		// A change in the workspace can end keys' access (revoke, roll, a member removed or
+		// demoted, the tier changed): this process forgets the workspace's cached keys as soon as
+		// the change is made; other processes hear of it by notification.
+		defer s.Keys.Forget(m.ID)
 	}
 	return next(c)
 }

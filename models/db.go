@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -28,6 +29,10 @@ type OpenOptions struct {
 	// Dial, when set, opens the pool's network connections in place of pgx's dialer (the load
 	// benchmark counts the protocol's round trips through it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// NoPrepare turns off the prepared statements of the one-round-trip reads (TenantRead), for
+	// poolers that do not keep prepared statements; ATRIUM_DB_PREPARE=off in the environment
+	// does the same.
+	NoPrepare bool
 }
 
 // Open connects bun to PostgreSQL through pgx's database/sql driver in simple-protocol mode and
@@ -54,6 +59,9 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 		}))
 	}
 	sqldb := stdlib.OpenDB(*cfg, opts...)
+	if opt.NoPrepare || strings.EqualFold(os.Getenv("ATRIUM_DB_PREPARE"), "off") {
+		noPrepare.Store(sqldb, struct{}{})
+	}
 	max := opt.MaxConns
 	if max <= 0 {
 		max = 20
@@ -65,6 +73,7 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
+		noPrepare.Delete(sqldb)
 		db.Close()
 		// pgx spreads one failure over several lines; the operator gets one.
 		return nil, fmt.Errorf("cannot connect to PostgreSQL as %s at %s:%d/%s: %s", cfg.User, cfg.Host, cfg.Port, cfg.Database,

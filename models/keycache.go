@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -99,6 +100,13 @@ func (kc *KeyCache) Authenticate(ctx context.Context, token string, now time.Tim
 	}
 	return checkKey(row, found, prefix, secret, now)
 }
+
+// Forget drops the cached keys of workspace ws in this process at once, for a change this process
+// has just committed (other processes hear of it by notification).
+func (kc *KeyCache) Forget(ws uuid.UUID) { kc.invalidate(ws.String()) }
+
+// ForgetAll drops every cached key in this process.
+func (kc *KeyCache) ForgetAll() { kc.invalidate("*") }
 
 // invalidate drops the entries of workspace ws ("*": all).
 func (kc *KeyCache) invalidate(payload string) {
@@ -216,6 +224,9 @@ func poolConnConfig(ctx context.Context, db bun.IDB) (*pgx.ConnConfig, error) {
 		cfg = sc.Conn().Config().Copy()
 		// The copy still delivers notifications to the pool's connection; the new one keeps its own.
 		cfg.OnNotification = nil
+		// The pool's own dialer may count the pool's round trips; this connection is not one of
+		// the pool's.
+		cfg.DialFunc = (&net.Dialer{KeepAlive: 5 * time.Minute}).DialContext
 		return nil
 	})
 	return cfg, err

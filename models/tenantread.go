@@ -1,0 +1,163 @@
+package models
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+)
+
+// TenantRead is one workspace's read in a single round trip: every query it runs is sent
+// together with the workspace's binding (set_config of app.workspace_id, transaction-local) in one
+// message batch with one Sync, so the two run in one implicit transaction and row-level security
+// sees only the workspace. Like a Tenant, only ReadInWorkspace makes one, so a read function that
+// takes a *TenantRead cannot run without the workspace's binding; its queries also name the
+// workspace in their WHERE clause, as the hooks do for bun queries. A TenantRead is valid only
+// inside the function it was handed to.
+//
+// Its statements are prepared once per connection and reused (plans are not made again), unless
+// the pool was opened with prepared statements off (OpenOptions.NoPrepare, ATRIUM_DB_PREPARE=off),
+// for poolers that do not keep them: then every query is sent as an unnamed statement, still in
+// the same single round trip.
+type TenantRead struct {
+	ws      uuid.UUID
+	conn    *pgx.Conn
+	prepare bool
+}
+
+// WorkspaceID is the workspace the read is bound to.
+func (r *TenantRead) WorkspaceID() uuid.UUID { return r.ws }
+
+// noPrepare remembers the pools opened with prepared statements off.
+var noPrepare sync.Map // *sql.DB → struct{}
+
+// ReadInWorkspace runs fn with a read bound to workspace ws, on one connection of db's pool.
+func ReadInWorkspace(ctx context.Context, db *bun.DB, ws uuid.UUID, fn func(ctx context.Context, r *TenantRead) error) error {
+	if ws == uuid.Nil {
+		return ErrNoWorkspace
+	}
+	ctx = withWorkspace(ctx, ws)
+	c, err := db.DB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("read in workspace: %w", err)
+	}
+	defer c.Close()
+	_, off := noPrepare.Load(db.DB)
+	return c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("read in workspace needs pgx connections, not %T", dc)
+		}
+		return fn(ctx, &TenantRead{ws: ws, conn: sc.Conn(), prepare: !off})
+	})
+}
+
+const bindSQL = "SELECT set_config('app.workspace_id', $1, true)"
+
+// statementName names a prepared statement by its text.
+func statementName(sql string) string {
+	sum := sha256.Sum256([]byte(sql))
+	return "atrium_" + hex.EncodeToString(sum[:12])
+}
+
+// query runs sql with args (sent as text; the server infers their types) after the workspace's
+// binding, in one round trip, and hands each row's columns, decoded into dest's pointers, to row.
+// dest is reused for every row.
+func (r *TenantRead) query(ctx context.Context, sql string, args []string, dest []any, row func() error) error {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a)
+	}
+	bind := [][]byte{[]byte(r.ws.String())}
+	b := &pgconn.Batch{}
+	if r.prepare {
+		bsd, err := r.conn.Prepare(ctx, statementName(bindSQL), bindSQL)
+		if err != nil {
+			return fmt.Errorf("prepare workspace binding: %w", err)
+		}
+		sd, err := r.conn.Prepare(ctx, statementName(sql), sql)
+		if err != nil {
+			return fmt.Errorf("prepare query: %w", err)
+		}
+		b.ExecPrepared(bsd.Name, bind, nil, nil)
+		b.ExecPrepared(sd.Name, params, nil, nil)
+	} else {
+		b.ExecParams(bindSQL, bind, nil, nil, nil)
+		b.ExecParams(sql, params, nil, nil, nil)
+	}
+	results, err := r.conn.PgConn().ExecBatch(ctx, b).ReadAll()
+	if err == nil && len(results) != 2 {
+		err = fmt.Errorf("%d results for 2 statements", len(results))
+	}
+	if err != nil {
+		var pe *pgconn.PgError
+		if r.prepare && errors.As(err, &pe) && pe.Code == "0A000" {
+			// A cached plan the schema has moved past: prepare it again next time.
+			r.conn.Deallocate(ctx, statementName(sql))
+		}
+		return fmt.Errorf("workspace read: %w", err)
+	}
+	res := results[1]
+	if len(res.Rows) > 0 && len(res.FieldDescriptions) != len(dest) {
+		return fmt.Errorf("workspace read: %d columns for %d destinations", len(res.FieldDescriptions), len(dest))
+	}
+	tm := r.conn.TypeMap()
+	for _, vals := range res.Rows {
+		for i, fd := range res.FieldDescriptions {
+			if err := tm.Scan(fd.DataTypeOID, fd.Format, vals[i], dest[i]); err != nil {
+				return fmt.Errorf("workspace read: column %s: %w", fd.Name, err)
+			}
+		}
+		if err := row(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadAgent answers one agent of the read's workspace in one round trip.
+func ReadAgent(ctx context.Context, r *TenantRead, id uuid.UUID) (*Agent, error) {
+	var a Agent
+	found := false
+	err := r.query(ctx, `SELECT a.workspace_id, a.id, a.name, a.status, a.created_at FROM agents AS a
+		WHERE a.workspace_id = $1 AND a.id = $2`, []string{r.ws.String(), id.String()},
+		[]any{&a.WorkspaceID, &a.ID, &a.Name, &a.Status, &a.CreatedAt}, func() error { found = true; return nil })
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound(sql.ErrNoRows, "agent")
+	}
+	return &a, nil
+}
+
+// ReadAgents lists the read's workspace's agents, newest first, like ListAgents, in one round
+// trip.
+func ReadAgents(ctx context.Context, r *TenantRead, page Page) ([]Agent, string, error) {
+	out := make([]Agent, 0, page.Limit+1)
+	var a Agent
+	dest := []any{&a.WorkspaceID, &a.ID, &a.Name, &a.Status, &a.CreatedAt}
+	// uuid 'ffffffff-…' is above every id: the first page needs no second statement.
+	after := page.After
+	if after == uuid.Nil {
+		after = uuid.Max
+	}
+	err := r.query(ctx, `SELECT a.workspace_id, a.id, a.name, a.status, a.created_at FROM agents AS a
+		WHERE a.workspace_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3`,
+		[]string{r.ws.String(), after.String(), fmt.Sprint(page.Limit + 1)}, dest,
+		func() error { out = append(out, a); return nil })
+	if err != nil {
+		return nil, "", fmt.Errorf("list agents: %w", err)
+	}
+	out, next := trimPage(out, page.Limit, func(a Agent) uuid.UUID { return a.ID })
+	return out, next, nil
+}

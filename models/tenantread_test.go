@@ -1,0 +1,116 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"atrium/models"
+	"atrium/models/testdb"
+)
+
+// turnCounter counts the round trips of the connections it dials: a write that follows a read
+// starts a new one (the protocol's turn-taking).
+type turnCounter struct{ n atomic.Int64 }
+
+type turnConn struct {
+	net.Conn
+	c         *turnCounter
+	readSince atomic.Bool
+}
+
+func (tc *turnCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &turnConn{Conn: c, c: tc}, nil
+}
+
+func (c *turnConn) Write(p []byte) (int, error) {
+	if c.readSince.Swap(false) {
+		c.c.n.Add(1)
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *turnConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.readSince.Store(true)
+	}
+	return n, err
+}
+
+// TestTenantReadIsOneRoundTrip: a workspace read is one round trip once its statements are
+// prepared, with prepared statements and without; it sees only its workspace's rows.
+func TestTenantReadIsOneRoundTrip(t *testing.T) {
+	d := testdb.Get(t)
+	now := testdb.Now(t).UTC()
+	c, _ := meterCaller(t, d.App, models.TierPro, now)
+	other, _ := meterCaller(t, d.App, models.TierPro, now)
+	agent := meterAgent(t, d.App, c)
+	meterAgent(t, d.App, c)
+	foreign := meterAgent(t, d.App, other)
+	for _, noPrepare := range []bool{false, true} {
+		var tc turnCounter
+		db, err := models.Open(context.Background(), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1,
+			Dial: tc.dial, NoPrepare: noPrepare})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		read := func(fn func(ctx context.Context, r *models.TenantRead) error) int64 {
+			t.Helper()
+			before := tc.n.Load()
+			if err := models.ReadInWorkspace(testdb.Ctx(t), db, c.WorkspaceID, fn); err != nil {
+				t.Fatal(err)
+			}
+			return tc.n.Load() - before
+		}
+		for i := range 3 {
+			n := read(func(ctx context.Context, r *models.TenantRead) error {
+				a, err := models.ReadAgent(ctx, r, agent)
+				if err == nil && (a.ID != agent || a.WorkspaceID != c.WorkspaceID || a.Name != "worker") {
+					err = errors.New("wrong agent")
+				}
+				return err
+			})
+			if i > 0 && n != 1 {
+				t.Errorf("prepare off=%v: reading an agent took %d round trips, want 1", noPrepare, n)
+			}
+			n = read(func(ctx context.Context, r *models.TenantRead) error {
+				list, next, err := models.ReadAgents(ctx, r, models.Page{Limit: 1})
+				if err == nil && (len(list) != 1 || next == "") {
+					err = errors.New("wrong first page")
+				}
+				if err != nil {
+					return err
+				}
+				after, _ := models.ParsePage("1", next)
+				list, next, err = models.ReadAgents(ctx, r, after)
+				if err == nil && (len(list) != 1 || next != "") {
+					err = errors.New("wrong last page")
+				}
+				return err
+			})
+			if i > 0 && n != 2 {
+				t.Errorf("prepare off=%v: two pages took %d round trips, want 2", noPrepare, n)
+			}
+		}
+		read(func(ctx context.Context, r *models.TenantRead) error {
+			if _, err := models.ReadAgent(ctx, r, foreign); !errors.Is(err, models.ErrNotFound) {
+				t.Errorf("another workspace's agent: %v", err)
+			}
+			return nil
+		})
+	}
+	if err := models.ReadInWorkspace(testdb.Ctx(t), d.App, uuid.Nil, func(context.Context, *models.TenantRead) error { return nil }); !errors.Is(err, models.ErrNoWorkspace) {
+		t.Fatalf("a read without a workspace: %v", err)
+	}
+}
