@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
 // KeyCacheTTL is the longest a process answers a key from memory: a revoked key is refused by
@@ -44,8 +45,9 @@ type KeyCache struct {
 }
 
 type cachedKey struct {
-	row keyRow
-	at  time.Time
+	row  keyRow
+	at   time.Time
+	used bool // answered a call since it was fetched: Refresh fetches it again
 }
 
 // keyCacheMax caps the entries of one process.
@@ -79,6 +81,10 @@ func (kc *KeyCache) Authenticate(ctx context.Context, token string, now time.Tim
 	kc.mu.Lock()
 	e, hit := kc.rows[prefix]
 	hit = hit && kc.listening && time.Since(e.at) < kc.ttl
+	if hit && !e.used {
+		e.used = true
+		kc.rows[prefix] = e
+	}
 	gen := kc.gen
 	kc.mu.Unlock()
 	if hit {
@@ -99,6 +105,54 @@ func (kc *KeyCache) Authenticate(ctx context.Context, token string, now time.Tim
 		kc.mu.Unlock()
 	}
 	return checkKey(row, found, prefix, secret, now)
+}
+
+// refreshEvery is how often the keys in use are fetched again, all in one query, so that calls
+// rarely find their key expired and wait for a lookup of their own. An entry is still answered
+// only while younger than the TTL.
+const refreshEvery = 400 * time.Millisecond
+
+// Refresh fetches again, in one query, the cached keys that answered a call since they were
+// fetched and are older than refreshEvery; the others expire. Listen runs it.
+func (kc *KeyCache) Refresh(ctx context.Context) error {
+	kc.mu.Lock()
+	if !kc.listening {
+		kc.mu.Unlock()
+		return nil
+	}
+	gen := kc.gen
+	var prefixes []string
+	for p, e := range kc.rows {
+		if e.used && time.Since(e.at) >= refreshEvery {
+			prefixes = append(prefixes, p)
+		}
+	}
+	kc.mu.Unlock()
+	if len(prefixes) == 0 {
+		return nil
+	}
+	at := time.Now()
+	var rows []struct {
+		Prefix string `bun:"prefix"`
+		keyRow
+	}
+	err := kc.db.NewRaw(`SELECT p.prefix, k.* FROM unnest(?::text[]) AS p (prefix),
+		LATERAL atrium_api_key_by_prefix_v2(p.prefix) AS k`, pgdialect.Array(prefixes)).Scan(ctx, &rows)
+	if err != nil {
+		return fmt.Errorf("refresh keys: %w", err)
+	}
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if kc.gen != gen || !kc.listening {
+		return nil // something changed meanwhile: the next call looks its key up
+	}
+	for _, p := range prefixes {
+		delete(kc.rows, p)
+	}
+	for _, r := range rows {
+		kc.rows[r.Prefix] = cachedKey{row: r.keyRow, at: at}
+	}
+	return nil
 }
 
 // Forget drops the cached keys of workspace ws in this process at once, for a change this process
@@ -174,6 +228,22 @@ func (kc *KeyCache) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	kc.setListening(true)
+	refresh := make(chan struct{})
+	defer close(refresh)
+	go func() {
+		t := time.NewTicker(refreshEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-refresh:
+				return
+			case <-t.C:
+				if err := kc.Refresh(ctx); err != nil && ctx.Err() == nil && kc.log != nil {
+					kc.log.Warn("refresh API keys", "error", err)
+				}
+			}
+		}
+	}()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenPing)
 		n, err := conn.WaitForNotification(wctx)

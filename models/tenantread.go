@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 )
@@ -61,6 +62,9 @@ func ReadInWorkspace(ctx context.Context, db *bun.DB, ws uuid.UUID, fn func(ctx 
 	})
 }
 
+// binaryResults asks for every column in binary, which decodes without parsing text.
+var binaryResults = []int16{1}
+
 const bindSQL = "SELECT set_config('app.workspace_id', $1, true)"
 
 // statementName names a prepared statement by its text.
@@ -89,10 +93,10 @@ func (r *TenantRead) query(ctx context.Context, sql string, args []string, dest 
 			return fmt.Errorf("prepare query: %w", err)
 		}
 		b.ExecPrepared(bsd.Name, bind, nil, nil)
-		b.ExecPrepared(sd.Name, params, nil, nil)
+		b.ExecPrepared(sd.Name, params, nil, binaryResults)
 	} else {
 		b.ExecParams(bindSQL, bind, nil, nil, nil)
-		b.ExecParams(sql, params, nil, nil, nil)
+		b.ExecParams(sql, params, nil, nil, binaryResults)
 	}
 	results, err := r.conn.PgConn().ExecBatch(ctx, b).ReadAll()
 	if err == nil && len(results) != 2 {
@@ -111,9 +115,13 @@ func (r *TenantRead) query(ctx context.Context, sql string, args []string, dest 
 		return fmt.Errorf("workspace read: %d columns for %d destinations", len(res.FieldDescriptions), len(dest))
 	}
 	tm := r.conn.TypeMap()
+	plans := make([]pgtype.ScanPlan, len(res.FieldDescriptions))
+	for i, fd := range res.FieldDescriptions {
+		plans[i] = tm.PlanScan(fd.DataTypeOID, fd.Format, dest[i])
+	}
 	for _, vals := range res.Rows {
 		for i, fd := range res.FieldDescriptions {
-			if err := tm.Scan(fd.DataTypeOID, fd.Format, vals[i], dest[i]); err != nil {
+			if err := plans[i].Scan(vals[i], dest[i]); err != nil {
 				return fmt.Errorf("workspace read: column %s: %w", fd.Name, err)
 			}
 		}
@@ -130,7 +138,7 @@ func ReadAgent(ctx context.Context, r *TenantRead, id uuid.UUID) (*Agent, error)
 	found := false
 	err := r.query(ctx, `SELECT a.workspace_id, a.id, a.name, a.status, a.created_at FROM agents AS a
 		WHERE a.workspace_id = $1 AND a.id = $2`, []string{r.ws.String(), id.String()},
-		[]any{&a.WorkspaceID, &a.ID, &a.Name, &a.Status, &a.CreatedAt}, func() error { found = true; return nil })
+		[]any{(*[16]byte)(&a.WorkspaceID), (*[16]byte)(&a.ID), &a.Name, &a.Status, &a.CreatedAt}, func() error { found = true; return nil })
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +153,7 @@ func ReadAgent(ctx context.Context, r *TenantRead, id uuid.UUID) (*Agent, error)
 func ReadAgents(ctx context.Context, r *TenantRead, page Page) ([]Agent, string, error) {
 	out := make([]Agent, 0, page.Limit+1)
 	var a Agent
-	dest := []any{&a.WorkspaceID, &a.ID, &a.Name, &a.Status, &a.CreatedAt}
+	dest := []any{(*[16]byte)(&a.WorkspaceID), (*[16]byte)(&a.ID), &a.Name, &a.Status, &a.CreatedAt}
 	// uuid 'ffffffff-…' is above every id: the first page needs no second statement.
 	after := page.After
 	if after == uuid.Nil {
