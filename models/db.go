@@ -59,6 +59,7 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 		}))
 	}
 	sqldb := stdlib.OpenDB(*cfg, opts...)
+	rememberListenConfig(sqldb, cfg)
 	if opt.NoPrepare || strings.EqualFold(os.Getenv("ATRIUM_DB_PREPARE"), "off") {
 		noPrepare.Store(sqldb, struct{}{})
 	}
@@ -74,6 +75,7 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		noPrepare.Delete(sqldb)
+		listenConfigs.Delete(sqldb)
 		db.Close()
 		// pgx spreads one failure over several lines; the operator gets one.
 		return nil, fmt.Errorf("cannot connect to PostgreSQL as %s at %s:%d/%s: %s", cfg.User, cfg.Host, cfg.Port, cfg.Database,

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"crypto/subtle"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 )
@@ -274,32 +274,29 @@ func pgconnTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// poolConnConfig is the pgx configuration the pool's connections were made with.
-func poolConnConfig(ctx context.Context, db bun.IDB) (*pgx.ConnConfig, error) {
+// listenConfigs holds, for each pool Open made, the settings its notification connection is made
+// with: the pool's own, with pgx's plain dialer (the pool's may count the pool's round trips, and
+// this connection is not one of the pool's).
+var listenConfigs sync.Map // *sql.DB → *pgx.ConnConfig
+
+func rememberListenConfig(db *sql.DB, cfg *pgx.ConnConfig) {
+	c := cfg.Copy()
+	c.DialFunc = (&net.Dialer{KeepAlive: 5 * time.Minute}).DialContext
+	c.OnNotification = nil
+	listenConfigs.Store(db, c)
+}
+
+// poolConnConfig is the configuration of db's notification connection.
+func poolConnConfig(_ context.Context, db bun.IDB) (*pgx.ConnConfig, error) {
 	b, ok := db.(*bun.DB)
 	if !ok {
 		return nil, errors.New("key notifications need a *bun.DB")
 	}
-	c, err := b.DB.Conn(ctx)
-	if err != nil {
-		return nil, err
+	c, ok := listenConfigs.Load(b.DB)
+	if !ok {
+		return nil, errors.New("key notifications need a pool opened by models.Open")
 	}
-	defer c.Close()
-	var cfg *pgx.ConnConfig
-	err = c.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("key notifications need pgx connections, not %T", dc)
-		}
-		cfg = sc.Conn().Config().Copy()
-		// The copy still delivers notifications to the pool's connection; the new one keeps its own.
-		cfg.OnNotification = nil
-		// The pool's own dialer may count the pool's round trips; this connection is not one of
-		// the pool's.
-		cfg.DialFunc = (&net.Dialer{KeepAlive: 5 * time.Minute}).DialContext
-		return nil
-	})
-	return cfg, err
+	return c.(*pgx.ConnConfig).Copy(), nil
 }
 
 // lookupKey asks the database for the key of prefix (through the SECURITY DEFINER function: the
