@@ -86,6 +86,10 @@ const MaxTaskInput = 32_000
 // KEY UPDATE, which leaves inserts referencing the workspace alone), so fifty starts at once
 // against N slots leave exactly N running. It opens its own transaction, so that a refusal's audit
 // line is committed while the refusal is returned.
+//
+// The checks and the insert are one statement (atrium_start_task), so a start is one round trip;
+// a refusal's audit line is written after it. When the tier changed since the key was looked
+// up, it runs the same checks in a transaction of its own under the tier it finds.
 func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.UUID, input string, now time.Time) (*Task, error) {
 	if msg := TextProblem(input, true); msg != "" {
 		return nil, Invalid("input", msg)
@@ -94,6 +98,77 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 		return nil, Invalid("input", fmt.Sprintf("must be at most %d characters", MaxTaskInput))
 	}
 	now = now.UTC().Truncate(time.Microsecond)
+	if caller.WorkspaceID == uuid.Nil {
+		return nil, ErrNoWorkspace
+	}
+	limits := caller.Tier.Limits()
+	var minutes, concurrent *int64
+	if v, ok := limits.AgentMinutesPerMonth.Value(); ok {
+		minutes = &v
+	}
+	if v, ok := limits.ConcurrentTasks.Value(); ok {
+		concurrent = &v
+	}
+	month := MonthStart(now)
+	id := NewID()
+	var out struct {
+		Outcome   string     `bun:"outcome"`
+		Used      int64      `bun:"used"`
+		CreatedAt *time.Time `bun:"created_at"`
+	}
+	err := db.NewRaw("SELECT * FROM atrium_start_task(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		caller.WorkspaceID, id, agentID, input, now, string(caller.Tier), minutes, concurrent, month, month.AddDate(0, 1, 0)).
+		Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("start task: %w", err)
+	}
+	hour := now.Truncate(time.Hour)
+	var refused *QuotaError
+	var audit func(ctx context.Context, tn *Tenant) error
+	switch out.Outcome {
+	case "started":
+		return &Task{Scoped: Scoped{WorkspaceID: caller.WorkspaceID}, ID: id, AgentID: agentID, Status: TaskRunning,
+			Input: input, CreatedAt: *out.CreatedAt, StartedAt: &now}, nil
+	case "tier_changed":
+		return startTaskTx(ctx, db, caller, agentID, input, now)
+	case "no_workspace":
+		return nil, Errorf(ErrNotFound, "workspace not found")
+	case "no_agent":
+		return nil, Errorf(ErrNotFound, "agent not found")
+	case "quota_exceeded":
+		refused = minutesRefusal(limits, caller.Tier, month)
+		audit = func(ctx context.Context, tn *Tenant) error {
+			return recordRefusal(ctx, tn, caller, "task.quota_exceeded", hour, map[string]any{"limit": *minutes, "used": out.Used})
+		}
+	case "concurrent_limit":
+		refused = concurrentRefusal(limits, caller.Tier)
+		audit = func(ctx context.Context, tn *Tenant) error {
+			return recordRefusal(ctx, tn, caller, "task.concurrent_limit", hour, map[string]any{"limit": *concurrent})
+		}
+	default:
+		return nil, fmt.Errorf("start task: unknown outcome %q", out.Outcome)
+	}
+	if err := InWorkspace(ctx, db, caller.WorkspaceID, audit); err != nil {
+		return nil, err
+	}
+	return nil, refused
+}
+
+func minutesRefusal(limits TierLimits, tier Tier, month time.Time) *QuotaError {
+	return &QuotaError{Code: CodeQuotaExceeded,
+		Message: fmt.Sprintf("This workspace has used its %s agent-minutes for %s (%s tier). Upgrade to a bigger tier to start more tasks now; the minutes start again on %s.",
+			limits.AgentMinutesPerMonth, month.Format("January"), tier.Label(), month.AddDate(0, 1, 0).Format("January 2"))}
+}
+
+func concurrentRefusal(limits TierLimits, tier Tier) *QuotaError {
+	return &QuotaError{Code: CodeConcurrentTaskLimit, RetryAfter: ConcurrentRetryAfter,
+		Message: fmt.Sprintf("All %s concurrent-task slots of the %s tier are busy. Complete a running task first, or upgrade for more slots.",
+			limits.ConcurrentTasks, tier.Label())}
+}
+
+// startTaskTx is StartTask in a transaction of its own, under the tier it finds under the
+// workspace row's lock.
+func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.UUID, input string, now time.Time) (*Task, error) {
 	var task *Task
 	var refused *QuotaError
 	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
@@ -115,9 +190,7 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 				return fmt.Errorf("month minutes: %w", err)
 			}
 			if used >= max {
-				refused = &QuotaError{Code: CodeQuotaExceeded,
-					Message: fmt.Sprintf("This workspace has used its %s agent-minutes for %s (%s tier). Upgrade to a bigger tier to start more tasks now; the minutes start again on %s.",
-						limits.AgentMinutesPerMonth, month.Format("January"), tier.Label(), month.AddDate(0, 1, 0).Format("January 2"))}
+				refused = minutesRefusal(limits, tier, month)
 				return recordRefusal(ctx, tn, caller, "task.quota_exceeded", hour, map[string]any{"limit": max, "used": used})
 			}
 		}
@@ -128,9 +201,7 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 				return fmt.Errorf("running tasks: %w", err)
 			}
 			if running >= max {
-				refused = &QuotaError{Code: CodeConcurrentTaskLimit, RetryAfter: ConcurrentRetryAfter,
-					Message: fmt.Sprintf("All %s concurrent-task slots of the %s tier are busy. Complete a running task first, or upgrade for more slots.",
-						limits.ConcurrentTasks, tier.Label())}
+				refused = concurrentRefusal(limits, tier)
 				return recordRefusal(ctx, tn, caller, "task.concurrent_limit", hour, map[string]any{"limit": max})
 			}
 		}
@@ -158,37 +229,30 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 	if st != TaskSucceeded && st != TaskFailed {
 		return nil, &ValidationError{Fields: map[string]string{"status": "must be succeeded or failed"}}
 	}
-	now = now.UTC().Truncate(time.Microsecond)
-	var t *Task
-	err := InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
-		t = new(Task)
-		res, err := tn.db().NewUpdate().Model(t).
-			Set("status = ?", st).
-			Set("finished_at = ?", now).
-			Set("agent_minutes = greatest(0, ceil(extract(epoch FROM (?::timestamptz - started_at)) / 60))::bigint", now).
-			Where("t.id = ?", id).
-			Where("t.status IN (?)", bun.List([]TaskStatus{TaskRunning, TaskQueued})).
-			Returning("*").Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("complete task: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			t, err = TaskByID(ctx, tn, id)
-			return err
-		}
-		if t.AgentMinutes == 0 {
-			return nil
-		}
-		_, err = tn.db().ExecContext(ctx, `INSERT INTO usage_hourly AS u (workspace_id, hour, agent_minutes) VALUES (?, ?, ?)
-			ON CONFLICT (workspace_id, hour) DO UPDATE SET agent_minutes = u.agent_minutes + EXCLUDED.agent_minutes`,
-			caller.WorkspaceID, now.Truncate(time.Hour), t.AgentMinutes)
-		if err != nil {
-			return fmt.Errorf("count agent-minutes: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	if caller.WorkspaceID == uuid.Nil {
+		return nil, ErrNoWorkspace
 	}
-	return t, nil
+	now = now.UTC().Truncate(time.Microsecond)
+	var rows []struct {
+		Changed      bool       `bun:"changed"`
+		AgentID      uuid.UUID  `bun:"agent_id"`
+		Status       TaskStatus `bun:"status"`
+		Input        string     `bun:"input"`
+		CreatedAt    time.Time  `bun:"created_at"`
+		StartedAt    *time.Time `bun:"started_at"`
+		FinishedAt   *time.Time `bun:"finished_at"`
+		AgentMinutes int64      `bun:"agent_minutes"`
+	}
+	// One statement: the binding, the conditional UPDATE and the minutes' upsert.
+	err := db.NewRaw("SELECT * FROM atrium_complete_task(?, ?, ?, ?, ?)",
+		caller.WorkspaceID, id, string(st), now, now.Truncate(time.Hour)).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("complete task: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, Errorf(ErrNotFound, "task not found")
+	}
+	r := rows[0]
+	return &Task{Scoped: Scoped{WorkspaceID: caller.WorkspaceID}, ID: id, AgentID: r.AgentID, Status: r.Status, Input: r.Input,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, AgentMinutes: r.AgentMinutes}, nil
 }

@@ -477,3 +477,60 @@ func TestMeterCrashOnlyUnderAdmits(t *testing.T) {
 	}
 	t.Logf("admitted %d of %d; the dead process admitted %d and lost %d", admitted, limit, byDead, calls-admitted)
 }
+
+// TestStartAndCompleteTaskAreOneRoundTripEach counts the round trips of a start and a completion
+// through a counting dialer, and checks that a caller whose tier is out of date (the key was
+// looked up before a tier change) is held to the tier the workspace has.
+func TestStartAndCompleteTaskAreOneRoundTripEach(t *testing.T) {
+	d := testdb.Get(t)
+	now := testdb.Now(t).UTC()
+	c, _ := meterCaller(t, d.App, models.TierPro, now)
+	agent := meterAgent(t, d.App, c)
+	var tc turnCounter
+	db, err := models.Open(context.Background(), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1, Dial: tc.dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 3 {
+		before := tc.n.Load()
+		task, err := models.StartTask(testdb.Ctx(t), db, c, agent, "job", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := tc.n.Load() - before; i > 0 && n != 1 {
+			t.Errorf("starting a task took %d round trips, want 1", n)
+		}
+		before = tc.n.Load()
+		done, err := models.CompleteTask(testdb.Ctx(t), db, c, task.ID, "succeeded", now.Add(90*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := tc.n.Load() - before; i > 0 && n != 1 {
+			t.Errorf("completing a task took %d round trips, want 1", n)
+		}
+		if done.Status != models.TaskSucceeded || done.AgentMinutes != 2 || done.ID != task.ID || done.AgentID != agent {
+			t.Fatalf("completed task: %+v", done)
+		}
+	}
+	// The key says enterprise (unlimited), the workspace is free: the free tier's slots hold.
+	stale := *c
+	stale.Tier = models.TierEnterprise
+	if _, err := d.Owner.ExecContext(context.Background(), "UPDATE workspaces SET tier = 'free' WHERE id = ?", c.WorkspaceID); err != nil {
+		t.Fatal(err)
+	}
+	slots, _ := models.TierFree.Limits().ConcurrentTasks.Value()
+	started := int64(0)
+	for range slots + 2 {
+		_, err := models.StartTask(testdb.Ctx(t), db, &stale, agent, "job", now)
+		switch {
+		case err == nil:
+			started++
+		case quotaCode(err) != models.CodeConcurrentTaskLimit:
+			t.Fatal(err)
+		}
+	}
+	if started != slots {
+		t.Fatalf("a stale enterprise caller on the free tier started %d tasks, want the free tier's %d", started, slots)
+	}
+}
