@@ -2,7 +2,8 @@
 -- transaction to the workspace itself (set_config of app.workspace_id, transaction-local) and
 -- runs as the caller, so row-level security applies to everything it reads and writes.
 
--- atrium_start_task takes the workspace row's lock (FOR NO KEY UPDATE), checks that the tier is
+-- atrium_start_task takes the workspace row's lock (FOR NO KEY UPDATE; FOR SHARE for a tier
+-- without task limits), checks that the tier is
 -- the one the caller's limits are for, that the agent is the workspace's, the month's
 -- agent-minutes (p_minutes, NULL: unlimited) and the running tasks (p_concurrent, NULL:
 -- unlimited), and inserts the running task. outcome says which: started, no_workspace,
@@ -17,7 +18,13 @@ DECLARE
   made timestamptz;
 BEGIN
   PERFORM set_config('app.workspace_id', p_ws::text, true);
-  SELECT w.tier INTO t FROM workspaces w WHERE w.id = p_ws FOR NO KEY UPDATE;
+  IF p_minutes IS NULL AND p_concurrent IS NULL THEN
+    -- Nothing to count: starts need not wait for each other, only a tier change must wait for
+    -- them (it updates the row), so they share the row.
+    SELECT w.tier INTO t FROM workspaces w WHERE w.id = p_ws FOR SHARE;
+  ELSE
+    SELECT w.tier INTO t FROM workspaces w WHERE w.id = p_ws FOR NO KEY UPDATE;
+  END IF;
   IF NOT FOUND THEN
     RETURN QUERY SELECT 'no_workspace'::text, 0::bigint, NULL::timestamptz;
     RETURN;
