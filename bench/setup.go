@@ -31,6 +31,7 @@ type stage struct {
 	owner    *bun.DB // superuser owner: seed, transaction-id reads; not counted
 	app      *bun.DB // the runtime role's pool, as the server uses it; counted
 	floor    *pgxpool.Pool
+	srv      *handlers.Server
 	wire     *wire
 	poolSize int
 	env      *env
@@ -110,6 +111,7 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 		return nil, err
 	}
 	srv := handlers.New(st.app, handlers.Config{Version: "bench"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st.srv = srv
 	st.cleanups = append(st.cleanups, func() { srv.Close(context.Background()) })
 	appHS := httptest.NewServer(srv)
 	st.cleanups = append(st.cleanups, appHS.Close)
