@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -646,40 +644,6 @@ func TestAPIKeyRevokedThroughOneServerIsRefusedByAnother(t *testing.T) {
 	t.Logf("refused by the other server %s after the revocation", time.Since(revoked))
 }
 
-// turnCounter counts the round trips of the connections it dials: a write that follows a read
-// starts a new one (the protocol's turn-taking).
-type turnCounter struct{ n atomic.Int64 }
-
-type turnConn struct {
-	net.Conn
-	c         *turnCounter
-	readSince atomic.Bool
-}
-
-func (tc *turnCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &turnConn{Conn: c, c: tc}, nil
-}
-
-func (c *turnConn) Write(p []byte) (int, error) {
-	if c.readSince.Swap(false) {
-		c.c.n.Add(1)
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *turnConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.readSince.Store(true)
-	}
-	return n, err
-}
-
 // TestAPIMeteredReadIsOneRoundTrip counts the database round trips of metered reads on a server
 // whose pool dials through a counter: once the key is cached, the hour's block leased and the
 // statements prepared, GET /api/v1/agents/:id and GET /api/v1/agents are one round trip each and
@@ -689,9 +653,9 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 	sp := newAPISpace(t, app, models.TierPro)
 	agent := apiCall(t, app.HTTP.URL, "POST", "/api/v1/agents", sp.writeKey, `{"name": "counted"}`).JSON(t)["id"].(string)
 	for _, noPrepare := range []bool{false, true} {
-		var tc turnCounter
+		var tc testdb.WireCount
 		pool, err := models.Open(context.Background(), models.OpenOptions{URL: app.DB.OwnerURL, SetRole: models.AppRole,
-			MaxConns: 4, Dial: tc.dial, NoPrepare: noPrepare})
+			MaxConns: 4, Dial: tc.Dial, NoPrepare: noPrepare})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -709,13 +673,13 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 		calls := apiUsageCalls(t, app, sp.ws)
 		for _, path := range []string{"/api/v1/agents/" + agent, "/api/v1/agents"} {
 			for i := range 6 {
-				before := tc.n.Load()
+				before := tc.RoundTrips.Load()
 				r := apiCall(t, hs.URL, "GET", path, sp.readKey, "")
 				if r.Status != 200 || !strings.Contains(r.Body, agent) {
 					t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
 				}
 				// The first call looks the key up, leases a block and prepares the statements.
-				if n := tc.n.Load() - before; i > 0 && n != 1 {
+				if n := tc.RoundTrips.Load() - before; i > 0 && n != 1 {
 					t.Errorf("prepare off=%v: GET %s took %d round trips, want 1", noPrepare, path, n)
 				}
 			}

@@ -486,27 +486,27 @@ func TestStartAndCompleteTaskAreOneRoundTripEach(t *testing.T) {
 	now := testdb.Now(t).UTC()
 	c, _ := meterCaller(t, d.App, models.TierPro, now)
 	agent := meterAgent(t, d.App, c)
-	var tc turnCounter
-	db, err := models.Open(context.Background(), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1, Dial: tc.dial})
+	var tc testdb.WireCount
+	db, err := models.Open(context.Background(), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1, Dial: tc.Dial})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	for i := range 3 {
-		before := tc.n.Load()
+		before := tc.RoundTrips.Load()
 		task, err := models.StartTask(testdb.Ctx(t), db, c, agent, "job", now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := tc.n.Load() - before; i > 0 && n != 1 {
+		if n := tc.RoundTrips.Load() - before; i > 0 && n != 1 {
 			t.Errorf("starting a task took %d round trips, want 1", n)
 		}
-		before = tc.n.Load()
+		before = tc.RoundTrips.Load()
 		done, err := models.CompleteTask(testdb.Ctx(t), db, c, task.ID, "succeeded", now.Add(90*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := tc.n.Load() - before; i > 0 && n != 1 {
+		if n := tc.RoundTrips.Load() - before; i > 0 && n != 1 {
 			t.Errorf("completing a task took %d round trips, want 1", n)
 		}
 		if done.Status != models.TaskSucceeded || done.AgentMinutes != 2 || done.ID != task.ID || done.AgentID != agent {

@@ -3,8 +3,6 @@ package models_test
 import (
 	"context"
 	"errors"
-	"net"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -12,40 +10,6 @@ import (
 	"atrium/models"
 	"atrium/models/testdb"
 )
-
-// turnCounter counts the round trips of the connections it dials: a write that follows a read
-// starts a new one (the protocol's turn-taking).
-type turnCounter struct{ n atomic.Int64 }
-
-type turnConn struct {
-	net.Conn
-	c         *turnCounter
-	readSince atomic.Bool
-}
-
-func (tc *turnCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &turnConn{Conn: c, c: tc}, nil
-}
-
-func (c *turnConn) Write(p []byte) (int, error) {
-	if c.readSince.Swap(false) {
-		c.c.n.Add(1)
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *turnConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.readSince.Store(true)
-	}
-	return n, err
-}
 
 // TestTenantReadIsOneRoundTrip: a workspace read is one round trip once its statements are
 // prepared, with prepared statements and without; it sees only its workspace's rows.
@@ -58,20 +22,20 @@ func TestTenantReadIsOneRoundTrip(t *testing.T) {
 	meterAgent(t, d.App, c)
 	foreign := meterAgent(t, d.App, other)
 	for _, noPrepare := range []bool{false, true} {
-		var tc turnCounter
+		var tc testdb.WireCount
 		db, err := models.Open(context.Background(), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1,
-			Dial: tc.dial, NoPrepare: noPrepare})
+			Dial: tc.Dial, NoPrepare: noPrepare})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer db.Close()
 		read := func(fn func(ctx context.Context, r *models.TenantRead) error) int64 {
 			t.Helper()
-			before := tc.n.Load()
+			before := tc.RoundTrips.Load()
 			if err := models.ReadInWorkspace(testdb.Ctx(t), db, c.WorkspaceID, fn); err != nil {
 				t.Fatal(err)
 			}
-			return tc.n.Load() - before
+			return tc.RoundTrips.Load() - before
 		}
 		for i := range 3 {
 			n := read(func(ctx context.Context, r *models.TenantRead) error {
