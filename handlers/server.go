@@ -39,10 +39,11 @@ type Config struct {
 
 // Server holds the dependencies every handler uses.
 type Server struct {
-	DB       *bun.DB
-	Sessions *scs.SessionManager
-	Log      *slog.Logger
-	Cfg      Config
+	DB           *bun.DB
+	Sessions     *scs.SessionManager
+	sessionStore *models.SessionStore // its clock says which sessions are still alive
+	Log          *slog.Logger
+	Cfg          Config
 	// Now is the clock; tests move it.
 	Now func() time.Time
 
@@ -70,7 +71,8 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 		cfg.SessionLifetime = 24 * time.Hour
 	}
 	sm := scs.New()
-	sm.Store = models.NewSessionStore(db, 10*time.Minute)
+	store := models.NewSessionStore(db, 10*time.Minute)
+	sm.Store = store
 	sm.IdleTimeout = cfg.SessionIdle
 	sm.Lifetime = cfg.SessionLifetime
 	sm.Cookie.HttpOnly = true
@@ -82,7 +84,7 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 		sm.Cookie.Secure = true
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Server{DB: db, Sessions: sm, Log: log, Cfg: cfg, Now: time.Now, crossOrigin: http.NewCrossOriginProtection()}
+	s := &Server{DB: db, Sessions: sm, sessionStore: store, Log: log, Cfg: cfg, Now: time.Now, crossOrigin: http.NewCrossOriginProtection()}
 	if origin, err := originOf(cfg.BaseURL); err == nil {
 		if err := s.crossOrigin.AddTrustedOrigin(origin); err != nil {
 			log.Warn("base URL not trusted for cross-site checks", "error", err)

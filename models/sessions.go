@@ -38,11 +38,13 @@ func TouchSession(ctx context.Context, db bun.IDB, token string, now time.Time) 
 	return err
 }
 
-// ActiveSessions lists a user's sessions that the session store still holds, newest activity first.
-func ActiveSessions(ctx context.Context, db bun.IDB, userID uuid.UUID) ([]UserSession, error) {
+// ActiveSessions lists a user's sessions that the session store still holds at now, newest
+// activity first. now is the session store's clock (SessionStore.Now): the one the store set and
+// checks sessions.expiry by.
+func ActiveSessions(ctx context.Context, db bun.IDB, userID uuid.UUID, now time.Time) ([]UserSession, error) {
 	var out []UserSession
 	err := db.NewSelect().Model(&out).Where("user_id = ?", userID).
-		Where("EXISTS (SELECT 1 FROM sessions s WHERE s.token = us.token AND s.expiry > now())").
+		Where("EXISTS (SELECT 1 FROM sessions s WHERE s.token = us.token AND s.expiry > ?)", now).
 		Order("last_seen_at DESC").Limit(100).Scan(ctx)
 	return out, err
 }

@@ -60,6 +60,9 @@ func (s *SessionStore) SetClock(now func() time.Time) {
 	s.mu.Unlock()
 }
 
+// Now is the store's clock: the time sessions.expiry is set and checked by.
+func (s *SessionStore) Now() time.Time { return s.clock() }
+
 func (s *SessionStore) clock() time.Time {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
