@@ -127,7 +127,7 @@ func login(t *testing.T, ctx context.Context, app *webtest.App, email string) {
 		chromedp.WaitVisible(chromedp.CSS(`#f-email`)),
 		chromedp.SendKeys(chromedp.CSS(`#f-email`), email),
 		chromedp.SendKeys(chromedp.CSS(`#f-password`), webtest.Password),
-		chromedp.Click(chromedp.CSS(tid("login-submit"))),
+		click(tid("login-submit")),
 		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
 	)
 }
@@ -160,4 +160,42 @@ func waitFor(t *testing.T, ctx context.Context, what, js string) {
 	}
 	shot(t, ctx, "failed-"+filepath.Base(t.Name()))
 	t.Fatalf("waiting for %s: %s never held", what, js)
+}
+
+// click clicks the element sel as a person would: only once it is visible, inside the viewport
+// (after scrolling the page to it) and on top there, that is, the element elementFromPoint finds
+// at its centre is it or inside it. A clipped, covered or zero-sized element fails the step with
+// what is in the way, where chromedp.Click alone would click it through whatever covers it.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.WaitVisible(chromedp.CSS(sel))(ctx, tg); err != nil {
+			return chromedp.Void{}, err
+		}
+		js := fmt.Sprintf(`(function(){
+  var e = document.querySelector(%q);
+  if (!e) return "is missing";
+  // The first box of its text: a link wrapped over two lines has a gap at its bounding box's centre.
+  var box = function () { return e.getClientRects()[0] || e.getBoundingClientRect(); };
+  var r = box();
+  // Scroll the page only, as a person would; a box that clips the element stays as it is.
+  window.scrollBy(r.left + r.width / 2 - innerWidth / 2, r.top + r.height / 2 - innerHeight / 2);
+  r = box();
+  if (r.width === 0 || r.height === 0) return "has no size";
+  var x = r.left + r.width / 2, y = r.top + r.height / 2;
+  if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) return "is outside the viewport";
+  var h = document.elementFromPoint(x, y);
+  if (!h) return "has nothing at its centre";
+  if (h === e || e.contains(h)) return "";
+  return "is covered at its centre by <" + h.tagName.toLowerCase() + (h.id ? "#" + h.id : "") +
+    (h.getAttribute("data-testid") ? " data-testid=" + h.getAttribute("data-testid") : "") + ">";
+})()`, sel)
+		why, err := chromedp.Evaluate[string](js)(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		if why != "" {
+			return chromedp.Void{}, fmt.Errorf("%s %s: a person could not click it", sel, why)
+		}
+		return chromedp.Click(chromedp.CSS(sel))(ctx, tg)
+	}
 }

@@ -48,14 +48,14 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 	eval[bool](t, tab, `window.__atriumMarker = "still here"; true`)
 
 	step(t, tab, "submit without a name",
-		chromedp.Click(chromedp.CSS(tid("create-key"))),
+		click(tid("create-key")),
 		chromedp.WaitVisible(chromedp.CSS(tid("error-name"))),
 	)
 	step(t, tab, "create a read/write key",
 		chromedp.SendKeys(chromedp.CSS(`#f-name`), "nightly import"),
-		chromedp.Click(chromedp.CSS(tid("scope-read_write"))),
+		click(tid("scope-read_write")),
 		chromedp.SetValue(chromedp.CSS(`#f-expires_in_days`), "30"),
-		chromedp.Click(chromedp.CSS(tid("create-key"))),
+		click(tid("create-key")),
 		chromedp.WaitVisible(chromedp.CSS(tid("new-key-value"))),
 	)
 	if got := eval[string](t, tab, `window.__atriumMarker || ""`); got != "still here" {
@@ -68,7 +68,7 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 	// The copy button hands the key to the clipboard API (stubbed: headless Chromium has no
 	// clipboard to read back).
 	eval[bool](t, tab, `window.__copied = ""; navigator.clipboard.writeText = function(s){ window.__copied = s; return Promise.resolve() }; true`)
-	step(t, tab, "copy the key", chromedp.Click(chromedp.CSS(tid("copy-key"))), chromedp.WaitVisible(chromedp.CSS(`[data-testid="copy-key"]`)))
+	step(t, tab, "copy the key", click(tid("copy-key")), chromedp.WaitVisible(chromedp.CSS(`[data-testid="copy-key"]`)))
 	if got := eval[string](t, tab, `window.__copied`); got != token {
 		t.Fatalf("the copy button copied %q", got)
 	}
@@ -94,10 +94,10 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 
 	eval[bool](t, tab, `window.confirm = function(){ return true }; true`)
 	step(t, tab, "roll it with a day's grace",
-		chromedp.Click(chromedp.CSS(tid("roll-open"))),
+		click(tid("roll-open")),
 		chromedp.WaitVisible(chromedp.CSS(tid("roll-key"))),
 		chromedp.SetValue(chromedp.CSS(`[data-testid="key-row"] select[name="grace_hours"]`), "24"),
-		chromedp.Click(chromedp.CSS(tid("roll-key"))),
+		click(tid("roll-key")),
 		chromedp.WaitVisible(chromedp.CSS(tid("new-key-value"))),
 		chromedp.WaitVisible(chromedp.CSS(tid("key-grace"))),
 	)
@@ -112,7 +112,7 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 		}
 	}
 	step(t, tab, "revoke it",
-		chromedp.Click(chromedp.CSS(tid("revoke-key"))),
+		click(tid("revoke-key")),
 		chromedp.WaitVisible(chromedp.CSS(tid("flash"))),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-status"][data-status="revoked"]`)),
 	)

@@ -31,7 +31,7 @@ func TestInviteSignUpRoleChangeRemove(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(tid("invite-email"))),
 		chromedp.SendKeys(chromedp.CSS(tid("invite-email")), guestEmail),
 		chromedp.SetValue(chromedp.CSS(tid("invite-role")), "member"),
-		chromedp.Click(chromedp.CSS(tid("invite-submit"))),
+		click(tid("invite-submit")),
 		chromedp.WaitVisible(chromedp.CSS(tid("invitation-url"))),
 	)
 	link := eval[string](t, ownerTab, `document.querySelector('[data-testid="invitation-url"]').value`)
@@ -53,9 +53,9 @@ func TestInviteSignUpRoleChangeRemove(t *testing.T) {
 	step(t, guestTab, "sign up and accept",
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="invitation-signup"] input[name="name"]`), "Gina Guest"),
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="invitation-signup"] input[name="password"]`), webtest.Password),
-		chromedp.Click(chromedp.CSS(tid("signup-submit"))),
+		click(tid("signup-submit")),
 		chromedp.WaitVisible(chromedp.CSS(tid("accept-invitation"))),
-		chromedp.Click(chromedp.CSS(tid("accept-invitation"))),
+		click(tid("accept-invitation")),
 		chromedp.WaitVisible(chromedp.CSS(tid("workspace-name"))),
 	)
 	if got := location(t, guestTab); got != "/w/"+ws.Slug {
@@ -92,7 +92,7 @@ func TestInviteSignUpRoleChangeRemove(t *testing.T) {
 	// Removal asks for confirmation (accepted here), then the list reloads without the guest.
 	eval[bool](t, ownerTab, `window.confirm = function(){ return true }; true`)
 	step(t, ownerTab, "remove the guest",
-		chromedp.Click(chromedp.CSS(row+" "+tid("remove-member"))),
+		click(row+" "+tid("remove-member")),
 		chromedp.WaitVisible(chromedp.CSS(tid("flash"))),
 		chromedp.WaitNotPresent(chromedp.CSS(row)),
 	)

@@ -58,7 +58,7 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 		chromedp.Navigate(app.HTTP.URL+"/support/workspaces"),
 		chromedp.WaitVisible(chromedp.CSS(tid("support-mode"))),
 		chromedp.SendKeys(chromedp.CSS(tid("support-q")), ws.Name),
-		chromedp.Click(chromedp.CSS(tid("support-search-submit"))),
+		click(tid("support-search-submit")),
 	)
 	// The unfiltered list shows the row too: wait for the search's own page.
 	waitFor(t, sup, "the search results", `new URLSearchParams(location.search).has("q") && document.readyState === "complete"`)
@@ -67,7 +67,7 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 		t.Fatalf("the search found %d workspaces", n)
 	}
 	step(t, sup, "open its usage",
-		chromedp.Click(chromedp.CSS(row+" "+tid("support-open"))),
+		click(row+" "+tid("support-open")),
 		chromedp.WaitVisible(chromedp.CSS(tid("support-banner"))),
 		chromedp.WaitVisible(chromedp.CSS(tid("chart-api-calls-svg"))),
 	)

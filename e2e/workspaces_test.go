@@ -26,7 +26,7 @@ func TestSwitchWorkspacesInTwoTabs(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#f-name`), "Second Workspace"),
 		chromedp.SendKeys(chromedp.CSS(`#f-slug`), second),
 		chromedp.WaitVisible(chromedp.CSS(tid("slug-available"))),
-		chromedp.Click(chromedp.CSS(tid("create-workspace"))),
+		click(tid("create-workspace")),
 		chromedp.WaitVisible(chromedp.CSS(tid("workspace-name"))),
 	)
 	if got := location(t, tab1); got != "/w/"+second {
@@ -37,8 +37,8 @@ func TestSwitchWorkspacesInTwoTabs(t *testing.T) {
 	tab2 := newTab(t, tab1)
 	step(t, tab2, "open the first workspace in tab 2",
 		chromedp.Navigate(app.HTTP.URL+"/w/"+second),
-		chromedp.Click(chromedp.CSS(tid("switcher")+" summary")),
-		chromedp.Click(chromedp.CSS(`[data-testid="switch-to"][data-slug="`+first.Slug+`"]`)),
+		click(tid("switcher")+" summary"),
+		click(`[data-testid="switch-to"][data-slug="`+first.Slug+`"]`),
 	)
 	// The page it left has a workspace name too: wait for the new one.
 	waitFor(t, tab2, "the first workspace's page", `location.pathname === "/w/`+first.Slug+`" && document.readyState === "complete"`)

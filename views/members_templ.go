@@ -983,7 +983,7 @@ func MemberRow(r MemberRowVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "\" class=\"absolute right-0 z-10 mt-1 w-72 rounded-md border border-slate-200 bg-white p-3 shadow-lg\" data-confirm=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "\" class=\"mt-1 w-72 max-w-full rounded-md border border-slate-200 bg-white p-3\" data-confirm=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
