@@ -20,7 +20,7 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 	if vm.Name == "" {
 		vm.Name = u.Name
 	}
-	list, err := models.ActiveSessions(ctx, s.DB, u.ID, s.sessionStore.Now())
+	list, err := models.ActiveSessions(ctx, s.DB, u.ID, s.sessionStore.Time())
 	if err != nil {
 		return err
 	}

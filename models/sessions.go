@@ -39,7 +39,7 @@ func TouchSession(ctx context.Context, db bun.IDB, token string, now time.Time) 
 }
 
 // ActiveSessions lists a user's sessions that the session store still holds at now, newest
-// activity first. now is the session store's clock (SessionStore.Now): the one the store set and
+// activity first. now is the session store's clock (SessionStore.Time): the one the store set and
 // checks sessions.expiry by.
 func ActiveSessions(ctx context.Context, db bun.IDB, userID uuid.UUID, now time.Time) ([]UserSession, error) {
 	var out []UserSession

@@ -60,8 +60,8 @@ func (s *SessionStore) SetClock(now func() time.Time) {
 	s.mu.Unlock()
 }
 
-// Now is the store's clock: the time sessions.expiry is set and checked by.
-func (s *SessionStore) Now() time.Time { return s.clock() }
+// Time is the store's clock: the time sessions.expiry is set and checked by.
+func (s *SessionStore) Time() time.Time { return s.clock() }
 
 func (s *SessionStore) clock() time.Time {
 	s.mu.RLock()
