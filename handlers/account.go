@@ -30,6 +30,19 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 			Created: us.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), LastSeen: us.LastSeenAt.UTC().Format("2006-01-02 15:04 UTC"),
 			Current: us.Token == cur})
 	}
+	vm.PasskeysOn = s.passkeysOn()
+	keys, err := models.ListPasskeys(ctx, s.DB, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		used := "never used"
+		if k.LastUsedAt != nil {
+			used = "last used " + k.LastUsedAt.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		vm.Passkeys = append(vm.Passkeys, views.PasskeyRow{ID: k.ID.String(), Name: k.Name,
+			Created: k.CreatedAt.UTC().Format("2006-01-02"), LastUsed: used, CloneWarning: k.CloneWarning})
+	}
 	return s.render(c, status, views.AccountView(vm), nil)
 }
 

@@ -48,7 +48,7 @@ func (s *Server) loginPage(c echo.Context) error {
 	if currentUser(c) != nil {
 		return s.redirect(c, safeNext(c.QueryParam("next"), "/"))
 	}
-	vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Next: safeNext(c.QueryParam("next"), "")}
+	vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Next: safeNext(c.QueryParam("next"), ""), PasskeysOn: s.passkeysOn()}
 	return s.render(c, http.StatusOK, views.LoginPage(vm), nil)
 }
 
@@ -60,12 +60,12 @@ func (s *Server) login(c echo.Context) error {
 	next := safeNext(c.FormValue("next"), "")
 	ip := c.RealIP()
 	page := func(status int, msg string) error {
-		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Email: c.FormValue("email"), Next: next, Message: msg}
+		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Email: c.FormValue("email"), Next: next, Message: msg, PasskeysOn: s.passkeysOn()}
 		return s.render(c, status, views.LoginPage(vm), nil)
 	}
 	if msg := models.TextProblem(c.FormValue("email"), false); msg != "" {
 		// Never looked up, never counted as a failure: no account has such an email.
-		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Next: next, Errors: views.FormErrors{"email": msg}}
+		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Next: next, Errors: views.FormErrors{"email": msg}, PasskeysOn: s.passkeysOn()}
 		return s.render(c, http.StatusUnprocessableEntity, views.LoginPage(vm), nil)
 	}
 	wait, err := models.LoginLockedFor(ctx, s.DB, email, ip, s.Now())

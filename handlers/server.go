@@ -54,6 +54,10 @@ type Server struct {
 	stop  context.CancelFunc
 	bg    sync.WaitGroup
 
+	// passkeys checks WebAuthn ceremonies for BaseURL's host and origin; nil when that address
+	// cannot serve passkeys (an IP address), and the passkey routes then answer 404.
+	passkeys *models.RelyingParty
+
 	// crossOrigin refuses cross-site state changes, behind the CSRF token.
 	crossOrigin *http.CrossOriginProtection
 
@@ -89,6 +93,11 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 		if err := s.crossOrigin.AddTrustedOrigin(origin); err != nil {
 			log.Warn("base URL not trusted for cross-site checks", "error", err)
 		}
+	}
+	if rp, err := models.NewRelyingParty(cfg.BaseURL); err == nil {
+		s.passkeys = rp
+	} else {
+		log.Info("passkeys are off", "reason", err)
 	}
 	s.Keys = models.NewKeyCache(db, log)
 	s.Meter = models.NewMeter(db)

@@ -33,6 +33,8 @@ func supportLogin(t *testing.T, app *webtest.App) (*models.User, *webtest.Client
 var supportMayPost = map[string]bool{
 	"POST /logout": true, "POST /login": true, "POST /signup": true,
 	"POST /account/name": true, "POST /account/password": true, "POST /account/sessions/:id/end": true,
+	"POST /login/passkey/options": true, "POST /login/passkey": true, "POST /account/passkeys/options": true,
+	"POST /account/passkeys": true, "POST /account/passkeys/:id/rename": true, "POST /account/passkeys/:id/remove": true,
 }
 
 // TestSupportIsRefusedEveryMutatingRoute walks the route table: logged in as support staff, every

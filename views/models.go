@@ -17,6 +17,8 @@ type AuthPage struct {
 	Errors FormErrors
 	// Message is shown above the form (a refused log-in, a throttle).
 	Message string
+	// PasskeysOn offers "Sign in with a passkey".
+	PasskeysOn bool
 }
 
 // WorkspacesPage lists the user's workspaces and offers to create one.
@@ -71,6 +73,16 @@ type AccountPage struct {
 	NameErrors FormErrors
 	PwErrors   FormErrors
 	Sessions   []SessionRow
+	// PasskeysOn is false when the console's address cannot serve passkeys.
+	PasskeysOn bool
+	Passkeys   []PasskeyRow
+}
+
+// PasskeyRow is one of the person's passkeys.
+type PasskeyRow struct {
+	ID, Name, Created, LastUsed string
+	// CloneWarning: the passkey's signature counter went backwards once; it is refused.
+	CloneWarning bool
 }
 
 // SessionRow is one signed-in session.

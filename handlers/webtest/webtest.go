@@ -51,6 +51,11 @@ func StartWith(t testing.TB, cfg handlers.Config) *App {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = "http://" + hs.Listener.Addr().String()
 	}
+	if cfg.BaseURL == Localhost {
+		// A domain name, as WebAuthn wants one: passkeys refuse an IP address.
+		_, port, _ := strings.Cut(hs.Listener.Addr().String(), ":")
+		cfg.BaseURL = "http://localhost:" + port
+	}
 	srv := handlers.New(d.App, cfg, log)
 	srv.Now = testdb.Clock // the tests' one clock: TEST_NOW moves the server too
 	hs.Config.Handler = srv
@@ -59,6 +64,13 @@ func StartWith(t testing.TB, cfg handlers.Config) *App {
 	t.Cleanup(hs.Close)
 	return &App{T: t, Server: srv, HTTP: hs, DB: d}
 }
+
+// Localhost as StartWith's BaseURL serves the app as http://localhost:<port>, under a domain name
+// (passkeys need one); App.BaseURL is then the address to open.
+const Localhost = "http://localhost"
+
+// BaseURL is the address the server believes it is at.
+func (a *App) BaseURL() string { return a.Server.Cfg.BaseURL }
 
 // Client is one browser: a cookie jar, no redirect following.
 type Client struct {

@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+
+	"atrium/handlers"
+	"atrium/handlers/webtest"
+	"atrium/models"
+)
+
+// virtualAuthenticator gives the tab a platform authenticator that holds discoverable
+// credentials and verifies the person (Chromium's DevTools WebAuthn domain), so
+// navigator.credentials.create/get answer without a dialog.
+func virtualAuthenticator(t *testing.T, tab context.Context) webauthn.AuthenticatorID {
+	t.Helper()
+	if _, err := chromedp.Call(tab, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		t.Fatalf("WebAuthn.enable: %v", err)
+	}
+	res, err := chromedp.Call(tab, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+		Options: &webauthn.VirtualAuthenticatorOptions{
+			Protocol:                    webauthn.AuthenticatorProtocolCtap2,
+			Ctap2version:                webauthn.Ctap2versionCtap21,
+			Transport:                   webauthn.AuthenticatorTransportInternal,
+			HasResidentKey:              true,
+			HasUserVerification:         true,
+			IsUserVerified:              true,
+			AutomaticPresenceSimulation: true,
+		},
+	})
+	if err != nil {
+		t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
+	}
+	return res.AuthenticatorID
+}
+
+// TestPasskeyRegisterThenLogIn: a person adds a passkey on the account page with the browser's
+// authenticator, names it, logs out, and logs in again with "Sign in with a passkey" alone, no
+// email or password typed.
+func TestPasskeyRegisterThenLogIn(t *testing.T) {
+	// WebAuthn wants a domain name: the console is served as http://localhost:<port>.
+	app := webtest.StartWith(t, handlers.Config{BaseURL: webtest.Localhost})
+	base := app.BaseURL()
+	email := webtest.UniqueEmail("e2e-passkey")
+	u := app.User(email)
+
+	tab := browser(t)
+	virtualAuthenticator(t, tab)
+	step(t, tab, "log in with the password",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`#f-email`)),
+		chromedp.SendKeys(chromedp.CSS(`#f-email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#f-password`), webtest.Password),
+		click(tid("login-submit")),
+		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
+	)
+	step(t, tab, "add a passkey",
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(tid("passkeys-empty"))),
+		chromedp.SendKeys(chromedp.CSS(tid("passkey-new-name")), "Test laptop"),
+		click(tid("passkey-add")),
+		chromedp.WaitVisible(chromedp.CSS(tid("passkey-row"))),
+	)
+	if got := text(t, tab, tid("passkey-name")); got != "Test laptop" {
+		t.Fatalf("listed passkey %q, want Test laptop", got)
+	}
+	keys, err := models.ListPasskeys(context.Background(), app.DB.App, u.ID)
+	if err != nil || len(keys) != 1 || !keys[0].Credential.Flags.UserVerified {
+		t.Fatalf("stored passkeys %+v (%v), want one, user-verified", keys, err)
+	}
+
+	step(t, tab, "log out",
+		click(tid("user-menu")),
+		click(tid("logout")),
+	)
+	waitFor(t, tab, "the log-in page", `location.pathname === "/login" && !!document.querySelector('[data-testid="passkey-login"]')`)
+	step(t, tab, "sign in with the passkey",
+		click(tid("passkey-login")),
+		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
+	)
+	if p := location(t, tab); p == "/login" {
+		t.Fatalf("still on %s after the passkey log-in: %q", p, text(t, tab, tid("passkey-status")))
+	}
+	keys, err = models.ListPasskeys(context.Background(), app.DB.App, u.ID)
+	if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
+		t.Fatalf("the passkey's use was not recorded: %+v (%v)", keys, err)
+	}
+}

@@ -1,0 +1,186 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"atrium/handlers/paths"
+	"atrium/models"
+)
+
+// The passkey ceremonies: the browser asks for options (a fresh challenge, kept in the session),
+// lets the person use their authenticator, and posts the answer as JSON (static/js/passkeys.js).
+// The challenge is taken out of the session when the answer comes, so it answers once, and it
+// expires on the session store's clock.
+
+// ceremonyKey is the session key of the ceremony under way; one at a time per session.
+const ceremonyKey = "passkey_ceremony"
+
+// maxCeremonyBody caps a ceremony's JSON answer.
+const maxCeremonyBody = 64 << 10
+
+// ceremonyAnswer is what the browser posts at the end of a ceremony.
+type ceremonyAnswer struct {
+	Name       string          `json:"name"`
+	Next       string          `json:"next"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// passkeysOn says whether the console's address can serve passkeys at all.
+func (s *Server) passkeysOn() bool { return s.passkeys != nil }
+
+// startCeremony keeps c in the session and answers the browser's options.
+func (s *Server) startCeremony(c echo.Context, options json.RawMessage, cer *models.PasskeyCeremony) error {
+	b, err := json.Marshal(cer)
+	if err != nil {
+		return err
+	}
+	s.Sessions.Put(c.Request().Context(), ceremonyKey, b)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSONBlob(http.StatusOK, options)
+}
+
+// takeCeremony removes the session's ceremony and reads the answer; a session without one reads
+// as a nil ceremony, which the models refuse.
+func (s *Server) takeCeremony(c echo.Context) (*models.PasskeyCeremony, *ceremonyAnswer, error) {
+	raw := s.Sessions.PopBytes(c.Request().Context(), ceremonyKey)
+	var cer *models.PasskeyCeremony
+	if len(raw) > 0 {
+		cer = new(models.PasskeyCeremony)
+		if err := json.Unmarshal(raw, cer); err != nil {
+			cer = nil
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxCeremonyBody+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	var ans ceremonyAnswer
+	if len(body) > maxCeremonyBody || json.Unmarshal(body, &ans) != nil || len(ans.Credential) == 0 {
+		return cer, nil, nil
+	}
+	return cer, &ans, nil
+}
+
+// ceremonyRefused answers a refused or unreadable ceremony in JSON for the script to show.
+func ceremonyRefused(c echo.Context, err error) error {
+	var ve *models.ValidationError
+	var me *models.Error
+	switch {
+	case errors.As(err, &ve):
+		return c.JSON(http.StatusUnprocessableEntity, map[string]string{"error": validationMessage(ve)})
+	case errors.Is(err, models.ErrPasskeyRefused) && errors.As(err, &me):
+		return c.JSON(http.StatusBadRequest, map[string]string{"error": me.Message})
+	case errors.Is(err, models.ErrPasskeyRefused):
+		return c.JSON(http.StatusBadRequest, map[string]string{"error": "This passkey was not accepted."})
+	}
+	return err
+}
+
+var errNoAnswer = models.Errorf(models.ErrPasskeyRefused, "The browser's answer could not be read. Try again.")
+
+// passkeyRegisterOptions starts adding a passkey to the signed-in account.
+func (s *Server) passkeyRegisterOptions(c echo.Context) error {
+	if !s.passkeysOn() {
+		return echo.ErrNotFound
+	}
+	opts, cer, err := s.passkeys.BeginPasskeyRegistration(c.Request().Context(), s.DB, currentUser(c), s.sessionStore.Time())
+	if err != nil {
+		return err
+	}
+	return s.startCeremony(c, opts, cer)
+}
+
+// passkeyRegister finishes adding a passkey and stores it under the name the person gave.
+func (s *Server) passkeyRegister(c echo.Context) error {
+	if !s.passkeysOn() {
+		return echo.ErrNotFound
+	}
+	cer, ans, err := s.takeCeremony(c)
+	if err != nil {
+		return err
+	}
+	if ans == nil {
+		return ceremonyRefused(c, errNoAnswer)
+	}
+	pk, err := s.passkeys.FinishPasskeyRegistration(c.Request().Context(), s.DB, currentUser(c), cer, ans.Credential, ans.Name, s.sessionStore.Time())
+	if err != nil {
+		return ceremonyRefused(c, err)
+	}
+	s.flash(c, "Your passkey “"+pk.Name+"” is added. You can log in with it now.")
+	return c.JSON(http.StatusOK, map[string]string{"redirect": paths.Account.URL()})
+}
+
+// passkeyRename names one of the person's passkeys.
+func (s *Server) passkeyRename(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return echo.ErrNotFound
+	}
+	err = models.RenamePasskey(c.Request().Context(), s.DB, currentUser(c), id, c.FormValue("name"))
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		s.flashError(c, "The passkey's name: "+ve.Fields["name"])
+		return s.redirect(c, paths.Account.URL())
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "The passkey is renamed.")
+	return s.redirect(c, paths.Account.URL())
+}
+
+// passkeyRemove deletes one of the person's passkeys.
+func (s *Server) passkeyRemove(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return echo.ErrNotFound
+	}
+	pk, err := models.RemovePasskey(c.Request().Context(), s.DB, currentUser(c), id)
+	if err != nil {
+		return err
+	}
+	s.flash(c, "The passkey “"+pk.Name+"” is removed. It no longer logs you in.")
+	return s.redirect(c, paths.Account.URL())
+}
+
+// passkeyLoginOptions starts a log-in with a passkey: no email, the browser offers the passkeys
+// it holds for this site.
+func (s *Server) passkeyLoginOptions(c echo.Context) error {
+	if !s.passkeysOn() {
+		return echo.ErrNotFound
+	}
+	opts, cer, err := s.passkeys.BeginPasskeyLogin(s.sessionStore.Time())
+	if err != nil {
+		return err
+	}
+	return s.startCeremony(c, opts, cer)
+}
+
+// passkeyLogin finishes a log-in with a passkey and starts the session. A passkey proves both
+// possession and the person (user verification), so it asks for no further factor.
+func (s *Server) passkeyLogin(c echo.Context) error {
+	if !s.passkeysOn() {
+		return echo.ErrNotFound
+	}
+	cer, ans, err := s.takeCeremony(c)
+	if err != nil {
+		return err
+	}
+	if ans == nil {
+		return ceremonyRefused(c, errNoAnswer)
+	}
+	u, _, err := s.passkeys.FinishPasskeyLogin(c.Request().Context(), s.DB, cer, ans.Credential, s.sessionStore.Time())
+	if err != nil {
+		return ceremonyRefused(c, err)
+	}
+	if err := s.startSession(c, u); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"redirect": safeNext(ans.Next, "/")})
+}
