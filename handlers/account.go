@@ -27,7 +27,7 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 	cur := s.Sessions.Token(ctx)
 	for _, us := range list {
 		vm.Sessions = append(vm.Sessions, views.SessionRow{ID: us.ID.String(), Device: trimDevice(us.UserAgent), IP: us.IP,
-			Created: us.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), LastSeen: us.LastSeenAt.UTC().Format("2006-01-02 15:04 UTC"),
+			Created: us.CreatedAt, LastSeen: us.LastSeenAt,
 			Current: us.Token == cur})
 	}
 	vm.PasskeysOn = s.passkeysOn()
@@ -36,12 +36,8 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 		return err
 	}
 	for _, k := range keys {
-		used := "never used"
-		if k.LastUsedAt != nil {
-			used = "last used " + k.LastUsedAt.UTC().Format("2006-01-02 15:04 UTC")
-		}
 		vm.Passkeys = append(vm.Passkeys, views.PasskeyRow{ID: k.ID.String(), Name: k.Name,
-			Created: k.CreatedAt.UTC().Format("2006-01-02"), LastUsed: used, CloneWarning: k.CloneWarning})
+			Created: k.CreatedAt, LastUsed: k.LastUsedAt, CloneWarning: k.CloneWarning})
 	}
 	return s.render(c, status, views.AccountView(vm), nil)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,7 +38,7 @@ func (s *Server) auditIndex(c echo.Context) error {
 		vm.Next = p.Next
 		for i := range p.Entries {
 			e := &p.Entries[i]
-			vm.Rows = append(vm.Rows, views.AuditRow{At: e.CreatedAt.UTC().Format("Jan 2, 2006 15:04:05"), AtISO: e.CreatedAt.UTC().Format(time.RFC3339),
+			vm.Rows = append(vm.Rows, views.AuditRow{At: e.CreatedAt,
 				Actor: e.Actor(), Support: e.ActorStaff == models.StaffSupport, Action: e.Action, Target: e.Target,
 				Details: e.DetailsText(), IP: e.IP})
 		}

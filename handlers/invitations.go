@@ -144,7 +144,7 @@ func (s *Server) invitationPage(c echo.Context) error {
 	now := s.Now()
 	vm := views.InvitationPage{Frame: s.frame(c, "Invitation to "+info.WorkspaceName, ""), Token: token,
 		WorkspaceName: info.WorkspaceName, WorkspaceSlug: info.WorkspaceSlug, InviterName: info.InviterName,
-		Email: info.Email, RoleLabel: info.Role.Label(), Expires: info.ExpiresAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
+		Email: info.Email, RoleLabel: info.Role.Label(), Expires: info.ExpiresAt,
 		State: string(info.State(now))}
 	if u := currentUser(c); u != nil {
 		vm.LoggedInAs = u.Email

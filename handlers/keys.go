@@ -51,18 +51,11 @@ func (s *Server) keysView(c echo.Context, status int, vm views.KeysPage) error {
 
 // keyRow formats one key for the list.
 func keyRow(k *models.APIKey, now time.Time) views.KeyRow {
-	const day = "Jan 2, 2006"
 	r := views.KeyRow{ID: k.ID.String(), Prefix: k.Prefix, Name: k.Name, Scope: string(k.Scope), ScopeLabel: k.Scope.Label(),
-		Creator: k.CreatorName, Created: k.CreatedAt.UTC().Format(day), LastUsed: "Never", Expires: "Never",
+		Creator: k.CreatorName, Created: k.CreatedAt, LastUsed: k.LastUsedAt, Expires: k.ExpiresAt,
 		Status: string(k.Status(now))}
 	if r.Creator == "" {
 		r.Creator = "A former user"
-	}
-	if k.LastUsedAt != nil {
-		r.LastUsed = k.LastUsedAt.UTC().Format("Jan 2, 15:04 UTC")
-	}
-	if k.ExpiresAt != nil {
-		r.Expires = k.ExpiresAt.UTC().Format(day)
 	}
 	switch k.Status(now) {
 	case models.KeyActive:
@@ -73,7 +66,7 @@ func keyRow(k *models.APIKey, now time.Time) views.KeyRow {
 		r.StatusLabel = "Revoked"
 	}
 	if until := k.PreviousWorksUntil(now); !until.IsZero() {
-		r.PreviousUntil = until.UTC().Format("Jan 2, 15:04 UTC")
+		r.PreviousUntil = &until
 	}
 	return r
 }
@@ -164,7 +157,7 @@ func (s *Server) keyRoll(c echo.Context) error {
 		}
 		created = &views.CreatedKey{Name: k.Name, Prefix: k.Prefix, Token: token, Rolled: true}
 		if until := k.PreviousWorksUntil(now); !until.IsZero() {
-			created.PreviousUntil = until.UTC().Format("Jan 2, 15:04 UTC")
+			created.PreviousUntil = &until
 		}
 		return nil
 	})

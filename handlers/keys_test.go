@@ -244,7 +244,7 @@ func TestRollKeyFromThePage(t *testing.T) {
 	if res.StatusCode != 200 || fresh == "" || fresh == old || fresh[:12] != old[:12] {
 		t.Fatalf("roll: %d, new key %q for %q", res.StatusCode, fresh, old)
 	}
-	if !strings.Contains(res.TestID("new-key"), "previous secret keeps working") {
+	if !strings.Contains(res.TestID("new-key"), "previous secret stops working in 1 day") {
 		t.Fatalf("roll page does not say the grace: %q", res.TestID("new-key"))
 	}
 	if !c.Get("/w/" + crew.ws.Slug + "/keys").Has("key-grace") {

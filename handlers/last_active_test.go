@@ -43,7 +43,7 @@ func TestLastActiveIsPerWorkspace(t *testing.T) {
 	if res := xc.Get("/w/" + a.Slug); res.StatusCode != 200 {
 		t.Fatalf("x opens workspace a: %d", res.StatusCode)
 	}
-	if got := lastActive(); got != "Just now" {
+	if got := lastActive(); got != "just now" {
 		t.Fatalf("after a visit: %q", got)
 	}
 	// A second visit within the minute writes nothing.

@@ -68,7 +68,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		invs, names := pd.Invitations, pd.InviterNames
 		for _, inv := range invs {
 			row := views.InvitationRowVM{ID: inv.ID.String(), Email: inv.Email, RoleLabel: inv.Role.Label(),
-				Sent: inv.CreatedAt.UTC().Format("Jan 2, 2006"), Expires: inv.ExpiresAt.UTC().Format("Jan 2, 2006 15:04 UTC"),
+				Sent: inv.CreatedAt, Expires: inv.ExpiresAt,
 				Expired:   inv.State(now) == models.InvitationExpired,
 				CanManage: models.InvitationPermissions{Role: m.Role}.Manage(&inv) == nil}
 			if inv.InvitedBy != nil {
@@ -93,8 +93,8 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 func (s *Server) memberRow(c echo.Context, mem models.Member, owners int, lastActive, now time.Time) views.MemberRowVM {
 	m, me := membership(c), currentUser(c)
 	r := views.MemberRowVM{Slug: m.Slug, CSRF: s.csrfToken(c.Request().Context()), UserID: mem.UserID.String(),
-		Role: string(mem.Role), RoleLabel: mem.Role.Label(), Joined: mem.CreatedAt.UTC().Format("Jan 2, 2006"),
-		LastActive: ago(lastActive, now), IsSelf: mem.UserID == me.ID}
+		Role: string(mem.Role), RoleLabel: mem.Role.Label(), Joined: mem.CreatedAt,
+		LastActive: lastActive, IsSelf: mem.UserID == me.ID}
 	if mem.User != nil {
 		r.Name, r.Email = mem.User.DisplayName(), mem.User.Email
 	}
@@ -105,25 +105,6 @@ func (s *Server) memberRow(c echo.Context, mem models.Member, owners int, lastAc
 	r.CanRemove = perms.Remove() == nil
 	r.CanTransfer = perms.Transfer() == nil
 	return r
-}
-
-// ago says how long ago t was, for people.
-func ago(t, now time.Time) string {
-	if t.IsZero() {
-		return "Never"
-	}
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return "Just now"
-	case d < time.Hour:
-		return plural(int(d.Minutes()), "minute") + " ago"
-	case d < 24*time.Hour:
-		return plural(int(d.Hours()), "hour") + " ago"
-	case d < 30*24*time.Hour:
-		return plural(int(d.Hours()/24), "day") + " ago"
-	}
-	return t.UTC().Format("Jan 2, 2006")
 }
 
 func plural(n int, unit string) string {

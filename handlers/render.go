@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"atrium/models"
+	"atrium/views/components"
 	"atrium/views/layouts"
 )
 
@@ -30,7 +31,8 @@ func (s *Server) render(c echo.Context, status int, page, fragment templ.Compone
 	}
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 	c.Response().WriteHeader(status)
-	return comp.Render(c.Request().Context(), c.Response())
+	// Times on the page are said relative to the server's clock, never the machine's.
+	return comp.Render(components.WithNow(c.Request().Context(), s.Now()), c.Response())
 }
 
 // redirect sends htmx an HX-Redirect and a browser a 303.

@@ -117,6 +117,6 @@ func (s *Server) supportWorkspace(c echo.Context) error {
 		pending = plural(n, "pending invitation")
 	}
 	vm.Support = &views.SupportFacts{Members: plural(int(v.Members), "member"), Pending: pending,
-		Created: v.Workspace.CreatedAt.UTC().Format("Jan 2, 2006"), BackURL: paths.SupportWorkspaces.URL()}
+		Created: v.Workspace.CreatedAt, BackURL: paths.SupportWorkspaces.URL()}
 	return s.render(c, http.StatusOK, views.UsageView(vm), nil)
 }

@@ -14,6 +14,7 @@ import (
 	"atrium/handlers/webtest"
 	"atrium/models"
 	"atrium/models/testdb"
+	"atrium/views/components"
 )
 
 // putUsageRow writes one hour's use of ws directly, the way the metering leaves it.
@@ -100,14 +101,17 @@ func TestUsagePageMatchesMeteredEventsAndCSV(t *testing.T) {
 	}
 	for id, want := range map[string]string{
 		"month-agent-minutes": "11", "month-api-calls": "7", "meter-agent-minutes-used": "11", "meter-api-calls-used": "7",
-		"range-agent-minutes": "313", "range-api-calls": "50", "meter-agent-minutes-resets": "Starts again " + month.AddDate(0, 1, 0).Format("Jan 2, 15:04 UTC"),
-		"meter-api-calls-resets": "Starts again " + month.Add(time.Hour).Format("Jan 2, 15:04 UTC"), "tier": "Pro",
+		"range-agent-minutes": "313", "range-api-calls": "50", "meter-agent-minutes-resets": "Starts again " + components.Relative(month.AddDate(0, 1, 0), now),
+		"meter-api-calls-resets": "Starts again in 30 min", "tier": "Pro",
 	} {
 		if got := res.TestID(id); got != want {
 			t.Errorf("%s = %q, want %q", id, got, want)
 		}
 	}
 	doc := res.Doc()
+	if title, _ := doc.Find(`[data-testid="meter-api-calls-resets"] time`).Attr("title"); title != components.Exact(month.Add(time.Hour)) {
+		t.Errorf("the reset's exact time on hover is %q", title)
+	}
 	if n := doc.Find(`[data-testid="chart-agent-minutes-bar"]`).Length(); n != 7 {
 		t.Errorf("%d day bars, want 7", n)
 	}

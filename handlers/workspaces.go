@@ -104,9 +104,7 @@ func meters(u *models.Snapshot) []views.MeterVM {
 	out := make([]views.MeterVM, 0, len(ms))
 	for _, x := range ms {
 		vm := views.MeterVM{Key: x.key, Label: x.label, Used: models.FormatCount(x.used), Limit: x.limit.String(), Percent: x.limit.Percent(x.used)}
-		if !x.resets.IsZero() {
-			vm.Resets = x.resets.UTC().Format("Jan 2, 15:04 UTC")
-		}
+		vm.Resets = x.resets
 		out = append(out, vm)
 	}
 	return out

@@ -2,6 +2,7 @@ package views
 
 import (
 	"net/url"
+	"time"
 
 	"atrium/handlers/paths"
 	"atrium/views/layouts"
@@ -57,8 +58,8 @@ func (p AuditPage) CSVURL() string { return pathWithQuery(paths.AuditCSV.URL(p.S
 
 // AuditRow is one event as the log shows it.
 type AuditRow struct {
-	At, AtISO string
-	Actor     string
+	At    time.Time
+	Actor string
 	// Support marks a support person's look at the workspace.
 	Support bool
 	Action  string

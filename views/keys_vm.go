@@ -2,6 +2,7 @@ package views
 
 import (
 	"net/url"
+	"time"
 
 	"atrium/handlers/paths"
 	"atrium/views/layouts"
@@ -45,19 +46,20 @@ type CreatedKey struct {
 	Prefix string
 	Token  string
 	Rolled bool
-	// PreviousUntil says until when the replaced secret keeps working after a roll ("" if not).
-	PreviousUntil string
+	// PreviousUntil says until when the replaced secret keeps working after a roll (nil if not).
+	PreviousUntil *time.Time
 }
 
 // KeyRow is one key in the list.
 type KeyRow struct {
-	ID, Prefix, Name           string
-	Scope, ScopeLabel          string
-	Creator                    string
-	Created, LastUsed, Expires string
-	Status, StatusLabel        string
+	ID, Prefix, Name    string
+	Scope, ScopeLabel   string
+	Creator             string
+	Created             time.Time
+	LastUsed, Expires   *time.Time // nil: never used, never expires
+	Status, StatusLabel string
 	// PreviousUntil is set while a rolled key's previous secret still works.
-	PreviousUntil string
+	PreviousUntil *time.Time
 	// Active keys can be rolled and revoked.
 	Active bool
 }

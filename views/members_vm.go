@@ -3,6 +3,7 @@ package views
 import (
 	"net/url"
 	"strconv"
+	"time"
 
 	"atrium/handlers/paths"
 	"atrium/views/layouts"
@@ -64,8 +65,8 @@ type MemberRowVM struct {
 	Email      string
 	Role       string // the role's value, e.g. "admin"
 	RoleLabel  string
-	Joined     string
-	LastActive string
+	Joined     time.Time
+	LastActive time.Time // zero: never
 	IsSelf     bool
 	// RoleOptions is set when the viewer may change this member's role.
 	RoleOptions []RoleOption
@@ -82,9 +83,10 @@ func (r MemberRowVM) ID() string { return "member-" + r.UserID }
 
 // InvitationRowVM is one pending (or expired) invitation.
 type InvitationRowVM struct {
-	ID, Email, RoleLabel, InvitedBy, Sent, Expires string
-	Expired                                        bool
-	CanManage                                      bool
+	ID, Email, RoleLabel, InvitedBy string
+	Sent, Expires                   time.Time
+	Expired                         bool
+	CanManage                       bool
 }
 
 // InviteForm is the invite form with its errors.
@@ -121,7 +123,7 @@ type InvitationPage struct {
 	InviterName   string
 	Email         string
 	RoleLabel     string
-	Expires       string
+	Expires       time.Time
 	// State is "pending", "expired", "revoked" or "accepted".
 	State string
 	// LoggedInAs is the signed-in user's email, "" for a visitor.

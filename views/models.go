@@ -2,6 +2,8 @@
 package views
 
 import (
+	"time"
+
 	"atrium/views/layouts"
 )
 
@@ -63,7 +65,7 @@ type MeterVM struct {
 	Used    string
 	Limit   string
 	Percent float64
-	Resets  string
+	Resets  time.Time // zero: the limit does not reset
 }
 
 // AccountPage is /account.
@@ -80,15 +82,18 @@ type AccountPage struct {
 
 // PasskeyRow is one of the person's passkeys.
 type PasskeyRow struct {
-	ID, Name, Created, LastUsed string
+	ID, Name string
+	Created  time.Time
+	LastUsed *time.Time // nil: never used
 	// CloneWarning: the passkey's signature counter went backwards once; it is refused.
 	CloneWarning bool
 }
 
 // SessionRow is one signed-in session.
 type SessionRow struct {
-	ID, Device, IP, Created, LastSeen string
-	Current                           bool
+	ID, Device, IP    string
+	Created, LastSeen time.Time
+	Current           bool
 }
 
 // ErrorPage is the friendly page for 403, 404, 429 and 500.

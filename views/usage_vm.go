@@ -1,6 +1,8 @@
 package views
 
 import (
+	"time"
+
 	"atrium/views/components"
 	"atrium/views/layouts"
 )
@@ -47,6 +49,7 @@ type UsageNumbers struct {
 // SupportFacts is what support sees about a workspace besides its usage, in words ("3 members",
 // "no pending invitations").
 type SupportFacts struct {
-	Members, Pending, Created string
-	BackURL                   string
+	Members, Pending string
+	Created          time.Time
+	BackURL          string
 }
