@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"atrium/models/wirecount"
 )
 
 // call is one client's unit of work (a request, or a pair of requests); it returns an error for
@@ -23,7 +25,7 @@ type window struct {
 	calls    int64
 	took     time.Duration
 	p50, p99 time.Duration
-	wire     wireCounts
+	wire     wirecount.Counts
 	writeTx  int64 // transaction ids the database handed out: transactions that wrote
 	peakRSS  int64 // bytes; 0 when the kernel cannot tell
 }

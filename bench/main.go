@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ type config struct {
 	reps             int
 	seed             seedSize
 	keep             bool
+	cpuProfile       string
 }
 
 func main() {
@@ -66,6 +68,7 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (co
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "untimed warm-up before each timed window")
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions, interleaved (forward, backward, forward, …); the table gives medians")
 	fs.BoolVar(&cfg.keep, "keep", false, "with -db: keep the seeded database afterwards (its name is logged), to look into its queries")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured cases (server and clients, not the seed) to this file")
 	fs.IntVar(&cfg.seed.Tasks, "tasks", defaultSeed.Tasks, "tasks in the measured workspace")
 	fs.IntVar(&cfg.seed.Members, "members", defaultSeed.Members, "members of the measured workspace")
 	fs.IntVar(&cfg.seed.Small, "small", defaultSeed.Small, "small workspaces besides it")
@@ -134,6 +137,17 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) ([]row, error) 
 	defer st.close()
 	log.Info("ready", "database", st.dbDesc, "pool", st.poolSize, "took", time.Since(start).Round(time.Millisecond))
 
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rows, err := measure(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err

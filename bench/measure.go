@@ -67,7 +67,7 @@ func measure(ctx context.Context, cfg config, st *stage, log *slog.Logger) ([]ro
 			}
 			r.runs = append(r.runs, res)
 			log.Info("measured", "rep", rep+1, "case", r.c.name, "c", r.conns, "per_s", int(float64(res.calls)/res.took.Seconds()),
-				"p50", res.p50, "p99", res.p99, "round_trips", perCall(res.wire.roundTrips, res.calls))
+				"p50", res.p50, "p99", res.p99, "round_trips", perCall(res.wire.RoundTrips, res.calls))
 		}
 	}
 	out := make([]row, len(rows))
@@ -122,18 +122,18 @@ func measureOnce(ctx context.Context, cfg config, st *stage, r *row) (window, er
 	if err != nil {
 		return window{}, err
 	}
-	w0 := st.wire.snapshot()
+	w0 := st.wire.Snapshot()
 	calls, took, lat, err := loop(ctx, clients, d)
 	if err != nil {
 		return window{}, err
 	}
-	w1 := st.wire.snapshot()
+	w1 := st.wire.Snapshot()
 	x1, err := st.nextXID(ctx)
 	if err != nil {
 		return window{}, err
 	}
 	return window{calls: calls, took: took, p50: lat.quantile(0.50), p99: lat.quantile(0.99),
-		wire: w1.sub(w0), writeTx: x1 - x0, peakRSS: peakRSS()}, nil
+		wire: w1.Sub(w0), writeTx: x1 - x0, peakRSS: peakRSS()}, nil
 }
 
 func (r *row) summarize() {
@@ -145,8 +145,8 @@ func (r *row) summarize() {
 		p50 = append(p50, x.p50)
 		p99 = append(p99, x.p99)
 		calls += x.calls
-		rt += x.wire.roundTrips
-		stmts += x.wire.statements
+		rt += x.wire.RoundTrips
+		stmts += x.wire.Statements
 		wtx += x.writeTx
 		r.peakRSS = max(r.peakRSS, x.peakRSS)
 	}

@@ -34,7 +34,7 @@ func printTable(out io.Writer, cfg config, st *stage, rows []row) {
 			rate += " pairs/s"
 		}
 		stmts := fmt.Sprintf("%.2f", r.statements)
-		if st.wire.opaque.Load() {
+		if st.wire.Opaque.Load() {
 			stmts = "n/a (TLS)"
 		}
 		fmt.Fprintf(out, "| %s | %d | %s | %s | %s | %s | %.2f | %s | %.2f | %s |\n",

@@ -24,6 +24,7 @@ import (
 	"atrium/migrations"
 	"atrium/models"
 	"atrium/models/pgembed"
+	"atrium/models/wirecount"
 )
 
 // stage is everything the cases run against.
@@ -32,7 +33,7 @@ type stage struct {
 	app      *bun.DB // the runtime role's pool, as the server uses it; counted
 	floor    *pgxpool.Pool
 	srv      *handlers.Server
-	wire     *wire
+	wire     *wirecount.Counter
 	poolSize int
 	env      *env
 	dbDesc   string // what the database is, for the table's heading
@@ -48,7 +49,7 @@ func (s *stage) close() {
 }
 
 func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) (st *stage, err error) {
-	st = &stage{wire: &wire{}}
+	st = &stage{wire: &wirecount.Counter{}}
 	defer func() {
 		if err != nil {
 			st.close()
@@ -79,7 +80,7 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 	log.Info("seeded", "what", cfg.seed.String(), "took", time.Since(t0).Round(time.Millisecond))
 
 	// The server's pool, opened as the server opens it, with the wire counted.
-	if st.app, err = models.Open(ctx, models.OpenOptions{URL: ownerURL, SetRole: models.AppRole, Dial: st.wire.dial}); err != nil {
+	if st.app, err = models.Open(ctx, models.OpenOptions{URL: ownerURL, SetRole: models.AppRole, Dial: st.wire.Dial}); err != nil {
 		return nil, err
 	}
 	st.cleanups = append(st.cleanups, func() { st.app.Close() })
@@ -94,7 +95,7 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 		return nil, err
 	}
 	pc.MaxConns = int32(st.poolSize)
-	pc.ConnConfig.DialFunc = st.wire.dial
+	pc.ConnConfig.DialFunc = st.wire.Dial
 	pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	pc.ConnConfig.RuntimeParams["application_name"] = "atrium-bench-floor"
 	pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {

@@ -330,9 +330,9 @@ func (g *fairGate) learn(prefix string, ws uuid.UUID) {
 // apiWorkspace answers the key's workspace.
 func (s *Server) apiWorkspace(c echo.Context) error {
 	var ws *models.Workspace
-	err := s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+	err := s.apiRead(c, func(ctx context.Context, r *models.TenantRead) error {
 		var err error
-		ws, err = models.WorkspaceByID(ctx, tn, apiCaller(c).WorkspaceID)
+		ws, err = models.ReadWorkspace(ctx, r)
 		return err
 	})
 	if err != nil {
@@ -367,12 +367,9 @@ type apiCalls struct {
 // unlimited.
 func (s *Server) apiUsage(c echo.Context) error {
 	var u *models.Snapshot
-	err := s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
-		ws, err := models.WorkspaceByID(ctx, tn, apiCaller(c).WorkspaceID)
-		if err != nil {
-			return err
-		}
-		u, err = models.CurrentUsage(ctx, tn, ws.Tier, s.Now())
+	err := s.apiRead(c, func(ctx context.Context, r *models.TenantRead) error {
+		var err error
+		u, err = models.ReadUsage(ctx, r, s.Now())
 		return err
 	})
 	if err != nil {

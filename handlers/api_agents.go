@@ -166,8 +166,8 @@ func (s *Server) apiTasksIndex(c echo.Context) error {
 	}
 	var rows []models.Task
 	var next string
-	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
-		rows, next, err = models.ListTasks(ctx, tn, f, page)
+	err = s.apiRead(c, func(ctx context.Context, r *models.TenantRead) error {
+		rows, next, err = models.ReadTasks(ctx, r, f, page)
 		return err
 	})
 	if err != nil {
@@ -204,8 +204,8 @@ func (s *Server) apiTaskShow(c echo.Context) error {
 		return err
 	}
 	var t *models.Task
-	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
-		t, err = models.TaskByID(ctx, tn, id)
+	err = s.apiRead(c, func(ctx context.Context, r *models.TenantRead) error {
+		t, err = models.ReadTask(ctx, r, id)
 		return err
 	})
 	if err != nil {
@@ -246,8 +246,8 @@ func (s *Server) apiMessagesIndex(c echo.Context) error {
 	}
 	var rows []models.Message
 	var next string
-	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
-		rows, next, err = models.ListMessages(ctx, tn, id, page)
+	err = s.apiRead(c, func(ctx context.Context, r *models.TenantRead) error {
+		rows, next, err = models.ReadMessages(ctx, r, id, page)
 		return err
 	})
 	if err != nil {

@@ -646,12 +646,28 @@ func TestAPIKeyRevokedThroughOneServerIsRefusedByAnother(t *testing.T) {
 
 // TestAPIMeteredReadIsOneRoundTrip counts the database round trips of metered reads on a server
 // whose pool dials through a counter: once the key is cached, the hour's block leased and the
-// statements prepared, GET /api/v1/agents/:id and GET /api/v1/agents are one round trip each and
-// write nothing, with prepared statements and without.
+// statements prepared, every read of the API (agents, tasks with and without filters, a task, its
+// messages, the workspace, its usage) is one round trip of two statements (the workspace's binding
+// and the query) and writes nothing, with prepared statements and without.
 func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 	app := webtest.Start(t)
 	sp := newAPISpace(t, app, models.TierPro)
 	agent := apiCall(t, app.HTTP.URL, "POST", "/api/v1/agents", sp.writeKey, `{"name": "counted"}`).JSON(t)["id"].(string)
+	task := apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks", sp.writeKey, `{"agent_id": "`+agent+`", "input": "counted input"}`).JSON(t)["id"].(string)
+	if r := apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks/"+task+"/messages", sp.writeKey, `{"role": "user", "body": "counted message"}`); r.Status != 201 {
+		t.Fatalf("add a message: %d %s", r.Status, r.Body)
+	}
+	reads := []struct{ path, want string }{
+		{"/api/v1/agents/" + agent, agent},
+		{"/api/v1/agents", agent},
+		{"/api/v1/tasks", task},
+		{"/api/v1/tasks?status=running&agent_id=" + agent, task},
+		{"/api/v1/tasks?status=succeeded", `"data":[]`},
+		{"/api/v1/tasks/" + task, "counted input"},
+		{"/api/v1/tasks/" + task + "/messages", "counted message"},
+		{"/api/v1/workspace", sp.ws.ID.String()},
+		{"/api/v1/usage", `"concurrent_tasks":{"used":1`},
+	}
 	for _, noPrepare := range []bool{false, true} {
 		var tc testdb.WireCount
 		pool, err := models.Open(context.Background(), models.OpenOptions{URL: app.DB.OwnerURL, SetRole: models.AppRole,
@@ -671,16 +687,22 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 			}
 		}
 		calls := apiUsageCalls(t, app, sp.ws)
-		for _, path := range []string{"/api/v1/agents/" + agent, "/api/v1/agents"} {
+		for _, rd := range reads {
 			for i := range 6 {
-				before := tc.RoundTrips.Load()
-				r := apiCall(t, hs.URL, "GET", path, sp.readKey, "")
-				if r.Status != 200 || !strings.Contains(r.Body, agent) {
-					t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+				rt0, st0 := tc.RoundTrips.Load(), tc.Statements.Load()
+				r := apiCall(t, hs.URL, "GET", rd.path, sp.readKey, "")
+				if r.Status != 200 || !strings.Contains(r.Body, rd.want) {
+					t.Fatalf("GET %s: %d %s", rd.path, r.Status, r.Body)
 				}
 				// The first call looks the key up, leases a block and prepares the statements.
-				if n := tc.RoundTrips.Load() - before; i > 0 && n != 1 {
-					t.Errorf("prepare off=%v: GET %s took %d round trips, want 1", noPrepare, path, n)
+				if i == 0 {
+					continue
+				}
+				if n := tc.RoundTrips.Load() - rt0; n != 1 {
+					t.Errorf("prepare off=%v: GET %s took %d round trips, want 1", noPrepare, rd.path, n)
+				}
+				if n := tc.Statements.Load() - st0; n != 2 {
+					t.Errorf("prepare off=%v: GET %s ran %d statements, want 2 (binding and query, no write)", noPrepare, rd.path, n)
 				}
 			}
 		}

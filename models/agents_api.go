@@ -130,57 +130,11 @@ func ParseTaskStatus(s string) (TaskStatus, bool) {
 	return "", false
 }
 
-// ListTasks lists the tenant's workspace's tasks, newest first. It runs in the workspace's
-// transaction.
-func ListTasks(ctx context.Context, tn *Tenant, f TaskFilter, page Page) ([]Task, string, error) {
-	var out []Task
-	q := tn.db().NewSelect().Model(&out).OrderExpr("t.id DESC").Limit(int64(page.Limit) + 1)
-	if f.Status != "" {
-		q = q.Where("t.status = ?", f.Status)
-	}
-	if f.AgentID != uuid.Nil {
-		q = q.Where("t.agent_id = ?", f.AgentID)
-	}
-	if page.After != uuid.Nil {
-		q = q.Where("t.id < ?", page.After)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, "", fmt.Errorf("list tasks: %w", err)
-	}
-	out, next := trimPage(out, page.Limit, func(t Task) uuid.UUID { return t.ID })
-	return out, next, nil
-}
-
-// TaskByID loads one task of the tenant's workspace; another workspace's is not found.
-func TaskByID(ctx context.Context, tn *Tenant, id uuid.UUID) (*Task, error) {
-	t := new(Task)
-	err := tn.db().NewSelect().Model(t).Where("t.id = ?", id).Scan(ctx)
-	return t, notFound(err, "task")
-}
-
 // MessageRoles are who may speak in a task's conversation.
 var MessageRoles = []string{"user", "assistant", "system", "tool"}
 
 // MaxMessageBody is the longest message body, in characters.
 const MaxMessageBody = 32_000
-
-// ListMessages lists a task's messages, oldest first (the order of the conversation). It runs in
-// the workspace's transaction.
-func ListMessages(ctx context.Context, tn *Tenant, taskID uuid.UUID, page Page) ([]Message, string, error) {
-	if _, err := TaskByID(ctx, tn, taskID); err != nil {
-		return nil, "", err
-	}
-	var out []Message
-	q := tn.db().NewSelect().Model(&out).Where("msg.task_id = ?", taskID).OrderExpr("msg.id ASC").Limit(int64(page.Limit) + 1)
-	if page.After != uuid.Nil {
-		q = q.Where("msg.id > ?", page.After)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, "", fmt.Errorf("list messages: %w", err)
-	}
-	out, next := trimPage(out, page.Limit, func(m Message) uuid.UUID { return m.ID })
-	return out, next, nil
-}
 
 // AddMessage appends a message to a running or queued task's conversation; a finished task's
 // conversation is closed. It runs in the workspace's transaction.
