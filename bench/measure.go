@@ -20,6 +20,35 @@ type row struct {
 	// Per call, over every call of every repetition.
 	roundTrips, statements, writeTx float64
 	peakRSS                         int64 // the highest of the repetitions
+	// probeRT: the round trips of each of a run of calls made one at a time after the windows
+	// (console pages only), so each call's own count is known: the window's mean includes the
+	// once-a-minute notes (a member's and a session's last activity), which fall on some calls.
+	probeRT []int64
+}
+
+// probeCalls is how many calls the one-at-a-time probe of a console page makes.
+const probeCalls = 61
+
+// probe makes probeCalls calls of case c one at a time, nothing else running, and returns each
+// call's round trips as counted on the wire, sorted.
+func probe(ctx context.Context, st *stage, c *benchCase) ([]int64, error) {
+	fn, err := c.client(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(ctx); err != nil { // settle the connection and the session
+		return nil, err
+	}
+	out := make([]int64, 0, probeCalls)
+	for range probeCalls {
+		w0 := st.wire.Snapshot()
+		if err := fn(ctx); err != nil {
+			return nil, err
+		}
+		out = append(out, st.wire.Snapshot().Sub(w0).RoundTrips)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // measure runs every chosen case at every concurrency, reps times, interleaved: the list in order,
@@ -69,6 +98,20 @@ func measure(ctx context.Context, cfg config, st *stage, log *slog.Logger) ([]ro
 			log.Info("measured", "rep", rep+1, "case", r.c.name, "c", r.conns, "per_s", int(float64(res.calls)/res.took.Seconds()),
 				"p50", res.p50, "p99", res.p99, "round_trips", perCall(res.wire.RoundTrips, res.calls))
 		}
+	}
+	probes := map[string][]int64{}
+	for _, r := range rows {
+		if r.c.group != "pages" {
+			continue
+		}
+		if _, done := probes[r.c.key]; !done {
+			p, err := probe(ctx, st, r.c)
+			if err != nil {
+				return nil, fmt.Errorf("%s, one at a time: %w", r.c.name, err)
+			}
+			probes[r.c.key] = p
+		}
+		r.probeRT = probes[r.c.key]
 	}
 	out := make([]row, len(rows))
 	for i, r := range rows {

@@ -688,6 +688,7 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 		}
 		calls := apiUsageCalls(t, app, sp.ws)
 		for _, rd := range reads {
+			best := int64(1 << 30)
 			for i := range 6 {
 				rt0, st0 := tc.RoundTrips.Load(), tc.Statements.Load()
 				r := apiCall(t, hs.URL, "GET", rd.path, sp.readKey, "")
@@ -698,12 +699,15 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 				if i == 0 {
 					continue
 				}
-				if n := tc.RoundTrips.Load() - rt0; n != 1 {
-					t.Errorf("prepare off=%v: GET %s took %d round trips, want 1", noPrepare, rd.path, n)
-				}
+				// A pooled connection idle for over a second is pinged first (a round trip, no
+				// statement): the round trips are the best of five, the statements every call's.
+				best = min(best, tc.RoundTrips.Load()-rt0)
 				if n := tc.Statements.Load() - st0; n != 2 {
 					t.Errorf("prepare off=%v: GET %s ran %d statements, want 2 (binding and query, no write)", noPrepare, rd.path, n)
 				}
+			}
+			if best != 1 {
+				t.Errorf("prepare off=%v: GET %s took %d round trips, want 1", noPrepare, rd.path, best)
 			}
 		}
 		if after := apiUsageCalls(t, app, sp.ws); after <= calls {

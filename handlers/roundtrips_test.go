@@ -15,9 +15,10 @@ import (
 	"atrium/models/testdb"
 )
 
-// TestConsolePagesInAtMostFiveRoundTrips: a signed-in page view (overview, members, usage over 90
-// days) makes at most five database round trips and five statements, counted on the wire,
-// session and frame included, once the once-a-minute notes (last active) are made.
+// TestConsolePagesInAtMostFiveRoundTrips: a signed-in page view (overview, members and a member
+// search, usage over 7 and 90 days, keys) makes at most five database round trips and five
+// statements, counted on the wire, session and frame included, once the once-a-minute notes (last
+// active) are made.
 func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	d := testdb.Get(t)
 	var w testdb.WireCount
@@ -39,7 +40,8 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	}
 	c := app.Login(owner.Email)
 	base := "/w/" + ws.Slug
-	pages := []string{base, base + "/members", base + "/usage?range=90", base + "/usage"}
+	pages := []string{base, base + "/members", base + "/members?q=rt-member", base + "/usage?range=90", base + "/usage",
+		base + "/keys"}
 	for _, p := range pages { // settle: the session's CSRF token and workspace, last active
 		if res := c.Get(p); res.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d", p, res.StatusCode)

@@ -29,10 +29,18 @@ type OpenOptions struct {
 	// Dial, when set, opens the pool's network connections in place of pgx's dialer (the load
 	// benchmark counts the protocol's round trips through it).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// NoPrepare turns off the prepared statements of the one-round-trip reads (TenantRead), for
-	// poolers that do not keep prepared statements; ATRIUM_DB_PREPARE=off in the environment
-	// does the same.
+	// NoPrepare turns off the prepared statements of the one-round-trip reads (TenantRead) and of
+	// the console pages' statements, for poolers that do not keep prepared statements;
+	// ATRIUM_DB_PREPARE=off in the environment does the same.
 	NoPrepare bool
+	// TaskAsyncCommit commits task starts and completions without waiting for their WAL to reach
+	// the disk (synchronous_commit off for those transactions alone); ATRIUM_TASK_SYNC_COMMIT=off in
+	// the environment does the same. Off by default: a crash of the database server can then lose
+	// the task starts and completions of its last moments (by default at most about 0.6 s; the
+	// database stays consistent), so a client may hold the id of a task that is gone, or a
+	// completion's agent-minutes may go uncounted. It is for deployments that prefer throughput
+	// to that; every other write stays durable.
+	TaskAsyncCommit bool
 }
 
 // Open connects bun to PostgreSQL through pgx's database/sql driver in simple-protocol mode and
@@ -63,6 +71,9 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 	if opt.NoPrepare || strings.EqualFold(os.Getenv("ATRIUM_DB_PREPARE"), "off") {
 		noPrepare.Store(sqldb, struct{}{})
 	}
+	if opt.TaskAsyncCommit || strings.EqualFold(os.Getenv("ATRIUM_TASK_SYNC_COMMIT"), "off") {
+		taskAsync.Store(sqldb, struct{}{})
+	}
 	max := opt.MaxConns
 	if max <= 0 {
 		max = 20
@@ -75,6 +86,7 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		noPrepare.Delete(sqldb)
+		taskAsync.Delete(sqldb)
 		listenConfigs.Delete(sqldb)
 		db.Close()
 		// pgx spreads one failure over several lines; the operator gets one.

@@ -492,56 +492,66 @@ const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.ro
 	'last_seen_at', m.last_seen_at, 'user', jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at))`
 
-// pageListedColumns is the same row from the members page's listing (l), which carries the
-// member's and the user's columns side by side.
-const pageListedColumns = `jsonb_build_object('user_id', l.user_id, 'role', l.role, 'created_at', l.created_at,
-	'last_seen_at', l.last_seen_at, 'user', jsonb_build_object('id', l.user_id, 'email', l.email, 'name', l.name,
-	'staff_role', l.staff_role, 'created_at', l.user_created_at, 'last_login_at', l.last_login_at, 'disabled_at', l.disabled_at))`
-
 // ReadMembersPage reads, in one statement, what the members page shows: the page of members
 // matching query (as ListMembers), the owners (CountOwners), the viewer's own membership
 // (MemberByUserID), the seats used at now (SeatsUsed) and the pending invitations with their
 // inviters' names (PendingInvitations, InviterNames). It runs inside the workspace's transaction.
+//
+// The page is read in the order of workspace_members_page_idx (role, then the sort keys each
+// membership keeps of its user's name and email), so without a search it reads only the rows up
+// to the page's end, not every member: under row-level security the index's condition is
+// workspace_id alone, a leakproof comparison, and the order is the index's. Another order of the
+// list (by name, date joined, last active) keeps this shape with an index of its own whose
+// columns follow workspace_id in the ORDER BY's order, ending in a unique tie-break; a filter on
+// an enum (a role) is not leakproof, so it is a filter on that index's rows unless a partial index
+// per value carries it, as workspace_members_owners_idx does for the owners. A search (query)
+// reads every member's name and email, as a search must.
 func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query string, page int, now time.Time) (*MembersPageData, error) {
 	query = strings.TrimSpace(query)
 	page = min(max(page, 1), math.MaxInt32) // beyond the last page is the last page
-	filter, pat := "", ""
+	// The search pattern is the last parameter, and only there when there is a search: a prepared
+	// statement cannot leave a parameter unused.
+	args := []any{tn.ws, self, page, MemberPageSize, now}
+	filter := ""
 	if query != "" {
-		filter = ` AND (u.email ILIKE ?2 OR u.name ILIKE ?2)`
-		pat = "%" + likeEscaper.Replace(query) + "%"
+		filter = ` AND (u.email ILIKE $6 OR u.name ILIKE $6)`
+		args = append(args, "%"+likeEscaper.Replace(query)+"%")
+	}
+	counted := `SELECT count(*)::int AS n FROM workspace_members AS m WHERE m.workspace_id = $1`
+	if filter != "" {
+		counted = `SELECT count(*)::int AS n FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
+		  WHERE m.workspace_id = $1` + filter
 	}
 	var row struct {
 		Total, Page, Pages, Owners int
 		Seats                      int64
 		Members, Self, Invitations []byte
 	}
-	err := tn.db().NewRaw(`WITH listed AS (
-		  SELECT m.user_id, m.role, m.created_at, m.last_seen_at, lower(u.name) AS lname, u.email, u.name, u.staff_role,
-		         u.created_at AS user_created_at, u.last_login_at, u.disabled_at
-		  FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
-		  WHERE m.workspace_id = ?0`+filter+`
-		), paging AS (
-		  SELECT count(*)::int AS total, greatest(1, (count(*)::int + ?4 - 1) / ?4) AS pages FROM listed
+	err := tn.queryRow(ctx, `WITH paging AS (
+		  SELECT n AS total, greatest(1, (n + $4::int - 1) / $4::int) AS pages FROM (`+counted+`) AS c
 		), paged AS (
-		  SELECT total, pages, least(greatest(?3::int, 1), pages) AS page FROM paging
+		  SELECT total, pages, least(greatest($3::int, 1), pages) AS page FROM paging
 		)
 		SELECT p.total, p.page, p.pages,
-		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = ?0 AND role = 'owner') AS owners,
-		  (SELECT count(*) FROM workspace_members WHERE workspace_id = ?0)
-		    + (SELECT count(*) FROM invitations WHERE workspace_id = ?0 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?5) AS seats,
-		  (SELECT coalesce(jsonb_agg(`+pageListedColumns+` ORDER BY l.role, l.lname, l.email), '[]') FROM (
-		     SELECT * FROM listed ORDER BY role, lname, email LIMIT ?4 OFFSET (p.page - 1) * ?4) AS l) AS members,
+		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = $1 AND role = 'owner') AS owners,
+		  (SELECT count(*) FROM workspace_members WHERE workspace_id = $1)
+		    + (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5) AS seats,
+		  (SELECT coalesce(jsonb_agg(`+pageMemberColumns+` ORDER BY m.role, m.sort_name, m.sort_email), '[]') FROM (
+		     SELECT m.* FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
+		     WHERE m.workspace_id = $1`+filter+`
+		     ORDER BY m.role, m.sort_name, m.sort_email LIMIT $4::int OFFSET (p.page - 1) * $4::int) AS m
+		     JOIN users AS u ON u.id = m.user_id) AS members,
 		  (SELECT `+pageMemberColumns+` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
-		     WHERE m.workspace_id = ?0 AND m.user_id = ?1) AS self,
+		     WHERE m.workspace_id = $1 AND m.user_id = $2) AS self,
 		  (SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'email', i.email, 'role', i.role, 'invited_by', i.invited_by,
 		       'created_at', i.created_at, 'expires_at', i.expires_at, 'inviter_name', i.inviter_name, 'inviter_email', i.inviter_email)
 		       ORDER BY i.created_at DESC), '[]') FROM (
 		     SELECT inv.*, u.name AS inviter_name, u.email AS inviter_email
 		     FROM invitations AS inv LEFT JOIN users AS u ON u.id = inv.invited_by
-		     WHERE inv.workspace_id = ?0 AND inv.accepted_at IS NULL AND inv.revoked_at IS NULL
+		     WHERE inv.workspace_id = $1 AND inv.accepted_at IS NULL AND inv.revoked_at IS NULL
 		     ORDER BY inv.created_at DESC LIMIT 500) AS i) AS invitations
-		FROM paged AS p`, tn.ws, self, pat, page, MemberPageSize, now).
-		Scan(ctx, &row.Total, &row.Page, &row.Pages, &row.Owners, &row.Seats, &row.Members, &row.Self, &row.Invitations)
+		FROM paged AS p`, args...).
+		Scan(&row.Total, &row.Page, &row.Pages, &row.Owners, &row.Seats, &row.Members, &row.Self, &row.Invitations)
 	if err != nil {
 		return nil, fmt.Errorf("members page: %w", err)
 	}

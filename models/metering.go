@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +78,21 @@ func recordRefusal(ctx context.Context, tn *Tenant, caller *APICaller, action st
 	return nil
 }
 
+// taskAsync remembers the pools opened with OpenOptions.TaskAsyncCommit.
+var taskAsync sync.Map // *sql.DB → struct{}
+
+// taskCommit is what goes before a task function in the FROM list of its one statement: on a pool
+// opened with TaskAsyncCommit, a transaction-local synchronous_commit = off, so the statement's
+// own (implicit) transaction commits without waiting for the disk; otherwise nothing.
+func taskCommit(db bun.IDB) string {
+	if bdb, ok := db.(*bun.DB); ok {
+		if _, async := taskAsync.Load(bdb.DB); async {
+			return "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit, "
+		}
+	}
+	return ""
+}
+
 // MaxTaskInput is the longest task input, in characters.
 const MaxTaskInput = 32_000
 
@@ -116,7 +132,7 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 		Used      int64      `bun:"used"`
 		CreatedAt *time.Time `bun:"created_at"`
 	}
-	err := db.NewRaw("SELECT * FROM atrium_start_task(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_start_task(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS t",
 		caller.WorkspaceID, id, agentID, input, now, string(caller.Tier), minutes, concurrent, month, month.AddDate(0, 1, 0)).
 		Scan(ctx, &out)
 	if err != nil {
@@ -244,7 +260,7 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 		AgentMinutes int64      `bun:"agent_minutes"`
 	}
 	// One statement: the binding, the conditional UPDATE and the minutes' upsert.
-	err := db.NewRaw("SELECT * FROM atrium_complete_task(?, ?, ?, ?, ?)",
+	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_complete_task(?, ?, ?, ?, ?) AS t",
 		caller.WorkspaceID, id, string(st), now, now.Truncate(time.Hour)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("complete task: %w", err)

@@ -534,3 +534,43 @@ func TestStartAndCompleteTaskAreOneRoundTripEach(t *testing.T) {
 		t.Fatalf("a stale enterprise caller on the free tier started %d tasks, want the free tier's %d", started, slots)
 	}
 }
+
+// TestTaskAsyncCommitIsTheTasksAlone: on a pool opened with TaskAsyncCommit a task starts and
+// completes as on any other, and synchronous_commit is off for those statements' own
+// transactions only: the connection keeps it on for everything else.
+func TestTaskAsyncCommitIsTheTasksAlone(t *testing.T) {
+	d := testdb.Get(t)
+	now := testdb.Now(t).UTC().Truncate(time.Hour).Add(10 * time.Minute)
+	c, _ := meterCaller(t, d.App, models.TierStarter, now)
+	agent := meterAgent(t, d.App, c)
+	db, err := models.Open(testdb.Ctx(t), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1, TaskAsyncCommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	syncCommit := func() string {
+		t.Helper()
+		var v string
+		if err := db.NewRaw("SHOW synchronous_commit").Scan(testdb.Ctx(t), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	task, err := models.StartTask(testdb.Ctx(t), db, c, agent, "async", now)
+	if err != nil || task.Status != models.TaskRunning {
+		t.Fatalf("start: %+v, %v", task, err)
+	}
+	if v := syncCommit(); v != "on" {
+		t.Fatalf("after a task start the connection's synchronous_commit is %q, want on", v)
+	}
+	done, err := models.CompleteTask(testdb.Ctx(t), db, c, task.ID, "succeeded", now.Add(30*time.Second))
+	if err != nil || done.Status != models.TaskSucceeded || done.AgentMinutes != 1 {
+		t.Fatalf("complete: %+v, %v", done, err)
+	}
+	if v := syncCommit(); v != "on" {
+		t.Fatalf("after a completion the connection's synchronous_commit is %q, want on", v)
+	}
+	if _, minutes := usageRow(t, d.Owner, c.WorkspaceID, now.Truncate(time.Hour)); minutes != 1 {
+		t.Fatalf("usage_hourly.agent_minutes = %d, want 1", minutes)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 )
 
@@ -22,6 +23,8 @@ type Tenant struct {
 	tx       bun.Tx
 	ws       uuid.UUID
 	readOnly bool
+	// prepare: the pool keeps prepared statements (see queryRow).
+	prepare bool
 }
 
 // WorkspaceID is the workspace the transaction is bound to.
@@ -50,8 +53,30 @@ func InWorkspace(ctx context.Context, db bun.IDB, ws uuid.UUID, fn func(ctx cont
 		if err := bindWorkspace(ctx, tx, ws); err != nil {
 			return err
 		}
-		return fn(ctx, &Tenant{tx: tx, ws: ws})
+		return fn(ctx, &Tenant{tx: tx, ws: ws, prepare: prepares(db)})
 	})
+}
+
+// prepares reports whether statements sent on db may be prepared and kept on its connections:
+// a pool opened without OpenOptions.NoPrepare (or ATRIUM_DB_PREPARE=off).
+func prepares(db bun.IDB) bool {
+	bdb, ok := db.(*bun.DB)
+	if !ok {
+		return false
+	}
+	_, off := noPrepare.Load(bdb.DB)
+	return !off
+}
+
+// queryRow runs one statement with $n parameters in the tenant's transaction. When the pool
+// keeps prepared statements it is prepared once per connection and its plan reused (a page's
+// statement of many subqueries costs more to plan than to run); otherwise it goes as a simple
+// query, for poolers that do not keep prepared statements.
+func (t *Tenant) queryRow(ctx context.Context, sql string, args ...any) *sql.Row {
+	if t.prepare {
+		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
+	}
+	return t.tx.Tx.QueryRowContext(ctx, sql, args...)
 }
 
 func bindWorkspace(ctx context.Context, tx bun.Tx, ws uuid.UUID) error {

@@ -21,8 +21,8 @@ import (
 // not a tenant function. Every other function reaches tenant tables through a *Tenant, so the
 // compiler refuses a call without the workspace's transaction.
 var globalFuncs = map[string]string{
-	"bindWorkspace": "binds the transaction a Tenant is made from",
-	"InWorkspace":   "makes the Tenant", "ReadAcrossTenants": "makes the cross-tenant read",
+	"bindWorkspace": "binds the transaction a Tenant is made from", "prepares": "reads a pool's prepared-statement setting", "taskCommit": "reads a pool's task commit setting",
+	"InWorkspace": "makes the Tenant", "ReadAcrossTenants": "makes the cross-tenant read",
 	"CreateUser": "users are global", "Authenticate": "users are global", "UserByID": "users are global",
 	"UserByEmail": "users are global", "RecordPlatform": "platform events belong to no workspace",
 	"TrackSession": "sessions are global", "TouchSession": "sessions are global", "ActiveSessions": "sessions are global",

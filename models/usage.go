@@ -64,19 +64,19 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 	var days []byte
 	// An API call in this hour of a month that began this hour is already counted in the month;
 	// an hour can't straddle months, so the filter is exact.
-	err := tn.db().NewRaw(`SELECT
-		  (SELECT coalesce(sum(agent_minutes), 0) FROM usage_hourly WHERE workspace_id = ?0 AND hour >= ?1 AND hour < ?2),
-		  (SELECT coalesce(sum(api_calls) FILTER (WHERE hour = ?3), 0) FROM usage_hourly WHERE workspace_id = ?0 AND hour >= ?1 AND hour < ?2),
-		  (SELECT coalesce(sum(api_calls), 0) FROM usage_hourly WHERE workspace_id = ?0 AND hour >= ?1 AND hour < ?2),
-		  (SELECT count(*) FROM tasks WHERE workspace_id = ?0 AND status = 'running'),
-		  (SELECT count(*) FROM workspace_members WHERE workspace_id = ?0),
-		  (SELECT count(*) FROM invitations WHERE workspace_id = ?0 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?4),
-		  (SELECT count(*) FROM agents WHERE workspace_id = ?0),
-		  CASE WHEN ?5 THEN (SELECT coalesce(jsonb_agg(jsonb_build_object('day', day, 'api_calls', api_calls,
+	err := tn.queryRow(ctx, `SELECT
+		  (SELECT coalesce(sum(agent_minutes), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
+		  (SELECT coalesce(sum(api_calls) FILTER (WHERE hour = $4), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
+		  (SELECT coalesce(sum(api_calls), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
+		  (SELECT count(*) FROM tasks WHERE workspace_id = $1 AND status = 'running'),
+		  (SELECT count(*) FROM workspace_members WHERE workspace_id = $1),
+		  (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5),
+		  (SELECT count(*) FROM agents WHERE workspace_id = $1),
+		  CASE WHEN $6::bool THEN (SELECT coalesce(jsonb_agg(jsonb_build_object('day', day, 'api_calls', api_calls,
 		      'agent_minutes', agent_minutes, 'peak_hour', peak_hour, 'peak_calls', peak_calls) ORDER BY day), '[]')
-		    FROM usage_daily WHERE workspace_id = ?0 AND day >= ?6 AND day <= ?7) END`,
+		    FROM usage_daily WHERE workspace_id = $1 AND day >= $7 AND day <= $8) END`,
 		tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to).
-		Scan(ctx, &s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days)
+		Scan(&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days)
 	if err != nil {
 		return nil, nil, fmt.Errorf("usage: %w", err)
 	}
