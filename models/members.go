@@ -492,6 +492,13 @@ const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.ro
 	'last_seen_at', m.last_seen_at, 'user', jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at))`
 
+// pageListedColumns is pageMemberColumns for the rows of the page (members m alone): each row's
+// user is one primary-key lookup, whatever the planner would make of a join.
+const pageListedColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.role, 'created_at', m.created_at,
+	'last_seen_at', m.last_seen_at, 'user', (SELECT jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
+	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at)
+	FROM users AS u WHERE u.id = m.user_id))`
+
 // ReadMembersPage reads, in one statement, what the members page shows: the page of members
 // matching query (as ListMembers), the owners (CountOwners), the viewer's own membership
 // (MemberByUserID), the seats used at now (SeatsUsed) and the pending invitations with their
@@ -512,9 +519,9 @@ func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query stri
 	// The search pattern is the last parameter, and only there when there is a search: a prepared
 	// statement cannot leave a parameter unused.
 	args := []any{tn.ws, self, page, MemberPageSize, now}
-	filter := ""
+	filter, searchJoin := "", ""
 	if query != "" {
-		filter = ` AND (u.email ILIKE $6 OR u.name ILIKE $6)`
+		filter, searchJoin = ` AND (u.email ILIKE $6 OR u.name ILIKE $6)`, ` JOIN users AS u ON u.id = m.user_id`
 		args = append(args, "%"+likeEscaper.Replace(query)+"%")
 	}
 	counted := `SELECT count(*)::int AS n FROM workspace_members AS m WHERE m.workspace_id = $1`
@@ -536,11 +543,10 @@ func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query stri
 		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = $1 AND role = 'owner') AS owners,
 		  (SELECT count(*) FROM workspace_members WHERE workspace_id = $1)
 		    + (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5) AS seats,
-		  (SELECT coalesce(jsonb_agg(`+pageMemberColumns+` ORDER BY m.role, m.sort_name, m.sort_email), '[]') FROM (
-		     SELECT m.* FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
+		  (SELECT coalesce(jsonb_agg(`+pageListedColumns+` ORDER BY m.role, m.sort_name, m.sort_email), '[]') FROM (
+		     SELECT m.* FROM workspace_members AS m`+searchJoin+`
 		     WHERE m.workspace_id = $1`+filter+`
-		     ORDER BY m.role, m.sort_name, m.sort_email LIMIT $4::int OFFSET (p.page - 1) * $4::int) AS m
-		     JOIN users AS u ON u.id = m.user_id) AS members,
+		     ORDER BY m.role, m.sort_name, m.sort_email LIMIT $4::int OFFSET (p.page - 1) * $4::int) AS m) AS members,
 		  (SELECT `+pageMemberColumns+` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
 		     WHERE m.workspace_id = $1 AND m.user_id = $2) AS self,
 		  (SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'email', i.email, 'role', i.role, 'invited_by', i.invited_by,
