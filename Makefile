@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run build test test-dates bench generate css check-generated lint postgres-bin
+.PHONY: run build test test-dates bench generate css check-generated lint screenshots postgres-bin
 
 ## run: start the console (embedded PostgreSQL unless DATABASE_URL is set)
 run: postgres-bin
@@ -30,6 +30,10 @@ test-dates:
 ## bench: the load benchmark (bench/README.md); flags in BENCH_ARGS, e.g. make bench BENCH_ARGS="-d 20s"
 bench: postgres-bin
 	$(GO) run ./bench $(BENCH_ARGS)
+
+## screenshots: photograph the demo console (desktop and phone) into docs/ for the README (needs Chromium)
+screenshots:
+	REQUIRE_BROWSER=1 ATRIUM_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestREADMEScreenshots$$' ./e2e
 
 ## generate: templ → Go
 generate:

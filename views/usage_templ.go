@@ -202,7 +202,7 @@ func usageBody(vm UsagePage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</span></h2><div class=\"flex items-center gap-3\"><nav aria-label=\"Range\" class=\"inline-flex rounded-md border border-slate-300 bg-white text-sm\" data-testid=\"range\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</span></h2><div class=\"flex flex-wrap items-center gap-3\"><nav aria-label=\"Range\" class=\"inline-flex whitespace-nowrap rounded-md border border-slate-300 bg-white text-sm\" data-testid=\"range\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

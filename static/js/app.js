@@ -12,6 +12,28 @@
     box.textContent = (ev.detail.xhr && ev.detail.xhr.responseText) || "The request failed.";
     flash.replaceChildren(box);
   });
+  // Theme: light, dark or system (the default), kept in localStorage; theme.js applies it on load.
+  function showTheme() {
+    var choice = "system";
+    try { choice = window.localStorage.getItem("theme") || "system"; } catch (e) { /* storage off */ }
+    document.querySelectorAll("[data-theme-choice]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.getAttribute("data-theme-choice") === choice));
+    });
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-theme-choice]");
+    if (!btn) return;
+    var choice = btn.getAttribute("data-theme-choice"), root = document.documentElement;
+    try {
+      if (choice === "system") window.localStorage.removeItem("theme");
+      else window.localStorage.setItem("theme", choice);
+    } catch (e) { /* storage off: the choice lasts for this page only */ }
+    root.classList.remove("dark", "light");
+    if (choice !== "system") root.classList.add(choice);
+    showTheme();
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", showTheme);
+  else showTheme();
   // Copy buttons: <button data-copy="#id">.
   document.addEventListener("click", function (ev) {
     var btn = ev.target.closest("[data-copy]");

@@ -6,12 +6,16 @@ import (
 	"strings"
 )
 
-// The chart's drawing area, in SVG user units; the SVG scales to its container's width.
+// A chart is drawn twice, in SVG user units: a wide drawing for desktops and a narrow one for
+// phones, each scaling to its container's width. Their widths are chosen so that the 12-unit
+// labels stay at least 11 CSS pixels: the wide one shows from 1024 px (where it is drawn at least
+// 720 px wide), the narrow one below (a 360 px phone draws it about 300 px wide).
 const (
-	chartW, chartH         = 720, 220
-	chartLeft, chartRight  = 56, 8
-	chartTop, chartBottom  = 12, 28
-	chartPlotW, chartPlotH = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
+	chartWideW, chartNarrowW = 720, 320
+	chartH                   = 220
+	chartLeft, chartRight    = 56, 8
+	chartTop, chartBottom    = 12, 28
+	chartPlotH               = chartH - chartTop - chartBottom
 )
 
 // ChartPoint is one value of a chart. Tick, when set, labels the point on the x axis; Label names
@@ -52,19 +56,34 @@ type Chart struct {
 	Title string
 	Desc  string
 	Kind  ChartKind
-	Bars  []ChartBar
-	// Area and Line are SVG path data of an area chart.
-	Area, Line string
-	YTicks     []ChartTick
-	XTicks     []ChartTick
-	Empty      bool
+	// Wide and Narrow are the same points drawn for a desktop and for a phone.
+	Wide, Narrow ChartDrawing
+	Empty        bool
 	// Table is the fallback: its header and rows.
 	TableHead []string
 	TableRows [][]string
 }
 
+// ChartDrawing is one drawing of a chart's points at a width.
+type ChartDrawing struct {
+	W    int
+	Bars []ChartBar
+	// Area and Line are SVG path data of an area chart.
+	Area, Line string
+	YTicks     []ChartTick
+	XTicks     []ChartTick
+}
+
 // Size is the SVG viewBox.
-func (c Chart) Size() string { return fmt.Sprintf("0 0 %d %d", chartW, chartH) }
+func (d ChartDrawing) Size() string { return fmt.Sprintf("0 0 %d %d", d.W, chartH) }
+
+// PlotRight is where the plot's grid lines end.
+func (d ChartDrawing) PlotRight() string { return itoa(d.W - chartRight) }
+
+// Middle is the x of the drawing's centre.
+func (d ChartDrawing) Middle() string { return itoa(d.W / 2) }
+
+func itoa(n int) string { return fmt.Sprintf("%d", n) }
 
 func f1(x float64) string { return fmt.Sprintf("%.1f", x) }
 
@@ -82,7 +101,7 @@ func niceCeil(n int64) int64 {
 	return n
 }
 
-// NewChart lays out points as bars or an area. format writes the y axis's numbers.
+// NewChart lays out points as bars or an area, wide and narrow. format writes the y axis's numbers.
 func NewChart(id, title, desc string, kind ChartKind, pts []ChartPoint, format func(int64) string) Chart {
 	c := Chart{ID: id, Title: title, Desc: desc, Kind: kind}
 	var top int64
@@ -91,40 +110,56 @@ func NewChart(id, title, desc string, kind ChartKind, pts []ChartPoint, format f
 	}
 	c.Empty = top == 0
 	top = niceCeil(top)
+	// The narrow drawing labels every other tick of the wide one, so its labels do not touch.
+	c.Wide = draw(chartWideW, kind, pts, top, format, 1)
+	c.Narrow = draw(chartNarrowW, kind, pts, top, format, 2)
+	return c
+}
+
+// draw lays out the points across a drawing w units wide, labelling every tickEvery-th tick.
+func draw(w int, kind ChartKind, pts []ChartPoint, top int64, format func(int64) string, tickEvery int) ChartDrawing {
+	d := ChartDrawing{W: w}
+	plotW := float64(w - chartLeft - chartRight)
 	y := func(v int64) float64 { return chartTop + chartPlotH*(1-float64(v)/float64(top)) }
 	for _, v := range []int64{0, top / 2, top} {
 		if v == top/2 && top%2 != 0 {
 			continue // a half that is not a whole number would read oddly
 		}
-		c.YTicks = append(c.YTicks, ChartTick{Pos: f1(y(v)), Label: format(v)})
+		d.YTicks = append(d.YTicks, ChartTick{Pos: f1(y(v)), Label: format(v)})
 	}
 	n := len(pts)
 	if n == 0 {
-		return c
+		return d
 	}
-	band := float64(chartPlotW) / float64(n)
+	band := plotW / float64(n)
 	x := func(i int) float64 { return chartLeft + band*(float64(i)+0.5) }
+	ticks := 0
 	for i, p := range pts {
-		if p.Tick != "" {
-			anchor := "middle"
-			switch {
-			case x(i) > chartW-chartRight-24:
-				anchor = "end"
-			case x(i) < chartLeft+24:
-				anchor = "start"
-			}
-			c.XTicks = append(c.XTicks, ChartTick{Pos: f1(x(i)), Label: p.Tick, Anchor: anchor})
+		if p.Tick == "" {
+			continue
 		}
+		ticks++
+		if (ticks-1)%tickEvery != 0 {
+			continue
+		}
+		anchor := "middle"
+		switch {
+		case x(i) > float64(w-chartRight-24):
+			anchor = "end"
+		case x(i) < chartLeft+24:
+			anchor = "start"
+		}
+		d.XTicks = append(d.XTicks, ChartTick{Pos: f1(x(i)), Label: p.Tick, Anchor: anchor})
 	}
 	switch kind {
 	case ChartBars:
-		w := math.Max(band*0.8, 1)
+		bw := math.Max(band*0.8, 1)
 		for i, p := range pts {
 			h := chartPlotH * float64(p.Value) / float64(top)
 			if p.Value > 0 {
 				h = math.Max(h, 1) // a small value stays visible
 			}
-			c.Bars = append(c.Bars, ChartBar{X: f1(x(i) - w/2), Y: f1(chartTop + chartPlotH - h), W: f1(w), H: f1(h), Label: p.Label})
+			d.Bars = append(d.Bars, ChartBar{X: f1(x(i) - bw/2), Y: f1(chartTop + chartPlotH - h), W: f1(bw), H: f1(h), Label: p.Label})
 		}
 	case ChartArea:
 		var line strings.Builder
@@ -135,9 +170,9 @@ func NewChart(id, title, desc string, kind ChartKind, pts []ChartPoint, format f
 			}
 			fmt.Fprintf(&line, "%s%s %s ", cmd, f1(x(i)), f1(y(p.Value)))
 		}
-		c.Line = strings.TrimSpace(line.String())
+		d.Line = strings.TrimSpace(line.String())
 		base := f1(chartTop + chartPlotH)
-		c.Area = "M" + f1(x(0)) + " " + base + " " + "L" + strings.TrimPrefix(c.Line, "M") + " L" + f1(x(n-1)) + " " + base + " Z"
+		d.Area = "M" + f1(x(0)) + " " + base + " " + "L" + strings.TrimPrefix(d.Line, "M") + " L" + f1(x(n-1)) + " " + base + " Z"
 	}
-	return c
+	return d
 }
