@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"atrium/handlers/webtest"
@@ -18,7 +20,7 @@ import (
 )
 
 // TestREADMEScreenshots photographs the demo workspace as its owner sees it: the usage page on a
-// desktop (1280×800) and the members page on a phone (390×844). They go to output/readme/, or to
+// desktop (1280×800, light) and the members page on a phone (390×844, dark). They go to output/readme/, or to
 // the directory in ATRIUM_SCREENSHOTS (`make screenshots` points it at docs/ for the README).
 func TestREADMEScreenshots(t *testing.T) {
 	app := webtest.Start(t)
@@ -38,16 +40,21 @@ func TestREADMEScreenshots(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#f-password`), seed.DemoPassword),
 		click(tid("login-submit")), chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))))
 	for _, s := range []struct {
-		file, path, top string // top: the element scrolled to the top of the picture
+		file, path, top string // top: the element scrolled near the top of the picture
 		w, h            int64
+		scheme          string // the system's colour scheme
 	}{
-		{"console-desktop.png", "/w/" + seed.DemoSlug + "/usage", "", 1280, 800},
-		{"console-phone.png", "/w/" + seed.DemoSlug + "/members", "main h2", 390, 844},
+		{"console-desktop.png", "/w/" + seed.DemoSlug + "/usage", "", 1280, 800, "light"},
+		{"console-phone.png", "/w/" + seed.DemoSlug + "/members", "main table", 390, 844, "dark"},
 	} {
-		step(t, tab, "open "+s.path, chromedp.EmulateViewport(s.w, s.h), chromedp.Navigate(app.HTTP.URL+s.path),
+		step(t, tab, "open "+s.path, chromedp.EmulateViewport(s.w, s.h), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: s.scheme}}})
+			return err
+		}), chromedp.Navigate(app.HTTP.URL+s.path),
 			chromedp.WaitVisible(chromedp.CSS("main")))
 		if s.top != "" {
-			eval[bool](t, tab, fmt.Sprintf(`(function(){var e=document.querySelector(%q);if(!e)return false;window.scrollTo(0,e.getBoundingClientRect().top+scrollY-16);return true})()`, s.top))
+			eval[bool](t, tab, fmt.Sprintf(`(function(){var e=document.querySelector(%q);if(!e)return false;window.scrollTo(0,e.getBoundingClientRect().top+scrollY-112);return true})()`, s.top))
 		}
 		ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
