@@ -74,8 +74,9 @@ func TestContrastFormula(t *testing.T) {
 	}
 }
 
-// colourClass finds the colour classes of a class list, without state variants (hover:, focus:…).
-var colourClass = regexp.MustCompile(`(?:^|\s)(text|bg|fill|stroke)-(white|(?:[a-z]+)-(?:50|[1-9]00|950))(?:\s|$)`)
+// colourClass finds the colour classes of a class list, and the background it takes under the pointer
+// (hover:bg-…); other state variants (focus:…) carry no colour pair of their own here.
+var colourClass = regexp.MustCompile(`(?:^|\s)(text|bg|fill|stroke|hover:bg)-(white|(?:[a-z]+)-(?:50|[1-9]00|950))(?:\s|$)`)
 
 // classLists finds the class lists of the views, scripts and stylesheet: every quoted string (or
 // @apply) holding a colour class.
@@ -118,7 +119,8 @@ func classLists(t *testing.T) map[string]string {
 
 // TestPaletteContrast checks, in the light and in the dark theme, every text colour the views use
 // against the background it is set on: the element's own background class when it has one, else
-// the surfaces text sits on (cards: white; the page and table heads: slate-50). Body text needs
+// the surfaces text sits on (cards: white; the page and table heads: slate-50), and against its
+// hover background. Body text needs
 // 4.5:1, large text (text-xl and up) 3:1 (WCAG 2 AA). Then the non-text colours a person must see
 // (focus ring, primary button, chart bars and line) need 3:1 against the surfaces.
 func TestPaletteContrast(t *testing.T) {
@@ -145,13 +147,15 @@ func TestPaletteContrast(t *testing.T) {
 		}
 	}
 	for list, file := range classLists(t) {
-		var texts, bgs []string
+		var texts, bgs, hovers []string
 		for _, m := range colourClass.FindAllStringSubmatch(" "+strings.Join(strings.Fields(list), "  ")+" ", -1) {
 			switch m[1] {
 			case "text":
 				texts = append(texts, m[2])
 			case "bg":
 				bgs = append(bgs, m[2])
+			case "hover:bg":
+				hovers = append(hovers, m[2])
 			case "fill":
 				if strings.Contains(list, "fill-slate") { // chart labels are text in SVG
 					texts = append(texts, m[2])
@@ -170,6 +174,18 @@ func TestPaletteContrast(t *testing.T) {
 			for _, bg := range on {
 				for theme := range 2 {
 					check(theme, fg, bg, min, fmt.Sprintf("%q in %s", list, file))
+				}
+			}
+		}
+		// Under the pointer the text stays on the hover background (the page's text when it sets none).
+		hoverTexts := texts
+		if len(hoverTexts) == 0 {
+			hoverTexts = []string{"slate-900"}
+		}
+		for _, fg := range hoverTexts {
+			for _, bg := range hovers {
+				for theme := range 2 {
+					check(theme, fg, bg, min, fmt.Sprintf("hovered %q in %s", list, file))
 				}
 			}
 		}
