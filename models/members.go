@@ -524,8 +524,12 @@ func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query stri
 		filter, searchJoin = ` AND (u.email ILIKE $6 OR u.name ILIKE $6)`, ` JOIN users AS u ON u.id = m.user_id`
 		args = append(args, "%"+likeEscaper.Replace(query)+"%")
 	}
+	// Without a search the listing's count is the members' count, which the seats need too: the
+	// members are counted once (each row passes row-level security's policy, which is not free).
 	counted := `SELECT count(*)::int AS n FROM workspace_members AS m WHERE m.workspace_id = $1`
+	memberCount := `p.total::bigint`
 	if filter != "" {
+		memberCount = `(SELECT count(*) FROM workspace_members WHERE workspace_id = $1)`
 		counted = `SELECT count(*)::int AS n FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
 		  WHERE m.workspace_id = $1` + filter
 	}
@@ -541,7 +545,7 @@ func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query stri
 		)
 		SELECT p.total, p.page, p.pages,
 		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = $1 AND role = 'owner') AS owners,
-		  (SELECT count(*) FROM workspace_members WHERE workspace_id = $1)
+		  `+memberCount+`
 		    + (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5) AS seats,
 		  (SELECT coalesce(jsonb_agg(`+pageListedColumns+` ORDER BY m.role, m.sort_name, m.sort_email), '[]') FROM (
 		     SELECT m.* FROM workspace_members AS m`+searchJoin+`
