@@ -31,8 +31,8 @@ var fitNames = []string{
 	"محمد",
 }
 
-// fitData is the workspace every role looks at: 300 members and 60 keys with long and
-// right-to-left names, invitations, audit events and a month of use.
+// fitData is the workspace every role looks at: 300 members, 60 keys, 24 agents and 90 tasks with
+// long and right-to-left names, audit events and a month of use.
 type fitData struct {
 	slug  string
 	roles map[string]string // role → the email of a person with it
@@ -109,6 +109,30 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 				IP:      "2001:0db8:85a3:0000:0000:8a2e:0370:7334"}); err != nil {
 				return err
 			}
+		}
+		// Agents with long and right-to-left names, and their tasks, a few of them running.
+		var agents []models.Agent
+		for i := range 24 {
+			agents = append(agents, models.Agent{ID: uuid.New(), Name: fmt.Sprintf("%s — research assistant %d", fitNames[i%len(fitNames)], i), Status: "active"})
+		}
+		if _, err := tx.NewInsert().Model(&agents).Exec(ctx); err != nil {
+			return err
+		}
+		var tasks []models.Task
+		for i := range 90 {
+			start := now.Add(-time.Duration(i*17+5) * time.Minute)
+			tk := models.Task{ID: uuid.New(), AgentID: agents[i%len(agents)].ID, Status: models.TaskSucceeded, StartedAt: &start,
+				Input: fmt.Sprintf("%s: summarise the quarterly robotics research report number %d and its appendices", fitNames[i%len(fitNames)], i)}
+			if i%15 == 0 {
+				tk.Status = models.TaskRunning
+			} else {
+				fin := start.Add(time.Duration(3+i%40) * time.Minute)
+				tk.FinishedAt, tk.AgentMinutes = &fin, int64(3+i%40)
+			}
+			tasks = append(tasks, tk)
+		}
+		if _, err := tx.NewInsert().Model(&tasks).Exec(ctx); err != nil {
+			return err
 		}
 		var hours []models.UsageHour
 		for h := range 30 * 24 {
@@ -212,6 +236,15 @@ func TestConsoleFits(t *testing.T) {
 			}
 			if role == "owner" {
 				pages = append(pages, "/w/"+d.slug+"/members?page=2", "/w/"+d.slug+"/usage?range=7")
+				// The first row's page of each list that links to one (an agent, a task).
+				for _, p := range pages {
+					if strings.HasSuffix(p, "/agents") || strings.HasSuffix(p, "/tasks") {
+						step(t, tab, "open "+p, chromedp.Navigate(app.HTTP.URL+p), chromedp.WaitVisible(chromedp.CSS("main")))
+						if u := eval[string](t, tab, `(function(){var a=document.querySelector("main table tbody a");return a?new URL(a.href).pathname:""})()`); u != "" {
+							pages = append(pages, u)
+						}
+					}
+				}
 			}
 			t.Logf("%s: %s", role, strings.Join(pages, " "))
 			for _, size := range []struct {
