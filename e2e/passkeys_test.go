@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/webauthn"
@@ -87,5 +88,40 @@ func TestPasskeyRegisterThenLogIn(t *testing.T) {
 	keys, err = models.ListPasskeys(context.Background(), app.DB.App, u.ID)
 	if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
 		t.Fatalf("the passkey's use was not recorded: %+v (%v)", keys, err)
+	}
+}
+
+// TestDeleteAccountAsksInTheDialog: deleting the account asks first in the page's own dialog;
+// "Keep my account" changes nothing, "Delete my account" deletes it and lands on the log-in page.
+func TestDeleteAccountAsksInTheDialog(t *testing.T) {
+	app := webtest.Start(t)
+	email := webtest.UniqueEmail("e2e-delete")
+	app.User(email)
+	tab := browser(t)
+	login(t, tab, app, email)
+	step(t, tab, "fill in the deletion form and cancel in the dialog",
+		chromedp.Navigate(app.HTTP.URL+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(tid("delete-account"))),
+		chromedp.SendKeys(chromedp.CSS(tid("delete-password")), webtest.Password),
+		click(tid("delete-confirm")),
+		click(tid("delete-account-submit")),
+		chromedp.WaitVisible(chromedp.CSS(tid("delete-account-dialog"))),
+		click(tid("delete-account-cancel")),
+		chromedp.WaitNotVisible(chromedp.CSS(tid("delete-account-dialog"))),
+	)
+	if _, err := models.UserByEmail(context.Background(), app.DB.App, email); err != nil {
+		t.Fatalf("cancel deleted the account: %v", err)
+	}
+	step(t, tab, "confirm in the dialog",
+		click(tid("delete-account-submit")),
+		chromedp.WaitVisible(chromedp.CSS(tid("delete-account-dialog"))),
+		click(tid("delete-account-confirm")),
+	)
+	waitFor(t, tab, "the log-in page", `location.pathname === "/login"`)
+	if got := text(t, tab, tid("flash")); !strings.Contains(got, "deleted") {
+		t.Fatalf("flash %q", got)
+	}
+	if _, err := models.UserByEmail(context.Background(), app.DB.App, email); err == nil {
+		t.Fatal("the account survived")
 	}
 }

@@ -30,6 +30,16 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 			Created: us.CreatedAt, LastSeen: us.LastSeenAt,
 			Current: us.Token == cur})
 	}
+	if vm.SoleOwned == nil {
+		owned, err := models.SoleOwnedShared(ctx, s.DB, u.ID)
+		if err != nil {
+			return err
+		}
+		for _, w := range owned {
+			vm.SoleOwned = append(vm.SoleOwned, views.SoleOwnedRow{Name: w.Name, Members: w.Members,
+				MembersURL: paths.Members.URL(w.Slug)})
+		}
+	}
 	vm.PasskeysOn = s.passkeysOn()
 	keys, err := models.ListPasskeys(ctx, s.DB, u.ID)
 	if err != nil {
@@ -102,4 +112,44 @@ func (s *Server) accountSessionEnd(c echo.Context) error {
 	}
 	s.flash(c, "That session is logged out.")
 	return s.redirect(c, paths.Account.URL())
+}
+
+// accountDelete deletes the signed-in person's account (password, the confirmation box, and a
+// second-factor code when the account has one), ends this session and says so on the log-in page.
+func (s *Server) accountDelete(c echo.Context) error {
+	ctx := c.Request().Context()
+	if c.FormValue("confirm") != "yes" {
+		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{DeleteErrors: views.FormErrors{
+			"confirm": "Tick the box to confirm that you want your account deleted."}})
+	}
+	done, err := models.DeleteAccount(ctx, s.DB, currentUser(c),
+		models.AccountDeletion{Password: c.FormValue("password"), Code: c.FormValue("code")}, s.Now())
+	var ve *models.ValidationError
+	var blocked *models.AccountDeletionBlocked
+	switch {
+	case errors.As(err, &ve):
+		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{DeleteErrors: ve.Fields})
+	case errors.As(err, &blocked):
+		vm := views.AccountPage{DeleteErrors: views.FormErrors{"confirm": blocked.Error()}}
+		for _, w := range blocked.Workspaces {
+			vm.SoleOwned = append(vm.SoleOwned, views.SoleOwnedRow{Name: w.Name, Members: w.Members, MembersURL: paths.Members.URL(w.Slug)})
+		}
+		return s.accountView(c, http.StatusConflict, vm)
+	case err != nil:
+		return err
+	}
+	// The model deleted every session row of the account, this one's too; the session manager
+	// must not write it back.
+	if err := s.Sessions.Destroy(ctx); err != nil {
+		return err
+	}
+	msg := "Your account is deleted."
+	if n := len(done.WorkspacesDeleted); n > 0 {
+		msg += " " + strings.Join(done.WorkspacesDeleted, ", ") + " went with it, as you were its only member."
+		if n > 1 {
+			msg = strings.Replace(msg, "its only member", "their only member", 1)
+		}
+	}
+	s.flash(c, msg)
+	return s.redirect(c, paths.Login.URL())
 }

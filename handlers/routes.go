@@ -89,6 +89,7 @@ var table = []route{
 	{post, paths.AccountName, (*Server).accountNameUpdate, ownAccount},
 	{post, paths.AccountPassword, (*Server).accountPasswordUpdate, ownAccount},
 	{post, paths.AccountSessionEnd, (*Server).accountSessionEnd, ownAccount},
+	{post, paths.AccountDelete, (*Server).accountDelete, ownAccount},
 	{post, paths.PasskeyOptions, (*Server).passkeyRegisterOptions, ownAccount},
 	{post, paths.Passkeys, (*Server).passkeyRegister, ownAccount},
 	{post, paths.PasskeyRename, (*Server).passkeyRename, ownAccount},

@@ -35,6 +35,7 @@ var supportMayPost = map[string]bool{
 	"POST /account/name": true, "POST /account/password": true, "POST /account/sessions/:id/end": true,
 	"POST /login/passkey/options": true, "POST /login/passkey": true, "POST /account/passkeys/options": true,
 	"POST /account/passkeys": true, "POST /account/passkeys/:id/rename": true, "POST /account/passkeys/:id/remove": true,
+	"POST /account/delete": true,
 }
 
 // TestSupportIsRefusedEveryMutatingRoute walks the route table: logged in as support staff, every

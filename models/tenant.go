@@ -49,7 +49,10 @@ func InWorkspace(ctx context.Context, db bun.IDB, ws uuid.UUID, fn func(ctx cont
 		return ErrNoWorkspace
 	}
 	ctx = withWorkspace(ctx, ws)
-	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	// fn gets this ctx, not RunInTx's: inside a transaction (db a bun.Tx, the savepoint of a larger
+	// change such as an account's deletion) bun hands its callback the outer transaction's
+	// context, which carries no workspace.
+	return db.RunInTx(ctx, nil, func(_ context.Context, tx bun.Tx) error {
 		if err := bindWorkspace(ctx, tx, ws); err != nil {
 			return err
 		}

@@ -75,9 +75,22 @@ type AccountPage struct {
 	NameErrors FormErrors
 	PwErrors   FormErrors
 	Sessions   []SessionRow
+	// DeleteErrors are the delete-account form's messages (password, code, confirm).
+	DeleteErrors FormErrors
+	// SoleOwned lists the workspaces the person alone owns while others are in them: they stop
+	// the account's deletion.
+	SoleOwned []SoleOwnedRow
+	// TwoFactorOn asks the delete-account form for a second-factor code.
+	TwoFactorOn bool
 	// PasskeysOn is false when the console's address cannot serve passkeys.
 	PasskeysOn bool
 	Passkeys   []PasskeyRow
+}
+
+// SoleOwnedRow is a workspace the person must hand over before deleting their account.
+type SoleOwnedRow struct {
+	Name, MembersURL string
+	Members          int64
 }
 
 // PasskeyRow is one of the person's passkeys.

@@ -95,6 +95,7 @@ var (
 	AccountName       = p0("/account/name")
 	AccountPassword   = p0("/account/password")
 	AccountSessionEnd = p1("/account/sessions/:id/end")
+	AccountDelete     = p0("/account/delete")
 	PasskeyOptions    = p0("/account/passkeys/options")
 	Passkeys          = p0("/account/passkeys")
 	PasskeyRename     = p1("/account/passkeys/:id/rename")

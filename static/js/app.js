@@ -50,4 +50,27 @@
     var msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) ev.preventDefault();
   }, true);
+  // Confirmation in the page's own dialog: <form data-confirm-dialog="dialog-id">. The dialog's
+  // [data-dialog-confirm] button submits the form, [data-dialog-cancel] closes the dialog.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var id = form.getAttribute && form.getAttribute("data-confirm-dialog");
+    if (!id || form.dataset.confirmed === "yes") return;
+    var dialog = document.getElementById(id);
+    if (!dialog || typeof dialog.showModal !== "function") return;
+    ev.preventDefault();
+    dialog.showModal();
+  }, true);
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-dialog-confirm], [data-dialog-cancel]");
+    if (!btn) return;
+    var dialog = btn.closest("dialog");
+    if (!dialog) return;
+    dialog.close();
+    if (!btn.hasAttribute("data-dialog-confirm")) return;
+    var form = document.querySelector('form[data-confirm-dialog="' + dialog.id + '"]');
+    if (!form) return;
+    form.dataset.confirmed = "yes";
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
+  });
 })();

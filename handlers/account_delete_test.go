@@ -1,0 +1,169 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"atrium/handlers/webtest"
+	"atrium/models"
+)
+
+func deleteAccount(c *webtest.Client, password string, confirm bool) *webtest.Response {
+	form := url.Values{"password": {password}}
+	if confirm {
+		form.Set("confirm", "yes")
+	}
+	c.Get("/account")
+	return c.Post("/account/delete", form)
+}
+
+// countOwner counts rows as the table owner (past row-level security).
+func countOwner(t *testing.T, app *webtest.App, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := app.DB.Owner.NewRaw(query, args...).Scan(context.Background(), &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAccountDeletionRefusedForTheOnlyOwner: the only owner of a workspace with other members
+// cannot delete their account; the page lists the workspace with a link to its members, and
+// nothing changes. A wrong password and a missing confirmation are refused too.
+func TestAccountDeletionRefusedForTheOnlyOwner(t *testing.T) {
+	app := webtest.Start(t)
+	email := webtest.UniqueEmail("sole")
+	c := app.Login(email)
+	owner, _ := models.UserByEmail(context.Background(), app.DB.App, email)
+	ws := app.Workspace(owner, webtest.UniqueSlug("sole"))
+	app.SetTier(ws, models.TierStarter)
+	app.AddMember(ws, app.User(webtest.UniqueEmail("other")), models.RoleMember)
+
+	res := c.Get("/account")
+	if !res.Has("sole-owner") || res.Doc().Find(`[data-testid="sole-owner-row"] a`).AttrOr("href", "") != "/w/"+ws.Slug+"/members" {
+		t.Fatalf("the account page does not list the workspace to hand over: %q", res.TestID("sole-owner"))
+	}
+	if res := deleteAccount(c, webtest.Password, false); res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-confirm") {
+		t.Fatalf("without the confirmation box: %d", res.StatusCode)
+	}
+	if res := deleteAccount(c, "wrong password here", true); res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-delete-password") {
+		t.Fatalf("wrong password: %d", res.StatusCode)
+	}
+	res = deleteAccount(c, webtest.Password, true)
+	if res.StatusCode != http.StatusConflict || !strings.Contains(res.TestID("error-confirm"), ws.Name) || !res.Has("sole-owner-row") {
+		t.Fatalf("only owner: %d %q", res.StatusCode, res.TestID("error-confirm"))
+	}
+	if _, err := models.UserByEmail(context.Background(), app.DB.App, email); err != nil {
+		t.Fatalf("the account is gone after a refusal: %v", err)
+	}
+	if res := c.Get("/w/" + ws.Slug + "/members"); res.StatusCode != http.StatusOK {
+		t.Fatalf("the owner lost the workspace or the session: %d", res.StatusCode)
+	}
+}
+
+// TestAccountDeletion: the workspace the person was alone in goes, their membership elsewhere
+// ends with their keys revoked, every session ends, and the audit events stay with the person's
+// email, name and id gone from them.
+func TestAccountDeletion(t *testing.T) {
+	app := webtest.Start(t)
+	email := webtest.UniqueEmail("leaver")
+	c := app.Login(email)
+	other := app.Login(email) // a second session of the same person
+	me, _ := models.UserByEmail(context.Background(), app.DB.App, email)
+	solo := app.Workspace(me, webtest.UniqueSlug("solo"))
+
+	bossEmail := webtest.UniqueEmail("boss")
+	boss := app.Login(bossEmail)
+	bossUser, _ := models.UserByEmail(context.Background(), app.DB.App, bossEmail)
+	shared := app.Workspace(bossUser, webtest.UniqueSlug("shared"))
+	app.SetTier(shared, models.TierPro)
+	app.AddMember(shared, me, models.RoleAdmin)
+	// The co-owned workspace: another owner stays, so leaving it is fine.
+	coOwned := app.Workspace(bossUser, webtest.UniqueSlug("coown"))
+	app.SetTier(coOwned, models.TierPro)
+	app.AddMember(coOwned, me, models.RoleOwner)
+
+	_, token := createKey(t, c, shared.Slug, "my key", "read")
+	if st := apiStatusOf(t, app, token); st != http.StatusOK {
+		t.Fatalf("the key works before: %d", st)
+	}
+	if n := countOwner(t, app, "SELECT count(*) FROM audit_events WHERE actor_user_id = ?", me.ID); n < 2 {
+		t.Fatalf("only %d events by the person before the deletion", n)
+	}
+
+	res := deleteAccount(c, webtest.Password, true)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
+		t.Fatalf("delete: %d to %q: %s", res.StatusCode, res.Header.Get("Location"), res.TestID("error-confirm"))
+	}
+	if flash := c.Get("/login").TestID("flash"); !strings.Contains(flash, "deleted") || !strings.Contains(flash, solo.Name) {
+		t.Errorf("flash after deletion: %q", flash)
+	}
+	// Both sessions are over.
+	for i, cl := range []*webtest.Client{c, other} {
+		if res := cl.Get("/account"); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("session %d still signed in: %d", i, res.StatusCode)
+		}
+	}
+	if n := countOwner(t, app, "SELECT count(*) FROM user_sessions WHERE user_id = ?", me.ID); n != 0 {
+		t.Errorf("%d sessions left", n)
+	}
+	// The account is gone; its email can sign up again.
+	if _, err := models.UserByEmail(context.Background(), app.DB.App, email); err == nil {
+		t.Fatal("the user row survived")
+	}
+	// The workspace they were alone in is deleted; the others stay, without them.
+	if n := countOwner(t, app, "SELECT count(*) FROM workspaces WHERE id = ?", solo.ID); n != 0 {
+		t.Error("the sole-member workspace survived")
+	}
+	if n := countOwner(t, app, "SELECT count(*) FROM workspaces WHERE id IN (?, ?)", shared.ID, coOwned.ID); n != 2 {
+		t.Errorf("%d of the shared workspaces left, want 2", n)
+	}
+	if n := countOwner(t, app, "SELECT count(*) FROM workspace_members WHERE user_id = ?", me.ID); n != 0 {
+		t.Errorf("%d memberships left", n)
+	}
+	// Their key is revoked and refused.
+	if n := countOwner(t, app, "SELECT count(*) FROM api_keys WHERE workspace_id = ? AND revoked_at IS NULL", shared.ID); n != 0 {
+		t.Errorf("%d keys still live", n)
+	}
+	if st := apiStatusOf(t, app, token); st != http.StatusUnauthorized {
+		t.Errorf("the key after the deletion: %d, want 401", st)
+	}
+	// The audit events stay, and none names the person any more.
+	if n := countOwner(t, app, "SELECT count(*) FROM audit_events WHERE actor_user_id = ?", me.ID); n != 0 {
+		t.Errorf("%d events still carry the person's id", n)
+	}
+	if n := countOwner(t, app, `SELECT count(*) FROM audit_events WHERE strpos(lower(target), lower(?)) > 0
+		OR strpos(lower(details::text), lower(?)) > 0 OR strpos(details::text, ?) > 0`, email, email, me.ID.String()); n != 0 {
+		t.Errorf("%d events still name the person", n)
+	}
+	if n := countOwner(t, app, "SELECT count(*) FROM audit_events WHERE workspace_id = ? AND action IN ('api_key.create', 'member.leave') AND target <> ''", shared.ID); n != 2 {
+		t.Errorf("%d of the shared workspace's key and leave events left, want 2", n)
+	}
+	if n := countOwner(t, app, "SELECT count(*) FROM audit_events WHERE workspace_id IS NULL AND action = 'user.delete' AND target = 'deleted user'"); n != 1 {
+		t.Errorf("the deletion itself is recorded %d times, want once, anonymised", n)
+	}
+	audit := boss.Get("/w/" + shared.Slug + "/audit")
+	if audit.StatusCode != http.StatusOK || !strings.Contains(audit.Body, "deleted user") || strings.Contains(audit.Body, email) {
+		t.Fatalf("audit page: %d, shows deleted user %v, shows the email %v", audit.StatusCode,
+			strings.Contains(audit.Body, "deleted user"), strings.Contains(audit.Body, email))
+	}
+	// The email is free again.
+	if _, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: email, Password: webtest.Password}); err != nil {
+		t.Fatalf("the email cannot sign up again: %v", err)
+	}
+}
+
+func apiStatusOf(t *testing.T, app *webtest.App, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, app.HTTP.URL+"/api/v1/workspace", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
