@@ -41,6 +41,11 @@ var globalFuncs = map[string]string{
 	"SignUp": "users are global", "RenameUser": "users are global", "ChangePassword": "users and sessions are global",
 	"RenewSession": "sessions are global", "SupportSearch": "opens a cross-tenant read",
 	"SupportExport": "opens a cross-tenant read", "SupportUsage": "opens a cross-tenant read and the workspace's transaction",
+	"loadPasskeyUser": "passkeys are a user's, global", "ListPasskeys": "passkeys are a user's, global",
+	"CountPasskeys": "passkeys are a user's, global", "RenamePasskey": "passkeys are a user's, global",
+	"RemovePasskey": "passkeys are a user's, global", "SoleOwnedShared": "SECURITY DEFINER list of the user's memberships",
+	"DeleteAccount":            "users are global; opens each of the user's workspace transactions",
+	"checkAccountSecondFactor": "a user's second factor is global",
 }
 
 // modelFiles parses the package's non-test sources.
