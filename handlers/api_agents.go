@@ -234,6 +234,26 @@ func (s *Server) apiTaskComplete(c echo.Context) error {
 	return c.JSON(http.StatusOK, taskOut(t))
 }
 
+// apiTaskCancel ends a running task as cancelled: its slot is free at once and its minutes count
+// once. Cancelling a cancelled task answers 200 with it as it is; a task that finished otherwise
+// is 409.
+func (s *Server) apiTaskCancel(c echo.Context) error {
+	id, err := idParam(c, "task")
+	if err != nil {
+		return err
+	}
+	caller := apiCaller(c)
+	var t *models.Task
+	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
+		t, err = models.CancelTask(ctx, tn, models.Canceller{KeyID: caller.KeyID, Prefix: caller.Prefix}, id, s.Now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, taskOut(t))
+}
+
 // apiMessagesIndex lists a task's messages in conversation order.
 func (s *Server) apiMessagesIndex(c echo.Context) error {
 	id, err := idParam(c, "task")

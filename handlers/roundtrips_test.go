@@ -16,7 +16,7 @@ import (
 )
 
 // TestConsolePagesInAtMostFiveRoundTrips: a signed-in page view (overview, members and a member
-// search, usage over 7 and 90 days, keys) makes at most five database round trips and five
+// search, usage over 7 and 90 days, keys, agents, an agent, tasks, a task) makes at most five database round trips and five
 // statements, counted on the wire, session and frame included, once the once-a-minute notes (last
 // active) are made.
 func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
@@ -38,10 +38,15 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	for i := range 3 {
 		app.AddMember(ws, app.User(webtest.UniqueEmail("rt-member")), []models.Role{models.RoleAdmin, models.RoleMember, models.RoleViewer}[i])
 	}
+	_, key := apiKeyFor(t, app, ws, owner, models.RoleOwner, "read_write", "30")
+	agent := apiCall(t, app.HTTP.URL, "POST", "/api/v1/agents", key, `{"name": "rt"}`).JSON(t)["id"].(string)
+	task := apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks", key, `{"agent_id": "`+agent+`"}`).JSON(t)["id"].(string)
+	apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks/"+task+"/messages", key, `{"role": "user", "body": "hi"}`)
 	c := app.Login(owner.Email)
 	base := "/w/" + ws.Slug
 	pages := []string{base, base + "/members", base + "/members?q=rt-member", base + "/usage?range=90", base + "/usage",
-		base + "/keys"}
+		base + "/keys", base + "/agents", base + "/agents/" + agent, base + "/tasks", base + "/tasks?status=running&agent=" + agent,
+		base + "/tasks/" + task}
 	for _, p := range pages { // settle: the session's CSRF token and workspace, last active
 		if res := c.Get(p); res.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d", p, res.StatusCode)

@@ -117,6 +117,12 @@ var table = []route{
 	{post, paths.Keys, (*Server).keyCreate, can(models.ActManageOwnKeys)},
 	{post, paths.KeyRevoke, (*Server).keyRevoke, can(models.ActManageOwnKeys)},
 	{post, paths.KeyRoll, (*Server).keyRoll, can(models.ActManageOwnKeys)},
+	// Agents and tasks: everyone in sees them; owners and admins cancel a running task.
+	{get, paths.Agents, (*Server).agentsIndex, can(models.ActView)},
+	{get, paths.Agent, (*Server).agentShow, can(models.ActView)},
+	{get, paths.Tasks, (*Server).tasksIndex, can(models.ActView)},
+	{get, paths.Task, (*Server).taskShow, can(models.ActView)},
+	{post, paths.TaskCancel, (*Server).taskCancel, can(models.ActCancelTasks)},
 	// Usage, settings (every change there, name, tier or deletion, is the owners') and audit log.
 	{get, paths.Usage, (*Server).usageIndex, can(models.ActView)},
 	{get, paths.UsageCSV, (*Server).usageCSV, can(models.ActView)},
@@ -142,6 +148,7 @@ var table = []route{
 	{post, paths.APITasks, (*Server).apiTaskStart, scope(models.ScopeReadWrite)},
 	{get, paths.APITask, (*Server).apiTaskShow, scope(models.ScopeRead)},
 	{post, paths.APITaskComplete, (*Server).apiTaskComplete, scope(models.ScopeReadWrite)},
+	{post, paths.APITaskCancel, (*Server).apiTaskCancel, scope(models.ScopeReadWrite)},
 	{get, paths.APITaskMessages, (*Server).apiMessagesIndex, scope(models.ScopeRead)},
 	{post, paths.APITaskMessages, (*Server).apiMessageCreate, scope(models.ScopeReadWrite)},
 }
@@ -157,6 +164,8 @@ type navItem struct {
 // stops the server from starting, so a renamed route cannot hide it quietly.
 var nav = []navItem{
 	{"overview", "Overview", paths.Workspace},
+	{"agents", "Agents", paths.Agents},
+	{"tasks", "Tasks", paths.Tasks},
 	{"members", "Members", paths.Members},
 	{"keys", "API keys", paths.Keys},
 	{"usage", "Usage", paths.Usage},

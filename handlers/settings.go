@@ -54,6 +54,9 @@ func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsP
 	}
 	if x.refused != nil {
 		vm.Refused = &views.TierRefusal{To: x.refused.To.Label(), Reduce: x.refused.Reduce}
+		if x.refused.RunningTasks {
+			vm.Refused.RunningURL = views.RunningTasksURL(vm.Slug)
+		}
 	}
 	return vm, err
 }

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +31,14 @@ const (
 	TaskCancelled TaskStatus = "cancelled"
 )
 
+// Label is the status as the console shows it.
+func (s TaskStatus) Label() string {
+	if s == "" {
+		return ""
+	}
+	return strings.ToUpper(string(s[:1])) + string(s[1:])
+}
+
 // Task is one run of an agent; its minutes count against the tier.
 type Task struct {
 	bun.BaseModel `bun:"table:tasks,alias:t"`
@@ -43,6 +52,8 @@ type Task struct {
 	StartedAt    *time.Time `bun:"started_at"`
 	FinishedAt   *time.Time `bun:"finished_at"`
 	AgentMinutes int64      `bun:"agent_minutes"`
+	// KeyID is the API key that started the task (nil for tasks started before keys were recorded).
+	KeyID *uuid.UUID `bun:"key_id,type:uuid"`
 
 	// The join names workspace_id too, so the joined side can never come from another workspace.
 	Agent *Agent `bun:"rel:belongs-to,join:workspace_id=workspace_id,join:agent_id=id"`

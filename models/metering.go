@@ -127,13 +127,17 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 	}
 	month := MonthStart(now)
 	id := NewID()
+	var key *uuid.UUID
+	if caller.KeyID != uuid.Nil {
+		key = &caller.KeyID
+	}
 	var out struct {
 		Outcome   string     `bun:"outcome"`
 		Used      int64      `bun:"used"`
 		CreatedAt *time.Time `bun:"created_at"`
 	}
-	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_start_task(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS t",
-		caller.WorkspaceID, id, agentID, input, now, string(caller.Tier), minutes, concurrent, month, month.AddDate(0, 1, 0)).
+	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_start_task(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS t",
+		caller.WorkspaceID, id, agentID, input, now, string(caller.Tier), minutes, concurrent, month, month.AddDate(0, 1, 0), key).
 		Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("start task: %w", err)
@@ -144,7 +148,7 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 	switch out.Outcome {
 	case "started":
 		return &Task{Scoped: Scoped{WorkspaceID: caller.WorkspaceID}, ID: id, AgentID: agentID, Status: TaskRunning,
-			Input: input, CreatedAt: *out.CreatedAt, StartedAt: &now}, nil
+			Input: input, CreatedAt: *out.CreatedAt, StartedAt: &now, KeyID: key}, nil
 	case "tier_changed":
 		return startTaskTx(ctx, db, caller, agentID, input, now)
 	case "no_workspace":
@@ -221,7 +225,7 @@ func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uui
 				return recordRefusal(ctx, tn, caller, "task.concurrent_limit", hour, map[string]any{"limit": max})
 			}
 		}
-		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, StartedAt: &now}
+		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, StartedAt: &now, KeyID: &caller.KeyID}
 		if _, err := tn.db().NewInsert().Model(task).Returning("*").Exec(ctx); err != nil {
 			return fmt.Errorf("start task: %w", err)
 		}

@@ -63,6 +63,7 @@ const (
 	ActManageAllKeys Action = "manage_all_keys"
 	ActManageOwnKeys Action = "manage_own_keys"
 	ActViewAudit     Action = "view_audit"
+	ActCancelTasks   Action = "cancel_tasks" // stop a running task
 )
 
 var minRole = map[Action]Role{
@@ -73,6 +74,7 @@ var minRole = map[Action]Role{
 	ActManageAllKeys: RoleAdmin,
 	ActManageOwnKeys: RoleMember,
 	ActViewAudit:     RoleAdmin,
+	ActCancelTasks:   RoleAdmin,
 }
 
 // Can reports whether role r may perform a.

@@ -12,6 +12,8 @@ import (
 type TierChangeRefused struct {
 	From, To Tier
 	Reduce   []string
+	// RunningTasks is true when the running tasks are among what has to come down.
+	RunningTasks bool
 }
 
 // Error says why, in one line.
@@ -77,7 +79,8 @@ func ChangeTier(ctx context.Context, tn *Tenant, actor Actor, to Tier, now time.
 			return ws.Tier, err
 		}
 		if reduce := DowngradeBlockers(u, to); len(reduce) > 0 {
-			return ws.Tier, &TierChangeRefused{From: ws.Tier, To: to, Reduce: reduce}
+			n, limited := to.Limits().ConcurrentTasks.Value()
+			return ws.Tier, &TierChangeRefused{From: ws.Tier, To: to, Reduce: reduce, RunningTasks: limited && u.RunningTasks > n}
 		}
 	}
 	if _, err := tn.db().NewUpdate().Model(ws).Set("tier = ?", to).WherePK().Exec(ctx); err != nil {

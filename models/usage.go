@@ -47,7 +47,7 @@ func (s *Snapshot) HourResets() time.Time { return s.HourStart.Add(time.Hour) }
 // workspace's transaction.
 //
 // Every count reads an index of the workspace's current state, never its history: this month's
-// hourly rows, the running tasks (tasks_running_idx), the members, the pending invitations
+// hourly rows, the running tasks (tasks_running_id_idx), the members, the pending invitations
 // (invitations_pending_email_idx) and the agents. Each names workspace_id itself: under row-level
 // security only a leakproof comparison can be an index condition, and uuid equality is one.
 func CurrentUsage(ctx context.Context, tn *Tenant, tier Tier, now time.Time) (*Snapshot, error) {

@@ -39,4 +39,6 @@ type TierOption struct {
 type TierRefusal struct {
 	To     string
 	Reduce []string
+	// RunningURL is the list of running tasks, when they are among what has to come down.
+	RunningURL string
 }

@@ -44,6 +44,23 @@
       btn.textContent = "Copied";
     });
   });
+  // Confirmation in the page's own dialog: a submit button with data-dialog="#id" opens that
+  // <dialog> instead of submitting, and gives the dialog's form (data-dialog-form) the button's
+  // form's address and its data-name to show. Without JavaScript the button submits its own form
+  // and the server answers a confirmation page.
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest && ev.target.closest("button[data-dialog]");
+    if (!btn || !btn.form) return;
+    var dlg = document.querySelector(btn.getAttribute("data-dialog"));
+    if (!dlg || typeof dlg.showModal !== "function") return;
+    ev.preventDefault();
+    var form = dlg.querySelector("form[data-dialog-form]");
+    if (form) form.setAttribute("action", btn.form.getAttribute("action"));
+    dlg.querySelectorAll("[data-dialog-name]").forEach(function (el) {
+      el.textContent = btn.getAttribute("data-name") || "";
+    });
+    dlg.showModal();
+  });
   // Confirmation for destructive forms: <form data-confirm="…">. Without JavaScript the server
   // asks for its own confirmation where it matters.
   document.addEventListener("submit", function (ev) {
