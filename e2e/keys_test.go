@@ -26,10 +26,11 @@ func apiStatus(t *testing.T, app *webtest.App, token string) int {
 	return res.StatusCode
 }
 
-// TestCreateCopyUseAndRevokeAKey: a member creates a key in the page (htmx swaps the panel in
-// place), copies it with the button, a program uses it, the key is never shown again, a 422 keeps
-// the form in place, rolling it shows a new secret while the old one keeps working, and revoking
-// it (after the confirm dialog) stops both at once.
+// TestCreateCopyUseAndRevokeAKey: a member creates a key in the page's dialog (htmx swaps the
+// panel in place), copies it with the button, a program uses it, the key is never shown again, a
+// 422 keeps the form in the dialog, rolling it in its dialog shows a new secret while the old one
+// keeps working, Escape closes a dialog and gives focus back, and revoking it (confirmed in the
+// page's dialog, no native confirm) stops both at once.
 func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 	app := webtest.Start(t)
 	owner := app.User(webtest.UniqueEmail("e2e-keys-owner"))
@@ -45,19 +46,27 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 		chromedp.Navigate(keys),
 		chromedp.WaitVisible(chromedp.CSS(tid("empty-keys"))),
 	)
-	eval[bool](t, tab, `window.__atriumMarker = "still here"; true`)
+	// Any native dialog fails the test: confirmations are the page's own.
+	eval[bool](t, tab, `window.__atriumMarker = "still here"; window.confirm = function(){ window.__nativeConfirm = true; return true }; true`)
+	if eval[bool](t, tab, `!!document.querySelector("#new-key-form")`) {
+		t.Fatal("the create form is open above the list before anyone asked for it")
+	}
 
+	step(t, tab, "open the create dialog", click(tid("new-key-open")))
+	dialogOnTop(t, tab, "create dialog")
 	step(t, tab, "submit without a name",
-		click(tid("create-key")),
-		chromedp.WaitVisible(chromedp.CSS(tid("error-name"))),
+		click(`#page-dialog `+tid("create-key")),
+		chromedp.WaitVisible(chromedp.CSS(`#page-dialog `+tid("error-name"))),
 	)
+	dialogOnTop(t, tab, "create dialog with its errors")
 	step(t, tab, "create a read/write key",
-		chromedp.SendKeys(chromedp.CSS(`#f-name`), "nightly import"),
-		click(tid("scope-read_write")),
-		chromedp.SetValue(chromedp.CSS(`#f-expires_in_days`), "30"),
-		click(tid("create-key")),
+		chromedp.SendKeys(chromedp.CSS(`#page-dialog #f-name`), "nightly import"),
+		click(`#page-dialog `+tid("scope-read_write")),
+		chromedp.SetValue(chromedp.CSS(`#page-dialog #f-expires_in_days`), "30"),
+		click(`#page-dialog `+tid("create-key")),
 		chromedp.WaitVisible(chromedp.CSS(tid("new-key-value"))),
 	)
+	waitFor(t, tab, "the create dialog closes", `!document.getElementById("page-dialog").open`)
 	if got := eval[string](t, tab, `window.__atriumMarker || ""`); got != "still here" {
 		t.Fatal("creating a key navigated instead of swapping the panel")
 	}
@@ -92,15 +101,16 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 		t.Fatalf("scope shown as %q", got)
 	}
 
-	eval[bool](t, tab, `window.confirm = function(){ return true }; true`)
+	eval[bool](t, tab, `window.confirm = function(){ window.__nativeConfirm = true; return true }; true`)
+	step(t, tab, "open the roll dialog", click(tid("roll-open")))
+	dialogOnTop(t, tab, "roll dialog")
 	step(t, tab, "roll it with a day's grace",
-		click(tid("roll-open")),
-		chromedp.WaitVisible(chromedp.CSS(tid("roll-key"))),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="key-row"] select[name="grace_hours"]`), "24"),
-		click(tid("roll-key")),
+		chromedp.SetValue(chromedp.CSS(`#page-dialog select[name="grace_hours"]`), "24"),
+		click(`#page-dialog `+tid("roll-key")),
 		chromedp.WaitVisible(chromedp.CSS(tid("new-key-value"))),
 		chromedp.WaitVisible(chromedp.CSS(tid("key-grace"))),
 	)
+	waitFor(t, tab, "the roll dialog closes", `!document.getElementById("page-dialog").open`)
 	rolled := eval[string](t, tab, `document.querySelector('[data-testid="new-key-value"]').value`)
 	if rolled == token || rolled[:12] != token[:12] {
 		t.Fatalf("roll showed %q for %q", rolled, token)
@@ -111,11 +121,25 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 			t.Fatalf("within the grace a key gets %d", got)
 		}
 	}
+	id := eval[string](t, tab, `document.querySelector('[data-testid="revoke-key"]').id`)
+	step(t, tab, "open the revoke dialog", click(tid("revoke-key")))
+	dialogOnTop(t, tab, "revoke dialog")
+	escapeCloses(t, tab, id)
+	if got := eval[string](t, tab, `document.querySelector('[data-testid="key-status"]').dataset.status`); got != "active" {
+		t.Fatalf("closing the dialog changed the key: %s", got)
+	}
 	step(t, tab, "revoke it",
 		click(tid("revoke-key")),
+	)
+	dialogOnTop(t, tab, "revoke dialog again")
+	step(t, tab, "confirm in the dialog",
+		click(`#page-dialog `+tid("confirm-submit")),
 		chromedp.WaitVisible(chromedp.CSS(tid("flash"))),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-status"][data-status="revoked"]`)),
 	)
+	if eval[bool](t, tab, `!!window.__nativeConfirm`) {
+		t.Error("a native confirm() was shown")
+	}
 	if got := text(t, tab, tid("flash")); !strings.Contains(got, "revoked") {
 		t.Fatalf("flash after revoking: %q", got)
 	}

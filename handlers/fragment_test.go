@@ -89,9 +89,15 @@ func TestFragmentsLeaveTheFrameAlone(t *testing.T) {
 		root string
 	}{
 		{"member search", func() *webtest.Response { return c.HTMX(http.MethodGet, base+"/members?q=frag", nil) }, "members-table"},
-		{"keys panel", func() *webtest.Response {
+		{"new key panel", func() *webtest.Response {
 			return c.HTMX(http.MethodPost, base+"/keys", url.Values{"name": {""}, "scope": {"read"}})
+		}, "new-key-panel"},
+		{"keys panel", func() *webtest.Response {
+			return c.HTMX(http.MethodPost, base+"/keys", url.Values{"name": {"frag"}, "scope": {"read"}, "expires_in_days": {"7"}})
 		}, "keys-panel"},
+		{"remove dialog", func() *webtest.Response {
+			return c.HTMX(http.MethodGet, base+"/leave", nil)
+		}, "confirm-form"},
 	}
 	for _, f := range fragments {
 		res := f.do()

@@ -247,7 +247,7 @@ func FuzzConsoleInput(f *testing.F) {
 func keyIDOf(f *testing.F, c *webtest.Client, slug, token string) string {
 	f.Helper()
 	row := c.Get("/w/" + slug + "/keys").Doc().Find(`[data-testid="key-row"][data-prefix="` + token[:12] + `"]`)
-	action, _ := row.Find(`form[action$="/roll"]`).Attr("action")
+	action, _ := row.Find(`a[href$="/roll"]`).Attr("href")
 	parts := strings.Split(action, "/")
 	if len(parts) < 2 {
 		f.Fatalf("no roll form for the key: %q", action)

@@ -248,6 +248,25 @@ func TestInvitationLinkUsesTheBaseURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("invite: %d", res.StatusCode)
+	}
+	// The members page the redirect leads to shows the link once (the reveal cookie holds its key).
+	cookies := "atrium_session=" + owner.Cookie()
+	for _, ck := range res.Cookies() {
+		if ck.Name == "atrium_reveal" {
+			cookies += "; atrium_reveal=" + ck.Value
+		}
+	}
+	req, _ = http.NewRequest(http.MethodGet, app.HTTP.URL+res.Header.Get("Location"), nil)
+	req.Host = "evil.example"
+	req.Header.Set("Cookie", cookies)
+	req.Header.Set("X-Forwarded-Host", "evil.example")
+	res, err = http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	page := &webtest.Response{Response: res, Body: string(b)}

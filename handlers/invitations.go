@@ -25,9 +25,9 @@ func (s *Server) invitationLink(token string) string {
 	return s.Cfg.BaseURL + paths.Invitation.URL(token)
 }
 
-// deliverInvitation mails a freshly issued link when SMTP is configured. The page then says so
-// with a flash; otherwise (or when mailing fails) the link is shown this once on the members page,
-// never through the session, and the mailer logs it.
+// deliverInvitation mails a freshly issued link when SMTP is configured, and says so with a
+// flash. Otherwise (or when mailing fails) the members page shows the link once after the
+// redirect, kept sealed meanwhile (see stashSecret); the mailer logs it.
 func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation, verb string) error {
 	m, u := membership(c), currentUser(c)
 	link := s.invitationLink(inv.Token)
@@ -42,12 +42,11 @@ func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation,
 		s.flash(c, "Invitation "+verb+" to "+inv.Email+".")
 		return s.redirect(c, paths.Members.URL(m.Slug))
 	}
-	vm, err := s.membersPage(c, membersExtras{link: shown})
-	if err != nil {
+	if err := s.stashSecret(c, "invitation", shown); err != nil {
 		return err
 	}
-	vm.Flash, vm.FlashKind = "Invitation "+verb+": copy the link below for "+inv.Email+".", ""
-	return s.render(c, http.StatusOK, views.MembersView(vm), nil)
+	s.flash(c, "Invitation "+verb+": copy the link below for "+inv.Email+".")
+	return s.redirect(c, paths.Members.URL(m.Slug))
 }
 
 // invitationCreate invites an email with a role.
@@ -112,11 +111,35 @@ func (s *Server) invitationResend(c echo.Context) error {
 	return s.deliverInvitation(c, inv, "sent again")
 }
 
-// invitationRevoke withdraws an invitation.
+// invitationRevokeConfirm asks before withdrawing an invitation.
+func (s *Server) invitationRevokeConfirm(c echo.Context) error {
+	id, err := invitationParam(c)
+	if err != nil {
+		return err
+	}
+	var inv *models.Invitation
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		inv, err = models.ManagedInvitation(ctx, tn, actor(c), id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	m := membership(c)
+	return s.confirmPanel(c, views.ConfirmPage{Frame: s.frame(c, "Revoke invitation", "members"),
+		Heading: "Revoke the invitation for " + inv.Email + "?",
+		Message: "The link stops working at once and its seat is free again. You can invite " + inv.Email + " again later.",
+		Action:  c.Request().URL.Path, Button: "Revoke invitation", Cancel: paths.Members.URL(m.Slug)})
+}
+
+// invitationRevoke withdraws an invitation, once confirmed.
 func (s *Server) invitationRevoke(c echo.Context) error {
 	id, err := invitationParam(c)
 	if err != nil {
 		return err
+	}
+	if !confirmed(c) {
+		return s.askFirst(c)
 	}
 	var inv *models.Invitation
 	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {

@@ -2,6 +2,11 @@ package handlers
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -71,12 +76,26 @@ func keyRow(k *models.APIKey, now time.Time) views.KeyRow {
 	return r
 }
 
-// keysIndex lists the keys the member may see, with the create form.
+// keysIndex lists the keys the member may see. After a create or a roll without JavaScript it
+// shows, once, the key the redirect brought here (see takeSecret).
 func (s *Server) keysIndex(c echo.Context) error {
-	return s.keysView(c, http.StatusOK, views.KeysPage{})
+	var vm views.KeysPage
+	var created views.CreatedKey
+	if s.takeSecret(c, "key", &created) {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		vm.Created = &created
+	}
+	if c.QueryParam("new") == "1" {
+		if isHTMX(c) {
+			return s.newKeyPanel(c, http.StatusOK, views.NewKeyForm{})
+		}
+		vm.ShowForm = true
+	}
+	return s.keysView(c, http.StatusOK, vm)
 }
 
-// keyCreate makes a key and answers the page that shows it, this once.
+// keyCreate makes a key. htmx gets the panel that shows it this once; a browser without
+// JavaScript is redirected to the list, which shows it once.
 func (s *Server) keyCreate(c echo.Context) error {
 	form := views.NewKeyForm{Name: c.FormValue("name"), Scope: c.FormValue("scope"), ExpiresInDays: c.FormValue("expires_in_days")}
 	var created *views.CreatedKey
@@ -92,12 +111,36 @@ func (s *Server) keyCreate(c echo.Context) error {
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		form.Errors = ve.Fields
-		return s.keysView(c, http.StatusUnprocessableEntity, views.KeysPage{Form: form})
+		if isHTMX(c) {
+			return s.newKeyPanel(c, http.StatusUnprocessableEntity, form)
+		}
+		return s.keysView(c, http.StatusUnprocessableEntity, views.KeysPage{Form: form, ShowForm: true})
 	}
 	if err != nil {
 		return err
 	}
-	return s.keysView(c, http.StatusOK, views.KeysPage{Created: created})
+	return s.showKey(c, created)
+}
+
+// newKeyPanel answers the create form alone, for the page's dialog.
+func (s *Server) newKeyPanel(c echo.Context, status int, form views.NewKeyForm) error {
+	vm := views.KeysPage{Frame: s.frame(c, "New key", "keys"), Slug: membership(c).Slug, Form: form, InDialog: true}
+	return s.render(c, status, views.NewKeyPanel(vm), nil)
+}
+
+// showKey answers a key just made or rolled: to htmx the keys panel with it (no-store), to a
+// browser a redirect to the list, which shows it once.
+func (s *Server) showKey(c echo.Context, k *views.CreatedKey) error {
+	if !isHTMX(c) {
+		if err := s.stashSecret(c, "key", k); err != nil {
+			return err
+		}
+		return s.redirect(c, paths.Keys.URL(membership(c).Slug))
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("HX-Retarget", "#keys-panel")
+	c.Response().Header().Set("HX-Reswap", "outerHTML")
+	return s.keysView(c, http.StatusOK, views.KeysPage{Created: k})
 }
 
 // keyParam reads the key id of the URL; one that is not a uuid names no key.
@@ -109,36 +152,69 @@ func keyParam(c echo.Context) (uuid.UUID, error) {
 	return id, nil
 }
 
-// keyRevoke stops a key at once, after a confirmation (JavaScript's, or a page of its own).
+// managedKey reads the key of the URL, if the signed-in member may manage it.
+func (s *Server) managedKey(c echo.Context) (*models.APIKey, error) {
+	id, err := keyParam(c)
+	if err != nil {
+		return nil, err
+	}
+	var k *models.APIKey
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		k, err = models.ManagedKey(ctx, tn, actor(c), id)
+		return err
+	})
+	return k, err
+}
+
+// keyRevokeConfirm asks before revoking a key: in the keys page's dialog, or as a page.
+func (s *Server) keyRevokeConfirm(c echo.Context) error {
+	k, err := s.managedKey(c)
+	if err != nil {
+		return err
+	}
+	return s.confirmPanel(c, views.ConfirmPage{Frame: s.frame(c, "Revoke key", "keys"), Heading: "Revoke key " + k.Name + "?",
+		Message: "Programs using " + k.Prefix + "_… get 401 at once. This cannot be undone.",
+		Action:  c.Request().URL.Path, Button: "Revoke key", Cancel: paths.Keys.URL(membership(c).Slug)})
+}
+
+// keyRevoke stops a key at once, once confirmed.
 func (s *Server) keyRevoke(c echo.Context) error {
 	id, err := keyParam(c)
 	if err != nil {
 		return err
 	}
-	m := membership(c)
+	if !confirmed(c) {
+		return s.askFirst(c)
+	}
 	var k *models.APIKey
 	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		if !confirmed(c) {
-			k, err = models.ManagedKey(ctx, tn, actor(c), id)
-			return err
-		}
 		k, err = models.RevokeKey(ctx, tn, actor(c), id, s.Now())
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if !confirmed(c) {
-		vm := views.ConfirmPage{Frame: s.frame(c, "Revoke key", "keys"), Heading: "Revoke key " + k.Name + "?",
-			Message: "Programs using " + k.Prefix + "_… get 401 at once. This cannot be undone.",
-			Action:  c.Request().URL.Path, Button: "Revoke key", Cancel: paths.Keys.URL(m.Slug)}
-		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
-	}
 	s.flash(c, "Key "+k.Name+" ("+k.Prefix+") is revoked. Programs using it now get 401.")
-	return s.redirect(c, paths.Keys.URL(m.Slug))
+	return s.redirect(c, paths.Keys.URL(membership(c).Slug))
+}
+
+// keyRollDialog offers a key's roll with the choice of the old secret's grace.
+func (s *Server) keyRollDialog(c echo.Context) error {
+	k, err := s.managedKey(c)
+	if err != nil {
+		return err
+	}
+	if st := k.Status(s.Now()); st != models.KeyActive {
+		return models.Errorf(models.ErrConflict, "Key %s is %s; create a new key instead.", k.Prefix, st)
+	}
+	vm := views.RollPage{Frame: s.frame(c, "Roll key", "keys"), InDialog: isHTMX(c), Name: k.Name, Prefix: k.Prefix,
+		Version: k.Version(), Action: c.Request().URL.Path, Cancel: paths.Keys.URL(membership(c).Slug)}
+	return s.render(c, http.StatusOK, views.RollView(vm), views.RollPanel(vm))
 }
 
 // keyRoll gives a key a new secret, shown once; the old one keeps working for the chosen grace.
+// The form names the secret it replaces, so the same form sent again is refused instead of
+// ending that secret's grace. Without JavaScript it ends in a redirect, as creation does.
 func (s *Server) keyRoll(c echo.Context) error {
 	id, err := keyParam(c)
 	if err != nil {
@@ -151,7 +227,7 @@ func (s *Server) keyRoll(c echo.Context) error {
 	now := s.Now()
 	var created *views.CreatedKey
 	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		k, token, err := models.RollKey(ctx, tn, actor(c), id, time.Duration(hours)*time.Hour, now)
+		k, token, err := models.RollKeyAsSeen(ctx, tn, actor(c), id, time.Duration(hours)*time.Hour, c.FormValue("version"), now)
 		if err != nil {
 			return err
 		}
@@ -162,15 +238,81 @@ func (s *Server) keyRoll(c echo.Context) error {
 		return nil
 	})
 	var ve *models.ValidationError
-	if errors.As(err, &ve) {
-		return s.keysView(c, http.StatusUnprocessableEntity, views.KeysPage{Error: "Choose how long the old secret keeps working."})
-	}
-	if errors.Is(err, models.ErrConflict) {
-		_, _, msg := classify(err)
-		return s.keysView(c, http.StatusConflict, views.KeysPage{Error: msg})
+	if errors.As(err, &ve) || errors.Is(err, models.ErrConflict) {
+		status, msg := http.StatusUnprocessableEntity, "Choose how long the old secret keeps working."
+		if ve == nil {
+			status, _, msg = classify(err)
+		}
+		if isHTMX(c) {
+			return echo.NewHTTPError(status, msg) // the dialog shows it
+		}
+		s.flashError(c, msg)
+		return s.redirect(c, paths.Keys.URL(membership(c).Slug))
 	}
 	if err != nil {
 		return err
 	}
-	return s.keysView(c, http.StatusOK, views.KeysPage{Created: created})
+	return s.showKey(c, created)
+}
+
+// A secret shown once after a redirect (an API key, an invitation link) must not be readable
+// from the database meanwhile: the session, which lives there, keeps it sealed with AES-GCM
+// under a fresh key that only the browser holds, in a short-lived cookie. Neither alone gives
+// the secret, and reading it drops both, so a reload does not show it again.
+const revealCookie = "atrium_reveal"
+
+// stashSecret keeps v (JSON) for the next page of this workspace, under kind.
+func (s *Server) stashSecret(c echo.Context, kind string, v any) error {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	aead, err := sealer(key)
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	sealed := aead.Seal(nonce, nonce, plain, []byte(kind))
+	s.Sessions.Put(c.Request().Context(), "reveal_"+kind, base64.RawURLEncoding.EncodeToString(sealed))
+	c.SetCookie(&http.Cookie{Name: revealCookie, Value: base64.RawURLEncoding.EncodeToString(key),
+		Path: paths.Workspace.URL(membership(c).Slug), MaxAge: 300, HttpOnly: true, Secure: s.Cfg.Production,
+		SameSite: http.SameSiteStrictMode})
+	return nil
+}
+
+// takeSecret reads into v, once, what stashSecret kept under kind; false when there is none.
+func (s *Server) takeSecret(c echo.Context, kind string, v any) bool {
+	ctx := c.Request().Context()
+	if !s.Sessions.Exists(ctx, "reveal_"+kind) {
+		return false
+	}
+	sealed, _ := base64.RawURLEncoding.DecodeString(s.Sessions.PopString(ctx, "reveal_"+kind))
+	c.SetCookie(&http.Cookie{Name: revealCookie, Path: paths.Workspace.URL(membership(c).Slug), MaxAge: -1, HttpOnly: true,
+		Secure: s.Cfg.Production, SameSite: http.SameSiteStrictMode})
+	ck, err := c.Cookie(revealCookie)
+	if err != nil {
+		return false
+	}
+	key, _ := base64.RawURLEncoding.DecodeString(ck.Value)
+	aead, err := sealer(key)
+	if err != nil || len(sealed) < aead.NonceSize() {
+		return false
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(kind))
+	return err == nil && json.Unmarshal(plain, v) == nil
+}
+
+func sealer(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }

@@ -37,11 +37,20 @@ func newKeysCrew(t *testing.T, app *webtest.App) *keysCrew {
 	return c
 }
 
+// follow reads the page a redirect leads to, as a browser would; anything but a 303 fails.
+func follow(t testing.TB, c *webtest.Client, res *webtest.Response) *webtest.Response {
+	t.Helper()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("want a redirect, got %d: %.300s", res.StatusCode, res.Body)
+	}
+	return c.Get(res.Header.Get("Location"))
+}
+
 // createKey submits the create form and returns the response and the key it shows.
 func createKey(t testing.TB, c *webtest.Client, slug, name, scope string) (*webtest.Response, string) {
 	t.Helper()
 	c.Get("/w/" + slug + "/keys")
-	res := c.Post("/w/"+slug+"/keys", url.Values{"name": {name}, "scope": {scope}, "expires_in_days": {"30"}})
+	res := follow(t, c, c.Post("/w/"+slug+"/keys", url.Values{"name": {name}, "scope": {scope}, "expires_in_days": {"30"}}))
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("create key: %d %s", res.StatusCode, res.Body)
 	}
@@ -75,7 +84,7 @@ func TestKeysPageByRole(t *testing.T) {
 				t.Fatalf("nav link to keys shown: %v, want %v", !tc.nav, tc.nav)
 			}
 			res := c.Post("/w/"+crew.ws.Slug+"/keys", url.Values{"name": {"x"}, "scope": {"read"}, "expires_in_days": {"7"}})
-			if want := map[bool]int{true: 200, false: 403}[tc.status == 200]; res.StatusCode != want {
+			if want := map[bool]int{true: 303, false: 403}[tc.status == 200]; res.StatusCode != want {
 				t.Fatalf("create: %d, want %d", res.StatusCode, want)
 			}
 		})
@@ -199,14 +208,23 @@ func TestRevokeKeyAsksFirst(t *testing.T) {
 	c := app.Login(crew.owner.Email)
 	_, token := createKey(t, c, crew.ws.Slug, "to revoke", "read")
 	page := c.Get("/w/" + crew.ws.Slug + "/keys")
-	form := page.Doc().Find(`[data-testid="key-row"] form[action$="/revoke"]`)
-	action, _ := form.Attr("action")
-	if confirm, _ := form.Attr("hx-confirm"); action == "" || !strings.Contains(confirm, "to revoke") {
-		t.Fatalf("revoke form %q asks %q", action, confirm)
+	action, _ := page.Doc().Find(`[data-testid="key-row"] a[data-dialog][href$="/revoke"]`).Attr("href")
+	if action == "" {
+		t.Fatal("no revoke link that opens the dialog")
 	}
+	// The dialog's panel (htmx) and the page without JavaScript ask the same.
+	panel := c.HTMX("GET", action, nil)
+	if panel.StatusCode != 200 || strings.Contains(panel.Body, "<html") || !strings.Contains(panel.TestID("confirm-message"), "get 401") ||
+		panel.Doc().Find(`form[action="`+action+`"] input[name="confirm"][value="yes"]`).Length() != 1 {
+		t.Fatalf("revoke dialog: %d %.300s", panel.StatusCode, panel.Body)
+	}
+	// A post without the confirmation changes nothing and redirects to the page that asks.
 	res := c.Post(action, nil)
-	if res.StatusCode != 200 || !res.Has("confirm-page") {
-		t.Fatalf("unconfirmed revoke: %d", res.StatusCode)
+	if res.StatusCode != 303 || res.Header.Get("Location") != action {
+		t.Fatalf("unconfirmed revoke: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := c.Get(action); res.StatusCode != 200 || !res.Has("confirm-page") || !strings.Contains(res.Body, "to revoke") {
+		t.Fatalf("confirmation page: %d", res.StatusCode)
 	}
 	if r := apiCall(t, app.HTTP.URL, "GET", "/api/v1/workspace", token, ""); r.Status != 200 {
 		t.Fatalf("an unconfirmed revoke stopped the key: %d", r.Status)
@@ -238,32 +256,62 @@ func TestRollKeyFromThePage(t *testing.T) {
 	c := app.Login(crew.member.Email)
 	_, old := createKey(t, c, crew.ws.Slug, "rolling", "read")
 	page := c.Get("/w/" + crew.ws.Slug + "/keys")
-	action, _ := page.Doc().Find(`[data-testid="key-row"] form[action$="/roll"]`).Attr("action")
-	res := c.Post(action, url.Values{"grace_hours": {"24"}})
+	action, _ := page.Doc().Find(`[data-testid="key-row"] a[data-dialog][href$="/roll"]`).Attr("href")
+	rollForm := func() url.Values {
+		t.Helper()
+		p := c.Get(action)
+		version, ok := p.Doc().Find(`[data-testid="roll-form"] input[name="version"]`).Attr("value")
+		if p.StatusCode != 200 || !ok {
+			t.Fatalf("roll page: %d", p.StatusCode)
+		}
+		return url.Values{"version": {version}}
+	}
+	form := rollForm()
+	form.Set("grace_hours", "24")
+	// Without JavaScript the roll ends in a redirect; the list then shows the new secret once.
+	posted := c.Post(action, form)
+	res := follow(t, c, posted)
 	fresh, _ := res.Doc().Find(`[data-testid="new-key-value"]`).Attr("value")
-	if res.StatusCode != 200 || fresh == "" || fresh == old || fresh[:12] != old[:12] {
-		t.Fatalf("roll: %d, new key %q for %q", res.StatusCode, fresh, old)
+	if fresh == "" || fresh == old || fresh[:12] != old[:12] {
+		t.Fatalf("roll: new key %q for %q", fresh, old)
 	}
-	if !strings.Contains(res.TestID("new-key"), "previous secret stops working in 1 day") {
-		t.Fatalf("roll page does not say the grace: %q", res.TestID("new-key"))
+	if res.Header.Get("Cache-Control") != "no-store" || !strings.Contains(res.TestID("new-key"), "previous secret stops working in 1 day") {
+		t.Fatalf("roll page: Cache-Control %q, %q", res.Header.Get("Cache-Control"), res.TestID("new-key"))
 	}
-	if !c.Get("/w/" + crew.ws.Slug + "/keys").Has("key-grace") {
-		t.Error("the list does not show the grace period")
+	again := c.Get("/w/" + crew.ws.Slug + "/keys")
+	if again.Has("new-key") || strings.Contains(again.Body, fresh[13:45]) || !again.Has("key-grace") {
+		t.Error("a reload shows the new secret again, or not the grace period")
+	}
+	// The same form sent again (back and re-submit) is refused and leaves both secrets working.
+	res = follow(t, c, c.Post(action, form))
+	if !strings.Contains(res.TestID("flash"), "rolled again since") || res.Has("new-key") {
+		t.Fatalf("re-submitted roll: %q", res.TestID("flash"))
 	}
 	for _, tok := range []string{old, fresh} {
 		if r := apiCall(t, app.HTTP.URL, "GET", "/api/v1/workspace", tok, ""); r.Status != 200 {
 			t.Fatalf("within the grace: %d", r.Status)
 		}
 	}
-	res = c.Post(action, url.Values{"grace_hours": {"0"}})
+	// htmx (the dialog) gets the keys panel with the secret instead of a redirect.
+	form = rollForm()
+	form.Set("grace_hours", "0")
+	res = c.HTMX("POST", action, form)
 	newest, _ := res.Doc().Find(`[data-testid="new-key-value"]`).Attr("value")
+	if res.StatusCode != 200 || res.Header.Get("HX-Retarget") != "#keys-panel" || newest == "" {
+		t.Fatalf("htmx roll: %d %q", res.StatusCode, res.Header.Get("HX-Retarget"))
+	}
 	for tok, want := range map[string]int{old: 401, fresh: 401, newest: 200} {
 		if r := apiCall(t, app.HTTP.URL, "GET", "/api/v1/workspace", tok, ""); r.Status != want {
 			t.Errorf("after a roll without grace: %d, want %d", r.Status, want)
 		}
 	}
-	if res := c.Post(action, url.Values{"grace_hours": {"5"}}); res.StatusCode != 422 || !res.Has("keys-error") {
-		t.Fatalf("odd grace: %d", res.StatusCode)
+	form = rollForm()
+	form.Set("grace_hours", "5")
+	if res := c.HTMX("POST", action, form); res.StatusCode != 422 || !strings.Contains(res.Body, "old secret keeps working") {
+		t.Fatalf("odd grace (htmx): %d %q", res.StatusCode, res.Body)
+	}
+	if res := follow(t, c, c.Post(action, form)); !strings.Contains(res.TestID("flash"), "old secret keeps working") {
+		t.Fatalf("odd grace: %q", res.TestID("flash"))
 	}
 }
 

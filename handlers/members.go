@@ -18,12 +18,10 @@ import (
 )
 
 // membersExtras is what a members page shows beyond the lists: a form being corrected, a link
-// shown once, a refused transfer.
+// shown once.
 type membersExtras struct {
-	invite      views.InviteForm
-	link        *views.InvitationLink
-	transferFor uuid.UUID
-	transferErr string
+	invite views.InviteForm
+	link   *views.InvitationLink
 }
 
 // actor is the signed-in member as the request's authorisation saw them.
@@ -52,11 +50,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		owners, list := pd.Owners, pd.Listing
 		vm.Page, vm.Pages, vm.Total = list.Page, list.Pages, list.Total
 		for _, mem := range list.Members {
-			r := s.memberRow(c, mem, owners, list.LastActive[mem.UserID], now)
-			if mem.UserID == x.transferFor {
-				r.TransferError = x.transferErr
-			}
-			vm.Rows = append(vm.Rows, r)
+			vm.Rows = append(vm.Rows, s.memberRow(c, mem, owners, list.LastActive[mem.UserID], now))
 		}
 		self := pd.Self
 		leave := models.MemberPermissions{Actor: actor(c), Target: self, Owners: owners}.Leave()
@@ -102,6 +96,7 @@ func (s *Server) memberRow(c echo.Context, mem models.Member, owners int, lastAc
 	for _, role := range perms.RoleChoices() {
 		r.RoleOptions = append(r.RoleOptions, views.RoleOption{Value: string(role), Label: role.Label(), Selected: role == mem.Role})
 	}
+	r.CanChangeRole = len(r.RoleOptions) > 1
 	r.CanRemove = perms.Remove() == nil
 	r.CanTransfer = perms.Transfer() == nil
 	return r
@@ -117,7 +112,13 @@ func plural(n int, unit string) string {
 // membersIndex lists the workspace's members and pending invitations; a search from htmx gets
 // the table alone.
 func (s *Server) membersIndex(c echo.Context) error {
-	vm, err := s.membersPage(c, membersExtras{})
+	var x membersExtras
+	var link views.InvitationLink
+	if !isHTMX(c) && s.takeSecret(c, "invitation", &link) {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		x.link = &link
+	}
+	vm, err := s.membersPage(c, x)
 	if err != nil {
 		return err
 	}
@@ -133,38 +134,97 @@ func memberParam(c echo.Context) (uuid.UUID, error) {
 	return id, nil
 }
 
-// memberRoleUpdate changes a member's role; htmx gets the re-rendered row.
+// targetMember reads the member of the URL with the workspace's owner count and what the
+// signed-in member may do to them.
+func (s *Server) targetMember(ctx context.Context, c echo.Context, tn *models.Tenant, id uuid.UUID) (*models.Member, models.MemberPermissions, error) {
+	mem, err := models.MemberByUserID(ctx, tn, id)
+	if err != nil {
+		return nil, models.MemberPermissions{}, err
+	}
+	owners, err := models.CountOwners(ctx, tn)
+	if err != nil {
+		return nil, models.MemberPermissions{}, err
+	}
+	return mem, models.MemberPermissions{Actor: actor(c), Target: mem, Owners: owners}, nil
+}
+
+// memberRoleDialog offers each role the signed-in member may give, with what it allows: in the
+// members page's dialog, or as a page of its own without JavaScript.
+func (s *Server) memberRoleDialog(c echo.Context) error {
+	id, err := memberParam(c)
+	if err != nil {
+		return err
+	}
+	m := membership(c)
+	vm := views.RolePage{Frame: s.frame(c, "Change role", "members"), InDialog: isHTMX(c), Action: c.Request().URL.Path,
+		Cancel: paths.Members.URL(m.Slug), RowID: views.MemberRowVM{UserID: id.String()}.ID(), IsSelf: id == currentUser(c).ID}
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		mem, perms, err := s.targetMember(ctx, c, tn, id)
+		if err != nil {
+			return err
+		}
+		vm.Name, vm.Email, vm.CurrentLabel = mem.User.DisplayName(), mem.User.Email, mem.Role.Label()
+		for _, r := range perms.RoleChoices() {
+			vm.Roles = append(vm.Roles, views.RoleChoice{Value: string(r), Label: r.Label(),
+				Description: views.RoleDescriptions[string(r)], Selected: r == mem.Role})
+		}
+		if vm.Roles == nil {
+			return perms.ChangeRole(models.RoleViewer) // says why not
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.RoleView(vm), views.RolePanel(vm))
+}
+
+// memberRoleUpdate changes a member's role. htmx gets the member's row again: with the new role,
+// or with the refusal and the role they still have. Without JavaScript it ends in a redirect.
 func (s *Server) memberRoleUpdate(c echo.Context) error {
 	id, err := memberParam(c)
 	if err != nil {
 		return err
 	}
 	role, _ := models.ParseRole(c.FormValue("role"))
+	base := paths.Members.URL(membership(c).Slug)
+	changeErr := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		return models.ChangeRole(ctx, tn, actor(c), id, role)
+	})
+	if changeErr != nil && !isHTMX(c) {
+		if isNotFound(changeErr) {
+			return changeErr
+		}
+		_, _, msg := classify(changeErr)
+		s.flashError(c, msg)
+		return s.redirect(c, base)
+	}
+	if changeErr == nil && id == currentUser(c).ID {
+		// Your own role changed: the whole page offers different things now.
+		s.flash(c, "Your role is now "+role.Label()+".")
+		return s.redirect(c, base)
+	}
 	var row views.MemberRowVM
 	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		if err := models.ChangeRole(ctx, tn, actor(c), id, role); err != nil {
-			return err
-		}
-		mem, err := models.MemberByUserID(ctx, tn, id)
-		if err != nil {
-			return err
-		}
-		owners, err := models.CountOwners(ctx, tn)
+		mem, perms, err := s.targetMember(ctx, c, tn, id)
 		if err != nil {
 			return err
 		}
 		seen, err := models.LastActive(ctx, tn, []models.Member{*mem})
-		row = s.memberRow(c, *mem, owners, seen[mem.UserID], s.Now())
+		row = s.memberRow(c, *mem, perms.Owners, seen[mem.UserID], s.Now())
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	base := paths.Members.URL(membership(c).Slug)
-	if id == currentUser(c).ID {
-		// Your own role changed: the whole page offers different things now.
-		s.flash(c, "Your role is now "+role.Label()+".")
-		return s.redirect(c, base)
+	if changeErr != nil {
+		status, _, msg := classify(changeErr)
+		if status >= 500 {
+			return changeErr
+		}
+		row.Error = msg
+		c.Response().Header().Set("X-Atrium-Swap", "refusal")
+		return s.render(c, status, views.MemberRow(row), nil)
 	}
 	if isHTMX(c) {
 		row.Saved = true
@@ -174,15 +234,54 @@ func (s *Server) memberRoleUpdate(c echo.Context) error {
 	return s.redirect(c, base)
 }
 
-// confirmed reports whether a destructive form came with its confirmation; without it (no
-// JavaScript, so no confirm dialog) the handler asks on a page of its own.
+// confirmed reports whether a destructive form came with its confirmation (the confirmation
+// dialog's or page's form sends it).
 func confirmed(c echo.Context) bool { return c.FormValue("confirm") == "yes" }
 
-// memberRemove takes a member out of the workspace after a confirmation.
+// confirmPanel asks before a destructive action: the panel for the page's dialog, or a page.
+func (s *Server) confirmPanel(c echo.Context, vm views.ConfirmPage) error {
+	vm.InDialog = isHTMX(c)
+	return s.render(c, http.StatusOK, views.ConfirmView(vm), views.ConfirmPanel(vm))
+}
+
+// askFirst answers a destructive POST that came without its confirmation with a redirect to the
+// page that asks (the same address, read with GET).
+func (s *Server) askFirst(c echo.Context) error {
+	return s.redirect(c, c.Request().URL.Path)
+}
+
+// memberRemoveConfirm asks before taking a member out of the workspace.
+func (s *Server) memberRemoveConfirm(c echo.Context) error {
+	id, err := memberParam(c)
+	if err != nil {
+		return err
+	}
+	m := membership(c)
+	var name string
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		mem, perms, err := s.targetMember(ctx, c, tn, id)
+		if err != nil {
+			return err
+		}
+		name = mem.User.DisplayName()
+		return perms.Remove()
+	})
+	if err != nil {
+		return err
+	}
+	return s.confirmPanel(c, views.ConfirmPage{Frame: s.frame(c, "Remove member", "members"), Heading: "Remove " + name + "?",
+		Message: name + " loses access to " + m.Name + " at once, and the API keys they made here are revoked.",
+		Action:  c.Request().URL.Path, Button: "Remove " + name, Cancel: paths.Members.URL(m.Slug)})
+}
+
+// memberRemove takes a member out of the workspace once confirmed.
 func (s *Server) memberRemove(c echo.Context) error {
 	id, err := memberParam(c)
 	if err != nil {
 		return err
+	}
+	if !confirmed(c) {
+		return s.askFirst(c)
 	}
 	m := membership(c)
 	var name string
@@ -192,25 +291,51 @@ func (s *Server) memberRemove(c echo.Context) error {
 			return err
 		}
 		name = mem.User.DisplayName()
-		if !confirmed(c) {
-			return nil
-		}
 		return models.RemoveMember(ctx, tn, actor(c), id, s.Now())
 	})
 	if err != nil {
 		return err
 	}
-	if !confirmed(c) {
-		vm := views.ConfirmPage{Frame: s.frame(c, "Remove member", "members"), Heading: "Remove " + name + "?",
-			Message: name + " loses access to " + m.Name + " at once, and the API keys they made here are revoked.",
-			Action:  c.Request().URL.Path, Button: "Remove " + name, Cancel: paths.Members.URL(m.Slug)}
-		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
-	}
 	s.flash(c, name+" was removed from "+m.Name+".")
 	return s.redirect(c, paths.Members.URL(m.Slug))
 }
 
+// memberTransferDialog asks the owner's password before handing ownership to a member.
+func (s *Server) memberTransferDialog(c echo.Context) error {
+	id, err := memberParam(c)
+	if err != nil {
+		return err
+	}
+	vm, err := s.transferPage(c, id)
+	if err != nil {
+		return err
+	}
+	if !isHTMX(c) {
+		// A refused password comes back here after its redirect.
+		vm.Error = s.Sessions.PopString(c.Request().Context(), "transfer_error")
+	}
+	return s.render(c, http.StatusOK, views.TransferView(vm), views.TransferPanel(vm))
+}
+
+// transferPage is the transfer's panel for member id, or the reason it is not offered.
+func (s *Server) transferPage(c echo.Context, id uuid.UUID) (views.TransferPage, error) {
+	m := membership(c)
+	vm := views.TransferPage{Frame: s.frame(c, "Transfer ownership", "members"), InDialog: isHTMX(c),
+		Action: paths.MemberTransfer.URL(m.Slug, id.String()), Cancel: paths.Members.URL(m.Slug)}
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		mem, perms, err := s.targetMember(ctx, c, tn, id)
+		if err != nil {
+			return err
+		}
+		vm.Name = mem.User.DisplayName()
+		return perms.Transfer()
+	})
+	return vm, err
+}
+
 // memberTransfer hands ownership to another member after the owner types their password again.
+// A wrong password answers the dialog's panel with the error (htmx), or redirects back to the
+// transfer page, which shows it.
 func (s *Server) memberTransfer(c echo.Context) error {
 	id, err := memberParam(c)
 	if err != nil {
@@ -228,11 +353,16 @@ func (s *Server) memberTransfer(c echo.Context) error {
 	})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		vm, err := s.membersPage(c, membersExtras{transferFor: id, transferErr: ve.Fields["password"]})
+		if !isHTMX(c) {
+			s.Sessions.Put(c.Request().Context(), "transfer_error", ve.Fields["password"])
+			return s.redirect(c, paths.MemberTransfer.URL(m.Slug, id.String()))
+		}
+		vm, err := s.transferPage(c, id)
 		if err != nil {
 			return err
 		}
-		return s.render(c, http.StatusUnprocessableEntity, views.MembersView(vm), nil)
+		vm.Error = ve.Fields["password"]
+		return s.render(c, http.StatusUnprocessableEntity, views.TransferView(vm), views.TransferPanel(vm))
 	}
 	if err != nil {
 		return err
@@ -244,14 +374,19 @@ func (s *Server) memberTransfer(c echo.Context) error {
 	return s.redirect(c, paths.Members.URL(m.Slug))
 }
 
+// workspaceLeaveConfirm asks before the signed-in member leaves the workspace.
+func (s *Server) workspaceLeaveConfirm(c echo.Context) error {
+	m := membership(c)
+	return s.confirmPanel(c, views.ConfirmPage{Frame: s.frame(c, "Leave workspace", "members"), Heading: "Leave " + m.Name + "?",
+		Message: "You lose access at once, and the API keys you made here are revoked. To come back you need a new invitation.",
+		Action:  c.Request().URL.Path, Button: "Leave " + m.Name, Cancel: paths.Members.URL(m.Slug)})
+}
+
 // workspaceLeave takes the signed-in member out of the workspace after a confirmation.
 func (s *Server) workspaceLeave(c echo.Context) error {
 	m := membership(c)
 	if !confirmed(c) {
-		vm := views.ConfirmPage{Frame: s.frame(c, "Leave workspace", "members"), Heading: "Leave " + m.Name + "?",
-			Message: "You lose access at once, and the API keys you made here are revoked. To come back you need a new invitation.",
-			Action:  c.Request().URL.Path, Button: "Leave " + m.Name, Cancel: paths.Members.URL(m.Slug)}
-		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
+		return s.askFirst(c)
 	}
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		return models.LeaveWorkspace(ctx, tn, actor(c), s.Now())

@@ -117,9 +117,19 @@ func TestMembersAccessMatrix(t *testing.T) {
 		{"leave", http.MethodPost, func(sp *space) string { return base(sp) + "/leave" }, url.Values{"confirm": {"yes"}},
 			map[models.Role]int{models.RoleOwner: 409, models.RoleAdmin: 303, models.RoleMember: 303, models.RoleViewer: 303}},
 		{"invite", http.MethodPost, func(sp *space) string { return base(sp) + "/invitations" },
-			url.Values{"email": {"fresh@example.com"}, "role": {"member"}}, adminsOK(200)},
+			url.Values{"email": {"fresh@example.com"}, "role": {"member"}}, adminsOK(303)},
 		{"resend an invitation", http.MethodPost, func(sp *space) string { return base(sp) + "/invitations/" + sp.invitation.ID.String() + "/resend" },
+			nil, adminsOK(303)},
+		{"ask before revoking an invitation", http.MethodGet, func(sp *space) string {
+			return base(sp) + "/invitations/" + sp.invitation.ID.String() + "/revoke"
+		}, nil, adminsOK(200)},
+		{"role dialog", http.MethodGet, func(sp *space) string { return base(sp) + "/members/" + c.target.ID.String() + "/role" },
 			nil, adminsOK(200)},
+		{"ask before removing", http.MethodGet, func(sp *space) string { return base(sp) + "/members/" + c.target.ID.String() + "/remove" },
+			nil, adminsOK(200)},
+		{"transfer dialog", http.MethodGet, func(sp *space) string { return base(sp) + "/members/" + c.target.ID.String() + "/transfer" },
+			nil, map[models.Role]int{models.RoleOwner: 200}},
+		{"ask before leaving", http.MethodGet, func(sp *space) string { return base(sp) + "/leave" }, nil, everyone(200)},
 		{"revoke an invitation", http.MethodPost, func(sp *space) string { return base(sp) + "/invitations/" + sp.invitation.ID.String() + "/revoke" },
 			nil, adminsOK(303)},
 	}
@@ -173,9 +183,15 @@ func TestMembersActionsOnAnotherWorkspacesIDs(t *testing.T) {
 		{base + "/members/" + outsider.ID.String() + "/transfer", url.Values{"password": {webtest.Password}}},
 		{base + "/invitations/" + theirInv.ID.String() + "/resend", nil},
 		{base + "/invitations/" + theirInv.ID.String() + "/revoke", nil},
+		{base + "/invitations/" + theirInv.ID.String() + "/revoke", url.Values{"confirm": {"yes"}}},
+		{base + "/members/" + outsider.ID.String() + "/transfer", nil},
 		{base + "/members/not-a-uuid/role", url.Values{"role": {"viewer"}}},
 	} {
-		if res := c.clients[models.RoleOwner].Post(p.path, p.form); res.StatusCode != http.StatusNotFound {
+		res := c.clients[models.RoleOwner].Post(p.path, p.form)
+		if res.StatusCode == http.StatusSeeOther && res.Header.Get("Location") == p.path {
+			res = c.clients[models.RoleOwner].Get(p.path) // the page that asks first
+		}
+		if res.StatusCode != http.StatusNotFound {
 			t.Errorf("POST %s: %d, want 404", p.path, res.StatusCode)
 		}
 	}
@@ -201,9 +217,12 @@ func TestInviteSignUpAndAccept(t *testing.T) {
 	guestEmail := webtest.UniqueEmail("guest")
 
 	owner.Get("/w/" + ws.Slug + "/members")
-	res := owner.Post("/w/"+ws.Slug+"/invitations", url.Values{"email": {strings.ToUpper(guestEmail)}, "role": {"admin"}})
-	if res.StatusCode != http.StatusOK || !res.Has("invitation-link") {
+	res := follow(t, owner, owner.Post("/w/"+ws.Slug+"/invitations", url.Values{"email": {strings.ToUpper(guestEmail)}, "role": {"admin"}}))
+	if res.StatusCode != http.StatusOK || !res.Has("invitation-link") || res.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("invite: %d", res.StatusCode)
+	}
+	if again := owner.Get("/w/" + ws.Slug + "/members"); again.Has("invitation-link") {
+		t.Fatal("the link is shown again on a reload")
 	}
 	link, _ := res.Doc().Find(`[data-testid="invitation-url"]`).Attr("value")
 	u, err := url.Parse(link)
@@ -329,20 +348,20 @@ func TestInlineRoleChangeAndRemoval(t *testing.T) {
 	if row.Length() != 1 || row.AttrOr("data-role", "") != "admin" || !res.Has("role-saved") || strings.Contains(res.Body, "<html") {
 		t.Fatalf("fragment: %s", res.Body)
 	}
-	if row.Find(`select[name="role"] option[selected]`).AttrOr("value", "") != "admin" {
-		t.Fatal("the re-rendered select does not show the new role")
+	if got := strings.TrimSpace(row.Find(`[data-testid="role-label"]`).Text()); got != "Admin" {
+		t.Fatalf("the re-rendered row shows the role %q", got)
 	}
 	if vary := strings.Join(res.Header.Values("Vary"), ", "); !strings.Contains(vary, "HX-Request") {
 		t.Errorf("Vary %q", vary)
 	}
 	// The promotion holds on the member's next request: inviting is an admin's action.
-	if res := c.clients[models.RoleMember].Post("/w/"+sp.ws.Slug+"/invitations", url.Values{"email": {"by-new-admin@example.com"}, "role": {"viewer"}}); res.StatusCode != http.StatusOK {
+	if res := c.clients[models.RoleMember].Post("/w/"+sp.ws.Slug+"/invitations", url.Values{"email": {"by-new-admin@example.com"}, "role": {"viewer"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("promoted member invites: %d", res.StatusCode)
 	}
 	// An admin cannot touch the owner, through the form or by crafting the request.
 	admin := c.clients[models.RoleAdmin]
 	ownerRow := admin.Get("/w/" + sp.ws.Slug + "/members").Doc().Find("tr#member-" + c.owner.ID.String())
-	if ownerRow.Find("select").Length() != 0 || ownerRow.Find(`[data-testid="remove-member"]`).Length() != 0 {
+	if ownerRow.Find(`[data-testid="role-open"]`).Length() != 0 || ownerRow.Find(`[data-testid="remove-member"]`).Length() != 0 {
 		t.Fatal("an admin is offered to change or remove the owner")
 	}
 	if res := admin.HTMX(http.MethodPost, "/w/"+sp.ws.Slug+"/members/"+c.owner.ID.String()+"/role", url.Values{"role": {"viewer"}}); res.StatusCode != http.StatusForbidden || !strings.Contains(res.Body, "owner") {
@@ -360,8 +379,11 @@ func TestInlineRoleChangeAndRemoval(t *testing.T) {
 	}
 	// Without the confirmation, a plain form post asks first and changes nothing.
 	res = owner.Post(base+"/remove", nil)
-	if res.StatusCode != http.StatusOK || !res.Has("confirm-page") || roleIn(t, app, sp.ws, c.member) == "" {
-		t.Fatalf("unconfirmed removal: %d", res.StatusCode)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != base+"/remove" || roleIn(t, app, sp.ws, c.member) == "" {
+		t.Fatalf("unconfirmed removal: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := owner.Get(base + "/remove"); !res.Has("confirm-page") || !strings.Contains(res.TestID("confirm-message"), "API keys") {
+		t.Fatalf("removal confirmation page: %d", res.StatusCode)
 	}
 	res = owner.HTMX(http.MethodPost, base+"/remove", url.Values{"confirm": {"yes"}})
 	if res.StatusCode != http.StatusOK || res.Header.Get("HX-Redirect") != "/w/"+sp.ws.Slug+"/members" {
@@ -391,16 +413,23 @@ func TestTransferAndLeave(t *testing.T) {
 	sp := c.space(t, models.TierPro)
 	owner := c.clients[models.RoleOwner]
 	page := owner.Get("/w/" + sp.ws.Slug + "/members")
-	if page.Doc().Find("tr#member-"+c.target.ID.String()+` [data-testid="transfer"]`).Length() != 1 {
+	if page.Doc().Find("tr#member-"+c.target.ID.String()+` a[data-dialog][data-testid="transfer-open"]`).Length() != 1 {
 		t.Fatal("no transfer control for the owner")
 	}
 	// The only owner is told to hand over first, and is offered no way to demote themself.
-	if !page.Has("leave-blocked") || page.Has("leave-workspace") || page.Doc().Find("tr#member-"+c.owner.ID.String()+" select").Length() != 0 {
+	if !page.Has("leave-blocked") || page.Has("leave-workspace") || page.Doc().Find("tr#member-"+c.owner.ID.String()+` [data-testid="role-open"]`).Length() != 0 {
 		t.Fatal("the only owner is offered to leave or to change their own role")
 	}
 	path := "/w/" + sp.ws.Slug + "/members/" + c.target.ID.String() + "/transfer"
-	res := owner.Post(path, url.Values{"password": {"wrong password here"}})
-	if res.StatusCode != http.StatusUnprocessableEntity || res.TestID("error-password") != "That is not your password." {
+	// A wrong password: the dialog (htmx) gets its panel again with the error; without
+	// JavaScript the post redirects to the transfer page, which shows it once.
+	res := owner.HTMX(http.MethodPost, path, url.Values{"password": {"wrong password here"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || res.TestID("error-password") != "That is not your password." ||
+		!strings.HasPrefix(strings.TrimSpace(res.Body), `<div id="transfer-panel"`) {
+		t.Fatalf("wrong password (htmx): %d %q", res.StatusCode, res.TestID("error-password"))
+	}
+	res = follow(t, owner, owner.Post(path, url.Values{"password": {"wrong password here"}}))
+	if res.TestID("error-password") != "That is not your password." || owner.Get(path).Has("error-password") {
 		t.Fatalf("wrong password: %d %q", res.StatusCode, res.TestID("error-password"))
 	}
 	before := owner.Cookie()
@@ -416,7 +445,7 @@ func TestTransferAndLeave(t *testing.T) {
 	}
 	// Leaving without JavaScript asks first.
 	owner.Get("/w/" + sp.ws.Slug + "/members")
-	if res := owner.Post("/w/"+sp.ws.Slug+"/leave", nil); res.StatusCode != http.StatusOK || !res.Has("confirm-page") {
+	if res := follow(t, owner, owner.Post("/w/"+sp.ws.Slug+"/leave", nil)); !res.Has("confirm-page") {
 		t.Fatalf("unconfirmed leave: %d", res.StatusCode)
 	}
 	if res := owner.Post("/w/"+sp.ws.Slug+"/leave", url.Values{"confirm": {"yes"}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/workspaces" {
@@ -486,5 +515,85 @@ func TestMembersSearchAndPages(t *testing.T) {
 	res = owner.Get(base + "?q=zzz-nobody")
 	if !res.Has("members-empty") {
 		t.Fatal("no empty state for a search without matches")
+	}
+}
+
+// TestRoleDialogAndRefusalAtTheRow: the role dialog lists the roles the viewer may give, each with
+// what it allows, and no save-on-change select is left; a refused change answers the row with the
+// refusal and the role the member still has (htmx swaps it in place), and without JavaScript it
+// ends in a redirect with the refusal as the flash.
+func TestRoleDialogAndRefusalAtTheRow(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	members := "/w/" + sp.ws.Slug + "/members"
+	owner, admin := c.clients[models.RoleOwner], c.clients[models.RoleAdmin]
+
+	page := owner.Get(members)
+	row := page.Doc().Find("tr#member-" + c.target.ID.String())
+	if page.Doc().Find(`tr select[name="role"]`).Length() != 0 || page.Doc().Find(`[hx-trigger="change"]`).Length() != 0 {
+		t.Fatal("a role select that saves on change is still on the page")
+	}
+	href := row.Find(`a[data-dialog][data-testid="role-open"]`).AttrOr("href", "")
+	if href != members+"/"+c.target.ID.String()+"/role" || !page.Has("page-dialog") {
+		t.Fatalf("role link %q, dialog %v", href, page.Has("page-dialog"))
+	}
+	panel := owner.HTMX(http.MethodGet, href, nil)
+	choices := panel.Doc().Find(`[data-testid="role-form"] input[type="radio"][name="role"]`)
+	if panel.StatusCode != 200 || strings.Contains(panel.Body, "<html") || choices.Length() != 4 {
+		t.Fatalf("role dialog: %d, %d choices", panel.StatusCode, choices.Length())
+	}
+	if checked := panel.Doc().Find(`input[name="role"][checked]`).AttrOr("value", ""); checked != "member" {
+		t.Fatalf("the current role checked: %q", checked)
+	}
+	for _, want := range []string{"Invites people, changes roles", "makes no keys"} {
+		if !strings.Contains(panel.Body, want) {
+			t.Errorf("the dialog does not describe the roles: no %q", want)
+		}
+	}
+	if tgt := panel.Doc().Find(`[data-testid="role-form"]`).AttrOr("hx-target", ""); tgt != "#member-"+c.target.ID.String() {
+		t.Fatalf("the dialog's form answers into %q", tgt)
+	}
+	// An admin is offered no owner role; without JavaScript the same choice is a page.
+	if p := admin.Get(href); p.StatusCode != 200 || !p.Has("panel-page") || p.Doc().Find(`input[value="owner"]`).Length() != 0 ||
+		p.Doc().Find(`[data-testid="role-form"][hx-post]`).Length() != 0 {
+		t.Fatalf("the admin's role page: %d", p.StatusCode)
+	}
+
+	// The target becomes an owner; then the admin's change of their role is refused at the row.
+	if res := owner.HTMX(http.MethodPost, href, url.Values{"role": {"owner"}}); res.StatusCode != 200 {
+		t.Fatalf("make owner: %d", res.StatusCode)
+	}
+	admin.Get(members)
+	res := admin.HTMX(http.MethodPost, href, url.Values{"role": {"viewer"}})
+	frag, err := goquery.NewDocumentFromReader(strings.NewReader("<table>" + res.Body + "</table>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := frag.Find("tr#member-" + c.target.ID.String())
+	if res.StatusCode != http.StatusForbidden || res.Header.Get("X-Atrium-Swap") == "" || refused.Length() != 1 {
+		t.Fatalf("refused change: %d %q %s", res.StatusCode, res.Header.Get("X-Atrium-Swap"), res.Body)
+	}
+	if got := strings.TrimSpace(refused.Find(`[data-testid="role-label"]`).Text()); got != "Owner" || refused.AttrOr("data-role", "") != "owner" {
+		t.Fatalf("the refused row shows the role %q", got)
+	}
+	if got := refused.Find(`[data-testid="row-error"]`).Text(); !strings.Contains(got, "Only an owner can change an owner's role") {
+		t.Fatalf("the refusal at the row: %q", got)
+	}
+	if roleIn(t, app, sp.ws, c.target) != models.RoleOwner {
+		t.Fatal("the refused change happened")
+	}
+	// Without JavaScript: a redirect back to the list, which says why.
+	res = follow(t, admin, admin.Post(href, url.Values{"role": {"viewer"}}))
+	if !strings.Contains(res.TestID("flash"), "Only an owner can change an owner's role") {
+		t.Fatalf("refusal without JavaScript: %q", res.TestID("flash"))
+	}
+	// The only owner demoting themself is refused at their row too (409), not by a page.
+	ws2 := app.Workspace(c.owner, webtest.UniqueSlug("solo"))
+	self := "/w/" + ws2.Slug + "/members/" + c.owner.ID.String() + "/role"
+	owner.Get("/w/" + ws2.Slug + "/members")
+	res = owner.HTMX(http.MethodPost, self, url.Values{"role": {"admin"}})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(res.Body, "only owner") || !strings.Contains(res.Body, `data-role="owner"`) {
+		t.Fatalf("the only owner's demotion: %d %s", res.StatusCode, res.Body)
 	}
 }

@@ -104,18 +104,26 @@ var table = []route{
 	// A workspace: members and invitations.
 	{get, paths.Workspace, (*Server).workspaceOverview, can(models.ActView)},
 	{get, paths.Members, (*Server).membersIndex, can(models.ActView)},
+	// A row action's GET is the page that asks (the page's dialog shows the same panel).
+	{get, paths.MemberRole, (*Server).memberRoleDialog, can(models.ActManageMembers)},
 	{post, paths.MemberRole, (*Server).memberRoleUpdate, can(models.ActManageMembers)},
+	{get, paths.MemberRemove, (*Server).memberRemoveConfirm, can(models.ActManageMembers)},
 	{post, paths.MemberRemove, (*Server).memberRemove, can(models.ActManageMembers)},
+	{get, paths.MemberTransfer, (*Server).memberTransferDialog, can(models.ActManageOwners)},
 	{post, paths.MemberTransfer, (*Server).memberTransfer, can(models.ActManageOwners)},
+	{get, paths.Leave, (*Server).workspaceLeaveConfirm, can(models.ActView)},
 	{post, paths.Leave, (*Server).workspaceLeave, can(models.ActView)}, // whoever is in may leave
 	{get, paths.Invitations, (*Server).invitationsIndex, can(models.ActView)},
 	{post, paths.Invitations, (*Server).invitationCreate, can(models.ActManageMembers)},
 	{post, paths.InvitationResend, (*Server).invitationResend, can(models.ActManageMembers)},
+	{get, paths.InvitationRevoke, (*Server).invitationRevokeConfirm, can(models.ActManageMembers)},
 	{post, paths.InvitationRevoke, (*Server).invitationRevoke, can(models.ActManageMembers)},
 	// API keys: members' own; owners and admins also see and revoke everyone's (the model decides).
 	{get, paths.Keys, (*Server).keysIndex, can(models.ActManageOwnKeys)},
 	{post, paths.Keys, (*Server).keyCreate, can(models.ActManageOwnKeys)},
+	{get, paths.KeyRevoke, (*Server).keyRevokeConfirm, can(models.ActManageOwnKeys)},
 	{post, paths.KeyRevoke, (*Server).keyRevoke, can(models.ActManageOwnKeys)},
+	{get, paths.KeyRoll, (*Server).keyRollDialog, can(models.ActManageOwnKeys)},
 	{post, paths.KeyRoll, (*Server).keyRoll, can(models.ActManageOwnKeys)},
 	// Agents and tasks: everyone in sees them; owners and admins cancel a running task.
 	{get, paths.Agents, (*Server).agentsIndex, can(models.ActView)},

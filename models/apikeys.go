@@ -350,6 +350,22 @@ func RevokeKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, now t
 // key keeps its id, prefix, scope and original expiry. Rolling again within a grace period ends
 // the older secret at once. It runs in the workspace's transaction.
 func RollKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, grace time.Duration, now time.Time) (*APIKey, string, error) {
+	return RollKeyAsSeen(ctx, tn, actor, id, grace, "", now)
+}
+
+// Version names a key's current secret: it changes with every roll. A form that rolls a key
+// carries the version it was shown, so sending that form again does not roll the key twice.
+func (k *APIKey) Version() string {
+	if k.RolledAt == nil {
+		return "new"
+	}
+	return fmt.Sprint(k.RolledAt.UnixMicro())
+}
+
+// RollKeyAsSeen is RollKey for a key last seen at version seen (see Version; "" takes whatever
+// the key is now). A key rolled since then is refused with ErrConflict and left as it is: a form
+// sent twice must not end the grace of the secret its first sending replaced.
+func RollKeyAsSeen(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, grace time.Duration, seen string, now time.Time) (*APIKey, string, error) {
 	valid := false
 	for _, g := range KeyRollGraces {
 		valid = valid || g == grace
@@ -367,6 +383,9 @@ func RollKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, grace t
 	case KeyExpired:
 		return nil, "", Errorf(ErrConflict, "Key %s has expired; create a new key instead.", k.Prefix)
 	}
+	if seen != "" && seen != k.Version() {
+		return nil, "", Errorf(ErrConflict, "Key %s was rolled again since this form was shown; its new secret was shown then. Roll it again only if you need another.", k.Prefix)
+	}
 	secret := randomBase62(keySecretLen)
 	q := tn.db().NewUpdate().Model(k).Set("secret_hash = ?", hashSecret(secret)).Set("rolled_at = ?", now)
 	if grace > 0 {
@@ -374,12 +393,16 @@ func RollKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, grace t
 	} else {
 		q = q.Set("previous_secret_hash = NULL").Set("previous_valid_until = NULL")
 	}
-	res, err := q.WherePK().Where("revoked_at IS NULL").Returning("*").Exec(ctx)
+	q = q.WherePK().Where("revoked_at IS NULL")
+	if seen != "" {
+		q = q.Where("rolled_at IS NOT DISTINCT FROM ?", k.RolledAt)
+	}
+	res, err := q.Returning("*").Exec(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("roll key: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, "", Errorf(ErrConflict, "Key %s was revoked a moment ago.", k.Prefix)
+		return nil, "", Errorf(ErrConflict, "Key %s was revoked or rolled a moment ago.", k.Prefix)
 	}
 	err = Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "api_key.roll", Target: k.Prefix,
 		Details: map[string]any{"name": k.Name, "grace_seconds": int64(grace / time.Second)}})

@@ -213,6 +213,13 @@ func openInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID) 
 	return ws, inv, nil
 }
 
+// ManagedInvitation loads an open invitation the actor may manage, changing nothing: for the
+// page that asks before it is revoked.
+func ManagedInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID) (*Invitation, error) {
+	_, inv, err := openInvitation(ctx, tn, actor, id)
+	return inv, err
+}
+
 // ResendInvitation issues a fresh link valid for another seven days; the old link stops working.
 // An expired invitation takes its seat back, so the member limit is checked again.
 func ResendInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, now time.Time) (*IssuedInvitation, error) {

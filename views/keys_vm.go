@@ -24,7 +24,13 @@ type KeysPage struct {
 	First bool
 	// Error is a refusal of the last action, shown above the list.
 	Error string
+	// ShowForm shows the create form on the page (without JavaScript, or after a refused form);
+	// InDialog renders it for the page's dialog.
+	ShowForm, InDialog bool
 }
+
+// NewURL is the keys page with its create form open: the dialog's panel for JavaScript.
+func (p KeysPage) NewURL() string { return paths.Keys.URL(p.Slug) + "?new=1#new-key" }
 
 // NextURL is the address of the list's next page.
 func (p KeysPage) NextURL() string {
@@ -81,4 +87,14 @@ var KeyExpiryChoices = []Choice{
 // KeyGraceChoices are how long a rolled key's previous secret keeps working, in hours.
 var KeyGraceChoices = []Choice{
 	{"0", "Stop it now"}, {"1", "1 hour"}, {"24", "24 hours"}, {"168", "7 days"},
+}
+
+// RollPage offers a key's roll: how long the old secret keeps working. Version names the secret
+// being replaced, so the same form sent twice rolls once.
+type RollPage struct {
+	layouts.Frame
+	InDialog       bool
+	Name, Prefix   string
+	Version        string
+	Action, Cancel string
 }

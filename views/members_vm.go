@@ -72,10 +72,12 @@ type MemberRowVM struct {
 	RoleOptions []RoleOption
 	CanRemove   bool
 	CanTransfer bool
-	// Saved marks the row just re-rendered after a role change.
+	// CanChangeRole is set when the viewer may give this member another role.
+	CanChangeRole bool
+	// Saved marks the row just re-rendered after a role change; Error is a refused change,
+	// shown at the row, which shows the role the member still has.
 	Saved bool
-	// TransferError is the refused password of a transfer attempt on this row.
-	TransferError string
+	Error string
 }
 
 // ID is the row's element id, stable across re-renders.
@@ -87,6 +89,42 @@ type InvitationRowVM struct {
 	Sent, Expires                   time.Time
 	Expired                         bool
 	CanManage                       bool
+}
+
+// RolePage is a member's role choice: each role the viewer may give, with what it allows.
+type RolePage struct {
+	layouts.Frame
+	InDialog       bool
+	Name, Email    string
+	CurrentLabel   string
+	Action, Cancel string
+	// RowID is the member's row, which the answer replaces in the dialog.
+	RowID  string
+	Roles  []RoleChoice
+	IsSelf bool
+}
+
+// RoleChoice is one role of the role dialog.
+type RoleChoice struct {
+	Value, Label, Description string
+	Selected                  bool
+}
+
+// RoleDescriptions say in a line what each role allows (docs/console.md, Roles).
+var RoleDescriptions = map[string]string{
+	"owner":  "Everything, including the tier, settings, deleting the workspace and other owners.",
+	"admin":  "Invites people, changes roles and removes people (not owners); sees every API key and the audit log.",
+	"member": "Uses the workspace and makes API keys of their own.",
+	"viewer": "Sees the workspace, its members and usage; makes no keys and changes nothing.",
+}
+
+// TransferPage hands ownership to a member once the owner enters their password again.
+type TransferPage struct {
+	layouts.Frame
+	InDialog       bool
+	Name           string
+	Action, Cancel string
+	Error          string
 }
 
 // InviteForm is the invite form with its errors.
@@ -104,14 +142,16 @@ type InvitationLink struct {
 	MailError string
 }
 
-// ConfirmPage asks once more before a destructive action when JavaScript's confirm did not.
+// ConfirmPage asks once more before a destructive action, in the page's dialog (InDialog) or
+// as a page of its own.
 type ConfirmPage struct {
 	layouts.Frame
-	Heading string
-	Message string
-	Action  string
-	Button  string
-	Cancel  string
+	InDialog bool
+	Heading  string
+	Message  string
+	Action   string
+	Button   string
+	Cancel   string
 }
 
 // InvitationPage is /invitations/:token: what the link invites to and how to accept it.

@@ -1,0 +1,46 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// dialogOnTop waits for the page's dialog to be open and checks what a person sees in it: it is
+// modal (in the top layer), and each of its controls is inside the viewport and on top at its
+// centre.
+func dialogOnTop(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	waitFor(t, ctx, what+": the dialog opens", `(function(){var d=document.getElementById("page-dialog");return !!d && d.open && d.matches(":modal") && !!d.querySelector("[data-dialog-body] button, [data-dialog-body] input")})()`)
+	why := eval[string](t, ctx, `(function(){
+  var d = document.getElementById("page-dialog");
+  var els = d.querySelectorAll("input:not([type=hidden]), select, textarea, button, a[href]");
+  for (var i = 0; i < els.length; i++) {
+    var e = els[i], r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    var x = r.left + r.width / 2, y = r.top + r.height / 2;
+    if (r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight) return e.outerHTML.slice(0, 120) + " is outside the viewport";
+    var h = document.elementFromPoint(x, y);
+    if (!h || !(h === e || e.contains(h) || h.contains(e) && h.tagName === "LABEL")) return e.outerHTML.slice(0, 120) + " is covered by " + (h ? h.outerHTML.slice(0, 80) : "nothing");
+  }
+  if (!d.contains(document.activeElement)) return "focus is not in the dialog";
+  return "";
+})()`)
+	if why != "" {
+		shot(t, ctx, "failed-dialog")
+		t.Fatalf("%s: %s", what, why)
+	}
+}
+
+// escapeCloses presses Escape in the open dialog and checks it closes and gives focus back to
+// the element with id opener.
+func escapeCloses(t *testing.T, ctx context.Context, opener string) {
+	t.Helper()
+	step(t, ctx, "press Escape", chromedp.KeyEvent(kb.Escape))
+	waitFor(t, ctx, "the dialog closes on Escape", `!document.getElementById("page-dialog").open`)
+	if got := eval[string](t, ctx, `document.activeElement ? document.activeElement.id : ""`); got != opener {
+		t.Fatalf("after Escape the focus is on %q, want the opener %q", got, opener)
+	}
+}
