@@ -135,7 +135,7 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 	step(t, tab, "confirm in the dialog",
 		click(`#page-dialog `+tid("confirm-submit")),
 		chromedp.WaitVisible(chromedp.CSS(tid("flash"))),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-status"][data-status="revoked"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(tid("key-row"))),
 	)
 	if eval[bool](t, tab, `!!window.__nativeConfirm`) {
 		t.Error("a native confirm() was shown")
@@ -143,6 +143,11 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 	if got := text(t, tab, tid("flash")); !strings.Contains(got, "revoked") {
 		t.Fatalf("flash after revoking: %q", got)
 	}
+	// Revoked keys are listed apart.
+	step(t, tab, "open the revoked keys",
+		click(tid("key-tab-revoked")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-status"][data-status="revoked"]`)),
+	)
 	shot(t, tab, "keys-revoked")
 	for _, k := range []string{token, rolled} {
 		if got := apiStatus(t, app, k); got != 401 {

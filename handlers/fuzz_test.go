@@ -191,7 +191,9 @@ func FuzzConsoleInput(f *testing.F) {
 		{"audit csv", "owner", func(v string) (string, string, url.Values, string) {
 			return get(w + "/audit.csv?actor=" + q(v) + "&after=" + q(v))
 		}},
-		{"keys cursor", "owner", func(v string) (string, string, url.Values, string) { return get(w + "/keys?cursor=" + q(v)) }},
+		{"keys list", "owner", func(v string) (string, string, url.Values, string) {
+			return get(w + "/keys?q=" + q(v) + "&status=" + q(v) + "&page=" + q(v))
+		}},
 		{"usage range", "owner", func(v string) (string, string, url.Values, string) { return get(w + "/usage?range=" + q(v)) }},
 		{"usage csv", "owner", func(v string) (string, string, url.Values, string) { return get(w + "/usage.csv?range=" + q(v)) }},
 		{"support list", "support", func(v string) (string, string, url.Values, string) {

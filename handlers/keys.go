@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +20,7 @@ import (
 	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
+	"atrium/views/components"
 )
 
 // keysView renders the keys page, or its panel for htmx, with the form's state and, once, a key
@@ -27,32 +30,44 @@ func (s *Server) keysView(c echo.Context, status int, vm views.KeysPage) error {
 	m := membership(c)
 	vm.Frame = s.frame(c, "API keys", "keys")
 	vm.Slug = m.Slug
-	cursor := ""
+	f := models.KeyFilter{Status: models.KeyActive}
 	if c.Request().Method == http.MethodGet {
-		cursor = c.QueryParam("cursor")
+		f.Query = strings.TrimSpace(c.QueryParam("q"))
+		if len(f.Query) > 100 {
+			f.Query = f.Query[:100]
+		}
+		f.Status = models.ParseKeyStatus(c.QueryParam("status"))
+		f.Page, _ = strconv.Atoi(c.QueryParam("page"))
 	}
-	vm.First = cursor == ""
+	vm.Query, vm.Status = f.Query, string(f.Status)
 	now := s.Now()
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		list, err := models.ListKeys(ctx, tn, actor(c), cursor)
+		list, err := models.ListKeys(ctx, tn, actor(c), f, now)
 		if err != nil {
 			return err
 		}
-		vm.All, vm.Next = list.All, list.Next
+		vm.All = list.All
+		for _, st := range models.KeyStatuses {
+			vm.Tabs = append(vm.Tabs, views.KeyTab{Value: string(st), Label: keyStatusLabels[st], Count: list.Counts[st],
+				Current: st == f.Status})
+			vm.Any += list.Counts[st]
+		}
+		vm.Pager = components.Pager{Page: list.Page, Pages: list.Pages, Total: list.Total, PerPage: models.KeyPageSize,
+			Base: paths.Keys.URL(m.Slug), Query: url.Values{"q": {f.Query}, "status": {vm.StatusParam()}},
+			Label: "Key pages", Noun: "keys", TestID: "keys"}
 		for i := range list.Keys {
 			vm.Keys = append(vm.Keys, keyRow(&list.Keys[i], now))
 		}
 		return nil
 	})
-	var pe *models.PageError
-	if errors.As(err, &pe) {
-		return echo.NewHTTPError(http.StatusBadRequest, "That page of keys does not exist; start from the first page.")
-	}
 	if err != nil {
 		return err
 	}
 	return s.render(c, status, views.KeysView(vm), views.KeysPanel(vm))
 }
+
+// keyStatusLabels name the key list's status tabs.
+var keyStatusLabels = map[models.KeyStatus]string{models.KeyActive: "Active", models.KeyRevoked: "Revoked", models.KeyExpired: "Expired"}
 
 // keyRow formats one key for the list.
 func keyRow(k *models.APIKey, now time.Time) views.KeyRow {

@@ -15,6 +15,7 @@ import (
 	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // keysCrew is a workspace with one user per role.
@@ -234,9 +235,10 @@ func TestRevokeKeyAsksFirst(t *testing.T) {
 		t.Fatalf("confirmed revoke: %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
 	page = c.Get("/w/" + crew.ws.Slug + "/keys")
-	if !strings.Contains(page.TestID("flash"), "revoked") {
-		t.Fatalf("flash %q", page.TestID("flash"))
+	if !strings.Contains(page.TestID("flash"), "revoked") || page.Has("key-row") {
+		t.Fatalf("flash %q, or the revoked key is still among the active ones", page.TestID("flash"))
 	}
+	page = c.Get("/w/" + crew.ws.Slug + "/keys?status=revoked")
 	if status, _ := page.Doc().Find(`[data-testid="key-status"]`).Attr("data-status"); status != "revoked" {
 		t.Fatalf("status %q", status)
 	}
@@ -425,4 +427,84 @@ func TestKeySecretAppearsNowhere(t *testing.T) {
 		t.Fatalf("no sessions to search (%v)", err)
 	}
 	t.Logf("searched %d columns, %d pages and %d bytes of log", checked, len(pages), len(logs.String()))
+}
+
+// TestKeysSearchStatusAndPages: the list shows active keys by default, revoked and expired ones
+// apart, each status with its count; the search finds names and prefixes; the page numbers keep
+// the search and the status.
+func TestKeysSearchStatusAndPages(t *testing.T) {
+	app := webtest.Start(t)
+	crew := newKeysCrew(t, app)
+	now := testdb.Now(t)
+	owner := models.Actor{UserID: crew.owner.ID, Role: models.RoleOwner}
+	var revoked, short *models.APIKey
+	err := models.InWorkspace(context.Background(), app.DB.App, crew.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		for i := 0; i < models.KeyPageSize+2; i++ {
+			if _, _, err := models.CreateKey(ctx, tn, owner, models.NewKey{Name: fmt.Sprintf("batch %02d", i), Scope: "read", ExpiresInDays: "0"}, now); err != nil {
+				return err
+			}
+		}
+		var err error
+		if revoked, _, err = models.CreateKey(ctx, tn, owner, models.NewKey{Name: "old deploy", Scope: "read", ExpiresInDays: "0"}, now); err != nil {
+			return err
+		}
+		if _, err = models.RevokeKey(ctx, tn, owner, revoked.ID, now); err != nil {
+			return err
+		}
+		short, _, err = models.CreateKey(ctx, tn, owner, models.NewKey{Name: "short lived", Scope: "read", ExpiresInDays: "7"}, now.AddDate(0, 0, -8))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := app.Login(crew.owner.Email)
+	base := "/w/" + crew.ws.Slug + "/keys"
+	counts := func(res *webtest.Response) map[string]string {
+		out := map[string]string{}
+		for _, st := range []string{"active", "revoked", "expired"} {
+			out[st] = strings.TrimSpace(res.Doc().Find(`[data-testid="key-tab-` + st + `"] [data-testid="key-tab-count"]`).Text())
+		}
+		return out
+	}
+	page := c.Get(base)
+	if got := counts(page); got["active"] != "52" || got["revoked"] != "1" || got["expired"] != "1" {
+		t.Fatalf("counts %v", got)
+	}
+	if n := page.Doc().Find(`[data-testid="key-row"]`).Length(); n != models.KeyPageSize || page.Doc().Find(`[data-status="revoked"], [data-status="expired"]`).Length() != 0 {
+		t.Fatalf("the first page holds %d rows, or not only active keys", n)
+	}
+	if got := page.TestID("page-range"); got != "1–50 of 52 keys" {
+		t.Fatalf("range %q", got)
+	}
+	next := page.Doc().Find(`[data-testid="keys-pagination"] [data-testid="page-2"]`).AttrOr("href", "")
+	if res := c.Get(next); res.Doc().Find(`[data-testid="key-row"]`).Length() != 2 || res.TestID("page-current") != "2" {
+		t.Fatalf("page 2 (%s): %d rows", next, res.Doc().Find(`[data-testid="key-row"]`).Length())
+	}
+	res := c.Get(page.Doc().Find(`[data-testid="key-tab-revoked"]`).AttrOr("href", ""))
+	if rows := res.Doc().Find(`[data-testid="key-row"]`); rows.Length() != 1 || rows.AttrOr("data-prefix", "") != revoked.Prefix {
+		t.Fatalf("revoked tab: %d rows", rows.Length())
+	}
+	if res := c.Get(base + "?status=expired"); res.Doc().Find(`[data-testid="key-row"]`).AttrOr("data-prefix", "") != short.Prefix {
+		t.Fatal("the expired key is not under Expired")
+	}
+	// A search by prefix, in any case; the counts follow the search, the tabs keep it.
+	res = c.Get(base + "?q=" + url.QueryEscape(strings.ToUpper(short.Prefix[4:])))
+	if got := counts(res); got["active"] != "0" || got["expired"] != "1" || !res.Has("keys-none") {
+		t.Fatalf("search by prefix: counts %v", got)
+	}
+	if href := res.Doc().Find(`[data-testid="key-tab-expired"]`).AttrOr("href", ""); !strings.Contains(href, "q=") || !strings.Contains(href, "status=expired") {
+		t.Fatalf("the tab drops the search: %q", href)
+	}
+	res = c.Get(base + "?q=batch+0&page=1")
+	if got := res.TestID("page-range"); got != "1–10 of 10 keys" || res.Has("keys-pagination") && res.Has("page-next") {
+		t.Fatalf("search by name: %q", got)
+	}
+	// Page numbers keep the status and the search.
+	res = c.Get(base + "?q=batch&page=9")
+	if res.TestID("page-current") != "2" {
+		t.Fatalf("beyond the last page: page %q", res.TestID("page-current"))
+	}
+	if prev := res.Doc().Find(`[data-testid="page-prev"]`).AttrOr("href", ""); prev != base+"?q=batch" {
+		t.Fatalf("previous page link %q", prev)
+	}
 }

@@ -270,41 +270,92 @@ func CreateKey(ctx context.Context, tn *Tenant, actor Actor, in NewKey, now time
 // KeyPageSize is how many keys the keys page lists at once.
 const KeyPageSize = 50
 
+// KeyStatuses are the key statuses in the order the keys page offers them.
+var KeyStatuses = []KeyStatus{KeyActive, KeyRevoked, KeyExpired}
+
+// ParseKeyStatus accepts "active", "revoked" or "expired"; anything else is active.
+func ParseKeyStatus(s string) KeyStatus {
+	for _, st := range KeyStatuses {
+		if string(st) == s {
+			return st
+		}
+	}
+	return KeyActive
+}
+
+// KeyFilter narrows a key list: a search in names and prefixes, one status (active when empty)
+// and a page, from 1 (beyond the last page is the last page).
+type KeyFilter struct {
+	Query  string
+	Status KeyStatus
+	Page   int
+}
+
 // KeyList is one page of the keys an actor may see.
 type KeyList struct {
 	Keys []APIKey
-	// Next is the cursor of the following page, "" on the last.
-	Next string
 	// All is true when the actor sees everyone's keys (owners and admins), false for their own.
 	All bool
+	// Counts are the keys matching the search in each status.
+	Counts map[KeyStatus]int
+	// Total counts the keys of the page's status matching the search; Page and Pages from 1.
+	Total, Page, Pages int
 }
 
-// ListKeys lists the keys actor may see, newest first: everyone's for owners and admins, their own
-// for members, none for viewers. It runs in the workspace's transaction.
-func ListKeys(ctx context.Context, tn *Tenant, actor Actor, cursor string) (*KeyList, error) {
+// keyStatusWhere is the SQL condition of a status at ?0 = now.
+var keyStatusWhere = map[KeyStatus]string{
+	KeyActive:  "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)",
+	KeyRevoked: "k.revoked_at IS NOT NULL",
+	KeyExpired: "k.revoked_at IS NULL AND k.expires_at <= ?",
+}
+
+// ListKeys lists one page of the keys actor may see in one status, newest first, with the count of
+// each status: everyone's keys for owners and admins, their own for members, none for viewers. It
+// runs in the workspace's transaction.
+func ListKeys(ctx context.Context, tn *Tenant, actor Actor, f KeyFilter, now time.Time) (*KeyList, error) {
 	if !actor.Role.Can(ActManageOwnKeys) {
 		return nil, Errorf(ErrForbidden, "Viewers don't see API keys.")
 	}
-	page, err := ParsePage(fmt.Sprint(KeyPageSize), cursor)
-	if err != nil {
-		return nil, err
+	f.Status = ParseKeyStatus(string(f.Status))
+	out := &KeyList{All: actor.Role.Can(ActManageAllKeys), Counts: map[KeyStatus]int{}}
+	scope := func(q *bun.SelectQuery) *bun.SelectQuery {
+		if !out.All {
+			q = q.Where("k.created_by = ?", actor.UserID)
+		}
+		if query := strings.TrimSpace(f.Query); query != "" {
+			pat := "%" + likeEscaper.Replace(query) + "%"
+			q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+				return q.Where("k.name ILIKE ?", pat).WhereOr("k.prefix ILIKE ?", pat)
+			})
+		}
+		return q
 	}
-	out := &KeyList{All: actor.Role.Can(ActManageAllKeys)}
-	q := tn.db().NewSelect().Model(&out.Keys).
+	var counts struct{ Active, Revoked, Expired int }
+	err := scope(tn.db().NewSelect().Model((*APIKey)(nil)).
+		ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyActive]+")", now).
+		ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyRevoked]+")").
+		ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyExpired]+")", now)).
+		Scan(ctx, &counts.Active, &counts.Revoked, &counts.Expired)
+	if err != nil {
+		return nil, fmt.Errorf("count keys: %w", err)
+	}
+	out.Counts[KeyActive], out.Counts[KeyRevoked], out.Counts[KeyExpired] = counts.Active, counts.Revoked, counts.Expired
+	out.Total = out.Counts[f.Status]
+	out.Pages = max(1, (out.Total+KeyPageSize-1)/KeyPageSize)
+	out.Page = min(max(f.Page, 1), out.Pages)
+	q := scope(tn.db().NewSelect().Model(&out.Keys).
 		ColumnExpr("k.*").
 		ColumnExpr("coalesce(nullif(cu.name, ''), cu.email::text, '') AS creator_name").
-		Join("LEFT JOIN users AS cu ON cu.id = k.created_by").
-		OrderExpr("k.id DESC").Limit(int64(page.Limit) + 1)
-	if !out.All {
-		q = q.Where("k.created_by = ?", actor.UserID)
+		Join("LEFT JOIN users AS cu ON cu.id = k.created_by"))
+	if f.Status == KeyRevoked {
+		q = q.Where(keyStatusWhere[f.Status])
+	} else {
+		q = q.Where(keyStatusWhere[f.Status], now)
 	}
-	if page.After != uuid.Nil {
-		q = q.Where("k.id < ?", page.After)
-	}
-	if err := q.Scan(ctx); err != nil {
+	err = q.OrderExpr("k.id DESC").Limit(KeyPageSize).Offset(int64((out.Page - 1) * KeyPageSize)).Scan(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
-	out.Keys, out.Next = trimPage(out.Keys, page.Limit, func(k APIKey) uuid.UUID { return k.ID })
 	return out, nil
 }
 

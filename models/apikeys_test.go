@@ -378,7 +378,7 @@ func TestMembersManageOnlyTheirOwnKeys(t *testing.T) {
 	list := func(u *models.User) (*models.KeyList, error) {
 		var l *models.KeyList
 		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
-			l, err = models.ListKeys(ctx, tn, tm.actor(u), "")
+			l, err = models.ListKeys(ctx, tn, tm.actor(u), models.KeyFilter{}, now)
 			return err
 		})
 		return l, err
@@ -457,33 +457,91 @@ func TestMembersManageOnlyTheirOwnKeys(t *testing.T) {
 func TestKeyListPages(t *testing.T) {
 	d := testdb.Get(t)
 	tm := newKeyTeam(t, d.App)
+	now := testdb.Now(t)
 	for i := 0; i < models.KeyPageSize+3; i++ {
-		keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.mia), "read", 7, testdb.Now(t))
+		keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.mia), "read", 7, now)
 	}
-	seen := map[uuid.UUID]bool{}
-	cursor, pages := "", 0
-	for {
+	list := func(f models.KeyFilter, at time.Time) *models.KeyList {
+		t.Helper()
 		var l *models.KeyList
 		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
-			l, err = models.ListKeys(ctx, tn, tm.actor(tm.mia), cursor)
+			l, err = models.ListKeys(ctx, tn, tm.actor(tm.mia), f, at)
 			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pages++
+		return l
+	}
+	seen := map[uuid.UUID]bool{}
+	for page := 1; page <= 3; page++ {
+		l := list(models.KeyFilter{Page: page}, now)
+		if l.Pages != 2 || l.Total != models.KeyPageSize+3 || l.Page != min(page, 2) {
+			t.Fatalf("page %d: page %d of %d, %d keys", page, l.Page, l.Pages, l.Total)
+		}
 		for _, k := range l.Keys {
-			if seen[k.ID] {
+			if seen[k.ID] && page < 3 {
 				t.Fatalf("key %s on two pages", k.ID)
 			}
 			seen[k.ID] = true
 		}
-		if l.Next == "" {
-			break
-		}
-		cursor = l.Next
 	}
-	if pages != 2 || len(seen) != models.KeyPageSize+3 {
-		t.Fatalf("%d pages, %d keys", pages, len(seen))
+	if len(seen) != models.KeyPageSize+3 {
+		t.Fatalf("%d keys seen", len(seen))
+	}
+	// A week later they are all expired: the active list is empty and the expired one holds them.
+	later := now.Add(8 * 24 * time.Hour)
+	if l := list(models.KeyFilter{}, later); l.Total != 0 || len(l.Keys) != 0 || l.Counts[models.KeyExpired] != models.KeyPageSize+3 {
+		t.Fatalf("a week later: %d active, counts %v", l.Total, l.Counts)
+	}
+	if l := list(models.KeyFilter{Status: models.KeyExpired}, later); len(l.Keys) != models.KeyPageSize {
+		t.Fatalf("expired list: %d keys", len(l.Keys))
+	}
+}
+
+func TestKeyListSearchAndStatus(t *testing.T) {
+	d := testdb.Get(t)
+	tm := newKeyTeam(t, d.App)
+	now := testdb.Now(t)
+	deploy, _ := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.owner), "read", 30, now)
+	other, _ := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.owner), "read", 0, now)
+	gone, _ := keyCreate(t, d.App, tm.ws.ID, tm.actor(tm.owner), "read", 0, now)
+	err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := models.RevokeKey(ctx, tn, tm.actor(tm.owner), gone.ID, now)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(f models.KeyFilter) *models.KeyList {
+		t.Helper()
+		var l *models.KeyList
+		err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+			l, err = models.ListKeys(ctx, tn, tm.actor(tm.admin), f, now)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	l := list(models.KeyFilter{})
+	if len(l.Keys) != 2 || l.Counts[models.KeyActive] != 2 || l.Counts[models.KeyRevoked] != 1 || l.Counts[models.KeyExpired] != 0 {
+		t.Fatalf("active by default: %d keys, counts %v", len(l.Keys), l.Counts)
+	}
+	if l := list(models.KeyFilter{Status: models.KeyRevoked}); len(l.Keys) != 1 || l.Keys[0].ID != gone.ID {
+		t.Fatalf("revoked: %v", l.Keys)
+	}
+	// By prefix, in any case, and the counts follow the search.
+	l = list(models.KeyFilter{Query: strings.ToLower(other.Prefix[4:])})
+	if len(l.Keys) != 1 || l.Keys[0].ID != other.ID || l.Counts[models.KeyRevoked] != 0 {
+		t.Fatalf("search by prefix: %d keys, counts %v", len(l.Keys), l.Counts)
+	}
+	if l := list(models.KeyFilter{Query: deploy.Prefix}); len(l.Keys) != 1 || l.Keys[0].ID != deploy.ID {
+		t.Fatalf("search by whole prefix: %d keys", len(l.Keys))
+	}
+	// LIKE's wildcards are searched for, not obeyed.
+	if l := list(models.KeyFilter{Query: "%"}); len(l.Keys) != 0 {
+		t.Fatalf("%% matched %d keys", len(l.Keys))
 	}
 }

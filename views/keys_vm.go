@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"atrium/handlers/paths"
+	"atrium/views/components"
 	"atrium/views/layouts"
 )
 
@@ -18,10 +19,12 @@ type KeysPage struct {
 	Keys    []KeyRow
 	// All is true when the list holds everyone's keys (owners and admins), false for one's own.
 	All bool
-	// Next is the cursor of the next page of the list, "" on the last.
-	Next string
-	// First is false on the list's later pages.
-	First bool
+	// Query and Status filter the list (Status is active, revoked or expired); Tabs are the
+	// statuses with their counts (for the search), Any their sum.
+	Query, Status string
+	Tabs          []KeyTab
+	Any           int
+	Pager         components.Pager
 	// Error is a refusal of the last action, shown above the list.
 	Error string
 	// ShowForm shows the create form on the page (without JavaScript, or after a refused form);
@@ -32,9 +35,34 @@ type KeysPage struct {
 // NewURL is the keys page with its create form open: the dialog's panel for JavaScript.
 func (p KeysPage) NewURL() string { return paths.Keys.URL(p.Slug) + "?new=1#new-key" }
 
-// NextURL is the address of the list's next page.
-func (p KeysPage) NextURL() string {
-	return paths.Keys.URL(p.Slug) + "?cursor=" + url.QueryEscape(p.Next)
+// KeyTab is one status of the key list, with how many keys the search finds in it.
+type KeyTab struct {
+	Value, Label string
+	Count        int
+	Current      bool
+}
+
+// StatusParam is the status as the list's address carries it: nothing for active, the default.
+func (p KeysPage) StatusParam() string {
+	if p.Status == "active" {
+		return ""
+	}
+	return p.Status
+}
+
+// TabURL is the list's address for one status, keeping the search.
+func (p KeysPage) TabURL(status string) string {
+	v := url.Values{}
+	if p.Query != "" {
+		v.Set("q", p.Query)
+	}
+	if status != "active" {
+		v.Set("status", status)
+	}
+	if len(v) == 0 {
+		return p.Base()
+	}
+	return p.Base() + "?" + v.Encode()
 }
 
 // Base is the address of the keys page.
