@@ -137,14 +137,19 @@ func (s *Server) logout(c echo.Context) error {
 	return s.redirect(c, paths.Login.URL())
 }
 
-// home opens the last workspace used, or the list.
+// home is where a log-in lands: support staff on the support console; everyone else in the
+// workspace they used last (on any device), or their only one, or else the list.
 func (s *Server) home(c echo.Context) error {
-	ctx := c.Request().Context()
-	if slug := s.Sessions.GetString(ctx, "last_ws"); slug != "" {
-		if _, err := models.ResolveMembership(ctx, s.DB, slug, currentUser(c).ID); err == nil {
-			return s.redirect(c, paths.Workspace.URL(slug))
-		}
-		s.Sessions.Remove(ctx, "last_ws")
+	u := currentUser(c)
+	if u.IsSupport() {
+		return s.redirect(c, paths.SupportWorkspaces.URL())
+	}
+	list, err := s.userWorkspaces(c, u)
+	if err != nil {
+		return err
+	}
+	if slug := models.Landing(u, list); slug != "" {
+		return s.redirect(c, paths.Workspace.URL(slug))
 	}
 	return s.redirect(c, paths.Workspaces.URL())
 }

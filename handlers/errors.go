@@ -168,6 +168,55 @@ func (s *Server) handleError(err error, c echo.Context) {
 		msg = "There is nothing here, or you don't have access to it."
 	}
 	f := s.frame(c, heading, "")
-	f.Workspace = nil
-	_ = s.render(c, status, views.ErrorView(views.ErrorPage{Frame: f, Status: status, Heading: heading, Message: msg}), nil)
+	vm := views.ErrorPage{Status: status, Heading: heading, Message: msg}
+	// Inside a workspace the page keeps the workspace's frame; a role's refusal says who may.
+	if f.Workspace == nil || status >= 500 {
+		f.Workspace = nil
+	} else if a, ok := c.Get(ctxRefused).(models.Action); ok && status == http.StatusForbidden {
+		vm.Allowed, vm.Holders, vm.More = s.whoMay(c, a)
+	}
+	vm.Frame = f
+	_ = s.render(c, status, views.ErrorView(vm), nil)
+}
+
+// whoMay says which roles may do a ("Owners and admins") and names the workspace's members who
+// hold them (at most ten, with how many more).
+func (s *Server) whoMay(c echo.Context, a models.Action) (roles string, holders []string, more int) {
+	allowed := models.RolesFor(a)
+	labels := make([]string, 0, len(allowed))
+	for _, r := range allowed {
+		labels = append(labels, r.Label()+"s")
+	}
+	switch len(labels) {
+	case 0:
+		return "", nil, 0
+	case 1:
+		roles = "Only " + strings.ToLower(labels[0])
+	default:
+		roles = strings.Join(labels[:len(labels)-1], ", ") + " and " + strings.ToLower(labels[len(labels)-1])
+		roles = roles[:1] + strings.ToLower(roles[1:])
+	}
+	const shown = 10
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		list, err := models.RoleHolders(ctx, tn, allowed, 1000)
+		if err != nil {
+			return err
+		}
+		more = max(0, len(list)-shown)
+		for i, m := range list {
+			if i == shown {
+				break
+			}
+			name := m.Role.Label()
+			if m.User != nil {
+				name = m.User.DisplayName() + " (" + m.Role.Label() + ")"
+			}
+			holders = append(holders, name)
+		}
+		return nil
+	})
+	if err != nil {
+		s.Log.Warn("who may", "error", err)
+	}
+	return roles, holders, more
 }

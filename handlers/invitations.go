@@ -196,7 +196,6 @@ func (s *Server) invitationAccept(c echo.Context) error {
 	if err := s.renewSession(c); err != nil {
 		return err
 	}
-	s.Sessions.Put(c.Request().Context(), "last_ws", m.Slug)
 	s.flash(c, "Welcome to "+m.Name+". You joined as "+m.Role.Label()+".")
 	return s.redirect(c, paths.Workspace.URL(m.Slug))
 }

@@ -394,10 +394,6 @@ func (s *Server) workspaceLeave(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if s.Sessions.GetString(ctx, "last_ws") == m.Slug {
-		s.Sessions.Remove(ctx, "last_ws")
-	}
 	if err := s.renewSession(c); err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ const (
 	ctxMembership = "membership"
 	ctxFrame      = "frame"      // *models.RequestFrame read with the user
 	ctxFrameSlug  = "frame_slug" // the workspace slug it was read for
+	ctxRefused    = "refused"    // the models.Action the member's role was refused
 )
 
 // ipExtractor believes X-Forwarded-For only from the configured proxies; nothing is trusted by
@@ -280,7 +281,11 @@ func (s *Server) inMembership(c echo.Context, a models.Action, next echo.Handler
 	if err != nil {
 		return err
 	}
+	// Set before the role is checked: a refusal is answered inside the workspace's frame, with who
+	// may do it.
+	c.Set(ctxMembership, m)
 	if !m.Role.Can(a) {
+		c.Set(ctxRefused, a)
 		return echo.NewHTTPError(http.StatusForbidden, "Your role in this workspace does not allow this.")
 	}
 	// "Last active" on the members page moves at most once a minute; the lookup above read it,
@@ -292,9 +297,11 @@ func (s *Server) inMembership(c echo.Context, a models.Action, next echo.Handler
 			s.Log.Warn("touch member", "error", err)
 		}
 	}
-	c.Set(ctxMembership, m)
-	if c.Request().Method == http.MethodGet && s.Sessions.GetString(ctx, "last_ws") != m.Slug {
-		s.Sessions.Put(ctx, "last_ws", m.Slug)
+	// The next log-in lands here: written only when the user opens another workspace than last time.
+	if c.Request().Method == http.MethodGet {
+		if err := models.RememberWorkspace(ctx, s.DB, u, m.ID); err != nil {
+			s.Log.Warn("remember workspace", "error", err)
+		}
 	}
 	if c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead {
 		// A change in the workspace can end keys' access (revoke, roll, a member removed or

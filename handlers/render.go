@@ -85,20 +85,24 @@ func (s *Server) frame(c echo.Context, title, nav string) layouts.Frame {
 	if m != nil {
 		f.Workspace.Nav = s.navFor(m.Role, m.Slug)
 	}
-	var list []models.Membership
-	if f, ok := c.Get(ctxFrame).(*models.RequestFrame); ok && f.Workspaces != nil {
-		list = f.Workspaces // read with the user at the start of the request
-	} else {
-		var err error
-		if list, err = models.UserWorkspaces(ctx, s.DB, u.ID); err != nil {
-			s.Log.Warn("switcher", logAttr(err))
-		}
+	list, err := s.userWorkspaces(c, u)
+	if err != nil {
+		s.Log.Warn("switcher", logAttr(err))
 	}
 	for _, w := range list {
 		f.Switcher = append(f.Switcher, layouts.WorkspaceLink{Name: w.Name, Slug: w.Slug, Role: w.Role.Label(),
 			Current: m != nil && m.ID == w.ID})
 	}
 	return f
+}
+
+// userWorkspaces lists u's workspaces: the list read with the user at the start of the request
+// when there is one, else read now.
+func (s *Server) userWorkspaces(c echo.Context, u *models.User) ([]models.Membership, error) {
+	if f, ok := c.Get(ctxFrame).(*models.RequestFrame); ok && f.Workspaces != nil {
+		return f.Workspaces, nil
+	}
+	return models.UserWorkspaces(c.Request().Context(), s.DB, u.ID)
 }
 
 // inWorkspace runs fn in the request's workspace transaction.

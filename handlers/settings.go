@@ -132,7 +132,6 @@ func (s *Server) settingsTierUpdate(c echo.Context) error {
 
 // settingsDelete deletes the workspace once the owner has typed its address.
 func (s *Server) settingsDelete(c echo.Context) error {
-	m := membership(c)
 	var ws *models.Workspace
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
 		ws, err = models.DeleteWorkspace(ctx, tn, actor(c), c.FormValue("confirm"))
@@ -148,10 +147,6 @@ func (s *Server) settingsDelete(c echo.Context) error {
 	}
 	if err != nil {
 		return err
-	}
-	ctx := c.Request().Context()
-	if s.Sessions.GetString(ctx, "last_ws") == m.Slug {
-		s.Sessions.Remove(ctx, "last_ws")
 	}
 	s.flash(c, "The workspace "+ws.Name+" was deleted.")
 	return s.redirect(c, paths.Workspaces.URL())

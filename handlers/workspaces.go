@@ -78,10 +78,11 @@ func (s *Server) workspaceSwitcher(c echo.Context) error {
 		return err
 	}
 	q := strings.ToLower(strings.TrimSpace(c.QueryParam("q")))
+	current := c.QueryParam("current")
 	var links []layouts.WorkspaceLink
 	for _, w := range list {
 		if q == "" || strings.Contains(strings.ToLower(w.Name), q) || strings.Contains(w.Slug, q) {
-			links = append(links, layouts.WorkspaceLink{Name: w.Name, Slug: w.Slug, Role: w.Role.Label()})
+			links = append(links, layouts.WorkspaceLink{Name: w.Name, Slug: w.Slug, Role: w.Role.Label(), Current: w.Slug == current})
 		}
 	}
 	return s.render(c, http.StatusOK, layouts.SwitcherList(links), nil)
@@ -127,7 +128,7 @@ func usageWarnings(ms []views.MeterVM) []string {
 // workspaceOverview is the workspace's front page: usage at a glance.
 func (s *Server) workspaceOverview(c echo.Context) error {
 	m := membership(c)
-	vm := views.OverviewPage{Frame: s.frame(c, m.Name, "overview"), Tier: m.Tier.Label()}
+	vm := views.OverviewPage{Frame: s.frame(c, "Overview", "overview"), Tier: m.Tier.Label()}
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		u, err := models.CurrentUsage(ctx, tn, m.Tier, s.Now())
 		if err != nil {

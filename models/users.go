@@ -28,6 +28,8 @@ type User struct {
 	CreatedAt    time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
 	LastLoginAt  *time.Time `bun:"last_login_at"`
 	DisabledAt   *time.Time `bun:"disabled_at"`
+	// LastWorkspaceID is the workspace the user opened last, where a log-in lands.
+	LastWorkspaceID *uuid.UUID `bun:"last_workspace_id,type:uuid"`
 }
 
 // IsSupport reports whether the user is platform support staff.

@@ -115,4 +115,10 @@ type ErrorPage struct {
 	Status  int
 	Heading string
 	Message string
+	// Allowed names the roles that may do what was refused ("Owners and admins"), Holders who
+	// hold them in the workspace, for a refusal inside a workspace.
+	Allowed string
+	Holders []string
+	// More counts holders beyond those named.
+	More int
 }

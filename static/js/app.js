@@ -34,6 +34,33 @@
   });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", showTheme);
   else showTheme();
+  // Menus: <details data-menu> (the workspace switcher, the account menu). One is open at a time;
+  // Escape closes it (focus back on its summary) and so does a click or a focus outside it.
+  // Without JavaScript they open and close with their summary, as <details> does.
+  function openMenus() { return document.querySelectorAll("details[data-menu][open]"); }
+  function closeMenus(except) {
+    openMenus().forEach(function (d) { if (d !== except && !d.contains(except)) d.open = false; });
+  }
+  document.addEventListener("toggle", function (ev) {
+    var d = ev.target;
+    if (d.matches && d.matches("details[data-menu]") && d.open) closeMenus(d);
+  }, true);
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Escape") return;
+    var open = openMenus();
+    if (!open.length) return;
+    var inner = open[open.length - 1];
+    inner.open = false;
+    var summary = inner.querySelector("summary");
+    if (summary && inner.contains(document.activeElement)) summary.focus();
+    ev.preventDefault();
+  });
+  function outside(ev) {
+    var inMenu = ev.target.closest && ev.target.closest("details[data-menu]");
+    closeMenus(inMenu);
+  }
+  document.addEventListener("click", outside);
+  document.addEventListener("focusin", outside);
   // Copy buttons: <button data-copy="#id">.
   document.addEventListener("click", function (ev) {
     var btn = ev.target.closest("[data-copy]");

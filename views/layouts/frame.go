@@ -1,6 +1,13 @@
 // Package layouts holds the page frames every page renders inside.
 package layouts
 
+import (
+	"net/url"
+	"strings"
+
+	"atrium/handlers/paths"
+)
+
 // Frame is what the layout needs to know about the request; every page view model carries one.
 type Frame struct {
 	Title     string
@@ -49,10 +56,31 @@ type NavItem struct {
 	Path  string
 }
 
+// DocumentTitle is the browser tab's title: the page, then the workspace it is in, then Atrium
+// ("Members · Demo Robotics · Atrium"), so that tabs of several workspaces tell apart.
+func (f Frame) DocumentTitle() string {
+	parts := []string{}
+	if f.Title != "" {
+		parts = append(parts, f.Title)
+	}
+	if f.Workspace != nil && f.Workspace.Name != f.Title {
+		parts = append(parts, f.Workspace.Name)
+	}
+	return strings.Join(append(parts, "Atrium"), " · ")
+}
+
 // NavItems lists the workspace navigation the role may see.
 func (f Frame) NavItems() []NavItem {
 	if f.Workspace == nil {
 		return nil
 	}
 	return f.Workspace.Nav
+}
+
+// switcherURL is the switcher's search, which marks the current workspace in its answer too.
+func switcherURL(f Frame) string {
+	if f.Workspace == nil {
+		return paths.Switcher.URL()
+	}
+	return paths.Switcher.URL() + "?current=" + url.QueryEscape(f.Workspace.Slug)
 }
