@@ -19,8 +19,8 @@ import (
 func auditRows(res *webtest.Response) []string {
 	var out []string
 	res.Doc().Find(`[data-testid="audit-row"]`).Each(func(_ int, tr *goquery.Selection) {
-		tds := tr.Find("td")
-		out = append(out, strings.TrimSpace(tds.Eq(2).Text())+" "+strings.TrimSpace(tds.Eq(3).Text()))
+		out = append(out, strings.TrimSpace(tr.Find(`[data-testid="audit-action"]`).Text())+" "+
+			strings.TrimSpace(tr.Find(`[data-testid="audit-target"]`).Text()))
 	})
 	return out
 }

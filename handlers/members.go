@@ -58,7 +58,11 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		seats := pd.Seats
 		limit := m.Tier.Limits().Members
 		vm.Seats = views.MeterVM{Key: "seats", Label: "Seats: members and pending invitations", Used: models.FormatCount(seats),
-			Limit: limit.String(), Percent: limit.Percent(seats)}
+			Limit: limit.String(), Percent: limit.Percent(seats), Level: limitLevel(limit.Percent(seats))}
+		if soloOwner(seats, owners) {
+			vm.Seats.Level = ""
+		}
+		vm.SeatNotice = seatNotice(seats, owners, limit, m)
 		invs, names := pd.Invitations, pd.InviterNames
 		for _, inv := range invs {
 			row := views.InvitationRowVM{ID: inv.ID.String(), Email: inv.Email, RoleLabel: inv.Role.Label(),

@@ -23,6 +23,7 @@ type usageData struct {
 	tier       models.Tier
 	now        time.Time
 	snap       *models.Snapshot
+	tierURL    string // where an owner changes the tier; empty for everyone else
 	month      models.MonthTotals
 	// series is nil when only the numbers are wanted (the polling fragment).
 	series *models.UsageSeries
@@ -49,7 +50,7 @@ func readUsage(ctx context.Context, tn *models.Tenant, d *usageData, days int) (
 // usageNumbers is the refreshing part of the page: the meters with their warnings and the month.
 func usageNumbers(d *usageData) views.UsageNumbers {
 	ms := meters(d.snap)
-	return views.UsageNumbers{Meters: ms, Warnings: usageWarnings(ms), MonthLabel: d.month.Month.Format("January 2006"),
+	return views.UsageNumbers{Meters: ms, Warnings: usageWarnings(ms), TierURL: d.tierURL, MonthLabel: d.month.Month.Format("January 2006"),
 		MonthAgentMinutes: models.FormatCount(d.month.AgentMinutes), MonthAPICalls: models.FormatCount(d.month.APICalls),
 		UpdatedAt: d.now.UTC().Format("15:04:05 UTC")}
 }
@@ -171,6 +172,9 @@ func (s *Server) usageIndex(c echo.Context) error {
 	m := membership(c)
 	days := models.ParseUsageRange(c.QueryParam("range"))
 	d := &usageData{name: m.Name, slug: m.Slug, tier: m.Tier, now: s.Now()}
+	if m.Role.Can(models.ActManageTier) {
+		d.tierURL = paths.Settings.URL(m.Slug) + "#tier"
+	}
 	wantSeries := days
 	if isHTMX(c) {
 		wantSeries = 0

@@ -177,7 +177,10 @@ func TestUsagePageMatchesMeteredEventsAndCSV(t *testing.T) {
 	})
 }
 
-// TestUsageWarnings: 80 % and 100 % of a limit warn on the usage page and the overview.
+// TestUsageWarnings: a limit warns amber from 80 % and red at 100 % on the usage page (with the
+// way forward for owners, not for others); at 79 % nothing; a Free workspace whose only member is
+// its owner is not over anything; only a limit that refuses work puts one compact notice in the
+// overview's frame, never a stack of banners, and seats are not warned of here.
 func TestUsageWarnings(t *testing.T) {
 	app := webtest.Start(t)
 	owner := app.User(webtest.UniqueEmail("owner"))
@@ -186,32 +189,67 @@ func TestUsageWarnings(t *testing.T) {
 	now := models.MonthStart(testdb.Now(t)).AddDate(0, 0, 14).Add(12 * time.Hour)
 	fixClock(app, now)
 	cl := app.Login(owner.Email)
-	warnings := func(path string) []string {
-		var out []string
-		cl.Get(path).Doc().Find(`[data-testid="usage-warning"]`).Each(func(_ int, s *goquery.Selection) {
-			out = append(out, strings.TrimSpace(s.Text()))
+	type warning struct{ level, text string }
+	warnings := func(c *webtest.Client, path string) (out []warning, notices int, doc *goquery.Document) {
+		doc = c.Get(path).Doc()
+		doc.Find(`[data-testid="usage-warning"]`).Each(func(_ int, s *goquery.Selection) {
+			level, _ := s.Attr("data-level")
+			out = append(out, warning{level, strings.TrimSpace(s.Text())})
 		})
-		return out
+		return out, doc.Find(`[data-testid="limit-notice"]`).Length(), doc
 	}
-	for _, path := range []string{"/w/" + ws.Slug, "/w/" + ws.Slug + "/usage"} {
-		// Free: one member is 100 % of the seats already.
-		if w := warnings(path); len(w) != 1 || !strings.Contains(w[0], "Members") || !strings.Contains(w[0], "reached") {
-			t.Fatalf("%s at rest: %v", path, w)
+	level := func(doc *goquery.Document, meter string) string {
+		l, _ := doc.Find(`[data-testid="meter-` + meter + `"]`).Attr("data-level")
+		return l
+	}
+	overview, usage := "/w/"+ws.Slug, "/w/"+ws.Slug+"/usage"
+	// Free, the owner alone: 1 of 1 seats is no warning, anywhere.
+	for _, path := range []string{overview, usage} {
+		w, n, doc := warnings(cl, path)
+		if len(w) != 0 || n != 0 || level(doc, "members") != "" {
+			t.Fatalf("%s, the owner alone: warnings %v, %d notices, seats level %q", path, w, n, level(doc, "members"))
 		}
 	}
+	// 790 of 1,000 agent-minutes: 79 %, nothing.
 	putUsageRow(t, app, ws, now.Add(-2*time.Hour), 0, 790)
-	for _, path := range []string{"/w/" + ws.Slug, "/w/" + ws.Slug + "/usage"} {
-		if w := warnings(path); len(w) != 1 {
-			t.Fatalf("%s at 79 %%: %v", path, w)
-		}
+	if w, n, doc := warnings(cl, usage); len(w) != 0 || n != 0 || level(doc, "agent-minutes") != "" {
+		t.Fatalf("at 79 %%: %v, %d notices, level %q", w, n, level(doc, "agent-minutes"))
 	}
+	// 800 of 1,000: 80 %, amber, with the way forward for the owner; no notice in the frame.
 	putUsageRow(t, app, ws, now.Add(-3*time.Hour), 0, 10)
+	w, n, doc := warnings(cl, usage)
+	if len(w) != 1 || w[0].level != "warn" || !strings.HasPrefix(w[0].text, "Agent-minutes this month: 800 of 1,000 used (80 %).") ||
+		level(doc, "agent-minutes") != "warn" || n != 0 {
+		t.Fatalf("at 80 %%: %v, %d notices, level %q", w, n, level(doc, "agent-minutes"))
+	}
+	if href, _ := doc.Find(`[data-testid="warning-tier"]`).Attr("href"); href != "/w/"+ws.Slug+"/settings#tier" {
+		t.Errorf("the owner's way forward: %q", href)
+	}
+	if _, n, _ := warnings(cl, overview); n != 0 {
+		t.Errorf("80 %% puts a notice in the overview's frame")
+	}
+	// 100 API calls of 100 this hour: red, and one compact notice on the overview.
 	putUsageRow(t, app, ws, now, 100, 0)
-	for _, path := range []string{"/w/" + ws.Slug, "/w/" + ws.Slug + "/usage"} {
-		w := strings.Join(warnings(path), "\n")
-		if !strings.Contains(w, "Agent-minutes this month: 800 of 1,000 used (80 % or more).") ||
-			!strings.Contains(w, "API calls this hour: the limit of 100 is reached.") {
-			t.Fatalf("%s: %s", path, w)
-		}
+	w, _, doc = warnings(cl, usage)
+	if len(w) != 2 || w[1].level != "limit" || !strings.HasPrefix(w[1].text, "API calls this hour: the limit of 100 is reached; API calls are refused") ||
+		level(doc, "api-calls") != "limit" {
+		t.Fatalf("at 100 %%: %v, level %q", w, level(doc, "api-calls"))
+	}
+	_, n, doc = warnings(cl, overview)
+	notice := doc.Find(`[data-testid="limit-notice"]`)
+	if n != 1 || !strings.Contains(notice.Text(), "API calls this hour") || strings.Contains(notice.Text(), "Agent-minutes") ||
+		notice.Find(`[data-testid="limit-notice-tier"]`).Length() != 1 {
+		t.Fatalf("overview at 100 %%: %d notices: %q", n, notice.Text())
+	}
+	if _, n, _ := warnings(cl, "/w/"+ws.Slug+"/members"); n != 0 {
+		t.Error("the notice follows the person to Members")
+	}
+	// A member sees the same warnings without a way to change the tier.
+	mate := app.User(webtest.UniqueEmail("mate"))
+	app.AddMember(ws, mate, models.RoleMember)
+	mc := app.Login(mate.Email)
+	w, _, doc = warnings(mc, usage)
+	if len(w) != 2 || doc.Find(`[data-testid="warning-tier"]`).Length() != 0 {
+		t.Errorf("a member sees %v, and a way to change the tier: %v", w, doc.Find(`[data-testid="warning-tier"]`).Length() != 0)
 	}
 }

@@ -105,22 +105,12 @@ func meters(u *models.Snapshot) []views.MeterVM {
 	out := make([]views.MeterVM, 0, len(ms))
 	for _, x := range ms {
 		vm := views.MeterVM{Key: x.key, Label: x.label, Used: models.FormatCount(x.used), Limit: x.limit.String(), Percent: x.limit.Percent(x.used)}
+		vm.Level = limitLevel(vm.Percent)
+		if x.key == "members" && u.MemberCount == 1 && u.Members == 1 { // the owner alone
+			vm.Level = ""
+		}
 		vm.Resets = x.resets
 		out = append(out, vm)
-	}
-	return out
-}
-
-// usageWarnings says which limits are at 80 % or more.
-func usageWarnings(ms []views.MeterVM) []string {
-	var out []string
-	for _, m := range ms {
-		switch {
-		case m.Percent >= 100:
-			out = append(out, m.Label+": the limit of "+m.Limit+" is reached.")
-		case m.Percent >= 80:
-			out = append(out, m.Label+": "+m.Used+" of "+m.Limit+" used (80 % or more).")
-		}
 	}
 	return out
 }
@@ -141,6 +131,6 @@ func (s *Server) workspaceOverview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	vm.Workspace.Warnings = usageWarnings(vm.Meters)
+	vm.Workspace.Notice = limitNotice(vm.Meters, m)
 	return s.render(c, http.StatusOK, views.OverviewView(vm), nil)
 }

@@ -25,6 +25,8 @@ type AuditFilter struct {
 	Actor string
 	// After is the cursor of the page before: events older than its last one follow.
 	After string
+	// From and To bound the events' time: From included, To excluded; zero for no bound.
+	From, To time.Time
 	// Limit caps the page; zero means AuditPageSize.
 	Limit int
 }
@@ -45,6 +47,10 @@ type AuditEntry struct {
 	ActorKeyID     *uuid.UUID `bun:"actor_key_id"`
 	ActorKeyName   string     `bun:"actor_key_name"`
 	ActorKeyPrefix string     `bun:"actor_key_prefix"`
+	// TargetName is the name of the person the target (an email) is, when it is one; TargetKeyName
+	// the name of the workspace's API key the target (a prefix) is, when it is one.
+	TargetName    string `bun:"target_name"`
+	TargetKeyName string `bun:"target_key_name"`
 }
 
 // Actor names who acted: a person, an API key, or the platform.
@@ -133,8 +139,12 @@ func ListAudit(ctx context.Context, tn *Tenant, f AuditFilter) (*AuditPage, erro
 		ColumnExpr("ae.id, ae.created_at, ae.action, ae.target, ae.details, ae.ip, ae.actor_user_id, ae.actor_key_id").
 		ColumnExpr("coalesce(u.email::text, '') AS actor_email, coalesce(u.name, '') AS actor_name, coalesce(u.staff_role, '') AS actor_staff").
 		ColumnExpr("coalesce(k.name, '') AS actor_key_name, coalesce(k.prefix, '') AS actor_key_prefix").
+		ColumnExpr("coalesce(tu.name, '') AS target_name, coalesce(tk.name, '') AS target_key_name").
 		Join("LEFT JOIN users AS u ON u.id = ae.actor_user_id").
 		Join("LEFT JOIN api_keys AS k ON k.workspace_id = ae.workspace_id AND k.id = ae.actor_key_id").
+		// The target is a person's email or a key's prefix for most actions: both unique, indexed.
+		Join("LEFT JOIN users AS tu ON tu.email = ae.target::citext").
+		Join("LEFT JOIN api_keys AS tk ON tk.prefix = ae.target AND tk.workspace_id = ae.workspace_id").
 		OrderExpr("ae.created_at DESC, ae.id DESC").
 		Limit(int64(limit + 1))
 	if a := strings.TrimSpace(f.Action); a != "" {
@@ -144,6 +154,12 @@ func ListAudit(ctx context.Context, tn *Tenant, f AuditFilter) (*AuditPage, erro
 		q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 			return q.Where("u.email = ?", a).WhereOr("k.prefix = ?", a)
 		})
+	}
+	if !f.From.IsZero() {
+		q.Where("ae.created_at >= ?", f.From)
+	}
+	if !f.To.IsZero() {
+		q.Where("ae.created_at < ?", f.To)
 	}
 	if at, id, ok := parseCursor(f.After); ok {
 		q.Where("(ae.created_at, ae.id) < (?, ?)", at, id)
@@ -203,4 +219,35 @@ func EachAudit(ctx context.Context, tn *Tenant, f AuditFilter, fn func(*AuditEnt
 		}
 		f.After = p.Next
 	}
+}
+
+// ParseAuditRange reads the audit log's date range, two UTC calendar dates ("2026-11-30") either
+// of which may be empty, into AuditFilter's From (the first day's start) and To (the day after
+// the last one's start). A date that is not one, or a range that ends before it starts, is a
+// ValidationError on "from" or "to".
+func ParseAuditRange(from, to string) (start, end time.Time, err error) {
+	var v ValidationError
+	day := func(field, s string) time.Time {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return time.Time{}
+		}
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil || d.Year() < 2000 || d.Year() > 9999 {
+			v.Add(field, "Enter a date as YYYY-MM-DD.")
+			return time.Time{}
+		}
+		return d
+	}
+	start, last := day("from", from), day("to", to)
+	if !last.IsZero() {
+		end = last.AddDate(0, 0, 1)
+	}
+	if !start.IsZero() && !last.IsZero() && last.Before(start) {
+		v.Add("to", "The range ends before it starts.")
+	}
+	if err := v.Err(); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return start, end, nil
 }

@@ -24,7 +24,7 @@ var globalFuncs = map[string]string{
 	"bindWorkspace": "binds the transaction a Tenant is made from", "prepares": "reads a pool's prepared-statement setting", "taskCommit": "reads a pool's task commit setting",
 	"InWorkspace": "makes the Tenant", "ReadAcrossTenants": "makes the cross-tenant read",
 	"CreateUser": "users are global", "Authenticate": "users are global", "UserByID": "users are global",
-	"UserByEmail": "users are global", "RecordPlatform": "platform events belong to no workspace",
+	"UserByEmail": "users are global", "RememberWorkspace": "users are global", "RecordPlatform": "platform events belong to no workspace",
 	"TrackSession": "sessions are global", "TouchSession": "sessions are global", "ActiveSessions": "sessions are global",
 	"EndSessions": "sessions are global", "ForgetSession": "sessions are global", "LoginLockedFor": "log-in throttle is global",
 	"RecordLoginFailure": "log-in throttle is global", "ClearLoginFailures": "log-in throttle is global",

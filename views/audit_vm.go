@@ -12,10 +12,13 @@ import (
 type AuditPage struct {
 	layouts.Frame
 	Slug string
-	// Action and Actor are the filters in force.
+	// Action, Actor, From and To are the filters in force (From and To as typed, YYYY-MM-DD).
 	Action, Actor string
-	Actions       []string
-	Rows          []AuditRow
+	From, To      string
+	Actions       []AuditAction
+	// Errors are the date range's problems, by field ("from", "to").
+	Errors FormErrors
+	Rows   []AuditRow
 	// Next is the cursor of the next (older) page, "" on the last; Later is true past the first.
 	Next  string
 	Later bool
@@ -30,6 +33,12 @@ func (p AuditPage) filter() url.Values {
 	if p.Actor != "" {
 		v.Set("actor", p.Actor)
 	}
+	if p.From != "" {
+		v.Set("from", p.From)
+	}
+	if p.To != "" {
+		v.Set("to", p.To)
+	}
 	return v
 }
 
@@ -38,6 +47,11 @@ func pathWithQuery(path string, v url.Values) string {
 		return path
 	}
 	return path + "?" + v.Encode()
+}
+
+// Filtered reports whether any filter is in force.
+func (p AuditPage) Filtered() bool {
+	return p.Action != "" || p.Actor != "" || p.From != "" || p.To != ""
 }
 
 // Base is the audit log's address.
@@ -58,12 +72,21 @@ func (p AuditPage) CSVURL() string { return pathWithQuery(paths.AuditCSV.URL(p.S
 
 // AuditRow is one event as the log shows it.
 type AuditRow struct {
-	At    time.Time
-	Actor string
+	At time.Time
+	// Sentence says the event: "Olivia Owner changed Mia Member's role from Member to Admin."
+	Sentence string
+	Actor    string
 	// Support marks a support person's look at the workspace.
 	Support bool
-	Action  string
-	Target  string
-	Details string
-	IP      string
+	// Action is the recorded action ("member.role_change"), ActionLabel its name for people.
+	Action, ActionLabel string
+	Target              string
+	Details             []AuditDetail
+	IP                  string
 }
+
+// AuditDetail is one detail of an event, folded under it.
+type AuditDetail struct{ Key, Value string }
+
+// AuditAction is one choice of the action filter.
+type AuditAction struct{ Value, Label string }

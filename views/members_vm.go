@@ -19,9 +19,11 @@ type MembersPage struct {
 	Rows               []MemberRowVM
 	Invitations        []InvitationRowVM
 	Seats              MeterVM
-	CanInvite          bool
-	InviteRoles        []RoleOption
-	Invite             InviteForm
+	// SeatNotice says on the invite form how the seats stand when that matters; nil otherwise.
+	SeatNotice  *SeatNotice
+	CanInvite   bool
+	InviteRoles []RoleOption
+	Invite      InviteForm
 	// Link is an invitation link shown once, when it could not be (or was not) mailed.
 	Link *InvitationLink
 	// Self is the viewer's own membership, for the "leave workspace" section.
@@ -178,3 +180,11 @@ type InvitationPage struct {
 func (p InvitationPage) Next() string { return paths.Invitation.URL(p.Token) }
 
 func urlEscape(s string) string { return url.QueryEscape(s) }
+
+// SeatNotice is the seats' state on the invite form: a warning from 80 %, a refusal at 100 %, or
+// (Level "") the plain fact that the tier's one seat is the owner's own.
+type SeatNotice struct {
+	Level   string // "", "warn" or "limit"
+	Text    string
+	TierURL string // where an owner changes the tier; empty for everyone else
+}

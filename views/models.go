@@ -65,7 +65,16 @@ type MeterVM struct {
 	Used    string
 	Limit   string
 	Percent float64
-	Resets  time.Time // zero: the limit does not reset
+	// Level is "" below 80 % of the limit, "warn" from 80 %, "limit" at 100 % (see Warning).
+	Level  string
+	Resets time.Time // zero: the limit does not reset
+}
+
+// Warning is a limit close to or at its end, said where it matters.
+type Warning struct {
+	Key   string // the meter's key
+	Level string // "warn" (80 % or more) or "limit" (100 %: the limit refuses more)
+	Text  string
 }
 
 // AccountPage is /account.

@@ -37,7 +37,9 @@ type RangeLink struct {
 // UsageNumbers is the part of the usage page that refreshes itself while the page is open.
 type UsageNumbers struct {
 	Meters   []MeterVM
-	Warnings []string
+	Warnings []Warning
+	// TierURL is where an owner changes the tier; empty for everyone else.
+	TierURL string
 	// MonthLabel names the calendar month the totals count ("November 2026").
 	MonthLabel                       string
 	MonthAgentMinutes, MonthAPICalls string

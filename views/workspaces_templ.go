@@ -487,7 +487,7 @@ func overviewBody(vm OverviewPage) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		for _, m := range vm.Meters {
-			templ_7745c5c3_Err = components.Meter(m.Label, m.Used, m.Limit, m.Percent, "meter-"+m.Key).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.Meter(m.Label, m.Used, m.Limit, m.Percent, m.Level, "meter-"+m.Key).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

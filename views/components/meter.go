@@ -7,11 +7,11 @@ import (
 
 func pct(p float64) string { return fmt.Sprintf("%.0f", math.Min(p, 100)) }
 
-func barColor(p float64) string {
-	switch {
-	case p >= 100:
-		return "bg-red-500"
-	case p >= 80:
+func barColor(level string) string {
+	switch level {
+	case "limit":
+		return "bg-red-600"
+	case "warn":
 		return "bg-amber-500"
 	}
 	return "bg-indigo-500"

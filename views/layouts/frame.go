@@ -37,8 +37,15 @@ type WorkspaceInfo struct {
 	Role string
 	// Nav is the workspace navigation the role may use, in order (built from the route table).
 	Nav []NavItem
-	// Warnings are usage warnings shown on every page of the workspace.
-	Warnings []string
+	// Notice is the one compact notice the frame shows when a limit refuses work; nil otherwise.
+	Notice *Notice
+}
+
+// Notice is a limit that refuses work, with where to look and, for owners, where to change tier.
+type Notice struct {
+	Text     string
+	UsageURL string
+	TierURL  string // empty unless the person may change the tier
 }
 
 // WorkspaceLink is one entry of the workspace switcher.
