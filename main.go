@@ -263,8 +263,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 				fmt.Fprintln(stdout, "seeded the demo workspace")
 			}
 		}
-		srv := handlers.New(app, handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL,
+		srv := handlers.New(app, handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL, DeliverMail: true,
 			BaseURL: cfg.baseURL, SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version}, log)
+		switch {
+		case cfg.smtpURL == "" && cfg.production:
+			log.Warn("SMTP_URL is not set: mail is not configured, so password reset, email confirmation and invitation mail are off")
+		case cfg.smtpURL == "":
+			fmt.Fprintf(stdout, "SMTP_URL is not set: mail is logged and shown at %s/dev/mail\n", cfg.baseURL)
+		}
 		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
 		errc := make(chan error, 1)
@@ -336,7 +342,8 @@ func userCreate(ctx context.Context, cfg config, args []string, stdin io.Reader,
 		staff = models.StaffSupport
 	}
 	return withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
-		u, err := models.CreateUser(ctx, app, models.NewUser{Email: *email, Name: *name, Password: pw, StaffRole: staff})
+		u, err := models.CreateUser(ctx, app, models.NewUser{Email: *email, Name: *name, Password: pw, StaffRole: staff,
+			VerifiedAt: time.Now()})
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 	if vm.Name == "" {
 		vm.Name = u.Name
 	}
+	vm.Email, vm.Verified, vm.MailOff = u.Email, u.EmailVerified(), !s.mailReady()
 	list, err := models.ActiveSessions(ctx, s.DB, u.ID, s.sessionStore.Time())
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ func (s *Server) signup(c echo.Context) error {
 	ctx := c.Request().Context()
 	in := models.NewUser{Email: c.FormValue("email"), Name: c.FormValue("name"), Password: c.FormValue("password")}
 	next := safeNext(c.FormValue("next"), "")
-	u, err := models.SignUp(ctx, s.DB, in)
+	u, err := models.SignUpVerified(ctx, s.DB, in, s.verifyMail, s.Now())
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		vm := views.AuthPage{Frame: s.frame(c, "Sign up", ""), Email: in.Email, Name: in.Name, Next: next, Errors: ve.Fields}
@@ -39,6 +39,9 @@ func (s *Server) signup(c echo.Context) error {
 	}
 	if err := s.startSession(c, u); err != nil {
 		return err
+	}
+	if s.mailReady() {
+		s.flash(c, "Welcome. We sent a link to "+u.Email+": open it to confirm your address.")
 	}
 	return s.redirect(c, safeNext(next, paths.Workspaces.URL()))
 }

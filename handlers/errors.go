@@ -50,6 +50,8 @@ type answer struct {
 var domainAnswers = []answer{
 	{models.ErrNotFound, http.StatusNotFound, "not_found", "Not found."},
 	{models.ErrForbidden, http.StatusForbidden, "forbidden", "Your role does not allow this."},
+	{models.ErrUnverified, http.StatusForbidden, "email_unverified", "Confirm your email address first."},
+	{models.ErrLinkInvalid, http.StatusGone, "link_invalid", "This link has expired or was already used. Ask for a new one."},
 	{models.ErrConflict, http.StatusConflict, "conflict", "Someone else changed this at the same moment. Reload and try again."},
 	{models.ErrLimitReached, http.StatusConflict, "limit_reached", "Your tier's limit is reached."},
 	{models.ErrBadKey, http.StatusUnauthorized, "unauthorized", errBadKey.Message},
@@ -168,7 +170,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		msg = "There is nothing here, or you don't have access to it."
 	}
 	f := s.frame(c, heading, "")
-	vm := views.ErrorPage{Status: status, Heading: heading, Message: msg}
+	vm := views.ErrorPage{Status: status, Heading: heading, Message: msg,
+		Unverified: errors.Is(err, models.ErrUnverified), MailOff: !s.mailReady()}
 	// Inside a workspace the page keeps the workspace's frame; a role's refusal says who may.
 	if f.Workspace == nil || status >= 500 {
 		f.Workspace = nil

@@ -19,45 +19,58 @@ func (s *Server) invitationsIndex(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, paths.Members.URL(membership(c).Slug)+"#invitations")
 }
 
-// invitationLink is the absolute address of an invitation, on the configured public base URL:
-// never on the request's Host or X-Forwarded-Host, which a client chooses.
+// invitationLink is the absolute address of an invitation, on the configured public base URL.
 func (s *Server) invitationLink(token string) string {
-	return s.Cfg.BaseURL + paths.Invitation.URL(token)
+	return s.link(paths.Invitation.URL(token))
 }
 
-// deliverInvitation mails a freshly issued link when SMTP is configured, and says so with a
-// flash. Otherwise (or when mailing fails) the members page shows the link once after the
-// redirect, kept sealed meanwhile (see stashSecret); the mailer logs it.
-func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation, verb string) error {
+// queueInvitation writes the invitation's mail to the outbox in the transaction that issued it,
+// when mail reaches anyone (SMTP, or the development mailbox).
+func (s *Server) queueInvitation(ctx context.Context, c echo.Context, tn *models.Tenant, inv *models.IssuedInvitation) error {
+	if !s.mailReady() {
+		return nil
+	}
 	m, u := membership(c), currentUser(c)
-	link := s.invitationLink(inv.Token)
-	mailer := mail.Mailer{URL: s.Cfg.SMTPURL, Log: s.Log}
-	shown := &views.InvitationLink{Email: inv.Email, URL: link}
-	err := mailer.Send(c.Request().Context(), mail.Invitation(inv.Email, m.Name, u.DisplayName(), inv.Role, link, inv.ExpiresAt))
-	switch {
-	case err != nil:
-		s.Log.Warn("invitation mail failed", logAttr(err), "request_id", requestID(c))
-		shown.MailError = "the mail server refused or did not answer"
-	case mailer.Configured():
-		s.flash(c, "Invitation "+verb+" to "+inv.Email+".")
+	msg := mail.Invitation(inv.Email, m.Name, u.DisplayName(), inv.Role, s.invitationLink(inv.Token), inv.ExpiresAt)
+	return models.QueueWorkspaceMail(ctx, tn, "invitation:"+inv.TokenHash, msg.Queued(), s.Now())
+}
+
+// deliverInvitation tells the inviter what happened to a freshly issued link. With SMTP the mail
+// is on its way (the outbox delivers it, retrying as long as it takes) and the page says so;
+// without, the members page shows the link once after the redirect, kept sealed meanwhile (see
+// stashSecret).
+func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation, verb string) error {
+	m := membership(c)
+	if s.Cfg.SMTPURL != "" {
+		s.flash(c, "Invitation "+verb+": it is being mailed to "+inv.Email+".")
 		return s.redirect(c, paths.Members.URL(m.Slug))
 	}
+	shown := &views.InvitationLink{Email: inv.Email, URL: s.invitationLink(inv.Token)}
 	if err := s.stashSecret(c, "invitation", shown); err != nil {
 		return err
 	}
-	s.flash(c, "Invitation "+verb+": copy the link below for "+inv.Email+".")
+	note := " (mail is not configured on this server)"
+	if !s.Cfg.Production {
+		note = " (without SMTP_URL the mail went to the development mailbox, " + paths.DevMail.URL() + ")"
+	}
+	s.flash(c, "Invitation "+verb+": copy the link below for "+inv.Email+note+".")
 	return s.redirect(c, paths.Members.URL(m.Slug))
 }
 
 // invitationCreate invites an email with a role.
 func (s *Server) invitationCreate(c echo.Context) error {
+	if err := s.requireVerified(c); err != nil || c.Response().Committed {
+		return err
+	}
 	form := views.InviteForm{Email: c.FormValue("email"), Role: c.FormValue("role")}
 	role, _ := models.ParseRole(form.Role)
 	var inv *models.IssuedInvitation
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		var err error
-		inv, err = models.CreateInvitation(ctx, tn, actor(c), form.Email, role, s.Now())
-		return err
+		if inv, err = models.CreateInvitation(ctx, tn, actor(c), form.Email, role, s.Now()); err != nil {
+			return err
+		}
+		return s.queueInvitation(ctx, c, tn, inv)
 	})
 	var ve *models.ValidationError
 	var me *models.Error
@@ -95,6 +108,9 @@ func invitationParam(c echo.Context) (uuid.UUID, error) {
 
 // invitationResend issues a fresh link for a pending or expired invitation.
 func (s *Server) invitationResend(c echo.Context) error {
+	if err := s.requireVerified(c); err != nil || c.Response().Committed {
+		return err
+	}
 	id, err := invitationParam(c)
 	if err != nil {
 		return err
@@ -102,8 +118,10 @@ func (s *Server) invitationResend(c echo.Context) error {
 	var inv *models.IssuedInvitation
 	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		var err error
-		inv, err = models.ResendInvitation(ctx, tn, actor(c), id, s.Now())
-		return err
+		if inv, err = models.ResendInvitation(ctx, tn, actor(c), id, s.Now()); err != nil {
+			return err
+		}
+		return s.queueInvitation(ctx, c, tn, inv)
 	})
 	if err != nil {
 		return err

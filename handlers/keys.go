@@ -112,6 +112,9 @@ func (s *Server) keysIndex(c echo.Context) error {
 // keyCreate makes a key. htmx gets the panel that shows it this once; a browser without
 // JavaScript is redirected to the list, which shows it once.
 func (s *Server) keyCreate(c echo.Context) error {
+	if err := s.requireVerified(c); err != nil || c.Response().Committed {
+		return err
+	}
 	form := views.NewKeyForm{Name: c.FormValue("name"), Scope: c.FormValue("scope"), ExpiresInDays: c.FormValue("expires_in_days")}
 	var created *views.CreatedKey
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {

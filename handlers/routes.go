@@ -98,6 +98,14 @@ var table = []route{
 	{post, paths.Workspaces, (*Server).workspaceCreate, signedIn},
 	{get, paths.SlugCheck, (*Server).workspaceSlugCheck, signedIn},
 	{get, paths.Switcher, (*Server).workspaceSwitcher, signedIn},
+	{post, paths.AccountEmail, (*Server).accountEmailUpdate, ownAccount},
+	{post, paths.AccountVerifyResend, (*Server).verifyResend, ownAccount},
+	{get, paths.PasswordForgot, (*Server).forgotPage, visitor},
+	{post, paths.PasswordForgot, (*Server).forgot, visitor},
+	{get, paths.PasswordReset, (*Server).resetPage, visitor},
+	{post, paths.PasswordReset, (*Server).reset, visitor},
+	{get, paths.EmailVerify, (*Server).emailVerify, visitor},
+	{get, paths.DevMail, (*Server).devMail, visitor}, // answers 404 in production
 	{get, paths.Invitation, (*Server).invitationPage, visitor},
 	{post, paths.InvitationAccept, (*Server).invitationAccept, signedIn},
 

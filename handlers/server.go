@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -16,7 +17,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/paths"
 	"atrium/models"
+	"atrium/models/mail"
 )
 
 // Config is the server's configuration, read once at start.
@@ -25,8 +28,15 @@ type Config struct {
 	Production bool
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	// SMTPURL sends invitation mail when set; otherwise links are shown and logged.
+	// SMTPURL is the mail server (smtp://host:port, with user:pass@ when it wants them). Without
+	// it, mail is logged and kept for the development mailbox; in production, features that need
+	// mail say it is not configured.
 	SMTPURL string
+	// DeliverMail runs the background worker that sends the outbox (atrium serve does; tests that
+	// watch delivery do). MailRetryBase and MailPollInterval tune it (zero: 10s and 1s).
+	DeliverMail      bool
+	MailRetryBase    time.Duration
+	MailPollInterval time.Duration
 	// BaseURL is the console's public address (scheme, host, optional path prefix), which every
 	// link the server writes into mail starts with; the request's Host or X-Forwarded-Host never
 	// reaches a link. Its origin is also trusted by the cross-site check. Empty (tests that send
@@ -53,6 +63,8 @@ type Server struct {
 	Meter *models.Meter
 	stop  context.CancelFunc
 	bg    sync.WaitGroup
+	// delivery sends the outbox in the background, when Cfg.DeliverMail is set.
+	delivery *mail.Delivery
 
 	// passkeys checks WebAuthn ceremonies for BaseURL's host and origin; nil when that address
 	// cannot serve passkeys (an IP address), and the passkey routes then answer 404.
@@ -106,15 +118,38 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 	s.bg.Go(func() { s.Keys.Listen(ctx) })
 	s.bg.Go(func() { s.Meter.Run(ctx, func() time.Time { return s.Now() }) })
 	s.echo = s.routes()
+	if cfg.DeliverMail && s.mailReady() {
+		s.delivery = &mail.Delivery{DB: db, Mailer: mail.Mailer{URL: cfg.SMTPURL, Log: log}, Log: log,
+			ResetLink: func(token string) string { return s.link(paths.PasswordReset.URL(token)) },
+			Clock:     func() time.Time { return s.Now() }, RetryBase: cfg.MailRetryBase, PollInterval: cfg.MailPollInterval}
+		if err := s.delivery.Start(ctx); err != nil {
+			// Mail stays in the outbox until a worker runs; nothing is lost.
+			log.Error("mail worker did not start", "error", err.Error())
+			s.delivery = nil
+		}
+	}
 	return s
 }
 
-// Close stops the key notifications and hands the unused API calls of this process's leases
+// mailReady reports whether mail reaches people: through SMTP, or (outside production) into the
+// log and the development mailbox.
+func (s *Server) mailReady() bool { return s.Cfg.SMTPURL != "" || !s.Cfg.Production }
+
+// link is the absolute address of path on the configured public base URL, for mail: never on the
+// request's Host or X-Forwarded-Host, which a client chooses.
+func (s *Server) link(path string) string { return s.Cfg.BaseURL + path }
+
+// Close stops the mail worker (letting sends under way finish while ctx allows), the key
+// notifications, and hands the unused API calls of this process's leases
 // back to the hour's count. Call it after the HTTP server has stopped serving.
 func (s *Server) Close(ctx context.Context) error {
+	var merr error
+	if s.delivery != nil {
+		merr = s.delivery.Stop(ctx)
+	}
 	s.stop()
 	s.bg.Wait()
-	return s.Meter.Close(ctx)
+	return errors.Join(merr, s.Meter.Close(ctx))
 }
 
 // ServeHTTP serves a request.

@@ -36,6 +36,8 @@ var supportMayPost = map[string]bool{
 	"POST /login/passkey/options": true, "POST /login/passkey": true, "POST /account/passkeys/options": true,
 	"POST /account/passkeys": true, "POST /account/passkeys/:id/rename": true, "POST /account/passkeys/:id/remove": true,
 	"POST /account/delete": true,
+	"POST /account/email":  true, "POST /account/email/resend": true,
+	"POST /password/forgot": true, "POST /password/reset/:token": true,
 }
 
 // TestSupportIsRefusedEveryMutatingRoute walks the route table: logged in as support staff, every

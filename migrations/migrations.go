@@ -4,13 +4,21 @@
 // Policy: a migration that has been applied anywhere is never edited again; every schema change
 // goes in a new, later-numbered file (with its .down.sql). The baseline stands for the schema as
 // it was before the first deployment.
+//
+// The job queue's tables (River's river_job and friends) come from River's own versioned
+// migrations, which Migrate applies first, under the same lock, so a River upgrade brings its
+// schema changes with it; the numbered files then grant the runtime role what it needs on them.
 package migrations
 
 import (
 	"context"
 	"embed"
 	"fmt"
+	"io"
+	"log/slog"
 
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivermigrate"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/migrate"
 )
@@ -48,6 +56,9 @@ func Migrate(ctx context.Context, owner *bun.DB) (applied []string, err error) {
 	if err := m.Init(ctx); err != nil {
 		return nil, fmt.Errorf("init migrations: %w", err)
 	}
+	if err := migrateQueue(ctx, owner); err != nil {
+		return nil, err
+	}
 	group, err := m.Migrate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
@@ -77,4 +88,21 @@ func Rollback(ctx context.Context, owner *bun.DB) ([]string, error) {
 		names = append(names, mg.Name)
 	}
 	return names, nil
+}
+
+// migrateQueue applies River's pending migrations (its job tables) with the owner connection.
+func migrateQueue(ctx context.Context, owner *bun.DB) error {
+	rm, err := rivermigrate.New(riverdatabasesql.New(owner.DB), &rivermigrate.Config{Logger: quietLogger()})
+	if err != nil {
+		return fmt.Errorf("job queue migrations: %w", err)
+	}
+	if _, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("job queue migrations: %w", err)
+	}
+	return nil
+}
+
+// quietLogger drops River's informational lines; Migrate's caller reports what was applied.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

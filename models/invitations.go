@@ -351,6 +351,10 @@ func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string,
 		if _, err := tn.db().NewUpdate().Model(inv).Column("accepted_at").WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("accept invitation: %w", err)
 		}
+		// The link reached the invited inbox: that address is confirmed.
+		if err := markVerifiedBy(ctx, tn.db(), user, inv.Email, now); err != nil {
+			return err
+		}
 		out = &Membership{ID: ws.ID, Name: ws.Name, Slug: ws.Slug, Tier: ws.Tier, Role: inv.Role, JoinedAt: now}
 		return Record(ctx, tn, Event{ActorUserID: user.ID, Action: "invitation.accept", Target: user.Email,
 			Details: map[string]any{"invitation_id": inv.ID.String(), "user_id": user.ID.String(), "before": nil,

@@ -85,11 +85,20 @@ const (
 
 // LoginLockedFor returns how long log-ins for this account or IP stay refused (0 when they are not).
 func LoginLockedFor(ctx context.Context, db bun.IDB, email, ip string, now time.Time) (time.Duration, error) {
-	var waits []time.Duration
-	for _, c := range []struct {
-		scope, key string
-		max        int
-	}{{"account", email, AccountMaxFailures}, {"ip", ip, IPMaxFailures}} {
+	return throttled(ctx, db, now, []throttleKey{{"account", email, AccountMaxFailures}, {"ip", ip, IPMaxFailures}})
+}
+
+// throttleKey is one count of login_failures: its scope, key and the most it may reach within
+// ThrottleWindow.
+type throttleKey struct {
+	scope, key string
+	max        int
+}
+
+// throttled returns how long the busiest of keys stays over its limit (0 when none is).
+func throttled(ctx context.Context, db bun.IDB, now time.Time, keys []throttleKey) (time.Duration, error) {
+	var wait time.Duration
+	for _, c := range keys {
 		if c.key == "" {
 			continue
 		}
@@ -103,12 +112,8 @@ func LoginLockedFor(ctx context.Context, db bun.IDB, email, ip string, now time.
 			return 0, err
 		}
 		if row.N >= c.max && row.Last != nil {
-			waits = append(waits, row.Last.Add(ThrottleWindow).Sub(now))
+			wait = max(wait, row.Last.Add(ThrottleWindow).Sub(now))
 		}
-	}
-	var wait time.Duration
-	for _, w := range waits {
-		wait = max(wait, w)
 	}
 	return wait, nil
 }

@@ -46,6 +46,17 @@ var globalFuncs = map[string]string{
 	"RemovePasskey": "passkeys are a user's, global", "SoleOwnedShared": "SECURITY DEFINER list of the user's memberships",
 	"DeleteAccount":            "users are global; opens each of the user's workspace transactions",
 	"checkAccountSecondFactor": "a user's second factor is global",
+	// The mail outbox and the job queue belong to no workspace; neither do account links.
+	"enqueue": "the job queue is global", "QueueMail": "the mail outbox is global", "QueueMailNow": "the mail outbox is global",
+	"OutboxMailByID": "the mail outbox is global", "MailAttemptFailed": "the mail outbox is global",
+	"MailSent": "the mail outbox is global", "RecentMail": "the mail outbox is global",
+	"issueToken": "account links are global", "openToken": "account links are global",
+	"ResetLimited": "the reset throttle is global", "RequestPasswordReset": "users and the job queue are global",
+	"IssuePasswordReset": "users are global", "PasswordResetEmail": "account links are global",
+	"ResetPassword": "users and sessions are global", "throttled": "the throttles are global",
+	"SignUpVerified": "users are global", "sendVerification": "users are global",
+	"ResendVerification": "users are global", "RequestEmailChange": "users are global", "ConfirmEmail": "users are global",
+	"markVerifiedBy": "users are global; runs in the accepting workspace's transaction",
 }
 
 // modelFiles parses the package's non-test sources.

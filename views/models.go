@@ -94,6 +94,12 @@ type AccountPage struct {
 	// PasskeysOn is false when the console's address cannot serve passkeys.
 	PasskeysOn bool
 	Passkeys   []PasskeyRow
+	// The address, whether it is confirmed, and the change-email form.
+	Email       string
+	Verified    bool
+	MailOff     bool
+	NewEmail    string
+	EmailErrors FormErrors
 }
 
 // SoleOwnedRow is a workspace the person must hand over before deleting their account.
@@ -130,4 +136,34 @@ type ErrorPage struct {
 	Holders []string
 	// More counts holders beyond those named.
 	More int
+	// Unverified offers "Resend verification" (the refusal of something that needs a confirmed
+	// address); MailOff says instead that mail is not configured.
+	Unverified bool
+	MailOff    bool
+}
+
+// RecoveryPage is the forgot-password and reset-password pages.
+type RecoveryPage struct {
+	layouts.Frame
+	Email   string
+	Token   string
+	Errors  FormErrors
+	Message string
+	// MailOff says mail is not configured (production without SMTP_URL).
+	MailOff bool
+	// LinkGone says the reset link is unknown, expired, used or replaced.
+	LinkGone bool
+}
+
+// DevMailPage is the development mailbox.
+type DevMailPage struct {
+	layouts.Frame
+	Mail []DevMail
+}
+
+// DevMail is one email of the development mailbox.
+type DevMail struct {
+	To, Subject, Body, Created, State, LastError string
+	Attempts                                     int
+	Links                                        []string
 }

@@ -105,9 +105,22 @@ var (
 	Workspaces        = p0("/workspaces")
 	SlugCheck         = p0("/workspaces/slug-check")
 	Switcher          = p0("/workspaces/switcher")
-	Invitation        = p1("/invitations/:token")
-	InvitationAccept  = p1("/invitations/:token/accept")
+	AccountEmail      = p0("/account/email")
+	// AccountVerifyResend mails a fresh verification link.
+	AccountVerifyResend = p0("/account/email/resend")
+	Invitation          = p1("/invitations/:token")
+	InvitationAccept    = p1("/invitations/:token/accept")
 )
+
+// Account recovery and email links: anyone with the link may open them.
+var (
+	PasswordForgot = p0("/password/forgot")
+	PasswordReset  = p1("/password/reset/:token")
+	EmailVerify    = p1("/email/verify/:token")
+)
+
+// DevMail is the development mailbox (absent in production).
+var DevMail = p0("/dev/mail")
 
 // A workspace's pages; the first parameter is the workspace's slug.
 var (

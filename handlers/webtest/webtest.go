@@ -202,7 +202,8 @@ func UniqueSlug(prefix string) string {
 // User makes a user directly in the database.
 func (a *App) User(email string) *models.User {
 	a.T.Helper()
-	u, err := models.CreateUser(context.Background(), a.DB.App, models.NewUser{Email: email, Name: strings.Split(email, "@")[0], Password: Password})
+	u, err := models.CreateUser(context.Background(), a.DB.App, models.NewUser{Email: email, Name: strings.Split(email, "@")[0], Password: Password,
+		VerifiedAt: testdb.Clock()})
 	if err != nil {
 		a.T.Fatal(err)
 	}

@@ -1,5 +1,7 @@
-// Package mail sends Atrium's emails (invitation links) through an SMTP server, or logs them when
-// none is configured.
+// Package mail is Atrium's email: the messages (templates.go), the SMTP sender (Mailer) and the
+// background delivery of the outbox (Delivery). Requests never send mail themselves: they write it
+// to the outbox (models.QueueMail) in the transaction of the change that causes it, and Delivery
+// sends it, retrying with backoff.
 package mail
 
 import (
@@ -131,6 +133,9 @@ func compose(from string, msg Message) (*gomail.Msg, error) {
 	out.SetBodyString(gomail.TypeTextPlain, msg.Body)
 	return out, nil
 }
+
+// Queued is the message as the outbox stores it.
+func (m Message) Queued() models.Mail { return models.Mail{To: m.To, Subject: m.Subject, Body: m.Body} }
 
 // Invitation is the email that carries an invitation link.
 func Invitation(to, workspace, inviter string, role models.Role, link string, expires time.Time) Message {

@@ -38,7 +38,7 @@ func Demo(ctx context.Context, db *bun.DB, now time.Time) (bool, error) {
 	}
 	var users []*models.User
 	for _, p := range people {
-		u, err := models.CreateUser(ctx, db, models.NewUser{Email: p.email, Name: p.name, Password: DemoPassword})
+		u, err := models.CreateUser(ctx, db, models.NewUser{Email: p.email, Name: p.name, Password: DemoPassword, VerifiedAt: now})
 		if err != nil {
 			return false, fmt.Errorf("seed user %s: %w", p.email, err)
 		}

@@ -1,0 +1,70 @@
+package mail
+
+import (
+	"fmt"
+	"time"
+)
+
+// when formats a time for a message.
+func when(t time.Time) string { return t.UTC().Format("Jan 2, 2006 15:04 UTC") }
+
+// PasswordReset carries a password reset link.
+func PasswordReset(to, link string, expires time.Time) Message {
+	return Message{
+		To:      to,
+		Subject: "Reset your Atrium password",
+		Body: fmt.Sprintf("Someone (we hope you) asked to reset the password of the Atrium account %s.\n\n"+
+			"Choose a new password here:\n%s\n\n"+
+			"The link works once, until %s. Setting a new password logs out every session of the account.\n"+
+			"If you did not ask for this, ignore this email: your password stays as it is.\n",
+			to, link, when(expires)),
+	}
+}
+
+// PasswordChanged tells a person their password was changed.
+func PasswordChanged(to string, at time.Time) Message {
+	return Message{
+		To:      to,
+		Subject: "Your Atrium password was changed",
+		Body: fmt.Sprintf("The password of the Atrium account %s was changed on %s, and every session of the account was logged out.\n\n"+
+			"If this was you, there is nothing to do.\n"+
+			"If it was not, reset your password now with \"Forgot password?\" on the log-in page, and tell your workspace's owner.\n",
+			to, when(at)),
+	}
+}
+
+// VerifyEmail carries the link that confirms a new account's address.
+func VerifyEmail(to, link string, expires time.Time) Message {
+	return Message{
+		To:      to,
+		Subject: "Confirm your email address for Atrium",
+		Body: fmt.Sprintf("Welcome to Atrium. Confirm that %s is your address by opening this link:\n%s\n\n"+
+			"Until then you can use the console, but not create API keys or invite anyone.\n"+
+			"The link works until %s. If you did not sign up, ignore this email.\n",
+			to, link, when(expires)),
+	}
+}
+
+// EmailChange carries the link that moves an account to a new address; it goes to the new one.
+func EmailChange(to, old, link string, expires time.Time) Message {
+	return Message{
+		To:      to,
+		Subject: "Confirm your new email address for Atrium",
+		Body: fmt.Sprintf("The Atrium account %s asked to use %s as its address from now on.\n\n"+
+			"Confirm the change by opening this link:\n%s\n\n"+
+			"Nothing changes until you do. The link works until %s. If you did not ask for this, ignore this email.\n",
+			old, to, link, when(expires)),
+	}
+}
+
+// EmailChangeNotice tells the old address that a change to a new one was asked for.
+func EmailChangeNotice(to, newAddress string, at time.Time) Message {
+	return Message{
+		To:      to,
+		Subject: "Your Atrium email address is about to change",
+		Body: fmt.Sprintf("On %s someone signed in to the Atrium account %s asked to change its address to %s.\n"+
+			"The change takes effect only when the link sent to %s is opened.\n\n"+
+			"If this was not you, change your password now and tell your workspace's owner.\n",
+			when(at), to, newAddress, newAddress),
+	}
+}
