@@ -352,6 +352,12 @@ func userCreate(ctx context.Context, cfg config, args []string, stdin io.Reader,
 			kind = "support user"
 		}
 		fmt.Fprintf(stdout, "created %s %s\n", kind, u.Email)
+		if u.IsSupport() {
+			at := cfg.baseURL + "/account/two-factor"
+			fmt.Fprintf(stdout, "Support staff must use two-factor authentication. At first log-in %s is sent to %s:\n"+
+				"scan the QR code (or type the key) into an authenticator app, enter its code, and keep the ten recovery codes.\n"+
+				"Until then the support console stays closed to this account.\n", u.Email, at)
+		}
 		return nil
 	})
 }

@@ -77,6 +77,9 @@ func TestUserCreateReadsPasswordFromStdin(t *testing.T) {
 	if !strings.Contains(out.String(), "created support user "+local+"@example.com") {
 		t.Fatalf("output %q", out.String())
 	}
+	if !strings.Contains(out.String(), "/account/two-factor") || !strings.Contains(out.String(), "authenticator app") {
+		t.Fatalf("no two-factor enrolment instructions: %q", out.String())
+	}
 	u, err := models.Authenticate(context.Background(), d.App, local+"@example.com", "a long staff password", time.Now())
 	if err != nil || !u.IsSupport() || u.Name != "Sam" {
 		t.Fatalf("created user: %+v, %v", u, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"atrium/handlers/webtest"
 	"atrium/models/testdb"
@@ -128,6 +129,29 @@ func login(t *testing.T, ctx context.Context, app *webtest.App, email string) {
 		chromedp.SendKeys(chromedp.CSS(`#f-email`), email),
 		chromedp.SendKeys(chromedp.CSS(`#f-password`), webtest.Password),
 		click(tid("login-submit")),
+		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
+	)
+}
+
+// loginTwoFactor logs the tab in through the real forms: the password, then the authenticator's
+// code of secret for the next 30-second step (the current one may have been spent on enrolment).
+func loginTwoFactor(t *testing.T, ctx context.Context, app *webtest.App, email, secret string) {
+	t.Helper()
+	step(t, ctx, "password of "+email,
+		chromedp.Navigate(app.HTTP.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`#f-email`)),
+		chromedp.SendKeys(chromedp.CSS(`#f-email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#f-password`), webtest.Password),
+		click(tid("login-submit")),
+		chromedp.WaitVisible(chromedp.CSS(tid("code-form"))),
+	)
+	code, err := totp.GenerateCode(secret, app.Server.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "second factor of "+email,
+		chromedp.SendKeys(chromedp.CSS(`#f-code`), code),
+		click(tid("code-submit")),
 		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
 	)
 }

@@ -46,13 +46,15 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	supportEmail := webtest.UniqueEmail("e2e-support")
-	if _, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: supportEmail, Name: "Sam Support",
-		Password: webtest.Password, StaffRole: models.StaffSupport}); err != nil {
+	supUser, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: supportEmail, Name: "Sam Support",
+		Password: webtest.Password, StaffRole: models.StaffSupport})
+	if err != nil {
 		t.Fatal(err)
 	}
+	secret := app.EnableTwoFactor(supUser) // support staff always have a second factor
 
 	sup := browser(t)
-	login(t, sup, app, supportEmail)
+	loginTwoFactor(t, sup, app, supportEmail, secret)
 	row := fmt.Sprintf(`[data-testid="support-row"][data-slug=%q]`, ws.Slug)
 	step(t, sup, "search the workspace",
 		chromedp.Navigate(app.HTTP.URL+"/support/workspaces"),

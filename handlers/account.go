@@ -17,6 +17,7 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	vm.Frame = s.frame(c, "Account", "")
+	vm.TwoFactor = hasSecondFactor(c)
 	if vm.Name == "" {
 		vm.Name = u.Name
 	}

@@ -97,19 +97,18 @@ func (s *Server) login(c echo.Context) error {
 	if err := models.ClearLoginFailures(ctx, s.DB, email); err != nil {
 		return err
 	}
-	if err := s.startSession(c, u); err != nil {
-		return err
-	}
-	return s.redirect(c, safeNext(next, "/"))
+	return s.afterPassword(c, u, next)
 }
 
-// startSession binds the session to u under a fresh token (no session fixation) and lists it.
+// startSession binds the session to u under a fresh token (no session fixation) and lists it; the
+// person has just proved who they are (see markAuthenticated).
 func (s *Server) startSession(c echo.Context, u *models.User) error {
 	ctx := c.Request().Context()
 	if err := s.Sessions.RenewToken(ctx); err != nil {
 		return err
 	}
 	s.Sessions.Put(ctx, "user_id", u.ID.String())
+	s.markAuthenticated(c)
 	s.Sessions.Remove(ctx, "csrf") // a new token for the new privilege
 	_, err := models.TrackSession(ctx, s.DB, u.ID, s.Sessions.Token(ctx), c.Request().UserAgent(), c.RealIP())
 	return err

@@ -116,6 +116,12 @@ func (s *Server) keyCreate(c echo.Context) error {
 		return err
 	}
 	form := views.NewKeyForm{Name: c.FormValue("name"), Scope: c.FormValue("scope"), ExpiresInDays: c.FormValue("expires_in_days")}
+	if sc, ok := models.ParseKeyScope(form.Scope); ok && sc == models.ScopeReadWrite {
+		m := membership(c)
+		if answered, err := s.stepUp(c, "Create a read-and-write API key", paths.Keys.URL(m.Slug)); answered {
+			return err
+		}
+	}
 	var created *views.CreatedKey
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		k, token, err := models.CreateKey(ctx, tn, actor(c),

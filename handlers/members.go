@@ -92,7 +92,7 @@ func (s *Server) memberRow(c echo.Context, mem models.Member, owners int, lastAc
 	m, me := membership(c), currentUser(c)
 	r := views.MemberRowVM{Slug: m.Slug, CSRF: s.csrfToken(c.Request().Context()), UserID: mem.UserID.String(),
 		Role: string(mem.Role), RoleLabel: mem.Role.Label(), Joined: mem.CreatedAt,
-		LastActive: lastActive, IsSelf: mem.UserID == me.ID}
+		LastActive: lastActive, IsSelf: mem.UserID == me.ID, TwoFactor: mem.TwoFactor}
 	if mem.User != nil {
 		r.Name, r.Email = mem.User.DisplayName(), mem.User.Email
 	}

@@ -184,6 +184,20 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// hasSecondFactor reports whether the signed-in user has a second factor in use, as read with the
+// request's frame.
+func hasSecondFactor(c echo.Context) bool {
+	f, ok := c.Get(ctxFrame).(*models.RequestFrame)
+	return ok && f.SecondFactor
+}
+
+// twoFactorSetup reports whether the request is for the two-factor page or its enrolment, which stay
+// open to a person who must set up a second factor.
+func twoFactorSetup(c echo.Context) bool {
+	p := c.Path()
+	return p == paths.TwoFactor.Pattern() || p == paths.TwoFactorEnable.Pattern()
+}
+
 // currentUser returns the signed-in user or nil.
 func currentUser(c echo.Context) *models.User {
 	u, _ := c.Get(ctxUser).(*models.User)
@@ -248,6 +262,12 @@ func (s *Server) authorize(r rule) echo.MiddlewareFunc {
 				if u.IsSupport() && c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead && !r.ownAccount {
 					return echo.NewHTTPError(http.StatusForbidden, "Support access is read-only.")
 				}
+				// Support staff always need a second factor: until they have one, the two-factor
+				// page is the only one open to them.
+				if u.IsSupport() && !hasSecondFactor(c) && !twoFactorSetup(c) {
+					s.flash(c, "Support staff must use two-factor authentication. Set it up to continue.")
+					return s.redirect(c, paths.TwoFactor.URL())
+				}
 				if r.who == whoSupport {
 					if !u.IsSupport() {
 						return echo.ErrNotFound
@@ -280,6 +300,16 @@ func (s *Server) inMembership(c echo.Context, a models.Action, next echo.Handler
 	m, err := s.requestMembership(c, u)
 	if err != nil {
 		return err
+	}
+	// A workspace that requires two-factor opens only to members who have a second factor; the
+	// others are sent to set one up, and come back here after.
+	if m.RequireTwoFactor && !hasSecondFactor(c) {
+		next := paths.Workspace.URL(m.Slug)
+		if c.Request().Method == http.MethodGet && !isHTMX(c) {
+			next = c.Request().URL.RequestURI()
+		}
+		s.flash(c, m.Name+" requires two-factor authentication. Set it up to continue.")
+		return s.redirect(c, paths.TwoFactor.URL()+"?next="+urlQueryEscape(next))
 	}
 	// Set before the role is checked: a refusal is answered inside the workspace's frame, with who
 	// may do it.

@@ -19,6 +19,7 @@ type settingsExtras struct {
 	nameError   string
 	refused     *models.TierChangeRefused
 	deleteError string
+	twoFAError  string
 }
 
 // settingsPage builds the settings page's view model: the workspace, and its current use against
@@ -26,13 +27,14 @@ type settingsExtras struct {
 func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsPage, error) {
 	m := membership(c)
 	vm := views.SettingsPage{Frame: s.frame(c, "Settings", "settings"), Slug: m.Slug, DeleteError: x.deleteError,
-		NameError: x.nameError, MembersURL: paths.Members.URL(m.Slug)}
+		NameError: x.nameError, MembersURL: paths.Members.URL(m.Slug), TwoFactorError: x.twoFAError,
+		OwnTwoFactor: hasSecondFactor(c), TwoFactorURL: paths.TwoFactor.URL()}
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		ws, err := models.WorkspaceByID(ctx, tn, m.ID)
 		if err != nil {
 			return err
 		}
-		vm.Name, vm.Tier = ws.Name, string(ws.Tier)
+		vm.Name, vm.Tier, vm.RequireTwoFactor = ws.Name, string(ws.Tier), ws.RequireTwoFactor
 		u, err := models.CurrentUsage(ctx, tn, ws.Tier, s.Now())
 		if err != nil {
 			return err
@@ -132,6 +134,10 @@ func (s *Server) settingsTierUpdate(c echo.Context) error {
 
 // settingsDelete deletes the workspace once the owner has typed its address.
 func (s *Server) settingsDelete(c echo.Context) error {
+	m := membership(c)
+	if answered, err := s.stepUp(c, "Delete the workspace "+m.Name, paths.Settings.URL(m.Slug)); answered {
+		return err
+	}
 	var ws *models.Workspace
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
 		ws, err = models.DeleteWorkspace(ctx, tn, actor(c), c.FormValue("confirm"))
@@ -150,4 +156,33 @@ func (s *Server) settingsDelete(c echo.Context) error {
 	}
 	s.flash(c, "The workspace "+ws.Name+" was deleted.")
 	return s.redirect(c, paths.Workspaces.URL())
+}
+
+// settingsTwoFactorUpdate turns "require two-factor" on or off (field require_two_factor: "on" or
+// absent).
+func (s *Server) settingsTwoFactorUpdate(c echo.Context) error {
+	m := membership(c)
+	on := c.FormValue("require_two_factor") == "on"
+	var ws *models.Workspace
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		ws, err = models.SetRequireTwoFactor(ctx, tn, actor(c), on)
+		return err
+	})
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		vm, err := s.settingsPage(c, settingsExtras{twoFAError: ve.Fields["require_two_factor"]})
+		if err != nil {
+			return err
+		}
+		return s.render(c, http.StatusUnprocessableEntity, views.SettingsView(vm), nil)
+	}
+	if err != nil {
+		return err
+	}
+	if ws.RequireTwoFactor {
+		s.flash(c, ws.Name+" now requires two-factor authentication. Members without it are asked to set it up.")
+	} else {
+		s.flash(c, ws.Name+" no longer requires two-factor authentication.")
+	}
+	return s.redirect(c, paths.Settings.URL(m.Slug))
 }

@@ -304,7 +304,12 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // MemberByUserID loads one member of the tenant's workspace with their user.
 func MemberByUserID(ctx context.Context, tn *Tenant, userID uuid.UUID) (*Member, error) {
-	return memberOf(ctx, tn, userID)
+	m, err := memberOf(ctx, tn, userID)
+	if err != nil {
+		return nil, err
+	}
+	m.TwoFactor, err = UserHasSecondFactor(ctx, tn.db(), userID)
+	return m, err
 }
 
 // lockAs takes the workspace lock, re-reads the actor's membership under it and checks that the
@@ -468,12 +473,14 @@ type pageMemberJSON struct {
 	CreatedAt  time.Time    `json:"created_at"`
 	LastSeenAt *time.Time   `json:"last_seen_at"`
 	User       pageUserJSON `json:"user"`
+	TwoFactor  bool         `json:"two_factor"`
 }
 
 func (j pageMemberJSON) member(ws uuid.UUID) Member {
 	u := User{ID: j.User.ID, Email: j.User.Email, Name: j.User.Name, StaffRole: j.User.StaffRole, CreatedAt: j.User.CreatedAt,
 		LastLoginAt: j.User.LastLoginAt, DisabledAt: j.User.DisabledAt}
-	return Member{Scoped: Scoped{WorkspaceID: ws}, UserID: j.UserID, Role: j.Role, CreatedAt: j.CreatedAt, LastSeenAt: j.LastSeenAt, User: &u}
+	return Member{Scoped: Scoped{WorkspaceID: ws}, UserID: j.UserID, Role: j.Role, CreatedAt: j.CreatedAt, LastSeenAt: j.LastSeenAt, User: &u,
+		TwoFactor: j.TwoFactor}
 }
 
 type pageInvitationJSON struct {
@@ -489,6 +496,7 @@ type pageInvitationJSON struct {
 
 // pageMemberColumns is a member row with its user as JSON (members m, users u).
 const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.role, 'created_at', m.created_at,
+	'two_factor', atrium_has_second_factor(m.user_id),
 	'last_seen_at', m.last_seen_at, 'user', jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at))`
 

@@ -57,6 +57,14 @@ var globalFuncs = map[string]string{
 	"SignUpVerified": "users are global", "sendVerification": "users are global",
 	"ResendVerification": "users are global", "RequestEmailChange": "users are global", "ConfirmEmail": "users are global",
 	"markVerifiedBy": "users are global; runs in the accepting workspace's transaction",
+	"recordFailure": "log-in throttle is global",
+	"UserHasSecondFactor": "a user's second factors are global", "ReadTwoFactor": "a user's second factors are global",
+	"BeginTOTP": "a user's second factors are global", "EnableTOTP": "a user's second factors are global",
+	"replaceRecoveryCodes": "a user's second factors are global", "VerifyTOTP": "a user's second factors are global",
+	"UseRecoveryCode": "a user's second factors are global", "checkChange": "a user's second factors are global",
+	"DisableTOTP": "a user's second factors are global", "RegenerateRecoveryCodes": "a user's second factors are global",
+	"SecondFactorLockedFor": "the second step's throttle is global", "RecordSecondFactorFailure": "the second step's throttle is global",
+	"ClearSecondFactorFailures": "the second step's throttle is global",
 }
 
 // modelFiles parses the package's non-test sources.

@@ -22,6 +22,9 @@ type Workspace struct {
 	Slug      string    `bun:"slug"`
 	Tier      Tier      `bun:"tier"`
 	CreatedAt time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	// RequireTwoFactor sends members without a second factor to set one up before they open the
+	// workspace.
+	RequireTwoFactor bool `bun:"require_two_factor"`
 }
 
 // Member is a user's membership in a workspace (the memo's UserWorkspace).
@@ -35,6 +38,9 @@ type Member struct {
 	LastSeenAt *time.Time `bun:"last_seen_at"`
 
 	User *User `bun:"rel:belongs-to,join:user_id=id"`
+	// TwoFactor is whether the member has a second factor (the members page and MemberByUserID
+	// only).
+	TwoFactor bool `bun:"-"`
 }
 
 // Membership is a workspace as one user sees it: the workspace and their role in it.
@@ -47,6 +53,8 @@ type Membership struct {
 	JoinedAt time.Time `bun:"joined_at"` // UserWorkspaces only
 	// LastSeenAt is when the member last opened the workspace (ResolveMembership only).
 	LastSeenAt *time.Time `bun:"last_seen_at"`
+	// RequireTwoFactor is the workspace's setting (ResolveMembership only).
+	RequireTwoFactor bool `bun:"require_two_factor"`
 }
 
 var slugRe = regexp.MustCompile(`^[a-z0-9-]{3,40}$`)
@@ -168,6 +176,8 @@ type RequestFrame struct {
 	Membership *Membership
 	// Workspaces is the switcher's list; nil unless it was asked for.
 	Workspaces []Membership
+	// SecondFactor reports whether the user has a second factor in use (atrium_has_second_factor).
+	SecondFactor bool
 }
 
 // frameMembership is a membership as the frame query returns it (JSON of the lookup functions' rows).
@@ -179,6 +189,8 @@ type frameMembership struct {
 	Role       Role       `json:"role"`
 	JoinedAt   time.Time  `json:"joined_at"`
 	LastSeenAt *time.Time `json:"last_seen_at"`
+	// RequireTwoFactor is the workspace's setting (the membership lookup only).
+	RequireTwoFactor bool `json:"require_two_factor"`
 }
 
 func (f frameMembership) membership() Membership {
@@ -187,9 +199,10 @@ func (f frameMembership) membership() Membership {
 
 // frameRow is the frame query's row: the user and the lookups as JSON.
 type frameRow struct {
-	User   `bun:",extend"`
-	Member []byte `bun:"frame_member"`
-	List   []byte `bun:"frame_switcher"`
+	User         `bun:",extend"`
+	Member       []byte `bun:"frame_member"`
+	List         []byte `bun:"frame_switcher"`
+	SecondFactor bool   `bun:"frame_second_factor"`
 }
 
 // frameColumns are the frame query's columns beside the user's (alias u): the membership of
@@ -197,6 +210,7 @@ type frameRow struct {
 // workspace, and not sent.
 func frameColumns(slug string, switcher bool) string {
 	var b strings.Builder
+	b.WriteString(`atrium_has_second_factor(u.id) AS frame_second_factor, `)
 	if slugRe.MatchString(slug) {
 		b.WriteString(`(SELECT to_jsonb(m) FROM atrium_member_workspace(` + quoteText(slug) + `, u.id) AS m LIMIT 1) AS frame_member`)
 	} else {
@@ -229,7 +243,7 @@ func LoadFrame(ctx context.Context, db bun.IDB, userID uuid.UUID, slug string, s
 }
 
 func (row *frameRow) frame(switcher bool) (*RequestFrame, error) {
-	f := &RequestFrame{User: &row.User}
+	f := &RequestFrame{User: &row.User, SecondFactor: row.SecondFactor}
 	if len(row.Member) > 0 {
 		var m frameMembership
 		if err := json.Unmarshal(row.Member, &m); err != nil {

@@ -70,6 +70,7 @@ type MemberRowVM struct {
 	Joined     time.Time
 	LastActive time.Time // zero: never
 	IsSelf     bool
+	TwoFactor  bool // the member has a second factor
 	// RoleOptions is set when the viewer may change this member's role.
 	RoleOptions []RoleOption
 	CanRemove   bool

@@ -100,6 +100,8 @@ type AccountPage struct {
 	MailOff     bool
 	NewEmail    string
 	EmailErrors FormErrors
+	// TwoFactor is whether the user has a second factor in use.
+	TwoFactor bool
 }
 
 // SoleOwnedRow is a workspace the person must hand over before deleting their account.

@@ -19,6 +19,12 @@ type SettingsPage struct {
 	// DeleteError is the delete form's error (the typed confirmation did not match).
 	DeleteError string
 	MembersURL  string
+	// RequireTwoFactor is the workspace's setting; OwnTwoFactor whether the viewer has a second
+	// factor (needed to turn the setting on).
+	RequireTwoFactor bool
+	OwnTwoFactor     bool
+	TwoFactorError   string
+	TwoFactorURL     string
 }
 
 // Base is the address of the settings page.

@@ -15,9 +15,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
+	"github.com/pquerna/otp/totp"
 
 	"atrium/handlers"
 	"atrium/models"
@@ -258,6 +260,48 @@ func (a *App) SetTier(ws *models.Workspace, tier models.Tier) {
 	if err != nil {
 		a.T.Fatal(err)
 	}
+}
+
+// EnableTwoFactor turns on TOTP two-factor for u as enrolment does (a first code at the server's
+// clock) and returns the secret.
+func (a *App) EnableTwoFactor(u *models.User) string {
+	a.T.Helper()
+	ctx := context.Background()
+	secret, err := models.BeginTOTP(ctx, a.DB.App, u, a.Server.Now())
+	if err != nil {
+		a.T.Fatal(err)
+	}
+	code, err := totp.GenerateCode(secret, a.Server.Now())
+	if err != nil {
+		a.T.Fatal(err)
+	}
+	if _, err := models.EnableTOTP(ctx, a.DB.App, u, code, a.Server.Now()); err != nil {
+		a.T.Fatal(err)
+	}
+	return secret
+}
+
+// LoginTwoFactor returns a client logged in as email with its password and then the code of
+// secret for the next 30-second step (the current one was spent by enrolment; an authenticator's
+// code for the next step is accepted, as clocks differ).
+func (a *App) LoginTwoFactor(email, secret string) *Client {
+	a.T.Helper()
+	c := a.Client()
+	c.Get("/login")
+	res := c.Post("/login", url.Values{"email": {email}, "password": {Password}})
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != "/login/two-factor" {
+		a.T.Fatalf("login %s: status %d to %q, want 303 to /login/two-factor", email, res.StatusCode, loc)
+	}
+	code, err := totp.GenerateCode(secret, a.Server.Now().Add(30*time.Second))
+	if err != nil {
+		a.T.Fatal(err)
+	}
+	res = c.Post("/login/two-factor", url.Values{"code": {code}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") == "/login" {
+		a.T.Fatalf("second factor %s: status %d to %q", email, res.StatusCode, res.Header.Get("Location"))
+	}
+	c.Get("/account")
+	return c
 }
 
 // logOutput is where the server under test logs: nowhere, unless ATRIUM_TEST_LOG=1.

@@ -1,0 +1,333 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image/png"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"atrium/handlers/paths"
+	"atrium/models"
+	"atrium/views"
+)
+
+// Session keys of the log-in's second step and of step-up.
+const (
+	// sessPendingUser is the user whose password was right and whose second factor is still to
+	// come. The session is not signed in (no user_id) while it holds only this.
+	sessPendingUser = "pending_user"
+	sessPendingAt   = "pending_at"   // when the password was right (unix seconds, the server's clock)
+	sessPendingNext = "pending_next" // where the log-in was going
+	// sessAuthAt is when the person last proved who they are (password, code or passkey), for
+	// step-up (unix seconds, the server's clock).
+	sessAuthAt = "auth_at"
+)
+
+// pendingLoginFor is how long the second step may wait after the password.
+const pendingLoginFor = 10 * time.Minute
+
+// afterPassword continues a log-in whose password was right: a person with a second factor is
+// asked for it (the session holds a pending log-in, not a signed-in user); anyone else is in.
+func (s *Server) afterPassword(c echo.Context, u *models.User, next string) error {
+	ctx := c.Request().Context()
+	has, err := models.UserHasSecondFactor(ctx, s.DB, u.ID)
+	if err != nil {
+		return err
+	}
+	if !has {
+		if err := s.startSession(c, u); err != nil {
+			return err
+		}
+		return s.redirect(c, safeNext(next, "/"))
+	}
+	if err := s.Sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.Sessions.Remove(ctx, "user_id")
+	s.Sessions.Put(ctx, sessPendingUser, u.ID.String())
+	s.Sessions.Put(ctx, sessPendingAt, s.Now().Unix())
+	s.Sessions.Put(ctx, sessPendingNext, next)
+	return s.redirect(c, paths.LoginTwoFactor.URL())
+}
+
+// pendingLogin is the user of the session's pending log-in, or uuid.Nil when there is none (or it
+// waited too long).
+func (s *Server) pendingLogin(c echo.Context) uuid.UUID {
+	ctx := c.Request().Context()
+	id, err := uuid.Parse(s.Sessions.GetString(ctx, sessPendingUser))
+	if err != nil {
+		return uuid.Nil
+	}
+	at := time.Unix(s.Sessions.GetInt64(ctx, sessPendingAt), 0)
+	if d := s.Now().Sub(at); d < 0 || d > pendingLoginFor {
+		s.clearPending(c)
+		return uuid.Nil
+	}
+	return id
+}
+
+func (s *Server) clearPending(c echo.Context) {
+	ctx := c.Request().Context()
+	s.Sessions.Remove(ctx, sessPendingUser)
+	s.Sessions.Remove(ctx, sessPendingAt)
+	s.Sessions.Remove(ctx, sessPendingNext)
+}
+
+// completeSecondFactor signs in the pending log-in's user once a second factor has been checked
+// (an authenticator code, a recovery code, or a passkey), and sends them where they were going.
+func (s *Server) completeSecondFactor(c echo.Context, u *models.User) error {
+	ctx := c.Request().Context()
+	next := s.Sessions.GetString(ctx, sessPendingNext)
+	s.clearPending(c)
+	if err := s.startSession(c, u); err != nil {
+		return err
+	}
+	return s.redirect(c, safeNext(next, "/"))
+}
+
+// markAuthenticated records that the person has just proved who they are (a password, a code or a
+// passkey), which step-up accepts for StepUpWindow.
+func (s *Server) markAuthenticated(c echo.Context) {
+	s.Sessions.Put(c.Request().Context(), sessAuthAt, s.Now().Unix())
+}
+
+// recentlyAuthenticated reports whether the session proved who it is within StepUpWindow.
+func (s *Server) recentlyAuthenticated(c echo.Context) bool {
+	at := s.Sessions.GetInt64(c.Request().Context(), sessAuthAt)
+	if at == 0 {
+		return false
+	}
+	d := s.Now().Sub(time.Unix(at, 0))
+	return d >= -time.Minute && d < models.StepUpWindow
+}
+
+// loginTwoFactorPage asks for the second factor of a pending log-in.
+func (s *Server) loginTwoFactorPage(c echo.Context) error {
+	if currentUser(c) != nil {
+		return s.redirect(c, "/")
+	}
+	if s.pendingLogin(c) == uuid.Nil {
+		s.flashError(c, "Log in with your email and password first.")
+		return s.redirect(c, paths.Login.URL())
+	}
+	return s.secondFactorView(c, http.StatusOK, views.SecondFactorPage{})
+}
+
+func (s *Server) secondFactorView(c echo.Context, status int, vm views.SecondFactorPage) error {
+	vm.Frame = s.frame(c, "Two-factor authentication", "")
+	return s.render(c, status, views.SecondFactorView(vm), nil)
+}
+
+// loginTwoFactor checks the pending log-in's code or recovery code, throttled per user and per IP
+// apart from the password's throttle.
+func (s *Server) loginTwoFactor(c echo.Context) error {
+	ctx := c.Request().Context()
+	if currentUser(c) != nil {
+		return s.redirect(c, "/")
+	}
+	uid := s.pendingLogin(c)
+	if uid == uuid.Nil {
+		s.flashError(c, "That log-in waited too long. Log in again.")
+		return s.redirect(c, paths.Login.URL())
+	}
+	code, recovery := c.FormValue("code"), c.FormValue("recovery_code")
+	useRecovery := code == "" && recovery != ""
+	if wait, err := s.secondFactorLocked(c, uid); err != nil || wait != "" {
+		if err != nil {
+			return err
+		}
+		return s.secondFactorView(c, http.StatusTooManyRequests, views.SecondFactorPage{Message: wait, Recovery: useRecovery})
+	}
+	u, err := models.UserByID(ctx, s.DB, uid)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	if err != nil || u.DisabledAt != nil {
+		s.clearPending(c)
+		s.flashError(c, "Log in again.")
+		return s.redirect(c, paths.Login.URL())
+	}
+	var ok bool
+	switch {
+	case code != "":
+		ok, err = models.VerifyTOTP(ctx, s.DB, uid, code, s.Now())
+	case recovery != "":
+		ok, err = models.UseRecoveryCode(ctx, s.DB, u, recovery, s.Now())
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := models.RecordSecondFactorFailure(ctx, s.DB, uid, c.RealIP(), s.Now()); err != nil {
+			return err
+		}
+		msg := "That code is not right, or was used already. Enter the code your authenticator app shows now."
+		if useRecovery {
+			msg = "That recovery code is not right, or was used already."
+		} else if code == "" {
+			msg = "Enter the six-digit code from your authenticator app, or a recovery code."
+		}
+		return s.secondFactorView(c, http.StatusUnauthorized, views.SecondFactorPage{Message: msg, Recovery: useRecovery})
+	}
+	if err := models.ClearSecondFactorFailures(ctx, s.DB, uid); err != nil {
+		return err
+	}
+	if useRecovery {
+		st, err := models.ReadTwoFactor(ctx, s.DB, uid)
+		if err != nil {
+			return err
+		}
+		s.flash(c, fmt.Sprintf("You used a recovery code; %d left. Make new ones on your account's two-factor page if you are running short.", st.RecoveryLeft))
+	}
+	return s.completeSecondFactor(c, u)
+}
+
+// secondFactorLocked says, when second steps for the user or this IP are throttled, how long for
+// (and sets Retry-After); "" when they are not.
+func (s *Server) secondFactorLocked(c echo.Context, uid uuid.UUID) (string, error) {
+	wait, err := models.SecondFactorLockedFor(c.Request().Context(), s.DB, uid, c.RealIP(), s.Now())
+	if err != nil || wait <= 0 {
+		return "", err
+	}
+	c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+	mins := int(math.Ceil(wait.Minutes()))
+	unit := "minutes"
+	if mins == 1 {
+		unit = "minute"
+	}
+	return fmt.Sprintf("Too many wrong codes. Try again in %d %s.", mins, unit), nil
+}
+
+// twoFactorPage shows enrolment (a secret, its QR code and the first-code form) while two-factor is
+// off, or the recovery codes left and the forms to make new ones or turn it off.
+func (s *Server) twoFactorPage(c echo.Context) error {
+	return s.twoFactorView(c, http.StatusOK, views.TwoFactorPage{Next: safeNext(c.QueryParam("next"), "")})
+}
+
+func (s *Server) twoFactorView(c echo.Context, status int, vm views.TwoFactorPage) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	vm.Frame = s.frame(c, "Two-factor authentication", "")
+	vm.Support = u.IsSupport()
+	if vm.Next != "" {
+		vm.Required = "This workspace requires two-factor authentication. Set it up to continue."
+	} else if vm.Support {
+		vm.Required = "Support staff must use two-factor authentication."
+	}
+	st, err := models.ReadTwoFactor(ctx, s.DB, u.ID)
+	if err != nil {
+		return err
+	}
+	vm.Enabled, vm.RecoveryLeft = st.Enabled, st.RecoveryLeft
+	if vm.Enabled {
+		vm.Required = ""
+		return s.render(c, status, views.TwoFactorView(vm), nil)
+	}
+	secret, err := models.BeginTOTP(ctx, s.DB, u, s.Now())
+	if err != nil {
+		return err
+	}
+	vm.Secret = secret
+	key, err := models.TOTPKey(secret, u.Email)
+	if err != nil {
+		return err
+	}
+	img, err := key.Image(200, 200)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	vm.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
+	return s.render(c, status, views.TwoFactorView(vm), nil)
+}
+
+// twoFactorEnable turns two-factor on with a first code and shows the recovery codes, once.
+func (s *Server) twoFactorEnable(c echo.Context) error {
+	u := currentUser(c)
+	next := safeNext(c.FormValue("next"), "")
+	codes, err := models.EnableTOTP(c.Request().Context(), s.DB, u, c.FormValue("code"), s.Now())
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return s.twoFactorView(c, http.StatusUnprocessableEntity, views.TwoFactorPage{Next: next, CodeError: ve.Fields["code"]})
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.renewSession(c); err != nil {
+		return err
+	}
+	s.markAuthenticated(c)
+	return s.recoveryCodesView(c, codes, safeNext(next, paths.TwoFactor.URL()), true)
+}
+
+// recoveryCodesView shows new recovery codes. They are never shown again, so this is the POST's
+// own answer (like a new API key's secret), not a redirect to a page that could show them twice.
+func (s *Server) recoveryCodesView(c echo.Context, codes []string, next string, enabled bool) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	vm := views.RecoveryCodesPage{Frame: s.frame(c, "Recovery codes", ""), Codes: codes, Continue: next, Enabled: enabled}
+	return s.render(c, http.StatusOK, views.RecoveryCodesView(vm), nil)
+}
+
+// twoFactorChange checks the throttle for a change that needs a current code, and counts a wrong
+// code against it.
+func (s *Server) twoFactorChange(c echo.Context, form string, do func(models.TwoFactorChange) error) error {
+	u := currentUser(c)
+	if wait, err := s.secondFactorLocked(c, u.ID); err != nil || wait != "" {
+		if err != nil {
+			return err
+		}
+		return s.twoFactorView(c, http.StatusTooManyRequests, views.TwoFactorPage{Change: form, Errors: views.FormErrors{"code": wait}})
+	}
+	err := do(models.TwoFactorChange{Password: c.FormValue("password"), Code: c.FormValue("code")})
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		if err := models.RecordSecondFactorFailure(c.Request().Context(), s.DB, u.ID, c.RealIP(), s.Now()); err != nil {
+			return err
+		}
+		return s.twoFactorView(c, http.StatusUnprocessableEntity, views.TwoFactorPage{Change: form, Errors: ve.Fields})
+	}
+	return err
+}
+
+// twoFactorDisable turns two-factor off with the password and a current code. Support staff
+// cannot: they always need it.
+func (s *Server) twoFactorDisable(c echo.Context) error {
+	u := currentUser(c)
+	if u.IsSupport() {
+		return echo.NewHTTPError(http.StatusForbidden, "Support staff must keep two-factor authentication on.")
+	}
+	err := s.twoFactorChange(c, "disable", func(in models.TwoFactorChange) error {
+		return models.DisableTOTP(c.Request().Context(), s.DB, u, in, s.Now())
+	})
+	if err != nil || c.Response().Committed {
+		return err
+	}
+	s.markAuthenticated(c)
+	s.flash(c, "Two-factor authentication is off. Workspaces that require it will ask you to set it up again.")
+	return s.redirect(c, paths.TwoFactor.URL())
+}
+
+// twoFactorRecovery replaces the recovery codes, with the password and a current code.
+func (s *Server) twoFactorRecovery(c echo.Context) error {
+	u := currentUser(c)
+	var codes []string
+	err := s.twoFactorChange(c, "recovery", func(in models.TwoFactorChange) (err error) {
+		codes, err = models.RegenerateRecoveryCodes(c.Request().Context(), s.DB, u, in, s.Now())
+		return err
+	})
+	if err != nil || c.Response().Committed {
+		return err
+	}
+	s.markAuthenticated(c)
+	return s.recoveryCodesView(c, codes, paths.TwoFactor.URL(), false)
+}
