@@ -65,6 +65,9 @@ var globalFuncs = map[string]string{
 	"DisableTOTP": "a user's second factors are global", "RegenerateRecoveryCodes": "a user's second factors are global",
 	"SecondFactorLockedFor": "the second step's throttle is global", "RecordSecondFactorFailure": "the second step's throttle is global",
 	"ClearSecondFactorFailures": "the second step's throttle is global",
+	"loadPasskeyUser":           "passkeys are a person's own, not a workspace's", "ListPasskeys": "passkeys are a person's own, not a workspace's",
+	"CountPasskeys": "passkeys are a person's own, not a workspace's", "RenamePasskey": "passkeys are a person's own, not a workspace's",
+	"RemovePasskey": "passkeys are a person's own, not a workspace's",
 }
 
 // modelFiles parses the package's non-test sources.
