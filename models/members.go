@@ -503,6 +503,7 @@ const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.ro
 // pageListedColumns is pageMemberColumns for the rows of the page (members m alone): each row's
 // user is one primary-key lookup, whatever the planner would make of a join.
 const pageListedColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.role, 'created_at', m.created_at,
+	'two_factor', atrium_has_second_factor(m.user_id),
 	'last_seen_at', m.last_seen_at, 'user', (SELECT jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at)
 	FROM users AS u WHERE u.id = m.user_id))`
