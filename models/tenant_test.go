@@ -56,8 +56,8 @@ var globalFuncs = map[string]string{
 	"ResetPassword": "users and sessions are global", "throttled": "the throttles are global",
 	"SignUpVerified": "users are global", "sendVerification": "users are global",
 	"ResendVerification": "users are global", "RequestEmailChange": "users are global", "ConfirmEmail": "users are global",
-	"markVerifiedBy": "users are global; runs in the accepting workspace's transaction",
-	"recordFailure": "log-in throttle is global",
+	"markVerifiedBy":      "users are global; runs in the accepting workspace's transaction",
+	"recordFailure":       "log-in throttle is global",
 	"UserHasSecondFactor": "a user's second factors are global", "ReadTwoFactor": "a user's second factors are global",
 	"BeginTOTP": "a user's second factors are global", "EnableTOTP": "a user's second factors are global",
 	"replaceRecoveryCodes": "a user's second factors are global", "VerifyTOTP": "a user's second factors are global",
@@ -65,9 +65,6 @@ var globalFuncs = map[string]string{
 	"DisableTOTP": "a user's second factors are global", "RegenerateRecoveryCodes": "a user's second factors are global",
 	"SecondFactorLockedFor": "the second step's throttle is global", "RecordSecondFactorFailure": "the second step's throttle is global",
 	"ClearSecondFactorFailures": "the second step's throttle is global",
-	"loadPasskeyUser":           "passkeys are a person's own, not a workspace's", "ListPasskeys": "passkeys are a person's own, not a workspace's",
-	"CountPasskeys": "passkeys are a person's own, not a workspace's", "RenamePasskey": "passkeys are a person's own, not a workspace's",
-	"RemovePasskey": "passkeys are a person's own, not a workspace's",
 }
 
 // modelFiles parses the package's non-test sources.
