@@ -259,7 +259,7 @@ func TestStepUp(t *testing.T) {
 
 	// Fresh from log-in: a read-write key needs nothing more.
 	res := c.Post(keys, url.Values{"name": {"fresh"}, "scope": {"read_write"}, "expires_in_days": {"0"}})
-	if res.StatusCode != http.StatusOK || res.Has("step-up") {
+	if res.StatusCode != http.StatusSeeOther || countKeys(t, app, ws, "fresh") != 1 {
 		t.Fatalf("fresh session: %d, step-up %v", res.StatusCode, res.Has("step-up"))
 	}
 	clock.add(11 * time.Minute)
@@ -282,11 +282,11 @@ func TestStepUp(t *testing.T) {
 		t.Fatalf("wrong step-up password: %d", res.StatusCode)
 	}
 	res = c.Post(keys, url.Values{"name": {"stale"}, "scope": {"read_write"}, "expires_in_days": {"0"}, "step_up": {"1"}, "step_up_password": {webtest.Password}})
-	if res.StatusCode != http.StatusOK || res.Has("step-up") || countKeys(t, app, ws, "stale") != 1 {
+	if res.StatusCode != http.StatusSeeOther || countKeys(t, app, ws, "stale") != 1 {
 		t.Fatalf("step-up with the password: %d, key made %d", res.StatusCode, countKeys(t, app, ws, "stale"))
 	}
 	// Recent now: the next one goes through.
-	if res := c.Post(keys, url.Values{"name": {"again"}, "scope": {"read_write"}, "expires_in_days": {"0"}}); res.Has("step-up") {
+	if res := c.Post(keys, url.Values{"name": {"again"}, "scope": {"read_write"}, "expires_in_days": {"0"}}); res.Has("step-up") || countKeys(t, app, ws, "again") != 1 {
 		t.Fatal("asked again right after stepping up")
 	}
 
