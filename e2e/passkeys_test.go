@@ -118,6 +118,7 @@ func TestDeleteAccountAsksInTheDialog(t *testing.T) {
 		click(tid("delete-account-confirm")),
 	)
 	waitFor(t, tab, "the log-in page", `location.pathname === "/login"`)
+	step(t, tab, "the log-in page shows its message", chromedp.WaitVisible(chromedp.CSS(tid("flash"))))
 	if got := text(t, tab, tid("flash")); !strings.Contains(got, "deleted") {
 		t.Fatalf("flash %q", got)
 	}

@@ -302,6 +302,14 @@ type KeyList struct {
 	Total, Page, Pages int
 }
 
+// keyListRow is a listed key with the counts of each status that come with the page.
+type keyListRow struct {
+	APIKey   `bun:",extend"`
+	NActive  int `bun:"n_active,scanonly"`
+	NRevoked int `bun:"n_revoked,scanonly"`
+	NExpired int `bun:"n_expired,scanonly"`
+}
+
 // keyStatusWhere is the SQL condition of a status at ?0 = now.
 var keyStatusWhere = map[KeyStatus]string{
 	KeyActive:  "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)",
@@ -330,31 +338,65 @@ func ListKeys(ctx context.Context, tn *Tenant, actor Actor, f KeyFilter, now tim
 		}
 		return q
 	}
-	var counts struct{ Active, Revoked, Expired int }
-	err := scope(tn.db().NewSelect().Model((*APIKey)(nil)).
-		ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyActive]+")", now).
-		ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyRevoked]+")").
-		ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyExpired]+")", now)).
-		Scan(ctx, &counts.Active, &counts.Revoked, &counts.Expired)
-	if err != nil {
-		return nil, fmt.Errorf("count keys: %w", err)
+	where := func(q *bun.SelectQuery, st KeyStatus) *bun.SelectQuery {
+		if st == KeyRevoked {
+			return q.Where(keyStatusWhere[st])
+		}
+		return q.Where(keyStatusWhere[st], now)
 	}
-	out.Counts[KeyActive], out.Counts[KeyRevoked], out.Counts[KeyExpired] = counts.Active, counts.Revoked, counts.Expired
-	out.Total = out.Counts[f.Status]
-	out.Pages = max(1, (out.Total+KeyPageSize-1)/KeyPageSize)
-	out.Page = min(max(f.Page, 1), out.Pages)
-	q := scope(tn.db().NewSelect().Model(&out.Keys).
-		ColumnExpr("k.*").
-		ColumnExpr("coalesce(nullif(cu.name, ''), cu.email::text, '') AS creator_name").
-		Join("LEFT JOIN users AS cu ON cu.id = k.created_by"))
-	if f.Status == KeyRevoked {
-		q = q.Where(keyStatusWhere[f.Status])
-	} else {
-		q = q.Where(keyStatusWhere[f.Status], now)
+	// The counts ride along with the page as uncorrelated subqueries (planned once per statement),
+	// so a page of keys is one statement. The hooks do not see subqueries: each names the workspace
+	// itself, and row-level security holds it there too.
+	count := func(st KeyStatus) *bun.SelectQuery {
+		return where(scope(tn.db().NewSelect().Model((*APIKey)(nil)).ColumnExpr("count(*)").
+			Where("k.workspace_id = ?", tn.WorkspaceID())), st)
 	}
-	err = q.OrderExpr("k.id DESC").Limit(KeyPageSize).Offset(int64((out.Page - 1) * KeyPageSize)).Scan(ctx)
+	page := func(p int) ([]keyListRow, error) {
+		var rows []keyListRow
+		q := where(scope(tn.db().NewSelect().Model(&rows).
+			ColumnExpr("k.*").
+			ColumnExpr("coalesce(nullif(cu.name, ''), cu.email::text, '') AS creator_name").
+			ColumnExpr("(?) AS n_active", count(KeyActive)).
+			ColumnExpr("(?) AS n_revoked", count(KeyRevoked)).
+			ColumnExpr("(?) AS n_expired", count(KeyExpired)).
+			Join("LEFT JOIN users AS cu ON cu.id = k.created_by")), f.Status)
+		err := q.OrderExpr("k.id DESC").Limit(KeyPageSize).Offset(int64((p - 1) * KeyPageSize)).Scan(ctx)
+		return rows, err
+	}
+	out.Page = max(f.Page, 1)
+	rows, err := page(out.Page)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	if len(rows) == 0 {
+		// An empty page carries no counts: count apart, and show the last page when the one asked
+		// for is past it.
+		var c struct{ Active, Revoked, Expired int }
+		err := scope(tn.db().NewSelect().Model((*APIKey)(nil)).
+			ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyActive]+")", now).
+			ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyRevoked]+")").
+			ColumnExpr("count(*) FILTER (WHERE "+keyStatusWhere[KeyExpired]+")", now)).
+			Scan(ctx, &c.Active, &c.Revoked, &c.Expired)
+		if err != nil {
+			return nil, fmt.Errorf("count keys: %w", err)
+		}
+		out.Counts[KeyActive], out.Counts[KeyRevoked], out.Counts[KeyExpired] = c.Active, c.Revoked, c.Expired
+		out.Total = out.Counts[f.Status]
+		out.Pages = max(1, (out.Total+KeyPageSize-1)/KeyPageSize)
+		if out.Page > out.Pages {
+			out.Page = out.Pages
+			if rows, err = page(out.Page); err != nil {
+				return nil, fmt.Errorf("list keys: %w", err)
+			}
+		}
+	} else {
+		out.Counts[KeyActive], out.Counts[KeyRevoked], out.Counts[KeyExpired] = rows[0].NActive, rows[0].NRevoked, rows[0].NExpired
+		out.Total = out.Counts[f.Status]
+		out.Pages = max(1, (out.Total+KeyPageSize-1)/KeyPageSize)
+	}
+	out.Keys = make([]APIKey, len(rows))
+	for i := range rows {
+		out.Keys[i] = rows[i].APIKey
 	}
 	return out, nil
 }
