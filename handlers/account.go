@@ -18,6 +18,7 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 	u := currentUser(c)
 	vm.Frame = s.frame(c, "Account", "")
 	vm.TwoFactor = hasSecondFactor(c)
+	vm.TwoFactorOn = vm.TwoFactor
 	if vm.Name == "" {
 		vm.Name = u.Name
 	}

@@ -400,3 +400,33 @@ func TestSupportNeedsTwoFactor(t *testing.T) {
 		t.Fatalf("support turning 2FA off: %d", res.StatusCode)
 	}
 }
+
+// TestAccountDeletionAsksForTheSecondFactor: with two-factor on, deleting the account needs a
+// current code as well as the password; without one, or with a wrong one, nothing is deleted.
+func TestAccountDeletionAsksForTheSecondFactor(t *testing.T) {
+	app := webtest.Start(t)
+	clock := startClock(t, app)
+	u := app.User(webtest.UniqueEmail("del-2fa"))
+	c := app.Login(u.Email)
+	secret, _ := enrol(t, app, c, clock)
+	clock.add(30 * time.Second)
+	if res := c.Get("/account"); res.Doc().Find(`#f-code`).Length() != 1 {
+		t.Fatal("the deletion form does not ask for a code")
+	}
+	for _, bad := range []string{"", "000000"} {
+		res := c.Post("/account/delete", url.Values{"password": {webtest.Password}, "confirm": {"yes"}, "code": {bad}})
+		if res.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("code %q: %d", bad, res.StatusCode)
+		}
+		if _, err := models.UserByEmail(context.Background(), app.DB.App, u.Email); err != nil {
+			t.Fatalf("deleted with code %q: %v", bad, err)
+		}
+	}
+	res := c.Post("/account/delete", url.Values{"password": {webtest.Password}, "confirm": {"yes"}, "code": {code(t, secret, clock.now())}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("with a current code: %d", res.StatusCode)
+	}
+	if _, err := models.UserByEmail(context.Background(), app.DB.App, u.Email); err == nil {
+		t.Fatal("the account survived a right code")
+	}
+}

@@ -59,6 +59,20 @@ func SoleOwnedShared(ctx context.Context, db bun.IDB, userID uuid.UUID) ([]SoleO
 // checkAccountSecondFactor asks an account that has a second factor for a current code. It is
 // the one place a deletion looks at second factors.
 func checkAccountSecondFactor(ctx context.Context, db bun.IDB, u *User, code string, now time.Time) error {
+	st, err := ReadTwoFactor(ctx, db, u.ID)
+	if err != nil || !st.Enabled {
+		return err
+	}
+	ok, err := VerifyTOTP(ctx, db, u.ID, code, now)
+	if err == nil && !ok && normalizeCode(code) == "" {
+		ok, err = UseRecoveryCode(ctx, db, u, code, now)
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Invalid("code", "That code is not right, or was used already. Enter the code your authenticator app shows now, or a recovery code.")
+	}
 	return nil
 }
 
