@@ -101,8 +101,9 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-row"][data-action="support.view"]`)),
 	)
 	who := text(t, own, `[data-testid="audit-row"][data-action="support.view"] [data-testid="audit-actor"]`)
-	if !strings.Contains(who, supportEmail) || !strings.Contains(who, "Atrium support") {
-		t.Fatalf("the support view is shown as by %q", who)
+	said := text(t, own, `[data-testid="audit-row"][data-action="support.view"] [data-testid="audit-sentence"]`)
+	if !strings.Contains(who, supportEmail) || !strings.Contains(said, "Atrium support") {
+		t.Fatalf("the support view is shown as %q, by %q", said, who)
 	}
 	shot(t, own, "audit-support-view")
 }
