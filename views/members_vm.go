@@ -140,9 +140,8 @@ type InviteForm struct {
 type InvitationLink struct {
 	Email string
 	URL   string
-	// Mailed is true when the email went out too; MailError says why it did not.
-	Mailed    bool
-	MailError string
+	// Mailed is true when the email is queued in the outbox too.
+	Mailed bool
 }
 
 // ConfirmPage asks once more before a destructive action, in the page's dialog (InDialog) or
