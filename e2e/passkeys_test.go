@@ -91,6 +91,62 @@ func TestPasskeyRegisterThenLogIn(t *testing.T) {
 	}
 }
 
+// TestPasskeyAsSecondFactor: a person whose only second factor is a passkey logs in with the
+// password, is asked for the passkey (no code form, since they have no authenticator app), and
+// is in after "Use a passkey" with the browser's authenticator; the second step is used at a
+// phone's width, where the button must be visible and on top too.
+func TestPasskeyAsSecondFactor(t *testing.T) {
+	app := webtest.StartWith(t, handlers.Config{BaseURL: webtest.Localhost})
+	base := app.BaseURL()
+	email := webtest.UniqueEmail("e2e-pk2")
+	u := app.User(email)
+
+	tab := browser(t)
+	virtualAuthenticator(t, tab)
+	step(t, tab, "log in with the password",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`#f-email`)),
+		chromedp.SendKeys(chromedp.CSS(`#f-email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#f-password`), webtest.Password),
+		click(tid("login-submit")),
+		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
+	)
+	step(t, tab, "add a passkey",
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(tid("passkeys-empty"))),
+		chromedp.SendKeys(chromedp.CSS(tid("passkey-new-name")), "Second factor"),
+		click(tid("passkey-add")),
+		chromedp.WaitVisible(chromedp.CSS(tid("passkey-row"))),
+	)
+	step(t, tab, "log out",
+		click(tid("user-menu")),
+		click(tid("logout")),
+	)
+	waitFor(t, tab, "the log-in page", `location.pathname === "/login" && !!document.querySelector("#f-email")`)
+	step(t, tab, "the password again, on a phone",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.SendKeys(chromedp.CSS(`#f-email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#f-password`), webtest.Password),
+		click(tid("login-submit")),
+	)
+	waitFor(t, tab, "the second step", `location.pathname === "/login/two-factor" && !!document.querySelector('[data-testid="second-factor-passkey-use"]:not([hidden])')`)
+	if n := eval[int](t, tab, `document.querySelectorAll('[data-testid="code-form"]').length`); n != 0 {
+		t.Fatalf("a person without an authenticator app is shown %d code forms", n)
+	}
+	shot(t, tab, "passkey-second-factor-phone")
+	step(t, tab, "use the passkey",
+		click(tid("second-factor-passkey-use")),
+		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
+	)
+	if p := location(t, tab); p == "/login/two-factor" || p == "/login" {
+		t.Fatalf("still on %s after the passkey: %q", p, text(t, tab, tid("passkey-status")))
+	}
+	keys, err := models.ListPasskeys(context.Background(), app.DB.App, u.ID)
+	if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
+		t.Fatalf("the passkey's use was not recorded: %+v (%v)", keys, err)
+	}
+}
+
 // TestDeleteAccountAsksInTheDialog: deleting the account asks first in the page's own dialog;
 // "Keep my account" changes nothing, "Delete my account" deletes it and lands on the log-in page.
 func TestDeleteAccountAsksInTheDialog(t *testing.T) {

@@ -18,7 +18,15 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 	u := currentUser(c)
 	vm.Frame = s.frame(c, "Account", "")
 	vm.TwoFactor = hasSecondFactor(c)
-	vm.TwoFactorOn = vm.TwoFactor
+	if vm.TwoFactor {
+		// The second factor may be passkeys alone; the deletion form asks for a code only when
+		// there is an authenticator app.
+		st, err := models.ReadTwoFactor(ctx, s.DB, u.ID)
+		if err != nil {
+			return err
+		}
+		vm.TwoFactorOn = st.Enabled
+	}
 	if vm.Name == "" {
 		vm.Name = u.Name
 	}

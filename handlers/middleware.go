@@ -191,11 +191,13 @@ func hasSecondFactor(c echo.Context) bool {
 	return ok && f.SecondFactor
 }
 
-// twoFactorSetup reports whether the request is for the two-factor page or its enrolment, which stay
-// open to a person who must set up a second factor.
+// twoFactorSetup reports whether the request is for the two-factor page, its enrolment or adding a
+// passkey (a passkey is a second factor too), which stay open to a person who must set up a
+// second factor.
 func twoFactorSetup(c echo.Context) bool {
 	p := c.Path()
-	return p == paths.TwoFactor.Pattern() || p == paths.TwoFactorEnable.Pattern()
+	return p == paths.TwoFactor.Pattern() || p == paths.TwoFactorEnable.Pattern() ||
+		p == paths.PasskeyOptions.Pattern() || p == paths.Passkeys.Pattern()
 }
 
 // currentUser returns the signed-in user or nil.

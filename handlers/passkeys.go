@@ -184,3 +184,146 @@ func (s *Server) passkeyLogin(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]string{"redirect": safeNext(ans.Next, "/")})
 }
+
+// A passkey as the second factor. After the right password, a person with passkeys may finish
+// the log-in with one of them instead of an authenticator code; the ceremony names the pending
+// log-in's user and accepts only that user's passkeys. Both steps count against the second step's
+// throttle like a code: a refused answer is a failure, a locked user or IP is refused before any
+// ceremony starts.
+
+// passkeySecondFactorUser is the pending log-in's user for a passkey step, or an answer already
+// written (no pending log-in, a throttle) when it returns nil.
+func (s *Server) passkeySecondFactorUser(c echo.Context) (*models.User, error) {
+	if !s.passkeysOn() {
+		return nil, echo.ErrNotFound
+	}
+	uid := s.pendingLogin(c)
+	if uid == uuid.Nil {
+		return nil, c.JSON(http.StatusBadRequest, map[string]string{"error": "That log-in waited too long. Log in again.", "redirect": paths.Login.URL()})
+	}
+	if wait, err := s.secondFactorLocked(c, uid); err != nil || wait != "" {
+		if err != nil {
+			return nil, err
+		}
+		return nil, c.JSON(http.StatusTooManyRequests, map[string]string{"error": wait})
+	}
+	u, err := models.UserByID(c.Request().Context(), s.DB, uid)
+	if err != nil && !isNotFound(err) {
+		return nil, err
+	}
+	if err != nil || u.DisabledAt != nil {
+		s.clearPending(c)
+		return nil, c.JSON(http.StatusBadRequest, map[string]string{"error": "Log in again.", "redirect": paths.Login.URL()})
+	}
+	return u, nil
+}
+
+// passkeySecondFactorOptions starts the passkey ceremony of a pending log-in.
+func (s *Server) passkeySecondFactorOptions(c echo.Context) error {
+	u, err := s.passkeySecondFactorUser(c)
+	if u == nil {
+		return err
+	}
+	opts, cer, err := s.passkeys.BeginPasskeySecondFactor(c.Request().Context(), s.DB, u, s.sessionStore.Time())
+	if errors.Is(err, models.ErrNotFound) {
+		return c.JSON(http.StatusBadRequest, map[string]string{"error": "You have no passkey. Enter a code instead."})
+	}
+	if err != nil {
+		return err
+	}
+	return s.startCeremony(c, opts, cer)
+}
+
+// passkeySecondFactor finishes a pending log-in with one of its user's passkeys.
+func (s *Server) passkeySecondFactor(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := s.passkeySecondFactorUser(c)
+	if u == nil {
+		return err
+	}
+	cer, ans, err := s.takeCeremony(c)
+	if err != nil {
+		return err
+	}
+	if ans == nil {
+		err = errNoAnswer
+	} else {
+		_, err = s.passkeys.FinishPasskeySecondFactor(ctx, s.DB, u, cer, ans.Credential, s.sessionStore.Time())
+	}
+	if err != nil {
+		if errors.Is(err, models.ErrPasskeyRefused) {
+			if err := models.RecordSecondFactorFailure(ctx, s.DB, u.ID, c.RealIP(), s.Now()); err != nil {
+				return err
+			}
+		}
+		return ceremonyRefused(c, err)
+	}
+	if err := models.ClearSecondFactorFailures(ctx, s.DB, u.ID); err != nil {
+		return err
+	}
+	next, err := s.signInPending(c, u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
+}
+
+// passkeyStepUpOptions starts a passkey ceremony that confirms the signed-in person (step-up).
+func (s *Server) passkeyStepUpOptions(c echo.Context) error {
+	if !s.passkeysOn() {
+		return echo.ErrNotFound
+	}
+	u := currentUser(c)
+	if wait, err := s.secondFactorLocked(c, u.ID); err != nil || wait != "" {
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusTooManyRequests, map[string]string{"error": wait})
+	}
+	opts, cer, err := s.passkeys.BeginPasskeySecondFactor(c.Request().Context(), s.DB, u, s.sessionStore.Time())
+	if errors.Is(err, models.ErrNotFound) {
+		return c.JSON(http.StatusBadRequest, map[string]string{"error": "You have no passkey. Enter your password instead."})
+	}
+	if err != nil {
+		return err
+	}
+	return s.startCeremony(c, opts, cer)
+}
+
+// passkeyStepUp finishes that ceremony: the session counts as recently authenticated, and the
+// script posts the step-up form (the action itself) again.
+func (s *Server) passkeyStepUp(c echo.Context) error {
+	if !s.passkeysOn() {
+		return echo.ErrNotFound
+	}
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	if wait, err := s.secondFactorLocked(c, u.ID); err != nil || wait != "" {
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusTooManyRequests, map[string]string{"error": wait})
+	}
+	cer, ans, err := s.takeCeremony(c)
+	if err != nil {
+		return err
+	}
+	if ans == nil {
+		err = errNoAnswer
+	} else {
+		_, err = s.passkeys.FinishPasskeySecondFactor(ctx, s.DB, u, cer, ans.Credential, s.sessionStore.Time())
+	}
+	if err != nil {
+		if errors.Is(err, models.ErrPasskeyRefused) {
+			if err := models.RecordSecondFactorFailure(ctx, s.DB, u.ID, c.RealIP(), s.Now()); err != nil {
+				return err
+			}
+		}
+		return ceremonyRefused(c, err)
+	}
+	if err := models.ClearSecondFactorFailures(ctx, s.DB, u.ID); err != nil {
+		return err
+	}
+	s.markAuthenticated(c)
+	return c.JSON(http.StatusOK, map[string]bool{"confirmed": true})
+}

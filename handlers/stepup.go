@@ -14,7 +14,9 @@ import (
 // stepUp guards a dangerous action (deleting a workspace, creating a read-write key): it lets the
 // request through when the session proved who it is within models.StepUpWindow, or when the
 // request carries the step-up form's password or current code (the proof is then recorded, so the
-// next few minutes ask nothing). Otherwise it answers with the step-up form, which posts the same
+// next few minutes ask nothing). A person with a passkey may confirm with it instead: the form's
+// "Confirm with a passkey" runs the ceremony (passkeyStepUp records the proof) and posts the form
+// again. Otherwise it answers with the step-up form, which posts the same
 // action again with the same fields, and returns answered: the handler returns err as it is.
 //
 // Without JavaScript the form is a page of its own; for htmx it replaces the page's main area.
@@ -29,6 +31,13 @@ func (s *Server) stepUp(c echo.Context, what, cancel string) (answered bool, err
 		return true, err
 	}
 	vm := views.StepUpPage{What: what, Action: c.Request().URL.Path, TOTP: st.Enabled, Cancel: cancel}
+	if s.passkeysOn() {
+		n, err := models.CountPasskeys(ctx, s.DB, u.ID)
+		if err != nil {
+			return true, err
+		}
+		vm.Passkey = n > 0
+	}
 	status := http.StatusOK
 	if c.FormValue("step_up") == "1" {
 		wait, err := s.secondFactorLocked(c, u.ID)

@@ -40,6 +40,9 @@ var supportMayPost = map[string]bool{
 	"POST /password/forgot": true, "POST /password/reset/:token": true,
 	// Their own second factor: support staff must have one, and keep their recovery codes fresh.
 	"POST /account/two-factor/enable": true, "POST /account/two-factor/recovery-codes": true, "POST /login/two-factor": true,
+	"POST /login/two-factor/passkey/begin": true, "POST /login/two-factor/passkey/finish": true,
+	// Step-up with a passkey confirms who they are, for their own account's actions.
+	"POST /account/step-up/passkey/begin": true, "POST /account/step-up/passkey/finish": true,
 }
 
 // TestSupportIsRefusedEveryMutatingRoute walks the route table: logged in as support staff, every

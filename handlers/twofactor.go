@@ -33,13 +33,23 @@ const (
 // pendingLoginFor is how long the second step may wait after the password.
 const pendingLoginFor = 10 * time.Minute
 
-// afterPassword continues a log-in whose password was right: a person with a second factor is
-// asked for it (the session holds a pending log-in, not a signed-in user); anyone else is in.
+// afterPassword continues a log-in whose password was right: a person with a second factor (an
+// authenticator app, or a passkey) is asked for it (the session holds a pending log-in, not a
+// signed-in user); anyone else is in. A person whose only second factor is a passkey is asked
+// for the passkey. Where passkeys are off (the base URL cannot serve them) a passkey cannot be
+// checked, so there only an authenticator app is asked for.
 func (s *Server) afterPassword(c echo.Context, u *models.User, next string) error {
 	ctx := c.Request().Context()
 	has, err := models.UserHasSecondFactor(ctx, s.DB, u.ID)
 	if err != nil {
 		return err
+	}
+	if has && !s.passkeysOn() {
+		st, err := models.ReadTwoFactor(ctx, s.DB, u.ID)
+		if err != nil {
+			return err
+		}
+		has = st.Enabled
 	}
 	if !has {
 		if err := s.startSession(c, u); err != nil {
@@ -83,13 +93,21 @@ func (s *Server) clearPending(c echo.Context) {
 // completeSecondFactor signs in the pending log-in's user once a second factor has been checked
 // (an authenticator code, a recovery code, or a passkey), and sends them where they were going.
 func (s *Server) completeSecondFactor(c echo.Context, u *models.User) error {
-	ctx := c.Request().Context()
-	next := s.Sessions.GetString(ctx, sessPendingNext)
-	s.clearPending(c)
-	if err := s.startSession(c, u); err != nil {
+	next, err := s.signInPending(c, u)
+	if err != nil {
 		return err
 	}
-	return s.redirect(c, safeNext(next, "/"))
+	return s.redirect(c, next)
+}
+
+// signInPending ends the pending log-in, signs its user in, and returns where they were going.
+func (s *Server) signInPending(c echo.Context, u *models.User) (string, error) {
+	next := s.Sessions.GetString(c.Request().Context(), sessPendingNext)
+	s.clearPending(c)
+	if err := s.startSession(c, u); err != nil {
+		return "", err
+	}
+	return safeNext(next, "/"), nil
 }
 
 // markAuthenticated records that the person has just proved who they are (a password, a code or a
@@ -120,8 +138,29 @@ func (s *Server) loginTwoFactorPage(c echo.Context) error {
 	return s.secondFactorView(c, http.StatusOK, views.SecondFactorPage{})
 }
 
+// secondFactorView shows the second step with the factors the pending log-in's user has: the
+// code forms for an authenticator app, the passkey button for passkeys (both when both).
 func (s *Server) secondFactorView(c echo.Context, status int, vm views.SecondFactorPage) error {
+	ctx := c.Request().Context()
 	vm.Frame = s.frame(c, "Two-factor authentication", "")
+	vm.TOTP = true
+	if uid := s.pendingLogin(c); uid != uuid.Nil {
+		st, err := models.ReadTwoFactor(ctx, s.DB, uid)
+		if err != nil {
+			return err
+		}
+		vm.TOTP = st.Enabled
+		if s.passkeysOn() {
+			n, err := models.CountPasskeys(ctx, s.DB, uid)
+			if err != nil {
+				return err
+			}
+			vm.Passkey = n > 0
+		}
+	}
+	if !vm.TOTP && !vm.Passkey {
+		vm.TOTP = true // nothing else to offer: the code forms say what is wrong
+	}
 	return s.render(c, status, views.SecondFactorView(vm), nil)
 }
 
@@ -216,6 +255,7 @@ func (s *Server) twoFactorView(c echo.Context, status int, vm views.TwoFactorPag
 	u := currentUser(c)
 	vm.Frame = s.frame(c, "Two-factor authentication", "")
 	vm.Support = u.IsSupport()
+	vm.PasskeysOn = s.passkeysOn()
 	if vm.Next != "" {
 		vm.Required = "This workspace requires two-factor authentication. Set it up to continue."
 	} else if vm.Support {

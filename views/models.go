@@ -89,7 +89,7 @@ type AccountPage struct {
 	// SoleOwned lists the workspaces the person alone owns while others are in them: they stop
 	// the account's deletion.
 	SoleOwned []SoleOwnedRow
-	// TwoFactorOn asks the delete-account form for a second-factor code.
+	// TwoFactorOn: the person has an authenticator app (the delete-account form asks for a code).
 	TwoFactorOn bool
 	// PasskeysOn is false when the console's address cannot serve passkeys.
 	PasskeysOn bool
@@ -100,7 +100,7 @@ type AccountPage struct {
 	MailOff     bool
 	NewEmail    string
 	EmailErrors FormErrors
-	// TwoFactor is whether the user has a second factor in use.
+	// TwoFactor is whether the user has a second factor in use (an authenticator app or a passkey).
 	TwoFactor bool
 }
 

@@ -14,6 +14,8 @@ type TwoFactorPage struct {
 	// Required says why the person was sent here, if they were.
 	Required string
 	Support  bool
+	// PasskeysOn offers adding a passkey, the other second factor, while the app is not set up.
+	PasskeysOn bool
 	// CodeError is the enrolment form's error.
 	CodeError string
 	// Change names the form ("disable" or "recovery") whose Errors these are.
@@ -37,6 +39,10 @@ type SecondFactorPage struct {
 	Message string
 	// Recovery opens the recovery code form (the last try used it).
 	Recovery bool
+	// TOTP: the person has an authenticator app (the code and recovery code forms are shown).
+	TOTP bool
+	// Passkey: the person has a passkey and passkeys work here ("Use a passkey" is shown).
+	Passkey bool
 }
 
 // StepUpPage asks for the password or a current code before a dangerous action, then posts the
@@ -47,8 +53,10 @@ type StepUpPage struct {
 	Action string // the URL the form posts to: the action itself
 	Fields []HiddenField
 	TOTP   bool // the person has an authenticator: a code is accepted too
-	Error  string
-	Cancel string
+	// Passkey: the person has a passkey and passkeys work here; "Use a passkey" confirms too.
+	Passkey bool
+	Error   string
+	Cancel  string
 }
 
 // HiddenField is a form field carried through a confirmation.

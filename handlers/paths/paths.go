@@ -85,6 +85,14 @@ var (
 	Static  = p1("/static/*")
 )
 
+// The log-in's second step with a passkey, and step-up (confirming it's you) with one.
+var (
+	LoginTwoFactorPasskeyBegin  = p0("/login/two-factor/passkey/begin")
+	LoginTwoFactorPasskeyFinish = p0("/login/two-factor/passkey/finish")
+	StepUpPasskeyBegin          = p0("/account/step-up/passkey/begin")
+	StepUpPasskeyFinish         = p0("/account/step-up/passkey/finish")
+)
+
 // Signing up and in, the signed-in person's own pages.
 var (
 	Signup            = p0("/signup")

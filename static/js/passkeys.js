@@ -76,8 +76,11 @@
     });
   }
 
-  function login(box) {
-    return post(box.getAttribute("data-passkey-login")).then(function (opts) {
+  // login answers a log-in ceremony: a passkey alone on the log-in page (data-passkey-login is
+  // the options URL), or the second step after the password (the options name the person's own
+  // passkeys), or step-up (confirming it's you before a dangerous action).
+  function login(box, optionsURL) {
+    return post(optionsURL || box.getAttribute("data-passkey-login")).then(function (opts) {
       var pk = opts.publicKey;
       pk.challenge = toBuffer(pk.challenge);
       pk.allowCredentials = descriptors(pk.allowCredentials);
@@ -103,18 +106,30 @@
     });
   }
 
+  // stepUp confirms the signed-in person with a passkey, then posts the step-up form it sits in:
+  // the server now counts the session as recently confirmed and lets the action through.
+  function stepUp(box) {
+    return login(box, box.getAttribute("data-passkey-stepup")).then(function () {
+      var form = box.closest("form");
+      if (form.requestSubmit) form.requestSubmit(); else form.submit();
+      return null;
+    });
+  }
+
   function wire(box, run) {
     var btn = box.querySelector("[data-passkey-action]");
     var status = box.querySelector("[data-passkey-status]");
     var nojs = box.querySelector("[data-passkey-nojs]");
-    if (!btn) return;
+    // The script runs again when htmx brings a step-up form into the page: wire each box once.
+    if (!btn || box.hasAttribute("data-passkey-wired")) return;
+    box.setAttribute("data-passkey-wired", "");
     if (nojs) nojs.hidden = true;
     btn.hidden = false;
     btn.addEventListener("click", function () {
       btn.disabled = true;
       if (status) status.textContent = "";
       run(box).then(function (data) {
-        window.location.assign(data.redirect || "/");
+        if (data) window.location.assign(data.redirect || "/");
       }).catch(function (err) {
         btn.disabled = false;
         if (!status) return;
@@ -131,5 +146,6 @@
   }
 
   document.querySelectorAll("[data-passkey-register]").forEach(function (box) { wire(box, register); });
-  document.querySelectorAll("[data-passkey-login]").forEach(function (box) { wire(box, login); });
+  document.querySelectorAll("[data-passkey-login]").forEach(function (box) { wire(box, function (b) { return login(b); }); });
+  document.querySelectorAll("[data-passkey-stepup]").forEach(function (box) { wire(box, stepUp); });
 })();
