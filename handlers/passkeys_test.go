@@ -23,7 +23,6 @@ import (
 	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
-	"atrium/models/testdb"
 )
 
 // softKey is a software authenticator: one discoverable ES256 credential, as a platform
@@ -318,9 +317,7 @@ func TestPasskeyExpiredCeremony(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatal(status)
 	}
-	store := app.Server.Sessions.Store.(*models.SessionStore)
-	t.Cleanup(func() { store.SetClock(nil) })
-	store.SetClock(func() time.Time { return testdb.Clock().Add(6 * time.Minute) })
+	app.Advance(6 * time.Minute) // the server's one clock: the challenge and the session age together
 	status, body := postJSON(t, c, "/account/passkeys", map[string]any{"name": "Late", "credential": k.create(t, opts)})
 	if status != http.StatusBadRequest || !strings.Contains(string(body), "expired") {
 		t.Fatalf("answer after 6 minutes: %d %s, want 400 expired", status, body)

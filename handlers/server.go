@@ -51,7 +51,7 @@ type Config struct {
 type Server struct {
 	DB           *bun.DB
 	Sessions     *scs.SessionManager
-	sessionStore *models.SessionStore // its clock says which sessions are still alive
+	sessionStore *models.SessionStore // its clock (Now) says which sessions are still alive
 	Log          *slog.Logger
 	Cfg          Config
 	// Now is the clock; tests move it.
@@ -101,6 +101,7 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{DB: db, Sessions: sm, sessionStore: store, Log: log, Cfg: cfg, Now: time.Now, crossOrigin: http.NewCrossOriginProtection()}
+	store.SetClock(func() time.Time { return s.Now() }) // one clock: a moved Now moves the sessions too
 	if origin, err := originOf(cfg.BaseURL); err == nil {
 		if err := s.crossOrigin.AddTrustedOrigin(origin); err != nil {
 			log.Warn("base URL not trusted for cross-site checks", "error", err)

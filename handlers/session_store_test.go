@@ -61,27 +61,26 @@ func TestPlainPageViewWritesNoSession(t *testing.T) {
 	}
 }
 
-// TestIdleTimeoutStillEndsTheSession: with the session store's clock moved past the idle timeout
-// since the last request, the next request is signed out; just short of it, still signed in.
+// TestIdleTimeoutStillEndsTheSession: with the server's one clock (which the session store reads)
+// moved past the idle timeout since the last request, the next request is signed out; just short
+// of it, still signed in.
 func TestIdleTimeoutStillEndsTheSession(t *testing.T) {
 	app := webtest.StartWith(t, handlers.Config{SessionIdle: 30 * time.Minute})
 	email := webtest.UniqueEmail("idle")
 	c := app.Login(email)
-	store, ok := app.Server.Sessions.Store.(*models.SessionStore)
-	if !ok {
+	if _, ok := app.Server.Sessions.Store.(*models.SessionStore); !ok {
 		t.Fatalf("session store is %T", app.Server.Sessions.Store)
 	}
-	t.Cleanup(func() { store.SetClock(nil) })
 	if res := c.Get("/workspaces"); res.StatusCode != http.StatusOK {
 		t.Fatalf("signed in: %d", res.StatusCode)
 	}
 	// Just short of the idle timeout (less the minute a deadline may lag): still signed in.
-	store.SetClock(func() time.Time { return time.Now().Add(30*time.Minute - models.SessionTouchEvery - 10*time.Second) })
+	app.Advance(30*time.Minute - models.SessionTouchEvery - 10*time.Second)
 	if res := c.Get("/workspaces"); res.StatusCode != http.StatusOK {
 		t.Fatalf("within the idle timeout: %d", res.StatusCode)
 	}
-	// Past it: signed out.
-	store.SetClock(func() time.Time { return time.Now().Add(30*time.Minute + time.Second) })
+	// Past it since that request: signed out.
+	app.Advance(30*time.Minute + time.Second)
 	if res := c.Get("/workspaces"); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("idle past the timeout: %d, want a redirect to log in", res.StatusCode)
 	}

@@ -49,8 +49,11 @@ func NewSessionStore(db *bun.DB, cleanup time.Duration) *SessionStore {
 		codec: scs.GobCodec{}, now: time.Now}
 }
 
-// SetClock replaces the clock that decides whether a session has expired (tests move it to
-// see idle sessions end); nil restores the real time.
+// SetClock replaces the clock that decides whether a session has expired; nil restores the real
+// time. The server gives the store its own clock (Server.Now), so that a test moving the server's
+// clock moves the sessions' with it: one clock. The session manager computes expiries on the real
+// time; the store moves each one onto its clock as it saves it (the offset between the two at
+// that moment), so sessions.expiry and every check against it are on the store's clock.
 func (s *SessionStore) SetClock(now func() time.Time) {
 	if now == nil {
 		now = time.Now
@@ -186,6 +189,7 @@ func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 // CommitCtx saves a session unless this request loaded it with the same contents and an expiry
 // less than SessionTouchEvery earlier.
 func (s *SessionStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	expiry = expiry.Add(time.Until(s.clock())) // from the real time onto the store's clock
 	if m := memoFrom(ctx); m != nil && m.found && m.token == token {
 		moved := expiry.Sub(m.expiry)
 		if moved >= 0 && moved < SessionTouchEvery {

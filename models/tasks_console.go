@@ -160,15 +160,16 @@ const listedTaskColumns = `jsonb_build_object('id', k.id, 'agent_id', k.agent_id
 	'agent_minutes', k.agent_minutes, 'key_id', k.key_id, 'agent_name', coalesce(a.name, ''),
 	'key_name', coalesce(ak.name, ''), 'key_prefix', coalesce(ak.prefix, ''))`
 
-// agentStatsColumns is an agent (a) with its figures as JSON, each read from one index range:
-// running tasks and last start (tasks_running_agent_idx), minutes and last finish
-// (tasks_agent_finished_idx).
-// ?0 is the workspace, ?6 and ?7 the month's bounds.
+// agentStatsColumns is an agent (a) with its figures as JSON, each read from one index range or
+// row: running tasks and last start (tasks_running_agent_idx), minutes this month (the agent's
+// row of the agent_minutes_monthly rollup, kept by triggers on tasks), last finish
+// (tasks_agent_finished_idx, its newest entry).
+// ?0 is the workspace, ?6 the month's start.
 const agentStatsColumns = `jsonb_build_object('id', a.id, 'name', a.name, 'status', a.status, 'created_at', a.created_at,
 	'running', (SELECT count(*) FROM tasks AS r WHERE r.workspace_id = ?0 AND r.status = 'running' AND r.agent_id = a.id),
 	'last_started', (SELECT max(r.started_at) FROM tasks AS r WHERE r.workspace_id = ?0 AND r.status = 'running' AND r.agent_id = a.id),
-	'minutes', (SELECT coalesce(sum(f.agent_minutes), 0) FROM tasks AS f
-	  WHERE f.workspace_id = ?0 AND f.agent_id = a.id AND f.finished_at >= ?6 AND f.finished_at < ?7),
+	'minutes', coalesce((SELECT m.agent_minutes FROM agent_minutes_monthly AS m
+	  WHERE m.workspace_id = ?0 AND m.agent_id = a.id AND m.month = ?6), 0),
 	'last_finished', (SELECT max(f.finished_at) FROM tasks AS f
 	  WHERE f.workspace_id = ?0 AND f.agent_id = a.id AND f.finished_at IS NOT NULL))`
 
@@ -230,7 +231,7 @@ func ReadTasksPage(ctx context.Context, tn *Tenant, q TasksQuery, now time.Time)
 		     LEFT JOIN api_keys AS ak ON ak.workspace_id = ?0 AND ak.id = k.key_id) AS tasks,
 		  `+agentCol+` AS agent,
 		  `+agentsCol+` AS agents`,
-		tn.ws, q.AgentID, afterRunning, afterOthers, TaskPageSize+1, string(q.Status), month, month.AddDate(0, 1, 0), nil, 120).
+		tn.ws, q.AgentID, afterRunning, afterOthers, TaskPageSize+1, string(q.Status), month, nil, nil, 120).
 		Scan(ctx, &row.Running, &row.Tasks, &row.Agent, &row.Agents)
 	if err != nil {
 		return nil, fmt.Errorf("tasks page: %w", err)
@@ -305,7 +306,7 @@ func ReadAgentsPage(ctx context.Context, tn *Tenant, query string, page int, now
 		SELECT p.total, p.page, p.pages,
 		  (SELECT coalesce(jsonb_agg(`+agentStatsColumns+` ORDER BY lower(a.name), a.id), '[]') FROM (
 		     SELECT * FROM listed ORDER BY lower(name), id LIMIT ?3 OFFSET (p.page - 1) * ?3) AS a) AS agents
-		FROM paged AS p`, tn.ws, pat, page, AgentPageSize, nil, nil, month, month.AddDate(0, 1, 0)).
+		FROM paged AS p`, tn.ws, pat, page, AgentPageSize, nil, nil, month).
 		Scan(ctx, &row.Total, &row.Page, &row.Pages, &row.Agents)
 	if err != nil {
 		return nil, fmt.Errorf("agents page: %w", err)

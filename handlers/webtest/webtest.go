@@ -35,7 +35,16 @@ type App struct {
 	Server *handlers.Server
 	HTTP   *httptest.Server
 	DB     *testdb.DB
+	// ahead is how far Advance has moved the server's clock past the tests' clock.
+	ahead atomic.Int64
 }
+
+// Advance moves the server's one clock (its Now, which the session store reads too) d ahead of the
+// tests' clock, on top of earlier advances: sessions, challenges and links age together.
+func (a *App) Advance(d time.Duration) { a.ahead.Add(int64(d)) }
+
+// now is the server's clock: the tests' clock plus what Advance added.
+func (a *App) now() time.Time { return testdb.Clock().Add(time.Duration(a.ahead.Load())) }
 
 // Start runs the real handler on an httptest server whose address is the configured base URL.
 func Start(t testing.TB) *App {
@@ -59,12 +68,13 @@ func StartWith(t testing.TB, cfg handlers.Config) *App {
 		cfg.BaseURL = "http://localhost:" + port
 	}
 	srv := handlers.New(d.App, cfg, log)
-	srv.Now = testdb.Clock // the tests' one clock: TEST_NOW moves the server too
+	app := &App{T: t, Server: srv, HTTP: hs, DB: d}
+	srv.Now = app.now // the tests' one clock (TEST_NOW moves the server too), moved on by Advance
 	hs.Config.Handler = srv
 	hs.Start()
 	t.Cleanup(func() { srv.Close(context.Background()) })
 	t.Cleanup(hs.Close)
-	return &App{T: t, Server: srv, HTTP: hs, DB: d}
+	return app
 }
 
 // Localhost as StartWith's BaseURL serves the app as http://localhost:<port>, under a domain name
