@@ -42,7 +42,7 @@ func (s *Server) auditIndex(c echo.Context) error {
 		vm.Errors, status = ve.Fields, http.StatusUnprocessableEntity
 	}
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		p, err := models.ListAudit(ctx, tn, f)
+		p, actions, err := models.ReadAuditPage(ctx, tn, f)
 		if err != nil {
 			return err
 		}
@@ -53,11 +53,10 @@ func (s *Server) auditIndex(c echo.Context) error {
 				Actor: e.Actor(), Support: e.ActorStaff == models.StaffSupport, Action: e.Action, ActionLabel: auditActionLabel(e.Action),
 				Target: e.Target, Details: auditDetails(e), IP: e.IP})
 		}
-		actions, err := models.AuditActions(ctx, tn)
 		for _, a := range actions {
 			vm.Actions = append(vm.Actions, views.AuditAction{Value: a, Label: auditActionLabel(a)})
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 	"atrium/models/testdb"
 )
 
-// TestConsolePagesInAtMostFiveRoundTrips: a signed-in page view (overview, members and a member
-// search, usage over 7 and 90 days, keys, agents, an agent, tasks, a task) makes at most five database round trips and five
-// statements, counted on the wire, session and frame included, once the once-a-minute notes (last
-// active) are made.
+// TestConsolePagesInAtMostFiveRoundTrips: every workspace page (overview, members and a member
+// search, invitations, keys, usage over 7 and 90 days, audit log and a filtered one, settings,
+// agents, an agent, tasks and a filtered list, a task) and the support console's list makes at
+// most five database round trips and five statements, counted on the wire with models/wirecount,
+// session and frame included, once the once-a-minute notes (last active) are made. The support
+// console's search and its look at a workspace are held to their current counts (below).
 func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	d := testdb.Get(t)
 	var w testdb.WireCount
@@ -43,20 +46,53 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	task := apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks", key, `{"agent_id": "`+agent+`"}`).JSON(t)["id"].(string)
 	apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks/"+task+"/messages", key, `{"role": "user", "body": "hi"}`)
 	c := app.Login(owner.Email)
+	c.Post("/w/"+ws.Slug+"/invitations", url.Values{"email": {webtest.UniqueEmail("rt-invitee")}, "role": {"member"}})
+	_, sup := supportLogin(t, app)
 	base := "/w/" + ws.Slug
-	pages := []string{base, base + "/members", base + "/members?q=rt-member", base + "/usage?range=90", base + "/usage",
-		base + "/keys", base + "/agents", base + "/agents/" + agent, base + "/tasks", base + "/tasks?status=running&agent=" + agent,
-		base + "/tasks/" + task}
+	type page struct {
+		who  *webtest.Client
+		path string
+	}
+	// The invitations page is the members page's section: its address answers with a redirect.
+	status := func(p string) int {
+		if p == base+"/invitations" {
+			return http.StatusSeeOther
+		}
+		return http.StatusOK
+	}
+	var pages []page
+	for _, p := range []string{base, base + "/members", base + "/members?q=rt-member", base + "/invitations", base + "/keys",
+		base + "/usage?range=90", base + "/usage", base + "/audit", base + "/audit?action=member.invite", base + "/settings",
+		base + "/agents", base + "/agents/" + agent, base + "/tasks", base + "/tasks?status=running&agent=" + agent,
+		base + "/tasks/" + task} {
+		pages = append(pages, page{c, p})
+	}
+	for _, p := range []string{"/support/workspaces", "/support/workspaces?q=" + ws.Slug, "/support/workspaces/" + ws.Slug} {
+		pages = append(pages, page{sup, p})
+	}
+	// Two support pages are not yet within five: a search also writes its line in the platform log
+	// (a statement after the read-only transaction that counted its results), and a look at a
+	// workspace reads its usage in a read-only cross-tenant transaction narrowed by a savepoint,
+	// statement by statement, then writes the look into the workspace's audit log in a
+	// transaction of its own. Their budgets are today's counts, so they cannot grow unnoticed.
+	budget := map[string]int64{"/support/workspaces?q=" + ws.Slug: 6, "/support/workspaces/" + ws.Slug: 17}
+	limit := func(p string) int64 {
+		if n, ok := budget[p]; ok {
+			return n
+		}
+		return 5
+	}
 	for _, p := range pages { // settle: the session's CSRF token and workspace, last active
-		if res := c.Get(p); res.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d", p, res.StatusCode)
+		if res := p.who.Get(p.path); res.StatusCode != status(p.path) {
+			t.Fatalf("GET %s: %d", p.path, res.StatusCode)
 		}
 	}
-	for _, p := range pages {
+	for _, pg := range pages {
+		c, p := pg.who, pg.path
 		best, bestSt := int64(1<<30), int64(1<<30)
 		for range 3 { // a pooled connection idle for a second is pinged first: take the best of three
 			rt0, st0 := w.RoundTrips.Load(), w.Statements.Load()
-			if res := c.Get(p); res.StatusCode != http.StatusOK {
+			if res := c.Get(p); res.StatusCode != status(p) {
 				t.Fatalf("GET %s: %d", p, res.StatusCode)
 			}
 			rt, st := w.RoundTrips.Load()-rt0, w.Statements.Load()-st0
@@ -64,11 +100,11 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		// The once-a-minute note of last activity is a statement of its own: the best of three.
-		if bestSt > 5 {
-			t.Errorf("GET %s: %d statements, want at most 5", p, bestSt)
+		if bestSt > limit(p) {
+			t.Errorf("GET %s: %d statements, want at most %d", p, bestSt, limit(p))
 		}
-		if best > 5 {
-			t.Errorf("GET %s: %d round trips, want at most 5", p, best)
+		if best > limit(p) {
+			t.Errorf("GET %s: %d round trips, want at most %d", p, best, limit(p))
 		}
 		t.Logf("GET %s: %d round trips", p, best)
 	}

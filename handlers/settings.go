@@ -22,29 +22,26 @@ type settingsExtras struct {
 	twoFAError  string
 }
 
-// settingsPage builds the settings page's view model: the workspace, and its current use against
-// every tier, so each smaller tier says up front whether the use fits it.
+// settingsPage builds the settings page's view model: the workspace (as the request's frame read
+// it, with the membership), and its current use against every tier, so each smaller tier says up
+// front whether the use fits it.
 func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsPage, error) {
 	m := membership(c)
 	vm := views.SettingsPage{Frame: s.frame(c, "Settings", "settings"), Slug: m.Slug, DeleteError: x.deleteError,
 		NameError: x.nameError, MembersURL: paths.Members.URL(m.Slug), TwoFactorError: x.twoFAError,
 		OwnTwoFactor: hasSecondFactor(c), TwoFactorURL: paths.TwoFactor.URL()}
+	vm.Name, vm.Tier, vm.RequireTwoFactor = m.Name, string(m.Tier), m.RequireTwoFactor
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		ws, err := models.WorkspaceByID(ctx, tn, m.ID)
-		if err != nil {
-			return err
-		}
-		vm.Name, vm.Tier, vm.RequireTwoFactor = ws.Name, string(ws.Tier), ws.RequireTwoFactor
-		u, err := models.CurrentUsage(ctx, tn, ws.Tier, s.Now())
+		u, err := models.CurrentUsage(ctx, tn, m.Tier, s.Now())
 		if err != nil {
 			return err
 		}
 		for _, t := range models.Tiers {
 			l := t.Limits()
-			opt := views.TierOption{Value: string(t), Label: t.Label(), Current: t == ws.Tier, Upgrade: t.Rank() > ws.Tier.Rank(),
+			opt := views.TierOption{Value: string(t), Label: t.Label(), Current: t == m.Tier, Upgrade: t.Rank() > m.Tier.Rank(),
 				AgentMinutes: l.AgentMinutesPerMonth.String(), APICalls: l.APICallsPerHour.String(),
 				Tasks: l.ConcurrentTasks.String(), Members: l.Members.String()}
-			if t.Rank() < ws.Tier.Rank() {
+			if t.Rank() < m.Tier.Rank() {
 				opt.Blockers = models.DowngradeBlockers(u, t)
 			}
 			vm.Tiers = append(vm.Tiers, opt)

@@ -33,24 +33,24 @@ type AuditFilter struct {
 
 // AuditEntry is one audit event with who did it, as people read it.
 type AuditEntry struct {
-	ID          uuid.UUID      `bun:"id"`
-	CreatedAt   time.Time      `bun:"created_at"`
-	Action      string         `bun:"action"`
-	Target      string         `bun:"target"`
-	Details     map[string]any `bun:"details,type:jsonb"`
-	IP          string         `bun:"ip"`
-	ActorUserID *uuid.UUID     `bun:"actor_user_id"`
-	ActorEmail  string         `bun:"actor_email"`
-	ActorName   string         `bun:"actor_name"`
+	ID          uuid.UUID      `bun:"id" json:"id"`
+	CreatedAt   time.Time      `bun:"created_at" json:"created_at"`
+	Action      string         `bun:"action" json:"action"`
+	Target      string         `bun:"target" json:"target"`
+	Details     map[string]any `bun:"details,type:jsonb" json:"details"`
+	IP          string         `bun:"ip" json:"ip"`
+	ActorUserID *uuid.UUID     `bun:"actor_user_id" json:"actor_user_id"`
+	ActorEmail  string         `bun:"actor_email" json:"actor_email"`
+	ActorName   string         `bun:"actor_name" json:"actor_name"`
 	// ActorStaff is the actor's staff role: "support" marks a support person's look.
-	ActorStaff     string     `bun:"actor_staff"`
-	ActorKeyID     *uuid.UUID `bun:"actor_key_id"`
-	ActorKeyName   string     `bun:"actor_key_name"`
-	ActorKeyPrefix string     `bun:"actor_key_prefix"`
+	ActorStaff     string     `bun:"actor_staff" json:"actor_staff"`
+	ActorKeyID     *uuid.UUID `bun:"actor_key_id" json:"actor_key_id"`
+	ActorKeyName   string     `bun:"actor_key_name" json:"actor_key_name"`
+	ActorKeyPrefix string     `bun:"actor_key_prefix" json:"actor_key_prefix"`
 	// TargetName is the name of the person the target (an email) is, when it is one; TargetKeyName
 	// the name of the workspace's API key the target (a prefix) is, when it is one.
-	TargetName    string `bun:"target_name"`
-	TargetKeyName string `bun:"target_key_name"`
+	TargetName    string `bun:"target_name" json:"target_name"`
+	TargetKeyName string `bun:"target_key_name" json:"target_key_name"`
 }
 
 // Actor names who acted: a person, an API key, or the platform.
@@ -135,7 +135,60 @@ func ListAudit(ctx context.Context, tn *Tenant, f AuditFilter) (*AuditPage, erro
 	if limit <= 0 {
 		limit = AuditPageSize
 	}
+	var entries []AuditEntry
+	if err := auditQuery(tn, f, limit).Scan(ctx, &entries); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return auditPage(entries, limit), nil
+}
+
+// auditPage cuts the limit+1 entries read to a page and its cursor.
+func auditPage(entries []AuditEntry, limit int) *AuditPage {
+	p := &AuditPage{Entries: entries}
+	if len(entries) > limit {
+		p.Entries = entries[:limit]
+		p.Next = cursorOf(p.Entries[limit-1])
+	}
+	return p
+}
+
+// ReadAuditPage is ListAudit and AuditActions in one statement: one page of the log that f
+// matches, newest first, and the distinct actions of the whole log, for the filter. It runs
+// inside the workspace's transaction.
+func ReadAuditPage(ctx context.Context, tn *Tenant, f AuditFilter) (*AuditPage, []string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = AuditPageSize
+	}
+	var raw, acts string // not []byte: bun reads a first destination that is a slice as a list of rows
+	err := tn.db().NewRaw(`SELECT
+		  (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.created_at DESC, e.id DESC), '[]') FROM (?) AS e) AS entries,
+		  (SELECT coalesce(jsonb_agg(a.action ORDER BY a.action), '[]') FROM (
+		     SELECT DISTINCT action FROM audit_events WHERE workspace_id = ?) AS a) AS actions`,
+		auditQuery(tn, f, limit), tn.ws).Scan(ctx, &raw, &acts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit log: %w", err)
+	}
+	var entries []AuditEntry
+	var actions []string
+	if err := json.Unmarshal([]byte(raw), &entries); err != nil {
+		return nil, nil, fmt.Errorf("audit log: %w", err)
+	}
+	if err := json.Unmarshal([]byte(acts), &actions); err != nil {
+		return nil, nil, fmt.Errorf("audit log: %w", err)
+	}
+	for i := range entries {
+		entries[i].CreatedAt = entries[i].CreatedAt.UTC()
+	}
+	return auditPage(entries, limit), actions, nil
+}
+
+// auditQuery selects limit+1 entries of the log that f matches, newest first, scoped to the
+// tenant's workspace by its own condition (it also runs as a subquery, where the model hook does
+// not reach).
+func auditQuery(tn *Tenant, f AuditFilter, limit int) *bun.SelectQuery {
 	q := tn.db().NewSelect().Model((*AuditEvent)(nil)).
+		Where("ae.workspace_id = ?", tn.ws).
 		ColumnExpr("ae.id, ae.created_at, ae.action, ae.target, ae.details, ae.ip, ae.actor_user_id, ae.actor_key_id").
 		ColumnExpr("coalesce(u.email::text, '') AS actor_email, coalesce(u.name, '') AS actor_name, coalesce(u.staff_role, '') AS actor_staff").
 		ColumnExpr("coalesce(k.name, '') AS actor_key_name, coalesce(k.prefix, '') AS actor_key_prefix").
@@ -164,16 +217,7 @@ func ListAudit(ctx context.Context, tn *Tenant, f AuditFilter) (*AuditPage, erro
 	if at, id, ok := parseCursor(f.After); ok {
 		q.Where("(ae.created_at, ae.id) < (?, ?)", at, id)
 	}
-	var entries []AuditEntry
-	if err := q.Scan(ctx, &entries); err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
-	}
-	p := &AuditPage{Entries: entries}
-	if len(entries) > limit {
-		p.Entries = entries[:limit]
-		p.Next = cursorOf(p.Entries[limit-1])
-	}
-	return p, nil
+	return q
 }
 
 // AuditActions lists the distinct actions in the tenant's workspace's audit log, for the filter.

@@ -54,13 +54,24 @@ func TestListAuditPagesNewestFirst(t *testing.T) {
 		var all []models.AuditEntry
 		pages := 0
 		for {
-			var p *models.AuditPage
+			var p, one *models.AuditPage
+			var actions []string
 			err := keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
-				p, err = models.ListAudit(ctx, tn, f)
+				if p, err = models.ListAudit(ctx, tn, f); err != nil {
+					return err
+				}
+				one, actions, err = models.ReadAuditPage(ctx, tn, f)
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The page's one statement reads the same page, and the actions for the filter.
+			if fmt.Sprint(auditKeys(one.Entries)) != fmt.Sprint(auditKeys(p.Entries)) || one.Next != p.Next {
+				t.Fatalf("ReadAuditPage differs from ListAudit:\n%v %q\n%v %q", auditKeys(one.Entries), one.Next, auditKeys(p.Entries), p.Next)
+			}
+			if want := []string{"api_key.create", "test.even", "test.odd", "workspace.create"}; fmt.Sprint(actions) != fmt.Sprint(want) {
+				t.Fatalf("ReadAuditPage's actions %v, want %v", actions, want)
 			}
 			all = append(all, p.Entries...)
 			pages++
@@ -173,4 +184,14 @@ func TestAuditEntryText(t *testing.T) {
 	if got := (&models.AuditEntry{}).Actor(); got != "Atrium" {
 		t.Fatalf("no actor: %q", got)
 	}
+}
+
+// auditKeys is what a reader sees of each entry, for comparing two readings.
+func auditKeys(es []models.AuditEntry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, fmt.Sprint(e.ID, e.CreatedAt.UTC().Format(time.RFC3339Nano), e.Action, e.Actor(), e.ActorStaff,
+			e.Target, e.TargetName, e.TargetKeyName, e.DetailsText(), e.IP))
+	}
+	return out
 }
