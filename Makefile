@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run build test test-dates bench generate css check-generated lint screenshots postgres-bin
+.PHONY: run build test test-pgbouncer test-dates bench generate css check-generated lint screenshots postgres-bin
 
 ## run: start the console (embedded PostgreSQL unless DATABASE_URL is set)
 run: postgres-bin
@@ -20,6 +20,12 @@ test:
 	@# duration: a timed run can end in a spurious "context deadline exceeded" under load).
 	$(GO) test -run '^$$' -fuzz '^FuzzConsoleInput$$' -fuzztime 300x -parallel 1 ./handlers
 	$(GO) test -run '^$$' -fuzz '^FuzzAPIInput$$' -fuzztime 300x -parallel 1 ./handlers
+
+## test-pgbouncer: the model and handler tests (tenant isolation, API, metering and the rest) with the
+## runtime connections through a pgbouncer in transaction pooling mode that the tests start from the
+## machine's binary (Debian: apt-get install pgbouncer); without it they fail
+test-pgbouncer:
+	TEST_PGBOUNCER=1 $(GO) test -count=1 -timeout 20m -p 2 ./models ./handlers
 
 ## test-dates: the model and handler tests again on a date years away and in a year's last minute
 ## (TEST_NOW moves the tests' clock and the test server's), so a dependency on today's date shows

@@ -46,6 +46,8 @@ func main() {
 type config struct {
 	databaseURL    string
 	appDatabaseURL string
+	listenURL      string // DATABASE_LISTEN_URL: a direct connection for key notifications
+	pooler         bool   // ATRIUM_DB_POOLER=transaction: APP_DATABASE_URL goes through a transaction pooler
 	addr           string
 	production     bool
 	trusted        []netip.Prefix
@@ -59,6 +61,7 @@ func readConfig(getenv func(string) string) (config, error) {
 	c := config{
 		databaseURL:    getenv("DATABASE_URL"),
 		appDatabaseURL: getenv("APP_DATABASE_URL"),
+		listenURL:      getenv("DATABASE_LISTEN_URL"),
 		addr:           or(getenv("ATRIUM_ADDR"), "127.0.0.1:8080"),
 		smtpURL:        getenv("SMTP_URL"),
 		baseURL:        strings.TrimRight(getenv("ATRIUM_BASE_URL"), "/"),
@@ -70,6 +73,13 @@ func readConfig(getenv func(string) string) (config, error) {
 		c.production = true
 	default:
 		return c, fmt.Errorf("ATRIUM_ENV=%q: use development or production", env)
+	}
+	switch p := getenv("ATRIUM_DB_POOLER"); p {
+	case "", "none":
+	case "transaction":
+		c.pooler = true
+	default:
+		return c, fmt.Errorf("ATRIUM_DB_POOLER=%q: use transaction (APP_DATABASE_URL goes through pgbouncer in transaction mode) or none", p)
 	}
 	for _, s := range strings.FieldsFunc(getenv("ATRIUM_TRUSTED_PROXIES"), func(r rune) bool { return r == ',' || r == ' ' }) {
 		p, err := netip.ParsePrefix(s)
@@ -228,9 +238,12 @@ func withDatabase(ctx context.Context, cfg config, stdout io.Writer, fn func(own
 	if len(applied) > 0 {
 		fmt.Fprintf(stdout, "applied %d migrations\n", len(applied))
 	}
-	appOpt := models.OpenOptions{URL: cfg.appDatabaseURL}
+	appOpt := models.OpenOptions{URL: cfg.appDatabaseURL, Pooler: cfg.pooler, ListenURL: cfg.listenURL}
 	if appOpt.URL == "" {
-		appOpt = models.OpenOptions{URL: ownerURL, SetRole: models.AppRole}
+		if cfg.pooler {
+			return errors.New("ATRIUM_DB_POOLER=transaction needs APP_DATABASE_URL: the runtime role's own login through the pooler (switching roles per connection is session state a transaction pooler does not keep)")
+		}
+		appOpt.URL, appOpt.SetRole = ownerURL, models.AppRole
 	}
 	app, err := models.Open(ctx, appOpt)
 	if err != nil {

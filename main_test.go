@@ -34,6 +34,7 @@ func TestVersionAndBadConfig(t *testing.T) {
 		"idle":    {"ATRIUM_SESSION_IDLE": "forever"},
 		"base":    {"ATRIUM_BASE_URL": "atrium.example.com"},
 		"scheme":  {"ATRIUM_BASE_URL": "ftp://atrium.example.com"},
+		"pooler":  {"ATRIUM_DB_POOLER": "session"},
 	} {
 		err := run(context.Background(), []string{"atrium", "version"}, env(vars), strings.NewReader(""), &out)
 		if err == nil || strings.Contains(err.Error(), "\n") {
@@ -43,6 +44,19 @@ func TestVersionAndBadConfig(t *testing.T) {
 	err := run(context.Background(), []string{"atrium", "migrate"}, env(map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/x"}), strings.NewReader(""), &out)
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Errorf("unreachable database: want one line naming DATABASE_URL, got %q", err)
+	}
+}
+
+// TestPoolerNeedsTheRuntimeRolesOwnLogin: behind a transaction pooler the runtime role cannot be
+// switched to per connection, so ATRIUM_DB_POOLER=transaction without APP_DATABASE_URL is refused
+// in one line naming it (after migrating: DATABASE_URL is the direct owner connection).
+func TestPoolerNeedsTheRuntimeRolesOwnLogin(t *testing.T) {
+	d := testdb.Get(t)
+	var out bytes.Buffer
+	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL, "ATRIUM_DB_POOLER": "transaction"})
+	err := run(context.Background(), []string{"atrium", "migrate"}, vars, strings.NewReader(""), &out)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "APP_DATABASE_URL") {
+		t.Fatalf("want one line naming APP_DATABASE_URL, got %v", err)
 	}
 }
 

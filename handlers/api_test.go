@@ -670,8 +670,9 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 	}
 	for _, noPrepare := range []bool{false, true} {
 		var tc testdb.WireCount
-		pool, err := models.Open(context.Background(), models.OpenOptions{URL: app.DB.OwnerURL, SetRole: models.AppRole,
-			MaxConns: 4, Dial: tc.Dial, NoPrepare: noPrepare})
+		opt := app.DB.AppOptions(4)
+		opt.Dial, opt.NoPrepare = tc.Dial, noPrepare
+		pool, err := models.Open(context.Background(), opt)
 		if err != nil {
 			t.Fatal(err)
 		}

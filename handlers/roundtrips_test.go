@@ -25,7 +25,9 @@ import (
 func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	d := testdb.Get(t)
 	var w testdb.WireCount
-	db, err := models.Open(context.Background(), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 4, Dial: w.Dial})
+	opt := d.AppOptions(4)
+	opt.Dial = w.Dial
+	db, err := models.Open(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,16 @@ type OpenOptions struct {
 	// completion's agent-minutes may go uncounted. It is for deployments that prefer throughput
 	// to that; every other write stays durable.
 	TaskAsyncCommit bool
+	// Pooler says URL reaches PostgreSQL through a pooler in transaction mode (pgbouncer's
+	// pool_mode = transaction), where consecutive transactions of one client connection may run on
+	// different server connections: statements are never prepared (as NoPrepare), no session state
+	// is set (SetRole is refused: give the runtime role its own login), and the key cache listens for
+	// notifications on ListenURL, or caches nothing when ListenURL is empty.
+	Pooler bool
+	// ListenURL, when set, is a direct connection to PostgreSQL (not through a pooler) for the key
+	// cache's LISTEN; any role that can connect will do. Unset, the notification connection is made
+	// with URL's settings, unless Pooler is set.
+	ListenURL string
 }
 
 // Open connects bun to PostgreSQL through pgx's database/sql driver in simple-protocol mode and
@@ -58,6 +68,19 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "atrium"
 	}
+	if opt.Pooler && opt.SetRole != "" {
+		return nil, fmt.Errorf("behind a transaction pooler the runtime role cannot be switched to per connection (SET ROLE is session state): connect as %s with its own login", opt.SetRole)
+	}
+	listenCfg := cfg
+	if opt.ListenURL != "" {
+		if listenCfg, err = pgx.ParseConfig(opt.ListenURL); err != nil {
+			return nil, fmt.Errorf("parse notification url: %w", err)
+		}
+		listenCfg.RuntimeParams["timezone"] = "UTC"
+		listenCfg.RuntimeParams["application_name"] = cfg.RuntimeParams["application_name"]
+	} else if opt.Pooler {
+		listenCfg = nil
+	}
 	var opts []stdlib.OptionOpenDB
 	if opt.SetRole != "" {
 		role := opt.SetRole
@@ -67,8 +90,8 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 		}))
 	}
 	sqldb := stdlib.OpenDB(*cfg, opts...)
-	rememberListenConfig(sqldb, cfg)
-	if opt.NoPrepare || strings.EqualFold(os.Getenv("ATRIUM_DB_PREPARE"), "off") {
+	rememberListenConfig(sqldb, listenCfg)
+	if opt.NoPrepare || opt.Pooler || strings.EqualFold(os.Getenv("ATRIUM_DB_PREPARE"), "off") {
 		noPrepare.Store(sqldb, struct{}{})
 	}
 	if opt.TaskAsyncCommit || strings.EqualFold(os.Getenv("ATRIUM_TASK_SYNC_COMMIT"), "off") {

@@ -190,8 +190,17 @@ func (kc *KeyCache) setListening(on bool) {
 // Listen keeps a connection listening on KeyNotifyChannel until ctx ends, reconnecting when it is
 // lost; keys are cached only while it listens. The connection is a separate one, made with the
 // settings of the pool's connections.
+//
+// Behind a transaction pooler without a direct address (OpenOptions.ListenURL) it does not listen
+// at all: it logs once that keys are not cached and returns.
 func (kc *KeyCache) Listen(ctx context.Context) {
 	defer kc.setListening(false)
+	if _, err := poolConnConfig(ctx, kc.db); errors.Is(err, errNoListen) {
+		if kc.log != nil {
+			kc.log.Info("API keys are not cached: " + err.Error() + " (set DATABASE_LISTEN_URL)")
+		}
+		return
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := kc.listenOnce(ctx)
@@ -279,7 +288,12 @@ func pgconnTimeout(err error) bool {
 // this connection is not one of the pool's).
 var listenConfigs sync.Map // *sql.DB → *pgx.ConnConfig
 
+// A nil config (a pool behind a transaction pooler with no direct address) is kept as noListen.
 func rememberListenConfig(db *sql.DB, cfg *pgx.ConnConfig) {
+	if cfg == nil {
+		listenConfigs.Store(db, noListen{})
+		return
+	}
 	c := cfg.Copy()
 	c.DialFunc = (&net.Dialer{KeepAlive: 5 * time.Minute}).DialContext
 	c.OnNotification = nil
@@ -296,8 +310,20 @@ func poolConnConfig(_ context.Context, db bun.IDB) (*pgx.ConnConfig, error) {
 	if !ok {
 		return nil, errors.New("key notifications need a pool opened by models.Open")
 	}
-	return c.(*pgx.ConnConfig).Copy(), nil
+	cfg, ok := c.(*pgx.ConnConfig)
+	if !ok {
+		return nil, errNoListen
+	}
+	return cfg.Copy(), nil
 }
+
+// noListen marks a pool whose notifications cannot be listened for: it reaches PostgreSQL through
+// a transaction pooler and no direct address was given.
+type noListen struct{}
+
+// errNoListen: LISTEN through a transaction pooler would land on a server connection that other
+// clients share, and its notifications would not come back, so the cache stays off instead.
+var errNoListen = errors.New("the pool reaches PostgreSQL through a transaction pooler and no direct address for notifications is set")
 
 // lookupKey asks the database for the key of prefix (through the SECURITY DEFINER function: the
 // lookup by prefix crosses tenants by nature).

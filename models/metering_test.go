@@ -487,7 +487,9 @@ func TestStartAndCompleteTaskAreOneRoundTripEach(t *testing.T) {
 	c, _ := meterCaller(t, d.App, models.TierPro, now)
 	agent := meterAgent(t, d.App, c)
 	var tc testdb.WireCount
-	db, err := models.Open(context.Background(), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1, Dial: tc.Dial})
+	opt := d.AppOptions(1)
+	opt.Dial = tc.Dial
+	db, err := models.Open(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,7 +545,9 @@ func TestTaskAsyncCommitIsTheTasksAlone(t *testing.T) {
 	now := testdb.Now(t).UTC().Truncate(time.Hour).Add(10 * time.Minute)
 	c, _ := meterCaller(t, d.App, models.TierStarter, now)
 	agent := meterAgent(t, d.App, c)
-	db, err := models.Open(testdb.Ctx(t), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1, TaskAsyncCommit: true})
+	opt := d.AppOptions(1)
+	opt.TaskAsyncCommit = true
+	db, err := models.Open(testdb.Ctx(t), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

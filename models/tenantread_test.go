@@ -23,8 +23,9 @@ func TestTenantReadIsOneRoundTrip(t *testing.T) {
 	foreign := meterAgent(t, d.App, other)
 	for _, noPrepare := range []bool{false, true} {
 		var tc testdb.WireCount
-		db, err := models.Open(context.Background(), models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: 1,
-			Dial: tc.Dial, NoPrepare: noPrepare})
+		opt := d.AppOptions(1)
+		opt.Dial, opt.NoPrepare = tc.Dial, noPrepare
+		db, err := models.Open(context.Background(), opt)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,9 @@
 // owner connection and a runtime (atrium_app) connection, and a scope guard on the latter.
 //
 // The server is TEST_DATABASE_URL when set, else the one on 127.0.0.1:5432 when it answers, else a
-// private cluster started from the machine's PostgreSQL binaries for the duration of the run.
+// private cluster started from the machine's PostgreSQL binaries for the duration of the run. With
+// TEST_PGBOUNCER=1 the runtime connections go through a pgbouncer in transaction pooling mode
+// (pgbouncer.go).
 package testdb
 
 import (
@@ -36,6 +38,11 @@ type DB struct {
 	Owner    *bun.DB // the migration owner; bypasses nothing but row-level security's owner_read
 	App      *bun.DB // the runtime role, as the server uses it
 	Guard    *ScopeGuard
+	// Pooled is set when the runtime connections go through pgbouncer (TEST_PGBOUNCER=1);
+	// PgbouncerAdminURL then reaches pgbouncer's admin console (SHOW POOLS, SHOW STATS).
+	Pooled            bool
+	PgbouncerAdminURL string
+	appURL            string // the runtime role's URL through pgbouncer
 }
 
 var current *DB
@@ -56,7 +63,18 @@ func Main(m *testing.M) int {
 		return 1
 	}
 	defer stop()
-	db, drop, err := create(ctx, base)
+	var pb *bouncer
+	if PgbouncerEnabled() {
+		if pb, err = startPgbouncer(ctx, base); err != nil {
+			fmt.Fprintln(os.Stderr, "testdb:", err)
+			return 1
+		}
+		defer pb.close()
+	} else if v := os.Getenv("TEST_PGBOUNCER"); v != "" && v != "0" {
+		fmt.Fprintf(os.Stderr, "testdb: TEST_PGBOUNCER=%q: use 1 (through pgbouncer) or 0\n", v)
+		return 1
+	}
+	db, drop, err := create(ctx, base, pb)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testdb:", err)
 		return 1
@@ -163,8 +181,9 @@ func serverURL(ctx context.Context) (string, func(), error) {
 	return pg.URL, func() { pg.Stop(); os.RemoveAll(dir) }, nil
 }
 
-// create makes and migrates a fresh database on the server at base.
-func create(ctx context.Context, base string) (*DB, func(), error) {
+// create makes and migrates a fresh database on the server at base; with pb, the runtime pool
+// goes through that pgbouncer.
+func create(ctx context.Context, base string, pb *bouncer) (*DB, func(), error) {
 	admin, err := models.Open(ctx, models.OpenOptions{URL: base, MaxConns: 2})
 	if err != nil {
 		return nil, nil, err
@@ -192,25 +211,59 @@ func create(ctx context.Context, base string) (*DB, func(), error) {
 	if _, err := migrations.Migrate(ctx, owner); err != nil {
 		return nil, nil, err
 	}
-	app, err := models.Open(ctx, models.OpenOptions{URL: ownerURL, SetRole: models.AppRole, MaxConns: 20})
+	d := &DB{Name: name, OwnerURL: ownerURL, Owner: owner, Guard: &ScopeGuard{}}
+	if pb != nil {
+		// The runtime role logs in through the pooler (as in production, APP_DATABASE_URL): a
+		// per-connection SET ROLE would be session state. Roles are cluster-wide, so packages
+		// running at once may alter it together; a concurrent update is tried again.
+		stmt := "ALTER ROLE " + models.AppRole + " LOGIN"
+		password := ""
+		if pb.password {
+			password = testAppPassword
+			stmt += " PASSWORD '" + testAppPassword + "'"
+		}
+		for i := 0; ; i++ {
+			if _, err = owner.ExecContext(ctx, stmt); err == nil || i == 20 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("let the runtime role log in through pgbouncer: %w", err)
+		}
+		d.Pooled = true
+		d.appURL = pb.url(models.AppRole, password, name)
+		d.PgbouncerAdminURL = pb.url(u.User.Username(), "", "pgbouncer")
+	}
+	app, err := models.Open(ctx, d.AppOptions(20))
 	if err != nil {
 		return nil, nil, err
 	}
-	guard := &ScopeGuard{}
-	app = app.WithQueryHook(guard)
+	d.App = app.WithQueryHook(d.Guard)
 	drop := func() {
-		app.Close()
+		d.App.Close()
 		owner.Close()
 		admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 		admin.Close()
 	}
-	return &DB{Name: name, OwnerURL: ownerURL, Owner: owner, App: app, Guard: guard}, drop, nil
+	return d, drop, nil
+}
+
+// AppOptions are the options of a runtime pool of maxConns connections on the package's database:
+// the owner's URL switched to the runtime role, or with TEST_PGBOUNCER=1 the runtime role's own
+// login through pgbouncer (OpenOptions.Pooler), its key notifications listening on a direct
+// connection. Tests that open a pool of their own (with a counting dialer, say) start from these.
+func (d *DB) AppOptions(maxConns int) models.OpenOptions {
+	if d.Pooled {
+		return models.OpenOptions{URL: d.appURL, Pooler: true, ListenURL: d.OwnerURL, MaxConns: maxConns}
+	}
+	return models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: maxConns}
 }
 
 // OpenApp opens another runtime pool on the package's database (for tests that need several
 // "server processes" or a pool of a chosen size).
 func (d *DB) OpenApp(ctx context.Context, maxConns int) (*bun.DB, error) {
-	db, err := models.Open(ctx, models.OpenOptions{URL: d.OwnerURL, SetRole: models.AppRole, MaxConns: maxConns})
+	db, err := models.Open(ctx, d.AppOptions(maxConns))
 	if err != nil {
 		return nil, err
 	}
