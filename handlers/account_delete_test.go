@@ -93,6 +93,14 @@ func TestAccountDeletion(t *testing.T) {
 	if n := countOwner(t, app, "SELECT count(*) FROM audit_events WHERE actor_user_id = ?", me.ID); n < 2 {
 		t.Fatalf("only %d events by the person before the deletion", n)
 	}
+	// A platform event naming the person everywhere it can.
+	if err := models.RecordPlatform(context.Background(), app.DB.App, models.Event{ActorUserID: me.ID, Action: "user.password_change",
+		Target: email, Details: map[string]any{"user_id": me.ID.String(), "email": email}, IP: "192.0.2.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOwner(t, app, "SELECT count(*) FROM platform_events WHERE actor_user_id = ?", me.ID); n < 1 {
+		t.Fatalf("only %d platform events by the person before the deletion", n)
+	}
 
 	res := deleteAccount(c, webtest.Password, true)
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
@@ -131,18 +139,19 @@ func TestAccountDeletion(t *testing.T) {
 	if st := apiStatusOf(t, app, token); st != http.StatusUnauthorized {
 		t.Errorf("the key after the deletion: %d, want 401", st)
 	}
-	// The audit events stay, and none names the person any more.
-	if n := countOwner(t, app, "SELECT count(*) FROM audit_events WHERE actor_user_id = ?", me.ID); n != 0 {
+	// The audit events stay, and none names the person any more: not the workspaces' events, not
+	// the platform's.
+	if n := countOwner(t, app, "SELECT count(*) FROM "+everyEvent+" WHERE actor_user_id = ?", me.ID); n != 0 {
 		t.Errorf("%d events still carry the person's id", n)
 	}
-	if n := countOwner(t, app, `SELECT count(*) FROM audit_events WHERE strpos(lower(target), lower(?)) > 0
+	if n := countOwner(t, app, `SELECT count(*) FROM `+everyEvent+` WHERE strpos(lower(target), lower(?)) > 0
 		OR strpos(lower(details::text), lower(?)) > 0 OR strpos(details::text, ?) > 0`, email, email, me.ID.String()); n != 0 {
 		t.Errorf("%d events still name the person", n)
 	}
 	if n := countOwner(t, app, "SELECT count(*) FROM audit_events WHERE workspace_id = ? AND action IN ('api_key.create', 'member.leave') AND target <> ''", shared.ID); n != 2 {
 		t.Errorf("%d of the shared workspace's key and leave events left, want 2", n)
 	}
-	if n := countOwner(t, app, "SELECT count(*) FROM audit_events WHERE workspace_id IS NULL AND action = 'user.delete' AND target = 'deleted user'"); n != 1 {
+	if n := countOwner(t, app, "SELECT count(*) FROM platform_events WHERE action = 'user.delete' AND target = 'deleted user'"); n != 1 {
 		t.Errorf("the deletion itself is recorded %d times, want once, anonymised", n)
 	}
 	audit := boss.Get("/w/" + shared.Slug + "/audit")
@@ -167,3 +176,7 @@ func apiStatusOf(t *testing.T, app *webtest.App, token string) int {
 	res.Body.Close()
 	return res.StatusCode
 }
+
+// everyEvent is the workspaces' audit events and the platform's, as one table.
+const everyEvent = `(SELECT actor_user_id, target, details FROM audit_events
+	UNION ALL SELECT actor_user_id, target, details FROM platform_events) AS e`

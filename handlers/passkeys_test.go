@@ -304,7 +304,7 @@ func TestPasskeyCloneWarningRefusesLogin(t *testing.T) {
 		t.Fatal("the account page does not warn about the passkey")
 	}
 	var n int
-	if err := app.DB.Owner.NewRaw("SELECT count(*) FROM audit_events WHERE action = 'passkey.clone_warning' AND target = ?", email).Scan(context.Background(), &n); err != nil || n != 1 {
+	if err := app.DB.Owner.NewRaw("SELECT count(*) FROM platform_events WHERE action = 'passkey.clone_warning' AND target = ?", email).Scan(context.Background(), &n); err != nil || n != 1 {
 		t.Fatalf("clone warning audited %d times (%v), want 1", n, err)
 	}
 }
@@ -366,7 +366,7 @@ func TestPasskeysOfAnotherUser(t *testing.T) {
 		t.Fatal("the passkey is still listed")
 	}
 	var actions []string
-	if err := app.DB.Owner.NewRaw("SELECT action FROM audit_events WHERE target = ? AND action LIKE 'passkey.%' ORDER BY created_at, action", bobEmail).Scan(context.Background(), &actions); err != nil {
+	if err := app.DB.Owner.NewRaw("SELECT action FROM platform_events WHERE target = ? AND action LIKE 'passkey.%' ORDER BY created_at, action", bobEmail).Scan(context.Background(), &actions); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(actions, ",") != "passkey.add,passkey.remove" {

@@ -50,7 +50,7 @@ func code(t *testing.T, secret string, at time.Time) string {
 func platformEvents(t *testing.T, app *webtest.App, action, target string) int {
 	t.Helper()
 	var n int
-	err := app.DB.Owner.NewRaw("SELECT count(*) FROM audit_events WHERE workspace_id IS NULL AND action = ? AND target = ?", action, target).
+	err := app.DB.Owner.NewRaw("SELECT count(*) FROM platform_events WHERE action = ? AND target = ?", action, target).
 		Scan(context.Background(), &n)
 	if err != nil {
 		t.Fatal(err)

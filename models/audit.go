@@ -25,13 +25,13 @@ type AuditEvent struct {
 	CreatedAt   time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
 }
 
-// platformEvent is an audit line that belongs to no workspace (sign-ups, log-ins).
+// platformEvent is an audit line that belongs to no workspace (sign-ups, password changes, a
+// workspace's deletion). It has a table of its own, so that every row of audit_events belongs to a
+// workspace and its key leads with workspace_id.
 type platformEvent struct {
-	bun.BaseModel `bun:"table:audit_events"`
+	bun.BaseModel `bun:"table:platform_events"`
 
-	ID uuid.UUID `bun:"id,pk,type:uuid"`
-	// WorkspaceID is always NULL; it is named so the statement says so.
-	WorkspaceID *uuid.UUID `bun:"workspace_id,type:uuid"`
+	ID          uuid.UUID  `bun:"id,pk,type:uuid"`
 	ActorUserID *uuid.UUID `bun:"actor_user_id,type:uuid"`
 	Action      string     `bun:"action"`
 	Target      string     `bun:"target"`

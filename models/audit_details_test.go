@@ -21,7 +21,7 @@ func TestAuditDetailsKeepAnyPrintableText(t *testing.T) {
 			t.Fatalf("%q: %v", s, err)
 		}
 		var raw string
-		if err := d.Owner.NewSelect().Table("audit_events").ColumnExpr("details::text").Where("target = ?", target).Scan(ctx, &raw); err != nil {
+		if err := d.Owner.NewSelect().Table("platform_events").ColumnExpr("details::text").Where("target = ?", target).Scan(ctx, &raw); err != nil {
 			t.Fatal(err)
 		}
 		var got map[string]any

@@ -104,7 +104,7 @@ func TestDeleteWorkspace(t *testing.T) {
 		}
 	}
 	var platform int
-	err := d.Owner.NewRaw("SELECT count(*) FROM audit_events WHERE workspace_id IS NULL AND action = 'workspace.delete' AND target = ? AND actor_user_id = ? AND details->>'workspace_id' = ?",
+	err := d.Owner.NewRaw("SELECT count(*) FROM platform_events WHERE action = 'workspace.delete' AND target = ? AND actor_user_id = ? AND details->>'workspace_id' = ?",
 		tm.ws.Slug, tm.owner.ID, tm.ws.ID.String()).Scan(context.Background(), &platform)
 	if err != nil {
 		t.Fatal(err)
