@@ -533,12 +533,13 @@ func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query stri
 		filter, searchJoin = ` AND (u.email ILIKE $6 OR u.name ILIKE $6)`, ` JOIN users AS u ON u.id = m.user_id`
 		args = append(args, "%"+likeEscaper.Replace(query)+"%")
 	}
-	// Without a search the listing's count is the members' count, which the seats need too: the
-	// members are counted once (each row passes row-level security's policy, which is not free).
-	counted := `SELECT count(*)::int AS n FROM workspace_members AS m WHERE m.workspace_id = $1`
+	// Without a search the listing's count is the members' count, which the seats need too: both
+	// are the count workspace_member_counts keeps (one row, not every member through row-level
+	// security's policy, which is not free).
+	counted := `SELECT coalesce((SELECT members FROM workspace_member_counts WHERE workspace_id = $1), 0)::int AS n`
 	memberCount := `p.total::bigint`
 	if filter != "" {
-		memberCount = `(SELECT count(*) FROM workspace_members WHERE workspace_id = $1)`
+		memberCount = `coalesce((SELECT members FROM workspace_member_counts WHERE workspace_id = $1), 0)`
 		counted = `SELECT count(*)::int AS n FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
 		  WHERE m.workspace_id = $1` + filter
 	}

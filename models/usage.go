@@ -46,10 +46,14 @@ func (s *Snapshot) HourResets() time.Time { return s.HourStart.Add(time.Hour) }
 // CurrentUsage measures the tenant's workspace now, in one statement. It runs inside the
 // workspace's transaction.
 //
-// Every count reads an index of the workspace's current state, never its history: this month's
-// hourly rows, the running tasks (tasks_running_id_idx), the members, the pending invitations
-// (invitations_pending_email_idx) and the agents. Each names workspace_id itself: under row-level
-// security only a leakproof comparison can be an index condition, and uuid equality is one.
+// Every figure reads a row or an index range of the workspace's current state, never its history:
+// the month's agent-minutes one row of usage_monthly, its API calls the month's days of
+// usage_daily (at most 31 rows, not up to 744 hourly ones), this hour's calls one row of
+// usage_hourly, the running tasks tasks_running_id_idx, the members one row of
+// workspace_member_counts (kept by triggers, not a count of every member through row-level
+// security's policy), the pending invitations invitations_pending_email_idx, and the agents. Each
+// names workspace_id itself: under row-level security only a leakproof comparison can be an index
+// condition, and uuid and timestamptz comparisons are.
 func CurrentUsage(ctx context.Context, tn *Tenant, tier Tier, now time.Time) (*Snapshot, error) {
 	s, _, err := currentUsage(ctx, tn, tier, now, time.Time{}, time.Time{})
 	return s, err
@@ -62,14 +66,13 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
 	var pending int64
 	var days []byte
-	// An API call in this hour of a month that began this hour is already counted in the month;
-	// an hour can't straddle months, so the filter is exact.
+	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours.
 	err := tn.queryRow(ctx, `SELECT
-		  (SELECT coalesce(sum(agent_minutes), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
-		  (SELECT coalesce(sum(api_calls) FILTER (WHERE hour = $4), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
-		  (SELECT coalesce(sum(api_calls), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
+		  coalesce((SELECT agent_minutes FROM usage_monthly WHERE workspace_id = $1 AND month = $2), 0),
+		  coalesce((SELECT api_calls FROM usage_hourly WHERE workspace_id = $1 AND hour = $4), 0),
+		  (SELECT coalesce(sum(api_calls), 0) FROM usage_daily WHERE workspace_id = $1 AND day >= $2 AND day < $3),
 		  (SELECT count(*) FROM tasks WHERE workspace_id = $1 AND status = 'running'),
-		  (SELECT count(*) FROM workspace_members WHERE workspace_id = $1),
+		  coalesce((SELECT members FROM workspace_member_counts WHERE workspace_id = $1), 0),
 		  (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5),
 		  (SELECT count(*) FROM agents WHERE workspace_id = $1),
 		  CASE WHEN $6::bool THEN (SELECT coalesce(jsonb_agg(jsonb_build_object('day', day, 'api_calls', api_calls,
