@@ -87,7 +87,7 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 		cfg.SessionLifetime = 24 * time.Hour
 	}
 	sm := scs.New()
-	store := models.NewSessionStore(db, 10*time.Minute)
+	store := models.NewSessionStore(db, 0) // expired sessions: the retention sweep deletes them
 	sm.Store = store
 	sm.IdleTimeout = cfg.SessionIdle
 	sm.Lifetime = cfg.SessionLifetime

@@ -118,17 +118,16 @@ func throttled(ctx context.Context, db bun.IDB, now time.Time, keys []throttleKe
 	return wait, nil
 }
 
-// RecordLoginFailure counts a failed log-in against the account and the IP, and drops counts
-// older than the window.
+// RecordLoginFailure counts a failed log-in against the account and the IP.
 func RecordLoginFailure(ctx context.Context, db bun.IDB, email, ip string, now time.Time) error {
 	return recordFailure(ctx, db, now, "account", email, "ip", ip)
 }
 
-// recordFailure counts one failure against two scopes' keys, and drops counts older than the window.
+// recordFailure counts one failure against two scopes' keys. Old counts are deleted by the
+// retention sweep (RunRetention), never here.
 func recordFailure(ctx context.Context, db bun.IDB, now time.Time, scope1, key1, scope2, key2 string) error {
-	_, err := db.NewRaw(`WITH gone AS (DELETE FROM login_failures WHERE at < ?)
-		INSERT INTO login_failures (scope, key, at) VALUES (?, ?, ?), (?, ?, ?)`,
-		now.Add(-2*ThrottleWindow), scope1, key1, now, scope2, key2, now).Exec(ctx)
+	_, err := db.NewRaw(`INSERT INTO login_failures (scope, key, at) VALUES (?, ?, ?), (?, ?, ?)`,
+		scope1, key1, now, scope2, key2, now).Exec(ctx)
 	return err
 }
 

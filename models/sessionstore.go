@@ -43,7 +43,7 @@ type SessionStore struct {
 var _ scs.CtxStore = (*SessionStore)(nil)
 
 // NewSessionStore returns the store over db's sessions table; expired rows are deleted every
-// cleanup interval.
+// cleanup interval (0: never here; the server leaves it to the retention sweep, RunRetention).
 func NewSessionStore(db *bun.DB, cleanup time.Duration) *SessionStore {
 	return &SessionStore{PostgresStore: postgresstore.NewWithCleanupInterval(db.DB, cleanup), db: db.DB, bun: db,
 		codec: scs.GobCodec{}, now: time.Now}

@@ -65,6 +65,9 @@ var globalFuncs = map[string]string{
 	"DisableTOTP": "a user's second factors are global", "RegenerateRecoveryCodes": "a user's second factors are global",
 	"SecondFactorLockedFor": "the second step's throttle is global", "RecordSecondFactorFailure": "the second step's throttle is global",
 	"ClearSecondFactorFailures": "the second step's throttle is global",
+	// The retention sweep: global tables directly, each workspace's rows in its own transaction.
+	"RunRetention": "sweeps global tables; opens each workspace's transaction", "sweep": "sweeps global tables",
+	"pruneWorkspace": "opens the workspace's transaction",
 }
 
 // modelFiles parses the package's non-test sources.

@@ -20,7 +20,8 @@ import (
 // connection pool, working the mail queue. A failed send is recorded on the outbox row and retried
 // with exponential backoff (RetryBase doubling up to an hour, models.MailMaxAttempts tries); after
 // the last one the row stays, marked failed, with its last error. Nothing a request does waits on
-// it.
+// it. The same client schedules and works the retention sweep (models.RunRetention) every
+// models.RetentionEvery on the maintenance queue, at Clock.
 type Delivery struct {
 	DB     *bun.DB
 	Mailer Mailer
@@ -48,13 +49,20 @@ func (d *Delivery) Start(ctx context.Context) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &mailWorker{d: d})
 	river.AddWorker(workers, &resetWorker{d: d})
+	river.AddWorker(workers, &retentionWorker{d: d})
 	poll := d.PollInterval
 	if poll <= 0 {
 		poll = time.Second
 	}
 	c, err := river.NewClient(riverdatabasesql.New(d.DB.DB), &river.Config{
-		Queues:              map[string]river.QueueConfig{models.MailQueue: {MaxWorkers: 4}},
-		Workers:             workers,
+		Queues:  map[string]river.QueueConfig{models.MailQueue: {MaxWorkers: 4}, models.MaintenanceQueue: {MaxWorkers: 1}},
+		Workers: workers,
+		// The retention sweep, every hour and at start; River's elected leader alone schedules
+		// it, so several processes do not sweep at once.
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(models.RetentionEvery),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return models.RetentionArgs{}, &river.InsertOpts{Queue: models.MaintenanceQueue, MaxAttempts: 3}
+			}, &river.PeriodicJobOpts{ID: "retention", RunOnStart: true})},
 		FetchPollInterval:   poll,
 		FetchCooldown:       min(poll, 100*time.Millisecond),
 		RetryPolicy:         backoff{base: d.RetryBase},
@@ -163,3 +171,20 @@ func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (h warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(as)} }
 func (h warnOnly) WithGroup(n string) slog.Handler       { return warnOnly{h.Handler.WithGroup(n)} }
+
+// retentionWorker runs the retention sweep (models.RunRetention) at the worker's clock.
+type retentionWorker struct {
+	river.WorkerDefaults[models.RetentionArgs]
+	d *Delivery
+}
+
+func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[models.RetentionArgs]) error {
+	r, err := models.RunRetention(ctx, w.d.DB, w.d.Clock())
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	w.d.Log.Info("retention sweep", "sessions", r.Sessions, "session_listings", r.SessionListings,
+		"login_failures", r.LoginFailures, "delivered_mail", r.DeliveredMail, "invitations", r.Invitations,
+		"usage_hours", r.UsageHours, "workspaces", r.Workspaces)
+	return nil
+}

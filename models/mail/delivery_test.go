@@ -129,3 +129,35 @@ func TestOutboxWithoutSMTPKeepsTheMail(t *testing.T) {
 		t.Fatalf("recent mail %v (%v)", list, err)
 	}
 }
+
+// TestWorkerRunsTheRetentionSweep: the background worker schedules the retention sweep itself
+// (at start, then every hour) and runs it at its clock: a throttle count older than its retention
+// goes, a recent one stays.
+func TestWorkerRunsTheRetentionSweep(t *testing.T) {
+	owner := testdb.Get(t).Owner
+	now := testdb.Now(t)
+	key := "retention-" + models.NewID().String()
+	if _, err := owner.NewRaw(`INSERT INTO login_failures (scope, key, at) VALUES ('ip', ?, ?), ('ip', ?, ?)`,
+		key, now.Add(-models.LoginFailureRetention-time.Hour), key, now.Add(-time.Minute)).Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	smtp := smtptest.Start(t)
+	defer startDelivery(t, smtp.URL())()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var left int
+		if err := owner.NewRaw("SELECT count(*) FROM login_failures WHERE key = ?", key).Scan(context.Background(), &left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 1 {
+			break
+		}
+		if left == 0 {
+			t.Fatal("the sweep deleted the recent count too")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker has not swept after 30 seconds: %d rows left", left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

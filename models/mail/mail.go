@@ -1,7 +1,8 @@
 // Package mail is Atrium's email: the messages (templates.go), the SMTP sender (Mailer) and the
 // background delivery of the outbox (Delivery). Requests never send mail themselves: they write it
 // to the outbox (models.QueueMail) in the transaction of the change that causes it, and Delivery
-// sends it, retrying with backoff.
+// sends it, retrying with backoff. Delivery's River client also runs the hourly retention sweep
+// (models.RunRetention) on its maintenance queue.
 package mail
 
 import (

@@ -1,0 +1,161 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Retention: what the background sweep (RunRetention, a periodic job of the background worker)
+// deletes, and after how long. Nothing on a request path deletes old rows; the audit log is never
+// pruned here.
+const (
+	// Sessions go when they expire (idle or absolute), with their listing in user_sessions. A
+	// listing whose session is gone some other way is dropped after SessionOrphanGrace.
+	SessionOrphanGrace = 24 * time.Hour
+	// LoginFailureRetention keeps failed log-ins, second steps and reset requests a day: the
+	// throttles read only the last ThrottleWindow, the rest is for an operator looking into an
+	// attack.
+	LoginFailureRetention = 24 * time.Hour
+	// InvitationGrace keeps an invitation that expired unaccepted (revoked or not) for 30 days
+	// after its expiry, so the invitations page still says it expired; accepted ones stay.
+	InvitationGrace = 30 * 24 * time.Hour
+	// DeliveredMailRetention keeps an outbox row 30 days after it was delivered (its body is
+	// erased at delivery already); mail not delivered stays for support.
+	DeliveredMailRetention = 30 * 24 * time.Hour
+	// UsageHourlyRetention keeps hourly usage 100 days: the usage page's and the CSV's longest
+	// range (90 days) and this month's quota read hourly rows; longer history lives in the daily
+	// and monthly rollups, which the pruning leaves as they are.
+	UsageHourlyRetention = 100 * 24 * time.Hour
+
+	// RetentionBatch is how many rows one statement deletes; each batch is its own short
+	// transaction. RetentionMaxBatches bounds one run per kind of row; the rest waits for the
+	// next run.
+	RetentionBatch      = 1000
+	RetentionMaxBatches = 200
+)
+
+// RetentionEvery is how often the background worker runs the sweep.
+const RetentionEvery = time.Hour
+
+// RetentionArgs is the periodic job that runs RunRetention.
+type RetentionArgs struct{}
+
+// Kind names the job for the queue.
+func (RetentionArgs) Kind() string { return "retention" }
+
+// MaintenanceQueue is the job queue of the background housekeeping (the retention sweep).
+const MaintenanceQueue = "maintenance"
+
+// RetentionResult counts what one sweep deleted.
+type RetentionResult struct {
+	Sessions, SessionListings, LoginFailures, DeliveredMail, Invitations, UsageHours int64
+	Workspaces                                                                       int
+}
+
+// RunRetention deletes, at now, what the retention periods above let go, in batches of
+// RetentionBatch rows. The global tables are swept directly; the tenant tables inside each
+// workspace's own transaction (InWorkspace), the workspaces with something to delete named by the
+// SECURITY DEFINER function atrium_retention_workspaces. Pruned hourly usage stays counted in the
+// daily and monthly rollups.
+func RunRetention(ctx context.Context, db bun.IDB, now time.Time) (RetentionResult, error) {
+	var r RetentionResult
+	var err error
+	if r.Sessions, err = sweep(ctx, db, `WITH gone AS (
+		  DELETE FROM sessions WHERE token IN (SELECT token FROM sessions WHERE expiry < ? LIMIT ?) RETURNING token),
+		listed AS (DELETE FROM user_sessions WHERE token IN (SELECT token FROM gone))
+		SELECT count(*) FROM gone`, now, RetentionBatch); err != nil {
+		return r, fmt.Errorf("expired sessions: %w", err)
+	}
+	if r.SessionListings, err = sweep(ctx, db, `WITH gone AS (
+		  DELETE FROM user_sessions WHERE id IN (SELECT u.id FROM user_sessions AS u
+		    WHERE u.last_seen_at < ? AND NOT EXISTS (SELECT 1 FROM sessions AS s WHERE s.token = u.token) LIMIT ?) RETURNING 1)
+		SELECT count(*) FROM gone`, now.Add(-SessionOrphanGrace), RetentionBatch); err != nil {
+		return r, fmt.Errorf("session listings: %w", err)
+	}
+	if r.LoginFailures, err = sweep(ctx, db, `WITH gone AS (
+		  DELETE FROM login_failures WHERE ctid IN (SELECT ctid FROM login_failures WHERE at < ? LIMIT ?) RETURNING 1)
+		SELECT count(*) FROM gone`, now.Add(-LoginFailureRetention), RetentionBatch); err != nil {
+		return r, fmt.Errorf("login failures: %w", err)
+	}
+	if r.DeliveredMail, err = sweep(ctx, db, `WITH gone AS (
+		  DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at < ? LIMIT ?) RETURNING 1)
+		SELECT count(*) FROM gone`, now.Add(-DeliveredMailRetention), RetentionBatch); err != nil {
+		return r, fmt.Errorf("delivered mail: %w", err)
+	}
+	hourBefore, inviteBefore := now.Add(-UsageHourlyRetention), now.Add(-InvitationGrace)
+	seen := map[uuid.UUID]bool{}
+	for range RetentionMaxBatches {
+		var ids []uuid.UUID
+		if err := db.NewRaw("SELECT * FROM atrium_retention_workspaces(?, ?, ?)", hourBefore, inviteBefore, RetentionBatch).
+			Scan(ctx, &ids); err != nil {
+			return r, fmt.Errorf("workspaces to sweep: %w", err)
+		}
+		progress := false
+		for _, ws := range ids {
+			inv, hours, err := pruneWorkspace(ctx, db, ws, hourBefore, inviteBefore)
+			if err != nil {
+				return r, err
+			}
+			r.Invitations += inv
+			r.UsageHours += hours
+			if inv+hours > 0 {
+				progress = true
+				if !seen[ws] {
+					seen[ws] = true
+					r.Workspaces++
+				}
+			}
+		}
+		if len(ids) == 0 || !progress {
+			break
+		}
+	}
+	return r, nil
+}
+
+// sweep runs a batch delete (a statement that deletes at most a batch and returns the count)
+// until a batch comes back short, at most RetentionMaxBatches times.
+func sweep(ctx context.Context, db bun.IDB, query string, args ...any) (int64, error) {
+	var total int64
+	for range RetentionMaxBatches {
+		var n int64
+		if err := db.NewRaw(query, args...).Scan(ctx, &n); err != nil {
+			return total, err
+		}
+		total += n
+		if n < RetentionBatch {
+			break
+		}
+	}
+	return total, nil
+}
+
+// pruneWorkspace deletes one batch of each tenant table's old rows in the workspace's own
+// transaction. The transaction says it is pruning (atrium.retention), so the hourly rows' delete
+// triggers leave the daily and monthly rollups as they are.
+func pruneWorkspace(ctx context.Context, db bun.IDB, ws uuid.UUID, hourBefore, inviteBefore time.Time) (invitations, hours int64, err error) {
+	err = InWorkspace(ctx, db, ws, func(ctx context.Context, tn *Tenant) error {
+		tx := tn.Tx()
+		if _, err := tx.ExecContext(ctx, "SELECT set_config('atrium.retention', 'on', true)"); err != nil {
+			return err
+		}
+		if err := tx.NewRaw(`WITH gone AS (
+			  DELETE FROM invitations WHERE workspace_id = ?0 AND id IN (SELECT id FROM invitations
+			    WHERE workspace_id = ?0 AND accepted_at IS NULL AND expires_at < ?1 LIMIT ?2) RETURNING 1)
+			SELECT count(*) FROM gone`, ws, inviteBefore, RetentionBatch).Scan(ctx, &invitations); err != nil {
+			return fmt.Errorf("expired invitations: %w", err)
+		}
+		if err := tx.NewRaw(`WITH gone AS (
+			  DELETE FROM usage_hourly WHERE workspace_id = ?0 AND hour IN (SELECT hour FROM usage_hourly
+			    WHERE workspace_id = ?0 AND hour < ?1 ORDER BY hour LIMIT ?2) RETURNING 1)
+			SELECT count(*) FROM gone`, ws, hourBefore, RetentionBatch).Scan(ctx, &hours); err != nil {
+			return fmt.Errorf("old hourly usage: %w", err)
+		}
+		return nil
+	})
+	return invitations, hours, err
+}

@@ -1,0 +1,182 @@
+package models_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"atrium/models"
+	"atrium/models/testdb"
+)
+
+// TestRetentionSweep: at the tests' clock, the sweep deletes what is past each retention period
+// and keeps what is not, one side of each boundary: expired sessions with their listings, orphaned
+// listings, old throttle counts (in more than one batch), delivered mail past 30 days, invitations
+// expired unaccepted past the grace, and hourly usage past 100 days, whose days stay in the
+// rollups. Another workspace's rows within retention are untouched, undelivered mail and the audit
+// log stay, and a second sweep finds nothing.
+func TestRetentionSweep(t *testing.T) {
+	d := testdb.Get(t)
+	db, owner := d.App, d.Owner
+	ctx := testdb.Ctx(t)
+	now := testdb.Now(t)
+	day := 24 * time.Hour
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := owner.NewRaw(q, args...).Exec(context.Background()); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	inWS := func(ws uuid.UUID, q string, args ...any) {
+		t.Helper()
+		err := models.InWorkspace(ctx, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := tn.Tx().NewRaw(q, args...).Exec(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := owner.NewRaw(q, args...).Scan(context.Background(), &n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	tag := uuid.NewString()[:8]
+
+	// Sessions and their listings.
+	u := newUser(t, db)
+	for _, s := range []struct {
+		token  string
+		expiry time.Time
+	}{{"expired-" + tag, now.Add(-time.Minute)}, {"live-" + tag, now.Add(time.Hour)}} {
+		exec(`INSERT INTO sessions (token, data, expiry) VALUES (?, '\x00', ?)`, s.token, s.expiry)
+		exec(`INSERT INTO user_sessions (id, user_id, token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)`,
+			models.NewID(), u.ID, s.token, now.Add(-2*time.Hour), now.Add(-2*time.Minute))
+	}
+	exec(`INSERT INTO user_sessions (id, user_id, token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)`,
+		models.NewID(), u.ID, "orphan-old-"+tag, now.Add(-3*day), now.Add(-25*time.Hour),
+		models.NewID(), u.ID, "orphan-new-"+tag, now.Add(-2*time.Hour), now.Add(-time.Hour))
+
+	// Throttle counts: 2,500 a little over a day old (three batches), ten a little under.
+	exec(`INSERT INTO login_failures (scope, key, at) SELECT 'ip', ?, ? FROM generate_series(1, 2500)`, "old-"+tag, now.Add(-25*time.Hour))
+	exec(`INSERT INTO login_failures (scope, key, at) SELECT 'ip', ?, ? FROM generate_series(1, 10)`, "new-"+tag, now.Add(-23*time.Hour))
+
+	// Mail: delivered 31 and 29 days ago, and one never delivered, 60 days old.
+	for _, m := range []struct {
+		key  string
+		sent any
+	}{{"sent-31-" + tag, now.Add(-31 * day)}, {"sent-29-" + tag, now.Add(-29 * day)}, {"unsent-" + tag, nil}} {
+		exec(`INSERT INTO mail_outbox (id, event_key, to_address, subject, body, created_at, sent_at) VALUES (?, ?, 'a@example.com', 's', '', ?, ?)`,
+			models.NewID(), m.key, now.Add(-60*day), m.sent)
+	}
+
+	// Two workspaces: A with rows on both sides of each boundary, B with rows just inside them.
+	a, b := newFixtureWorkspace(t, db), newFixtureWorkspace(t, db)
+	invite := func(ws uuid.UUID, name string, expires time.Time, accepted, revoked bool) {
+		t.Helper()
+		var acc, rev any
+		if accepted {
+			acc = expires.Add(-day)
+		}
+		if revoked {
+			rev = expires.Add(-day)
+		}
+		inWS(ws, `INSERT INTO invitations (workspace_id, id, email, role, token_hash, created_at, expires_at, accepted_at, revoked_at)
+			VALUES (?, ?, ?, 'member', ?, ?, ?, ?, ?)`, ws, models.NewID(), name+"-"+tag+"@example.com", uuid.NewString(),
+			expires.Add(-7*day), expires, acc, rev)
+	}
+	invite(a, "expired-31", now.Add(-31*day), false, false)
+	invite(a, "revoked-expired-31", now.Add(-31*day), false, true)
+	invite(a, "expired-29", now.Add(-29*day), false, false)
+	invite(a, "accepted-40", now.Add(-40*day), true, false)
+	invite(b, "expired-29", now.Add(-29*day), false, false)
+
+	hour := now.UTC().Truncate(time.Hour)
+	old := hour.Add(-101 * day)
+	for _, h := range []struct {
+		ws      uuid.UUID
+		at      time.Time
+		calls   int64
+		minutes int64
+	}{{a, old, 7, 5}, {a, old.Add(time.Hour), 3, 0}, {a, hour.Add(-99 * day), 2, 1}, {a, hour, 1, 0}, {b, hour.Add(-99 * day), 4, 2}} {
+		inWS(h.ws, `INSERT INTO usage_hourly (workspace_id, hour, api_calls, agent_minutes) VALUES (?, ?, ?, ?)`, h.ws, h.at, h.calls, h.minutes)
+	}
+	rollups := func(ws uuid.UUID) string {
+		var s string
+		if err := owner.NewRaw(`SELECT (SELECT coalesce(sum(api_calls), 0) || '/' || coalesce(sum(agent_minutes), 0) FROM usage_daily WHERE workspace_id = ?0)
+			|| ' ' || (SELECT coalesce(sum(agent_minutes), 0) FROM usage_monthly WHERE workspace_id = ?0)`, ws).Scan(context.Background(), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	rollA, rollB := rollups(a), rollups(b)
+	audit := count(`SELECT count(*) FROM audit_events`)
+
+	res, err := models.RunRetention(ctx, db, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("swept: %+v", res)
+
+	checks := []struct {
+		what string
+		got  int
+		want int
+	}{
+		{"expired session", count(`SELECT count(*) FROM sessions WHERE token = ?`, "expired-"+tag), 0},
+		{"live session", count(`SELECT count(*) FROM sessions WHERE token = ?`, "live-"+tag), 1},
+		{"expired session's listing", count(`SELECT count(*) FROM user_sessions WHERE token = ?`, "expired-"+tag), 0},
+		{"live session's listing", count(`SELECT count(*) FROM user_sessions WHERE token = ?`, "live-"+tag), 1},
+		{"orphaned listing idle 25 hours", count(`SELECT count(*) FROM user_sessions WHERE token = ?`, "orphan-old-"+tag), 0},
+		{"orphaned listing idle an hour", count(`SELECT count(*) FROM user_sessions WHERE token = ?`, "orphan-new-"+tag), 1},
+		{"failures 25 hours old", count(`SELECT count(*) FROM login_failures WHERE key = ?`, "old-"+tag), 0},
+		{"failures 23 hours old", count(`SELECT count(*) FROM login_failures WHERE key = ?`, "new-"+tag), 10},
+		{"mail delivered 31 days ago", count(`SELECT count(*) FROM mail_outbox WHERE event_key = ?`, "sent-31-"+tag), 0},
+		{"mail delivered 29 days ago", count(`SELECT count(*) FROM mail_outbox WHERE event_key = ?`, "sent-29-"+tag), 1},
+		{"mail never delivered", count(`SELECT count(*) FROM mail_outbox WHERE event_key = ?`, "unsent-"+tag), 1},
+		{"A's invitations expired 31 days ago", count(`SELECT count(*) FROM invitations WHERE workspace_id = ? AND email LIKE '%expired-31%'`, a), 0},
+		{"A's invitation expired 29 days ago", count(`SELECT count(*) FROM invitations WHERE workspace_id = ? AND email LIKE 'expired-29%'`, a), 1},
+		{"A's accepted invitation", count(`SELECT count(*) FROM invitations WHERE workspace_id = ? AND email LIKE 'accepted-40%'`, a), 1},
+		{"B's invitation", count(`SELECT count(*) FROM invitations WHERE workspace_id = ?`, b), 1},
+		{"A's hours past 100 days", count(`SELECT count(*) FROM usage_hourly WHERE workspace_id = ? AND hour < ?`, a, hour.Add(-100*day)), 0},
+		{"A's recent hours", count(`SELECT count(*) FROM usage_hourly WHERE workspace_id = ? AND hour >= ?`, a, hour.Add(-100*day)), 2},
+		{"B's hours", count(`SELECT count(*) FROM usage_hourly WHERE workspace_id = ?`, b), 1},
+		{"audit events", count(`SELECT count(*) FROM audit_events`), audit},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: %d rows, want %d", c.what, c.got, c.want)
+		}
+	}
+	if got := rollups(a); got != rollA {
+		t.Errorf("A's rollups moved with the pruned hours: %s, were %s", got, rollA)
+	}
+	if got := rollups(b); got != rollB {
+		t.Errorf("B's rollups moved: %s, were %s", got, rollB)
+	}
+	// (At least: rows that earlier tests left behind may be old at this clock too.)
+	if res.LoginFailures < 2500 || res.UsageHours < 2 || res.Invitations < 2 || res.DeliveredMail < 1 || res.Sessions < 1 || res.Workspaces < 1 {
+		t.Errorf("reported %+v", res)
+	}
+
+	// Nothing is left to sweep at the same instant.
+	again, err := models.RunRetention(ctx, db, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != (models.RetentionResult{}) {
+		t.Errorf("a second sweep deleted %+v", again)
+	}
+
+	// A delete outside the sweep (not marked as pruning) still keeps the rollups in step.
+	inWS(a, `DELETE FROM usage_hourly WHERE workspace_id = ? AND hour = ?`, a, hour)
+	if got := rollups(a); got == rollA {
+		t.Errorf("an ordinary delete left the rollups unchanged: %s", got)
+	}
+}
