@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -11,6 +13,7 @@ import (
 	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // virtualAuthenticator gives the tab a platform authenticator that holds discoverable
@@ -144,6 +147,52 @@ func TestPasskeyAsSecondFactor(t *testing.T) {
 	keys, err := models.ListPasskeys(context.Background(), app.DB.App, u.ID)
 	if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
 		t.Fatalf("the passkey's use was not recorded: %+v (%v)", keys, err)
+	}
+}
+
+// TestStepUpWithAPasskey: more than 10 minutes after log-in, deleting a workspace asks the
+// person to confirm it's them; "Confirm with a passkey" uses the browser's authenticator, and the
+// form then goes through by itself: the workspace is deleted.
+func TestStepUpWithAPasskey(t *testing.T) {
+	app := webtest.StartWith(t, handlers.Config{BaseURL: webtest.Localhost})
+	var later atomic.Int64 // how far the server's clock is ahead of the tests' clock
+	app.Server.Now = func() time.Time { return testdb.Clock().Add(time.Duration(later.Load())) }
+	base := app.BaseURL()
+	email := webtest.UniqueEmail("e2e-pk-stepup")
+	u := app.User(email)
+	ws := app.Workspace(u, webtest.UniqueSlug("pkstep"))
+
+	tab := browser(t)
+	virtualAuthenticator(t, tab)
+	step(t, tab, "log in and add a passkey",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`#f-email`)),
+		chromedp.SendKeys(chromedp.CSS(`#f-email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#f-password`), webtest.Password),
+		click(tid("login-submit")),
+		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
+		chromedp.Navigate(base+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(tid("passkeys-empty"))),
+		click(tid("passkey-add")),
+		chromedp.WaitVisible(chromedp.CSS(tid("passkey-row"))),
+	)
+	later.Store(int64(11 * time.Minute))
+	step(t, tab, "ask to delete the workspace",
+		chromedp.Navigate(base+"/w/"+ws.Slug+"/settings"),
+		chromedp.WaitVisible(chromedp.CSS(tid("delete-form"))),
+	)
+	eval[bool](t, tab, `window.confirm = function () { return true }; true`) // the form's own confirm() says yes
+	step(t, tab, "type the address and delete",
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="delete-form"] #f-confirm`), ws.Slug),
+		click(tid("delete-submit")),
+	)
+	waitFor(t, tab, "the step-up form with its passkey button",
+		`!!document.querySelector('[data-testid="step-up"]') && !!document.querySelector('[data-testid="step-up-passkey"]:not([hidden])')`)
+	step(t, tab, "confirm with the passkey", click(tid("step-up-passkey")))
+	waitFor(t, tab, "the workspaces list", `location.pathname === "/workspaces"`)
+	var n int
+	if err := app.DB.Owner.NewRaw("SELECT count(*) FROM workspaces WHERE id = ?", ws.ID).Scan(context.Background(), &n); err != nil || n != 0 {
+		t.Fatalf("the workspace is still there (%d, %v): %q", n, err, text(t, tab, tid("step-up-passkey-status")))
 	}
 }
 
