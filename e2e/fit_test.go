@@ -94,6 +94,14 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 		if _, err := tx.NewInsert().Model(&ms).Exec(ctx); err != nil {
 			return err
 		}
+		// Open invitations with long addresses: pending ones and an expired one.
+		for i := range 4 {
+			inv := &models.Invitation{ID: models.NewID(), Email: fmt.Sprintf("invited.person.number.%d.with.a.long.address@%s.research-laboratories.example.com", i, strings.TrimPrefix(d.slug, "fit-")),
+				Role: models.RoleMember, TokenHash: fmt.Sprintf("fit-%d-%s", i, d.slug), InvitedBy: &owner.ID, ExpiresAt: now.Add(time.Duration(3-2*i) * 24 * time.Hour)}
+			if _, err := tx.NewInsert().Model(inv).Exec(ctx); err != nil {
+				return err
+			}
+		}
 		actor := models.Actor{UserID: owner.ID, Role: models.RoleOwner}
 		for i := range 60 {
 			name := fmt.Sprintf("%s — nightly build and deploy robot %d", fitNames[i%len(fitNames)], i)
@@ -235,7 +243,8 @@ func TestConsoleFits(t *testing.T) {
 				}
 			}
 			if role == "owner" {
-				pages = append(pages, "/w/"+d.slug+"/members?page=2", "/w/"+d.slug+"/usage?range=7")
+				pages = append(pages, "/w/"+d.slug+"/members?page=2", "/w/"+d.slug+"/members?role=viewer&sort=-active", "/w/"+d.slug+"/invitations",
+					"/w/"+d.slug+"/invitations?status=expired", "/w/"+d.slug+"/usage?range=7")
 				// The first row's page of each list that links to one (an agent, a task).
 				for _, p := range pages {
 					if strings.HasSuffix(p, "/agents") || strings.HasSuffix(p, "/tasks") {

@@ -65,19 +65,19 @@ func TestAuditLogAccessPagesFiltersAndCSV(t *testing.T) {
 	if len(rows) != models.AuditPageSize || rows[0] != "test.odd t69" || rows[49] != "test.even t20" {
 		t.Fatalf("first page: %d rows, %q … %q", len(rows), rows[0], rows[len(rows)-1])
 	}
-	next, ok := first.Doc().Find(`[data-testid="audit-older"]`).Attr("href")
+	next, ok := first.Doc().Find(`[data-testid="audit-pagination"] [data-testid="page-next"]`).Attr("href")
 	if !ok {
 		t.Fatal("no link to older events")
 	}
 	second := cl.Get(next)
 	rows2 := auditRows(second)
-	if len(rows2) == 0 || rows2[0] != "test.odd t19" || !second.Has("audit-newest") {
+	if len(rows2) == 0 || rows2[0] != "test.odd t19" || !second.Has("page-first") {
 		t.Fatalf("second page starts with %q", rows2)
 	}
 
 	filtered := cl.Get(base + "?action=test.odd&actor=" + c.admin.Email)
 	fr := auditRows(filtered)
-	if len(fr) != 35 || filtered.Has("audit-older") {
+	if len(fr) != 35 || filtered.Has("page-next") {
 		t.Fatalf("filtered: %d rows", len(fr))
 	}
 	if sel, _ := filtered.Doc().Find(`#f-action option[selected]`).Attr("value"); sel != "test.odd" {

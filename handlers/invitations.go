@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -12,11 +14,54 @@ import (
 	"atrium/models"
 	"atrium/models/mail"
 	"atrium/views"
+	"atrium/views/components"
 )
 
-// invitationsIndex sends the invitation list's address to the members page, which shows them.
+// invitationsIndex lists the workspace's open invitations, pending (the default) or expired
+// (?status=expired), newest first, 50 to a page. After a resend without mail it shows the new
+// link once.
 func (s *Server) invitationsIndex(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, paths.Members.URL(membership(c).Slug)+"#invitations")
+	m := membership(c)
+	expired := c.QueryParam("status") == "expired"
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	vm := views.InvitationsPage{Frame: s.frame(c, "Invitations", "members"), Slug: m.Slug, Expired: expired,
+		CanInvite: len(models.InvitationPermissions{Role: m.Role}.InviteRoles()) > 0}
+	var link views.InvitationLink
+	if !isHTMX(c) && s.takeSecret(c, "invitation", &link) {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		vm.Link = &link
+	}
+	now := s.Now()
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		l, err := models.ListInvitations(ctx, tn, expired, page, now)
+		if err != nil {
+			return err
+		}
+		vm.Pending, vm.ExpiredCount = l.Pending, l.Expired
+		q := url.Values{}
+		if expired {
+			q.Set("status", "expired")
+		}
+		vm.Pager = components.Pager{Page: l.Page, Pages: l.Pages, Total: l.Total, PerPage: models.InvitationPageSize,
+			Base: paths.Invitations.URL(m.Slug), Query: q, Label: "Invitation pages", Noun: "invitations", TestID: "invitations"}
+		for _, inv := range l.Invitations {
+			row := views.InvitationRowVM{ID: inv.ID.String(), Email: inv.Email, RoleLabel: inv.Role.Label(),
+				Sent: inv.CreatedAt, Expires: inv.ExpiresAt, Expired: inv.State(now) == models.InvitationExpired,
+				CanManage: models.InvitationPermissions{Role: m.Role}.Manage(&inv) == nil}
+			if inv.InvitedBy != nil {
+				row.InvitedBy = l.InviterNames[*inv.InvitedBy]
+			}
+			if row.InvitedBy == "" {
+				row.InvitedBy = "A former member"
+			}
+			vm.Rows = append(vm.Rows, row)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, views.InvitationsView(vm), nil)
 }
 
 // invitationLink is the absolute address of an invitation, on the configured public base URL.
@@ -39,11 +84,10 @@ func (s *Server) queueInvitation(ctx context.Context, c echo.Context, tn *models
 // is on its way (the outbox delivers it, retrying as long as it takes) and the page says so;
 // without, the members page shows the link once after the redirect, kept sealed meanwhile (see
 // stashSecret).
-func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation, verb string) error {
-	m := membership(c)
+func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation, verb, back string) error {
 	if s.Cfg.SMTPURL != "" {
 		s.flash(c, "Invitation "+verb+": it is being mailed to "+inv.Email+".")
-		return s.redirect(c, paths.Members.URL(m.Slug))
+		return s.redirect(c, back)
 	}
 	shown := &views.InvitationLink{Email: inv.Email, URL: s.invitationLink(inv.Token)}
 	if err := s.stashSecret(c, "invitation", shown); err != nil {
@@ -54,7 +98,7 @@ func (s *Server) deliverInvitation(c echo.Context, inv *models.IssuedInvitation,
 		note = " (without SMTP_URL the mail went to the development mailbox, " + paths.DevMail.URL() + ")"
 	}
 	s.flash(c, "Invitation "+verb+": copy the link below for "+inv.Email+note+".")
-	return s.redirect(c, paths.Members.URL(m.Slug))
+	return s.redirect(c, back)
 }
 
 // invitationCreate invites an email with a role.
@@ -85,7 +129,7 @@ func (s *Server) invitationCreate(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return s.deliverInvitation(c, inv, "created")
+	return s.deliverInvitation(c, inv, "created", paths.Members.URL(membership(c).Slug))
 }
 
 // membersFormError re-renders the members page with the invite form's errors.
@@ -124,9 +168,16 @@ func (s *Server) invitationResend(c echo.Context) error {
 		return s.queueInvitation(ctx, c, tn, inv)
 	})
 	if err != nil {
+		// A refusal (the seat it would take back is gone, someone revoked it meanwhile) is said on
+		// the list it came from.
+		if status, _, msg := classify(err); status < 500 && !isNotFound(err) && !isHTMX(c) {
+			s.flashError(c, msg)
+			return s.redirect(c, views.InvitationsURL(membership(c).Slug, c.FormValue("from") == "expired"))
+		}
 		return err
 	}
-	return s.deliverInvitation(c, inv, "sent again")
+	// The resent invitation is pending again: the list of pending ones shows it.
+	return s.deliverInvitation(c, inv, "sent again", paths.Invitations.URL(membership(c).Slug))
 }
 
 // invitationRevokeConfirm asks before withdrawing an invitation.
@@ -147,7 +198,7 @@ func (s *Server) invitationRevokeConfirm(c echo.Context) error {
 	return s.confirmPanel(c, views.ConfirmPage{Frame: s.frame(c, "Revoke invitation", "members"),
 		Heading: "Revoke the invitation for " + inv.Email + "?",
 		Message: "The link stops working at once and its seat is free again. You can invite " + inv.Email + " again later.",
-		Action:  c.Request().URL.Path, Button: "Revoke invitation", Cancel: paths.Members.URL(m.Slug)})
+		Action:  c.Request().URL.Path, Button: "Revoke invitation", Cancel: paths.Invitations.URL(m.Slug)})
 }
 
 // invitationRevoke withdraws an invitation, once confirmed.
@@ -169,7 +220,7 @@ func (s *Server) invitationRevoke(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "The invitation for "+inv.Email+" is revoked.")
-	return s.redirect(c, paths.Members.URL(membership(c).Slug))
+	return s.redirect(c, paths.Invitations.URL(membership(c).Slug))
 }
 
 // invitationPage shows what a link invites to. Anyone may open it: a visitor gets a sign-up form

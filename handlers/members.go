@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
+	"atrium/views/components"
 )
 
 // membersExtras is what a members page shows beyond the lists: a form being corrected, a link
@@ -33,22 +35,29 @@ func actor(c echo.Context) models.Actor {
 // invitations and the seat count, read in one workspace transaction.
 func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage, error) {
 	m, me := membership(c), currentUser(c)
-	q := strings.TrimSpace(c.QueryParam("q"))
-	if len(q) > 100 {
-		q = q[:100]
+	f := memberFilter(c)
+	sort := string(f.Sort)
+	if f.Desc {
+		sort = "-" + sort
 	}
-	page, _ := strconv.Atoi(c.QueryParam("page"))
-	vm := views.MembersPage{Frame: s.frame(c, "Members", "members"), Slug: m.Slug, Query: q, Invite: x.invite, Link: x.link,
+	vm := views.MembersPage{Frame: s.frame(c, "Members", "members"), Slug: m.Slug, Query: f.Query, Role: string(f.Role), Sort: sort,
+		RoleFilters: views.MemberRoleFilters, SortChoices: views.MemberSortChoices, Invite: x.invite, Link: x.link,
 		CanInvite: len(models.InvitationPermissions{Role: m.Role}.InviteRoles()) > 0}
 	now := s.Now()
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		// Everything the page shows in one statement.
-		pd, err := models.ReadMembersPage(ctx, tn, me.ID, q, page, now)
+		pd, err := models.ReadMembersPageBy(ctx, tn, me.ID, f, now)
 		if err != nil {
 			return err
 		}
 		owners, list := pd.Owners, pd.Listing
 		vm.Page, vm.Pages, vm.Total = list.Page, list.Pages, list.Total
+		q := url.Values{"q": {vm.Query}, "role": {vm.Role}}
+		if sort != string(models.MemberSortRole) {
+			q.Set("sort", sort)
+		}
+		vm.Pager = components.Pager{Page: list.Page, Pages: list.Pages, Total: list.Total, PerPage: models.MemberPageSize,
+			Base: paths.Members.URL(m.Slug), Query: q, Label: "Member pages", Noun: "members", TestID: "members"}
 		for _, mem := range list.Members {
 			vm.Rows = append(vm.Rows, s.memberRow(c, mem, owners, list.LastActive[mem.UserID], now))
 		}
@@ -63,17 +72,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 			vm.Seats.Level = ""
 		}
 		vm.SeatNotice = seatNotice(seats, owners, limit, m)
-		invs, names := pd.Invitations, pd.InviterNames
-		for _, inv := range invs {
-			row := views.InvitationRowVM{ID: inv.ID.String(), Email: inv.Email, RoleLabel: inv.Role.Label(),
-				Sent: inv.CreatedAt, Expires: inv.ExpiresAt,
-				Expired:   inv.State(now) == models.InvitationExpired,
-				CanManage: models.InvitationPermissions{Role: m.Role}.Manage(&inv) == nil}
-			if inv.InvitedBy != nil {
-				row.InvitedBy = names[*inv.InvitedBy]
-			}
-			vm.Invitations = append(vm.Invitations, row)
-		}
+		vm.Pending, vm.Expired = pd.Pending, pd.Expired
 		return nil
 	})
 	if vm.Invite.Role == "" {
@@ -83,6 +82,22 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		vm.InviteRoles = append(vm.InviteRoles, views.RoleOption{Value: string(r), Label: r.Label(), Selected: string(r) == vm.Invite.Role})
 	}
 	return vm, err
+}
+
+// memberFilter reads the member list's search, role filter, order and page from the query
+// string; what is not one of them is the default (every role, owners first).
+func memberFilter(c echo.Context) models.MemberFilter {
+	q := strings.TrimSpace(c.QueryParam("q"))
+	if len(q) > 100 {
+		q = q[:100]
+	}
+	f := models.MemberFilter{Query: q}
+	if r, ok := models.ParseRole(c.QueryParam("role")); ok {
+		f.Role = r
+	}
+	f.Sort, f.Desc = models.ParseMemberSort(c.QueryParam("sort"))
+	f.Page, _ = strconv.Atoi(c.QueryParam("page"))
+	return f
 }
 
 // memberRow is one member as the signed-in member may see and handle them: the model's

@@ -65,7 +65,7 @@ func (s *Server) supportIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	vm := views.SupportPage{Frame: s.frame(c, "Support console", ""), Q: q.Q, Sort: q.Sort, Desc: q.Desc, Page: l.Page, Pages: l.Pages,
+	vm := views.SupportPage{Frame: s.frame(c, "Support console", ""), PerPage: models.SupportPageSize, Q: q.Q, Sort: q.Sort, Desc: q.Desc, Page: l.Page, Pages: l.Pages,
 		Total: l.Total, Columns: supportColumns, MonthLabel: l.Month.Format("January 2006"), HourLabel: l.Hour.Format("15:04 UTC")}
 	for i := range l.Rows {
 		r := &l.Rows[i]

@@ -160,7 +160,8 @@ func (s *Server) agentsIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	vm := views.AgentsPage{Frame: s.frame(c, "Agents", "agents"), Slug: m.Slug, Query: query, Page: p.Page, Pages: p.Pages, Total: p.Total}
+	vm := views.AgentsPage{Frame: s.frame(c, "Agents", "agents"), Slug: m.Slug, Query: query, Page: p.Page, Pages: p.Pages, Total: p.Total,
+		PerPage: models.AgentPageSize}
 	for i := range p.Agents {
 		vm.Rows = append(vm.Rows, agentRow(m.Slug, &p.Agents[i]))
 	}

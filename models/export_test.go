@@ -12,3 +12,6 @@ func PreparesStatements(db *bun.DB) bool {
 	_, off := noPrepare.Load(db.DB)
 	return !off
 }
+
+// MembersPageSQL is the members page's statement and arguments, for a test to EXPLAIN.
+var MembersPageSQL = membersPageSQL

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -404,4 +405,83 @@ func (p InvitationPermissions) Manage(inv *Invitation) error {
 		return Errorf(ErrForbidden, "Only an owner can manage an invitation to become owner.")
 	}
 	return nil
+}
+
+// InvitationPageSize is how many invitations one page of the list shows.
+const InvitationPageSize = 50
+
+// InvitationListing is one page of a workspace's open invitations (neither accepted nor
+// revoked) of one state, with the counts of both states.
+type InvitationListing struct {
+	Invitations []Invitation
+	// InviterNames maps the listed invitations' inviters to their display names.
+	InviterNames     map[uuid.UUID]string
+	Pending, Expired int
+	// Total counts the listed state's invitations; Page and Pages number its pages from 1.
+	Total, Page, Pages int
+}
+
+// ListInvitations reads, in one statement, page (from 1) of the tenant's workspace's open
+// invitations that are pending at now, or that have expired (expired), newest first, with the
+// inviters' names and both states' counts. It reads invitations_open_idx: accepted and revoked
+// invitations are not in it.
+func ListInvitations(ctx context.Context, tn *Tenant, expired bool, page int, now time.Time) (*InvitationListing, error) {
+	page = min(max(page, 1), 1<<30)
+	state := `i.expires_at > $2`
+	if expired {
+		state = `i.expires_at <= $2`
+	}
+	var row struct {
+		Pending, Expired int
+		Rows             []byte
+	}
+	err := tn.queryRow(ctx, `WITH counts AS (
+		  SELECT count(*) FILTER (WHERE expires_at > $2)::int AS pending, count(*) FILTER (WHERE expires_at <= $2)::int AS expired
+		  FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL
+		)
+		SELECT c.pending, c.expired,
+		  (SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'email', i.email, 'role', i.role, 'invited_by', i.invited_by,
+		       'created_at', i.created_at, 'expires_at', i.expires_at, 'inviter_name', u.name, 'inviter_email', u.email)
+		       ORDER BY i.created_at DESC, i.id), '[]')
+		   FROM (SELECT * FROM invitations AS i
+		     WHERE i.workspace_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND `+state+`
+		     ORDER BY i.created_at DESC, i.id LIMIT $3::int
+		     OFFSET (least($4::int, greatest(1, (CASE WHEN $5::bool THEN c.expired ELSE c.pending END + $3::int - 1) / $3::int)) - 1) * $3::int) AS i
+		   LEFT JOIN users AS u ON u.id = i.invited_by) AS rows
+		FROM counts AS c`, tn.ws, now, InvitationPageSize, page, expired).Scan(&row.Pending, &row.Expired, &row.Rows)
+	if err != nil {
+		return nil, fmt.Errorf("list invitations: %w", err)
+	}
+	out := &InvitationListing{Pending: row.Pending, Expired: row.Expired, InviterNames: map[uuid.UUID]string{}}
+	out.Total = out.Pending
+	if expired {
+		out.Total = out.Expired
+	}
+	out.Pages = max(1, (out.Total+InvitationPageSize-1)/InvitationPageSize)
+	out.Page = min(page, out.Pages)
+	var invs []struct {
+		ID          uuid.UUID  `json:"id"`
+		Email       string     `json:"email"`
+		Role        Role       `json:"role"`
+		InvitedBy   *uuid.UUID `json:"invited_by"`
+		CreatedAt   time.Time  `json:"created_at"`
+		ExpiresAt   time.Time  `json:"expires_at"`
+		InviterName *string    `json:"inviter_name"`
+		InviterMail *string    `json:"inviter_email"`
+	}
+	if err := json.Unmarshal(row.Rows, &invs); err != nil {
+		return nil, fmt.Errorf("list invitations: %w", err)
+	}
+	for _, j := range invs {
+		out.Invitations = append(out.Invitations, Invitation{Scoped: Scoped{WorkspaceID: tn.ws}, ID: j.ID, Email: j.Email, Role: j.Role,
+			InvitedBy: j.InvitedBy, CreatedAt: j.CreatedAt, ExpiresAt: j.ExpiresAt})
+		if j.InvitedBy != nil && j.InviterMail != nil {
+			name := ""
+			if j.InviterName != nil {
+				name = *j.InviterName
+			}
+			out.InviterNames[*j.InvitedBy] = (&User{Name: name, Email: *j.InviterMail}).DisplayName()
+		}
+	}
+	return out, nil
 }

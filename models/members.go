@@ -254,11 +254,90 @@ type MemberListing struct {
 	Pages      int
 }
 
+// MemberSort is an order of the member list.
+type MemberSort string
+
+// The member list's orders; each reads in the order of an index (see ReadMembersPage).
+const (
+	MemberSortRole   MemberSort = "role"   // owners first, then by name (the default)
+	MemberSortName   MemberSort = "name"   // by name, then email
+	MemberSortJoined MemberSort = "joined" // by the date the member joined
+	MemberSortActive MemberSort = "active" // by the member's last activity here; never active counts as longest ago
+)
+
+// MemberSorts are the list's orders, the default first.
+var MemberSorts = []MemberSort{MemberSortRole, MemberSortName, MemberSortJoined, MemberSortActive}
+
+// MemberFilter chooses a page of the member list: a search by name or email (Query), a role
+// (none: every role), an order and its direction, and the page (from 1).
+type MemberFilter struct {
+	Query string
+	Role  Role
+	Sort  MemberSort
+	Desc  bool
+	Page  int
+}
+
+// ParseMemberSort reads an order as the list's address carries it: the order's name, with a
+// leading "-" for the other direction ("-joined": newest first). Anything else is the default.
+func ParseMemberSort(s string) (MemberSort, bool) {
+	desc := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for _, o := range MemberSorts {
+		if string(o) == s {
+			return o, desc
+		}
+	}
+	return MemberSortRole, false
+}
+
+// orderBy is the filter's ORDER BY over workspace_members m, ending in a unique tie-break. Each
+// order and its reverse follow one index (workspace_members_page_idx for the role, the indexes of
+// migration 20261201010101 for the others): an index read backwards gives the other direction. A
+// role filter's rows are read from the index and filtered (an enum's comparison is not leakproof,
+// so row-level security keeps it out of the index condition): the page reads on until it is full.
+func (f MemberFilter) orderBy() string {
+	asc := map[MemberSort]string{
+		MemberSortRole:   "m.role, m.sort_name, m.sort_email",
+		MemberSortName:   "m.sort_name, m.sort_email",
+		MemberSortJoined: "m.created_at, m.user_id",
+		MemberSortActive: "m.last_seen_at NULLS FIRST, m.user_id",
+	}
+	desc := map[MemberSort]string{
+		MemberSortRole:   "m.role DESC, m.sort_name DESC, m.sort_email DESC",
+		MemberSortName:   "m.sort_name DESC, m.sort_email DESC",
+		MemberSortJoined: "m.created_at DESC, m.user_id DESC",
+		MemberSortActive: "m.last_seen_at DESC NULLS LAST, m.user_id DESC",
+	}
+	o := asc
+	if f.Desc {
+		o = desc
+	}
+	sort := f.Sort
+	if _, ok := o[sort]; !ok {
+		sort = MemberSortRole
+	}
+	if sort == MemberSortRole && f.Role != "" {
+		// One role listed: its order by role is its order by name, and the name's index holds no
+		// other role's rows ahead of it.
+		sort = MemberSortName
+	}
+	return o[sort]
+}
+
 // ListMembers returns page (from 1) of the tenant's workspace members whose name or email
 // contains query, owners first, then by name.
 func ListMembers(ctx context.Context, tn *Tenant, query string, page int) (*MemberListing, error) {
-	query = strings.TrimSpace(query)
+	return ListMembersBy(ctx, tn, MemberFilter{Query: query, Page: page})
+}
+
+// ListMembersBy returns the page of the tenant's workspace members that f chooses, in its order.
+func ListMembersBy(ctx context.Context, tn *Tenant, f MemberFilter) (*MemberListing, error) {
+	query := strings.TrimSpace(f.Query)
 	filter := func(q *bun.SelectQuery) *bun.SelectQuery {
+		if f.Role != "" {
+			q = q.Where("m.role = ?", f.Role)
+		}
 		if query == "" {
 			return q
 		}
@@ -274,9 +353,9 @@ func ListMembers(ctx context.Context, tn *Tenant, query string, page int) (*Memb
 		return nil, fmt.Errorf("count members: %w", err)
 	}
 	out.Pages = max(1, (out.Total+MemberPageSize-1)/MemberPageSize)
-	out.Page = min(max(page, 1), out.Pages)
+	out.Page = min(max(f.Page, 1), out.Pages)
 	err = filter(tn.db().NewSelect().Model(&out.Members).Relation("User")).
-		OrderExpr(`m.role, lower("user".name), "user".email`).
+		OrderExpr(f.orderBy()).
 		Limit(MemberPageSize).Offset(int64((out.Page - 1) * MemberPageSize)).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
@@ -451,10 +530,9 @@ type MembersPageData struct {
 	Self   *Member
 	// Seats counts members plus invitations pending at the time given.
 	Seats int64
-	// Invitations are the pending ones (not accepted or revoked, expired included), newest first,
-	// with their inviters' display names.
-	Invitations  []Invitation
-	InviterNames map[uuid.UUID]string
+	// Pending and Expired count the open invitations (not accepted or revoked) that have not
+	// expired, and that have, at the time given (the invitations list shows them).
+	Pending, Expired int
 }
 
 type pageUserJSON struct {
@@ -483,17 +561,6 @@ func (j pageMemberJSON) member(ws uuid.UUID) Member {
 		TwoFactor: j.TwoFactor}
 }
 
-type pageInvitationJSON struct {
-	ID          uuid.UUID  `json:"id"`
-	Email       string     `json:"email"`
-	Role        Role       `json:"role"`
-	InvitedBy   *uuid.UUID `json:"invited_by"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   time.Time  `json:"expires_at"`
-	InviterName string     `json:"inviter_name"`
-	InviterMail string     `json:"inviter_email"`
-}
-
 // pageMemberColumns is a member row with its user as JSON (members m, users u).
 const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.role, 'created_at', m.created_at,
 	'two_factor', atrium_has_second_factor(m.user_id),
@@ -508,74 +575,87 @@ const pageListedColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.ro
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at)
 	FROM users AS u WHERE u.id = m.user_id))`
 
-// ReadMembersPage reads, in one statement, what the members page shows: the page of members
-// matching query (as ListMembers), the owners (CountOwners), the viewer's own membership
-// (MemberByUserID), the seats used at now (SeatsUsed) and the pending invitations with their
-// inviters' names (PendingInvitations, InviterNames). It runs inside the workspace's transaction.
-//
-// The page is read in the order of workspace_members_page_idx (role, then the sort keys each
-// membership keeps of its user's name and email), so without a search it reads only the rows up
-// to the page's end, not every member: under row-level security the index's condition is
-// workspace_id alone, a leakproof comparison, and the order is the index's. Another order of the
-// list (by name, date joined, last active) keeps this shape with an index of its own whose
-// columns follow workspace_id in the ORDER BY's order, ending in a unique tie-break; a filter on
-// an enum (a role) is not leakproof, so it is a filter on that index's rows unless a partial index
-// per value carries it, as workspace_members_owners_idx does for the owners. A search (query)
-// reads every member's name and email, as a search must.
+// ReadMembersPage reads the members page for a search and a page, in the default order.
 func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query string, page int, now time.Time) (*MembersPageData, error) {
-	query = strings.TrimSpace(query)
-	page = min(max(page, 1), math.MaxInt32) // beyond the last page is the last page
-	// The search pattern is the last parameter, and only there when there is a search: a prepared
-	// statement cannot leave a parameter unused.
-	args := []any{tn.ws, self, page, MemberPageSize, now}
+	return ReadMembersPageBy(ctx, tn, self, MemberFilter{Query: query, Page: page}, now)
+}
+
+// membersPageSQL is ReadMembersPageBy's statement and its arguments.
+func membersPageSQL(ws, self uuid.UUID, f MemberFilter, now time.Time) (string, []any) {
+	query := strings.TrimSpace(f.Query)
+	page := min(max(f.Page, 1), math.MaxInt32) // beyond the last page is the last page
+	// Parameters follow the fixed five only when used: a prepared statement cannot leave a
+	// parameter unused.
+	args := []any{ws, self, page, MemberPageSize, now}
 	filter, searchJoin := "", ""
 	if query != "" {
-		filter, searchJoin = ` AND (u.email ILIKE $6 OR u.name ILIKE $6)`, ` JOIN users AS u ON u.id = m.user_id`
 		args = append(args, "%"+likeEscaper.Replace(query)+"%")
+		n := fmt.Sprint(len(args))
+		filter, searchJoin = ` AND (u.email ILIKE $`+n+` OR u.name ILIKE $`+n+`)`, ` JOIN users AS u ON u.id = m.user_id`
 	}
-	// Without a search the listing's count is the members' count, which the seats need too: both
+	if f.Role != "" {
+		args = append(args, string(f.Role))
+		filter += ` AND m.role = $` + fmt.Sprint(len(args)) + `::member_role`
+	}
+	// Without a filter the listing's count is the members' count, which the seats need too: both
 	// are the count workspace_member_counts keeps (one row, not every member through row-level
 	// security's policy, which is not free).
 	counted := `SELECT coalesce((SELECT members FROM workspace_member_counts WHERE workspace_id = $1), 0)::int AS n`
 	memberCount := `p.total::bigint`
 	if filter != "" {
 		memberCount = `coalesce((SELECT members FROM workspace_member_counts WHERE workspace_id = $1), 0)`
-		counted = `SELECT count(*)::int AS n FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
+		counted = `SELECT count(*)::int AS n FROM workspace_members AS m` + searchJoin + `
 		  WHERE m.workspace_id = $1` + filter
 	}
-	var row struct {
-		Total, Page, Pages, Owners int
-		Seats                      int64
-		Members, Self, Invitations []byte
-	}
-	err := tn.queryRow(ctx, `WITH paging AS (
-		  SELECT n AS total, greatest(1, (n + $4::int - 1) / $4::int) AS pages FROM (`+counted+`) AS c
+	order := f.orderBy()
+	return `WITH paging AS (
+		  SELECT n AS total, greatest(1, (n + $4::int - 1) / $4::int) AS pages FROM (` + counted + `) AS c
 		), paged AS (
 		  SELECT total, pages, least(greatest($3::int, 1), pages) AS page FROM paging
+		), open AS (
+		  SELECT count(*) FILTER (WHERE expires_at > $5)::int AS pending, count(*) FILTER (WHERE expires_at <= $5)::int AS expired
+		  FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL
 		)
 		SELECT p.total, p.page, p.pages,
 		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = $1 AND role = 'owner') AS owners,
-		  `+memberCount+`
-		    + (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5) AS seats,
-		  (SELECT coalesce(jsonb_agg(`+pageListedColumns+` ORDER BY m.role, m.sort_name, m.sort_email), '[]') FROM (
-		     SELECT m.* FROM workspace_members AS m`+searchJoin+`
-		     WHERE m.workspace_id = $1`+filter+`
-		     ORDER BY m.role, m.sort_name, m.sort_email LIMIT $4::int OFFSET (p.page - 1) * $4::int) AS m) AS members,
-		  (SELECT `+pageMemberColumns+` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
-		     WHERE m.workspace_id = $1 AND m.user_id = $2) AS self,
-		  (SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'email', i.email, 'role', i.role, 'invited_by', i.invited_by,
-		       'created_at', i.created_at, 'expires_at', i.expires_at, 'inviter_name', i.inviter_name, 'inviter_email', i.inviter_email)
-		       ORDER BY i.created_at DESC), '[]') FROM (
-		     SELECT inv.*, u.name AS inviter_name, u.email AS inviter_email
-		     FROM invitations AS inv LEFT JOIN users AS u ON u.id = inv.invited_by
-		     WHERE inv.workspace_id = $1 AND inv.accepted_at IS NULL AND inv.revoked_at IS NULL
-		     ORDER BY inv.created_at DESC LIMIT 500) AS i) AS invitations
-		FROM paged AS p`, args...).
-		Scan(&row.Total, &row.Page, &row.Pages, &row.Owners, &row.Seats, &row.Members, &row.Self, &row.Invitations)
+		  ` + memberCount + ` + o.pending AS seats, o.pending, o.expired,
+		  (SELECT coalesce(jsonb_agg(` + pageListedColumns + ` ORDER BY ` + order + `), '[]') FROM (
+		     SELECT m.* FROM workspace_members AS m` + searchJoin + `
+		     WHERE m.workspace_id = $1` + filter + `
+		     ORDER BY ` + order + ` LIMIT $4::int OFFSET (p.page - 1) * $4::int) AS m) AS members,
+		  (SELECT ` + pageMemberColumns + ` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
+		     WHERE m.workspace_id = $1 AND m.user_id = $2) AS self
+		FROM paged AS p, open AS o`, args
+}
+
+// ReadMembersPageBy reads, in one statement, what the members page shows: the page of members f
+// chooses (as ListMembersBy), the owners (CountOwners), the viewer's own membership
+// (MemberByUserID), the seats used at now (SeatsUsed) and the counts of open invitations, pending
+// and expired. It runs inside the workspace's transaction.
+//
+// The page is read in the order of an index: workspace_members_page_idx (role, then the sort keys
+// each membership keeps of its user's name and email) for the default order, and one index per
+// other order whose columns follow workspace_id in the ORDER BY's order, ending in a unique
+// tie-break (by name, date joined, last active); the other direction reads the same index
+// backwards. So without a search it reads only the rows up to the page's end, not every member:
+// under row-level security the index's condition is workspace_id alone, a leakproof comparison,
+// and the order is the index's. A role filter compares an enum, which is not leakproof: it is a
+// filter on the index's rows (reading on until the page is full), unless a partial index per value
+// carries it, as workspace_members_owners_idx does for the owner count. A search (query) reads
+// every member's name and email, as a search must.
+func ReadMembersPageBy(ctx context.Context, tn *Tenant, self uuid.UUID, f MemberFilter, now time.Time) (*MembersPageData, error) {
+	query, args := membersPageSQL(tn.ws, self, f, now)
+	var row struct {
+		Total, Page, Pages, Owners, Pending, Expired int
+		Seats                                        int64
+		Members, Self                                []byte
+	}
+	err := tn.queryRow(ctx, query, args...).
+		Scan(&row.Total, &row.Page, &row.Pages, &row.Owners, &row.Seats, &row.Pending, &row.Expired, &row.Members, &row.Self)
 	if err != nil {
 		return nil, fmt.Errorf("members page: %w", err)
 	}
-	out := &MembersPageData{Owners: row.Owners, Seats: row.Seats, InviterNames: map[uuid.UUID]string{},
+	out := &MembersPageData{Owners: row.Owners, Seats: row.Seats, Pending: row.Pending, Expired: row.Expired,
 		Listing: &MemberListing{Total: row.Total, Page: row.Page, Pages: row.Pages}}
 	var members []pageMemberJSON
 	if err := json.Unmarshal(row.Members, &members); err != nil {
@@ -596,16 +676,5 @@ func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query stri
 	}
 	m := me.member(tn.ws)
 	out.Self = &m
-	var invs []pageInvitationJSON
-	if err := json.Unmarshal(row.Invitations, &invs); err != nil {
-		return nil, fmt.Errorf("members page: %w", err)
-	}
-	for _, j := range invs {
-		out.Invitations = append(out.Invitations, Invitation{Scoped: Scoped{WorkspaceID: tn.ws}, ID: j.ID, Email: j.Email, Role: j.Role,
-			InvitedBy: j.InvitedBy, CreatedAt: j.CreatedAt, ExpiresAt: j.ExpiresAt})
-		if j.InvitedBy != nil && (j.InviterName != "" || j.InviterMail != "") {
-			out.InviterNames[*j.InvitedBy] = (&User{Name: j.InviterName, Email: j.InviterMail}).DisplayName()
-		}
-	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"atrium/handlers/paths"
+	"atrium/views/components"
 	"atrium/views/layouts"
 )
 
@@ -65,6 +66,20 @@ func (p AuditPage) NextURL() string {
 	v := p.filter()
 	v.Set("after", p.Next)
 	return pathWithQuery(p.Base(), v)
+}
+
+// Pager is the log's pagination: by position (a deep page costs what the first does), newest
+// first.
+func (p AuditPage) Pager() components.Pager {
+	pg := components.Pager{Keyset: true, Shown: len(p.Rows), Label: "Audit log pages", Noun: "events", TestID: "audit",
+		NextLabel: "Older", FirstLabel: "Newest"}
+	if p.Next != "" {
+		pg.Next = p.NextURL()
+	}
+	if p.Later {
+		pg.First = p.FirstURL()
+	}
+	return pg
 }
 
 // CSVURL downloads every event the filters match.

@@ -2,23 +2,31 @@ package views
 
 import (
 	"net/url"
-	"strconv"
+	"strings"
 	"time"
 
 	"atrium/handlers/paths"
+	"atrium/views/components"
 	"atrium/views/layouts"
 )
 
-// MembersPage is /w/:slug/members: the members, the pending invitations and the invite form.
+// MembersPage is /w/:slug/members: the members, the invite form and the invitations' counts.
 type MembersPage struct {
 	layouts.Frame
 	Slug  string
 	Query string
+	// Role filters the list ("" every role); Sort is its order as the address carries it
+	// ("role", "name", "-joined": a leading "-" is the other direction).
+	Role, Sort string
+	// RoleFilters and SortChoices are the filter form's options.
+	RoleFilters, SortChoices []Choice
 	// Page and Pages number the member list's pages from 1; Total counts the matching members.
 	Page, Pages, Total int
+	Pager              components.Pager
 	Rows               []MemberRowVM
-	Invitations        []InvitationRowVM
-	Seats              MeterVM
+	// Pending and Expired count the open invitations, for the Invitations tab.
+	Pending, Expired int
+	Seats            MeterVM
 	// SeatNotice says on the invite form how the seats stand when that matters; nil otherwise.
 	SeatNotice  *SeatNotice
 	CanInvite   bool
@@ -30,20 +38,90 @@ type MembersPage struct {
 	Self *SelfVM
 }
 
-// PageURL is the list's address for page n, keeping the search.
-func (p MembersPage) PageURL(n int) string {
+// Filtered is true when a search or a role filter narrows the list.
+func (p MembersPage) Filtered() bool { return p.Query != "" || p.Role != "" }
+
+// ListURL is the list's address with the search, the role filter and the order given.
+func (p MembersPage) ListURL(q, role, sort string) string {
 	v := url.Values{}
-	if p.Query != "" {
-		v.Set("q", p.Query)
+	if q != "" {
+		v.Set("q", q)
 	}
-	if n > 1 {
-		v.Set("page", strconv.Itoa(n))
+	if role != "" {
+		v.Set("role", role)
+	}
+	if sort != "" && sort != "role" {
+		v.Set("sort", sort)
 	}
 	u := paths.Members.URL(p.Slug)
 	if len(v) > 0 {
 		u += "?" + v.Encode()
 	}
 	return u
+}
+
+// sortFirst is each column's first direction when its header is chosen: names A to Z, the
+// newest and the most recently active first.
+var sortFirst = map[string]string{"name": "name", "role": "role", "joined": "-joined", "active": "-active"}
+
+// SortURL is the column's header link: its order, or the other direction when it is the order
+// already. The first page, keeping the search and the role filter.
+func (p MembersPage) SortURL(col string) string {
+	next := sortFirst[col]
+	switch p.Sort {
+	case col:
+		next = "-" + col
+	case "-" + col:
+		next = col
+	}
+	return p.ListURL(p.Query, p.Role, next)
+}
+
+// AriaSort is the column's aria-sort: "ascending", "descending" or "" when the list is not in
+// its order.
+func (p MembersPage) AriaSort(col string) string {
+	switch p.Sort {
+	case col:
+		return "ascending"
+	case "-" + col:
+		return "descending"
+	}
+	return ""
+}
+
+// MemberSortChoices are the member list's orders, as the filter form offers them.
+var MemberSortChoices = []Choice{
+	{"role", "Role, owners first"}, {"-role", "Role, viewers first"},
+	{"name", "Name, A to Z"}, {"-name", "Name, Z to A"},
+	{"-joined", "Joined, newest first"}, {"joined", "Joined, oldest first"},
+	{"-active", "Last active, most recent first"}, {"active", "Last active, longest ago first"},
+}
+
+// MemberRoleFilters are the member list's role filters.
+var MemberRoleFilters = []Choice{{"", "All roles"}, {"owner", "Owners"}, {"admin", "Admins"}, {"member", "Members"}, {"viewer", "Viewers"}}
+
+// InvitationsPage is /w/:slug/invitations: the open invitations, pending or expired.
+type InvitationsPage struct {
+	layouts.Frame
+	Slug string
+	// Expired shows the expired invitations; else the pending ones.
+	Expired bool
+	// Pending and ExpiredCount count both states, for the tabs.
+	Pending, ExpiredCount int
+	Rows                  []InvitationRowVM
+	Pager                 components.Pager
+	// CanInvite offers the invite form's link.
+	CanInvite bool
+	// Link is an invitation link shown once, when it could not be (or was not) mailed.
+	Link *InvitationLink
+}
+
+// InvitationsURL is the invitations list of one state.
+func InvitationsURL(slug string, expired bool) string {
+	if expired {
+		return paths.Invitations.URL(slug) + "?status=expired"
+	}
+	return paths.Invitations.URL(slug)
 }
 
 // SelfVM is the viewer's own membership.
@@ -187,4 +265,14 @@ type SeatNotice struct {
 	Level   string // "", "warn" or "limit"
 	Text    string
 	TierURL string // where an owner changes the tier; empty for everyone else
+}
+
+// roleFilterLabel names a role filter's people in the plural ("admins").
+func roleFilterLabel(role string) string {
+	for _, c := range MemberRoleFilters {
+		if c.Value == role && role != "" {
+			return strings.ToLower(c.Label)
+		}
+	}
+	return "people"
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"atrium/handlers/paths"
+	"atrium/views/components"
 	"atrium/views/layouts"
 )
 
@@ -17,6 +18,7 @@ type SupportPage struct {
 	Rows []SupportRow
 	// Page and Pages number the table's pages from 1; Total counts the matching workspaces.
 	Page, Pages, Total int
+	PerPage            int
 	Columns            []SortColumn
 	// MonthLabel and HourLabel name the periods the use columns count.
 	MonthLabel, HourLabel string
@@ -40,9 +42,10 @@ func (p SupportPage) query(sort string, desc bool, page int) url.Values {
 	return v
 }
 
-// PageURL is page n of the table in the same order.
-func (p SupportPage) PageURL(n int) string {
-	return pathWithQuery(paths.SupportWorkspaces.URL(), p.query(p.Sort, p.Desc, n))
+// Pager is the table's pagination, keeping the search and the order.
+func (p SupportPage) Pager() components.Pager {
+	return components.Pager{Page: p.Page, Pages: p.Pages, Total: p.Total, PerPage: p.PerPage, Base: paths.SupportWorkspaces.URL(),
+		Query: p.query(p.Sort, p.Desc, 1), Label: "Workspace pages", Noun: "workspaces", TestID: "support"}
 }
 
 // CSVURL downloads every matching workspace in the same order.

@@ -2,10 +2,10 @@ package views
 
 import (
 	"net/url"
-	"strconv"
 	"time"
 
 	"atrium/handlers/paths"
+	"atrium/views/components"
 	"atrium/views/layouts"
 )
 
@@ -47,6 +47,15 @@ type TaskList struct {
 	// Filtered is true when a filter narrows the list (for the empty state's wording).
 	Filtered bool
 	CSRF     string
+}
+
+// Pager is the list's pagination: by position, so a deep page costs what the first does.
+func (l TaskList) Pager() components.Pager {
+	p := components.Pager{Keyset: true, Shown: len(l.Rows), Next: l.Next, Label: "Task list pages", Noun: "tasks", TestID: "tasks"}
+	if !l.IsFirst {
+		p.First = l.First
+	}
+	return p
 }
 
 // TaskRow is one task in a list.
@@ -95,21 +104,13 @@ type AgentsPage struct {
 	Rows  []AgentRow
 	// Page and Pages number the list's pages from 1; Total counts the agents matching the search.
 	Page, Pages, Total int
+	PerPage            int
 }
 
-// PageURL is the list's address for page n, keeping the search.
-func (p AgentsPage) PageURL(n int) string {
-	v := url.Values{}
-	if p.Query != "" {
-		v.Set("q", p.Query)
-	}
-	if n > 1 {
-		v.Set("page", strconv.Itoa(n))
-	}
-	if len(v) == 0 {
-		return paths.Agents.URL(p.Slug)
-	}
-	return paths.Agents.URL(p.Slug) + "?" + v.Encode()
+// Pager is the list's pagination, keeping the search.
+func (p AgentsPage) Pager() components.Pager {
+	return components.Pager{Page: p.Page, Pages: p.Pages, Total: p.Total, PerPage: p.PerPage, Base: paths.Agents.URL(p.Slug),
+		Query: url.Values{"q": {p.Query}}, Label: "Agent pages", Noun: "agents", TestID: "agents"}
 }
 
 // AgentRow is one agent with its figures.

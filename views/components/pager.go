@@ -19,6 +19,31 @@ type Pager struct {
 	Target string
 	// TestID prefixes the data-testid of the navigation ("members" gives "members-pagination").
 	TestID string
+
+	// Keyset marks a list paged by position (a deep page costs what the first does): it has no
+	// page numbers or total. Next is the next page's address ("" on the last), First the first
+	// page's ("" on the first), Shown how many items this page shows; NextLabel and FirstLabel
+	// name the links ("Next" and "First page" unless set, e.g. "Older" and "Newest").
+	Keyset                bool
+	Next, First           string
+	Shown                 int
+	NextLabel, FirstLabel string
+}
+
+// NextText is the keyset list's next link's text.
+func (p Pager) NextText() string {
+	if p.NextLabel != "" {
+		return p.NextLabel
+	}
+	return "Next"
+}
+
+// FirstText is the keyset list's first-page link's text.
+func (p Pager) FirstText() string {
+	if p.FirstLabel != "" {
+		return p.FirstLabel
+	}
+	return "First page"
 }
 
 // URL is the list's address at page n, with its filters.
