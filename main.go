@@ -47,7 +47,9 @@ type config struct {
 	databaseURL    string
 	appDatabaseURL string
 	listenURL      string // DATABASE_LISTEN_URL: a direct connection for key notifications
-	pooler         bool   // ATRIUM_DB_POOLER=transaction: APP_DATABASE_URL goes through a transaction pooler
+	replicaURL     string // DATABASE_REPLICA_URL: a streaming replica for the heavy reads
+	replicaMaxLag  time.Duration
+	pooler         bool // ATRIUM_DB_POOLER=transaction: APP_DATABASE_URL goes through a transaction pooler
 	addr           string
 	production     bool
 	trusted        []netip.Prefix
@@ -62,6 +64,7 @@ func readConfig(getenv func(string) string) (config, error) {
 		databaseURL:    getenv("DATABASE_URL"),
 		appDatabaseURL: getenv("APP_DATABASE_URL"),
 		listenURL:      getenv("DATABASE_LISTEN_URL"),
+		replicaURL:     getenv("DATABASE_REPLICA_URL"),
 		addr:           or(getenv("ATRIUM_ADDR"), "127.0.0.1:8080"),
 		smtpURL:        getenv("SMTP_URL"),
 		baseURL:        strings.TrimRight(getenv("ATRIUM_BASE_URL"), "/"),
@@ -99,6 +102,9 @@ func readConfig(getenv func(string) string) (config, error) {
 		return c, err
 	}
 	if c.lifetime, err = duration(getenv, "ATRIUM_SESSION_LIFETIME", 24*time.Hour); err != nil {
+		return c, err
+	}
+	if c.replicaMaxLag, err = duration(getenv, "ATRIUM_REPLICA_MAX_LAG", 30*time.Second); err != nil {
 		return c, err
 	}
 	if v := getenv("ATRIUM_HASH_MEMORY_MB"); v != "" {
@@ -276,8 +282,24 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 				fmt.Fprintln(stdout, "seeded the demo workspace")
 			}
 		}
-		srv := handlers.New(app, handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL, DeliverMail: true,
-			BaseURL: cfg.baseURL, SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version}, log)
+		hcfg := handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL, DeliverMail: true,
+			BaseURL: cfg.baseURL, SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version, ReplicaMaxLag: cfg.replicaMaxLag}
+		if cfg.replicaURL != "" {
+			// The runtime role on the replica, as on the primary. A replica that cannot be reached at
+			// start stops it (a wrong address should not go unnoticed); one that goes down later is
+			// checked on each heavy read, which meanwhile go to the primary.
+			opt := models.OpenOptions{URL: cfg.replicaURL, Pooler: cfg.pooler, MaxConns: 10}
+			if cfg.appDatabaseURL == "" {
+				opt.SetRole = models.AppRole
+			}
+			replica, err := models.Open(ctx, opt)
+			if err != nil {
+				return fmt.Errorf("%w (check DATABASE_REPLICA_URL)", err)
+			}
+			defer replica.Close()
+			hcfg.Replica = replica
+		}
+		srv := handlers.New(app, hcfg, log)
 		switch {
 		case cfg.smtpURL == "" && cfg.production:
 			log.Warn("SMTP_URL is not set: mail is not configured, so password reset, email confirmation and invitation mail are off")

@@ -35,6 +35,7 @@ func TestVersionAndBadConfig(t *testing.T) {
 		"base":    {"ATRIUM_BASE_URL": "atrium.example.com"},
 		"scheme":  {"ATRIUM_BASE_URL": "ftp://atrium.example.com"},
 		"pooler":  {"ATRIUM_DB_POOLER": "session"},
+		"lag":     {"ATRIUM_REPLICA_MAX_LAG": "soon"},
 	} {
 		err := run(context.Background(), []string{"atrium", "version"}, env(vars), strings.NewReader(""), &out)
 		if err == nil || strings.Contains(err.Error(), "\n") {

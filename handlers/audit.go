@@ -73,7 +73,9 @@ func (s *Server) auditCSV(c echo.Context) error {
 	}
 	f.After = ""
 	name := fmt.Sprintf("atrium-audit-%s-%s.csv", m.Slug, s.Now().UTC().Format("20060102"))
-	return s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+	read, from := s.heavyRead(c.Request().Context())
+	markReadFrom(c, from)
+	return s.inWorkspaceOn(c, read, func(ctx context.Context, tn *models.Tenant) error {
 		var w *csv.Writer
 		err := models.EachAudit(ctx, tn, f, func(e *models.AuditEntry) error {
 			if w == nil {

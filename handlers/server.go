@@ -45,6 +45,12 @@ type Config struct {
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
 	Version         string
+	// Replica, when set, is a streaming replica (as the runtime role) that the heavy reads use:
+	// the support console, the usage page and the CSV exports. It is used while it answers and lags
+	// at most ReplicaMaxLag (zero: 30 s); otherwise those reads go to the primary and say so.
+	// Nothing is written there.
+	Replica       *bun.DB
+	ReplicaMaxLag time.Duration
 }
 
 // Server holds the dependencies every handler uses.

@@ -61,11 +61,14 @@ func (s *Server) supportIndex(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	q := supportQuery(c)
-	l, err := models.SupportSearch(ctx, s.DB, u, q, s.Now())
+	read, from := s.heavyRead(ctx)
+	l, err := models.SupportSearch(ctx, s.DB, read, u, q, s.Now())
 	if err != nil {
 		return err
 	}
-	vm := views.SupportPage{Frame: s.frame(c, "Support console", ""), PerPage: models.SupportPageSize, Q: q.Q, Sort: q.Sort, Desc: q.Desc, Page: l.Page, Pages: l.Pages,
+	f := s.frame(c, "Support console", "")
+	f.ReadFrom = from
+	vm := views.SupportPage{Frame: f, PerPage: models.SupportPageSize, Q: q.Q, Sort: q.Sort, Desc: q.Desc, Page: l.Page, Pages: l.Pages,
 		Total: l.Total, Columns: supportColumns, MonthLabel: l.Month.Format("January 2006"), HourLabel: l.Hour.Format("15:04 UTC")}
 	for i := range l.Rows {
 		r := &l.Rows[i]
@@ -86,10 +89,12 @@ func (s *Server) supportCSV(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	q := supportQuery(c)
-	l, err := models.SupportExport(ctx, s.DB, u, q, s.Now())
+	read, from := s.heavyRead(ctx)
+	l, err := models.SupportExport(ctx, s.DB, read, u, q, s.Now())
 	if err != nil {
 		return err
 	}
+	markReadFrom(c, from)
 	rows := make([][]string, 0, len(l.Rows))
 	for i := range l.Rows {
 		rows = append(rows, l.Rows[i].CSVRecord())
@@ -104,13 +109,15 @@ func (s *Server) supportWorkspace(c echo.Context) error {
 	u := currentUser(c)
 	days := models.ParseUsageRange(c.QueryParam("range"))
 	now := s.Now()
-	v, err := models.SupportUsage(ctx, s.DB, u, c.Param("slug"), now, days)
+	read, from := s.heavyRead(ctx)
+	v, err := models.SupportUsage(ctx, s.DB, read, u, c.Param("slug"), now, days)
 	if err != nil {
 		return err
 	}
 	d := &usageData{name: v.Workspace.Name, slug: v.Workspace.Slug, tier: v.Workspace.Tier, now: now, snap: v.Usage, month: v.Month, series: v.Series}
 	f := s.frame(c, "Usage of "+v.Workspace.Name, "")
 	f.Support = true
+	f.ReadFrom = from
 	vm := usagePageVM(f, d, days, paths.SupportWorkspace.URL(v.Workspace.Slug))
 	pending := "no pending invitations"
 	if n := int(v.Usage.Members - v.Members); n > 0 {

@@ -179,7 +179,8 @@ func (s *Server) usageIndex(c echo.Context) error {
 	if isHTMX(c) {
 		wantSeries = 0
 	}
-	if err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error { return readUsage(ctx, tn, d, wantSeries) }); err != nil {
+	read, from := s.heavyRead(c.Request().Context())
+	if err := s.inWorkspaceOn(c, read, func(ctx context.Context, tn *models.Tenant) error { return readUsage(ctx, tn, d, wantSeries) }); err != nil {
 		return err
 	}
 	base := paths.Usage.URL(m.Slug)
@@ -189,7 +190,9 @@ func (s *Server) usageIndex(c echo.Context) error {
 		n.PollURL = poll
 		return s.render(c, http.StatusOK, views.UsageNumbersView(n), views.UsageNumbersView(n))
 	}
-	vm := usagePageVM(s.frame(c, "Usage", "usage"), d, days, base)
+	f := s.frame(c, "Usage", "usage")
+	f.ReadFrom = from
+	vm := usagePageVM(f, d, days, base)
 	vm.Numbers.PollURL = poll
 	vm.CSVURL = paths.UsageCSV.URL(m.Slug) + "?range=" + strconv.Itoa(days)
 	if m.Role.Can(models.ActManageTier) {
@@ -203,13 +206,15 @@ func (s *Server) usageCSV(c echo.Context) error {
 	m := membership(c)
 	days := models.ParseUsageRange(c.QueryParam("range"))
 	var series *models.UsageSeries
-	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+	read, from := s.heavyRead(c.Request().Context())
+	err := s.inWorkspaceOn(c, read, func(ctx context.Context, tn *models.Tenant) (err error) {
 		series, err = models.UsageOver(ctx, tn, s.Now(), days)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	markReadFrom(c, from)
 	name := fmt.Sprintf("atrium-usage-%s-%dd-%s.csv", m.Slug, days, s.Now().UTC().Format("20060102"))
 	return writeCSV(c, name, models.UsageCSVHeader, series.CSVRows())
 }

@@ -260,9 +260,10 @@ func RecordSupportView(ctx context.Context, db bun.IDB, viewer *User, ws *Worksp
 
 // SupportSearch is the support console's table (SupportWorkspaces). A search is recorded in the
 // platform log with its number of results: who looked for whom, since a search by a member's email
-// says where that person works.
-func SupportSearch(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
-	l, err := SupportWorkspaces(ctx, db, viewer, q, now)
+// says where that person works. The table is read from read (a replica, or db itself); the record
+// is written to db.
+func SupportSearch(ctx context.Context, db, read bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
+	l, err := SupportWorkspaces(ctx, read, viewer, q, now)
 	if err != nil {
 		return nil, err
 	}
@@ -276,10 +277,10 @@ func SupportSearch(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery
 }
 
 // SupportExport is every row of the support table that q matches, in its order, for a download;
-// the export is recorded in the platform log.
-func SupportExport(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
+// the export is recorded in the platform log (on db; the rows are read from read).
+func SupportExport(ctx context.Context, db, read bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
 	q.Page, q.PerPage = 1, 0
-	l, err := SupportWorkspaces(ctx, db, viewer, q, now)
+	l, err := SupportWorkspaces(ctx, read, viewer, q, now)
 	if err != nil {
 		return nil, err
 	}
@@ -291,9 +292,10 @@ func SupportExport(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery
 }
 
 // SupportUsage is support's look at one workspace's usage (SupportWorkspace), written to the
-// workspace's audit log (RecordSupportView) before it is returned to be shown.
-func SupportUsage(ctx context.Context, db bun.IDB, viewer *User, slug string, now time.Time, days int) (*SupportWorkspaceView, error) {
-	v, err := SupportWorkspace(ctx, db, viewer, slug, now, days)
+// workspace's audit log (RecordSupportView, on db) before it is returned to be shown; the usage is
+// read from read.
+func SupportUsage(ctx context.Context, db, read bun.IDB, viewer *User, slug string, now time.Time, days int) (*SupportWorkspaceView, error) {
+	v, err := SupportWorkspace(ctx, read, viewer, slug, now, days)
 	if err != nil {
 		return nil, err
 	}

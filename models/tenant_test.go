@@ -37,7 +37,7 @@ var globalFuncs = map[string]string{
 	"CreateWorkspace": "opens the new workspace's own transaction", "AcceptInvitation": "opens the workspace's transaction",
 	"startTaskTx": "opens the key's workspace transaction", "ReadInWorkspace": "makes the TenantRead", "NewKeyCache": "authenticates keys before their workspace is known", "NewMeter": "opens each workspace's transaction for its leases", "lookupKey": "SECURITY DEFINER lookup of a key before its workspace is known", "poolConnConfig": "reads the pool's connection settings", "StartTask": "opens the key's workspace transaction",
 	"CompleteTask": "opens the key's workspace transaction", "RecordSupportView": "opens the workspace's transaction",
-	"SupportWorkspaces": "opens a cross-tenant read", "SupportWorkspace": "opens a cross-tenant read",
+	"ReplicaPosition": "reads the servers' replication positions, no table", "SupportWorkspaces": "opens a cross-tenant read", "SupportWorkspace": "opens a cross-tenant read",
 	"SignUp": "users are global", "RenameUser": "users are global", "ChangePassword": "users and sessions are global",
 	"RenewSession": "sessions are global", "SupportSearch": "opens a cross-tenant read",
 	"SupportExport": "opens a cross-tenant read", "SupportUsage": "opens a cross-tenant read and the workspace's transaction",

@@ -19,3 +19,6 @@ func Start(context.Context, Options) (*Cluster, error) { return nil, errUnsuppor
 
 // Stop does nothing: no cluster is ever started here.
 func (e *Cluster) Stop() error { return nil }
+
+// StartStandby refuses, like Start.
+func (e *Cluster) StartStandby(context.Context, string) (*Cluster, error) { return nil, errUnsupported }

@@ -577,3 +577,29 @@ func tail(s string, n int) string {
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
 }
+
+// StartStandby makes a streaming replica of the running cluster e: pg_basebackup of e into
+// dataDir (which must be missing or empty) with the standby's settings written by -R, then the
+// standby started in hot standby on another free 127.0.0.1 port; call Stop on exit. Its URL names
+// the same "atrium" database, read-only.
+func (e *Cluster) StartStandby(ctx context.Context, dataDir string) (*Cluster, error) {
+	dir, err := prepareDataDir(dataDir, e.runAs, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	s := &Cluster{DataDir: dir, binDir: e.binDir, runAs: e.runAs}
+	out, err := s.command(ctx, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(e.Port), "-U", "postgres",
+		"-D", dir, "-R", "-X", "stream", "-c", "fast", "--no-sync").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("pg_basebackup of 127.0.0.1:%d into %s: %w: %s", e.Port, dir, err, oneLine(tail(string(out), 5)))
+	}
+	if s.socketDir, err = s.makeSocketDir(); err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx, io.Discard, true); err != nil {
+		_ = os.RemoveAll(s.socketDir)
+		return nil, err
+	}
+	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, embeddedDatabase)
+	return s, nil
+}

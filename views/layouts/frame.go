@@ -20,6 +20,16 @@ type Frame struct {
 	Switcher  []WorkspaceLink
 	Nav       string // the active navigation item
 	Support   bool   // support mode: read-only look at a workspace
+	// ReadFrom says where a page's heavy reads came from when a read replica is configured.
+	ReadFrom *ReadFrom
+}
+
+// ReadFrom is the source of a page's numbers when a read replica is configured: the replica, as
+// of a moment, or the primary, because the replica is down or behind.
+type ReadFrom struct {
+	Replica bool
+	AsOf    string // when Replica: "14:03:07 UTC"
+	Reason  string // when not: why the primary answered
 }
 
 // UserInfo is the signed-in user as the frame shows them.
