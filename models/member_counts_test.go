@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"atrium/models"
 	"atrium/models/testdb"
@@ -99,4 +100,49 @@ func TestMemberCountFollowsEveryWrite(t *testing.T) {
 		t.Fatalf("the deleted workspace's count row: %d (%v)", left, err)
 	}
 	check("the other workspace's deletion")
+}
+
+// TestSecondFactorUsersAgreesWithHasSecondFactor: the members page's one call for its rows
+// (atrium_second_factor_users) answers, user by user, as atrium_has_second_factor does: for a user
+// without a second factor, with an authenticator being set up, with one in use, with a passkey,
+// and with both. If one of the two functions changes what counts, this fails until the other does.
+func TestSecondFactorUsersAgreesWithHasSecondFactor(t *testing.T) {
+	d := testdb.Get(t)
+	ctx := context.Background()
+	none, pending, totp, passkey, both := newUser(t, d.App), newUser(t, d.App), newUser(t, d.App), newUser(t, d.App), newUser(t, d.App)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO user_totp (user_id, secret) VALUES (?, 'x')`, []any{pending.ID}},
+		{`INSERT INTO user_totp (user_id, secret, enabled_at) VALUES (?, 'x', now()), (?, 'x', now())`, []any{totp.ID, both.ID}},
+		{`INSERT INTO passkeys (id, user_id, credential_id, name, credential) VALUES (?, ?, 'a', 'k', '{}'), (?, ?, 'b', 'k', '{}')`,
+			[]any{uuid.New(), passkey.ID, uuid.New(), both.ID}},
+	} {
+		if _, err := d.Owner.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := []*models.User{none, pending, totp, passkey, both}
+	ids := make([]uuid.UUID, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	var listed []uuid.UUID
+	if err := d.App.NewRaw("SELECT atrium_second_factor_users(?::uuid[])", pgdialect.Array(ids)).Scan(ctx, &listed); err != nil {
+		t.Fatal(err)
+	}
+	in := map[uuid.UUID]bool{}
+	for _, id := range listed {
+		in[id] = true
+	}
+	for i, u := range users {
+		var one bool
+		if err := d.App.NewRaw("SELECT atrium_has_second_factor(?)", u.ID).Scan(ctx, &one); err != nil {
+			t.Fatal(err)
+		}
+		if one != in[u.ID] || one != (i >= 2) {
+			t.Errorf("user %d: atrium_has_second_factor %v, in atrium_second_factor_users %v, want %v", i, one, in[u.ID], i >= 2)
+		}
+	}
 }

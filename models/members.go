@@ -568,9 +568,10 @@ const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.ro
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at))`
 
 // pageListedColumns is pageMemberColumns for the rows of the page (members m alone): each row's
-// user is one primary-key lookup, whatever the planner would make of a join.
+// user is one primary-key lookup, whatever the planner would make of a join, and whether it has
+// a second factor is read for the whole page at once (f.users, from atrium_second_factor_users).
 const pageListedColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.role, 'created_at', m.created_at,
-	'two_factor', atrium_has_second_factor(m.user_id),
+	'two_factor', m.user_id = ANY (f.users),
 	'last_seen_at', m.last_seen_at, 'user', (SELECT jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at)
 	FROM users AS u WHERE u.id = m.user_id))`
@@ -619,10 +620,13 @@ func membersPageSQL(ws, self uuid.UUID, f MemberFilter, now time.Time) (string, 
 		SELECT p.total, p.page, p.pages,
 		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = $1 AND role = 'owner') AS owners,
 		  ` + memberCount + ` + o.pending AS seats, o.pending, o.expired,
-		  (SELECT coalesce(jsonb_agg(` + pageListedColumns + ` ORDER BY ` + order + `), '[]') FROM (
+		  (WITH listed AS MATERIALIZED (
 		     SELECT m.* FROM workspace_members AS m` + searchJoin + `
 		     WHERE m.workspace_id = $1` + filter + `
-		     ORDER BY ` + order + ` LIMIT $4::int OFFSET (p.page - 1) * $4::int) AS m) AS members,
+		     ORDER BY ` + order + ` LIMIT $4::int OFFSET (p.page - 1) * $4::int
+		   ), f AS (SELECT array(SELECT atrium_second_factor_users(array(SELECT user_id FROM listed))) AS users)
+		   SELECT coalesce(jsonb_agg(` + pageListedColumns + ` ORDER BY ` + order + `), '[]')
+		   FROM listed AS m CROSS JOIN f) AS members,
 		  (SELECT ` + pageMemberColumns + ` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
 		     WHERE m.workspace_id = $1 AND m.user_id = $2) AS self
 		FROM paged AS p, open AS o`, args

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS atrium_second_factor_users(uuid[]);
