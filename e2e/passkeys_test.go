@@ -181,11 +181,12 @@ func TestStepUpWithAPasskey(t *testing.T) {
 		chromedp.Navigate(base+"/w/"+ws.Slug+"/settings"),
 		chromedp.WaitVisible(chromedp.CSS(tid("delete-form"))),
 	)
-	eval[bool](t, tab, `window.confirm = function () { return true }; true`) // the form's own confirm() says yes
 	step(t, tab, "type the address and delete",
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="delete-form"] #f-confirm`), ws.Slug),
 		click(tid("delete-submit")),
 	)
+	dialogOnTop(t, tab, "the delete dialog")
+	step(t, tab, "confirm in the dialog", click(`#page-dialog `+tid("confirm-submit")))
 	waitFor(t, tab, "the step-up form with its passkey button",
 		`!!document.querySelector('[data-testid="step-up"]') && !!document.querySelector('[data-testid="step-up-passkey"]:not([hidden])')`)
 	step(t, tab, "confirm with the passkey", click(tid("step-up-passkey")))

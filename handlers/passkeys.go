@@ -11,6 +11,7 @@ import (
 
 	"atrium/handlers/paths"
 	"atrium/models"
+	"atrium/views"
 )
 
 // The passkey ceremonies: the browser asks for options (a fresh challenge, kept in the session),
@@ -140,6 +141,12 @@ func (s *Server) passkeyRemove(c echo.Context) error {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		return echo.ErrNotFound
+	}
+	if !confirmed(c) {
+		if _, err := s.ownPasskey(c, id); err != nil {
+			return err
+		}
+		return s.askFirst(c)
 	}
 	pk, err := models.RemovePasskey(c.Request().Context(), s.DB, currentUser(c), id)
 	if err != nil {
@@ -326,4 +333,34 @@ func (s *Server) passkeyStepUp(c echo.Context) error {
 	}
 	s.markAuthenticated(c)
 	return c.JSON(http.StatusOK, map[string]bool{"confirmed": true})
+}
+
+// ownPasskey is the signed-in person's passkey id; another's, or none, is not found.
+func (s *Server) ownPasskey(c echo.Context, id uuid.UUID) (*models.Passkey, error) {
+	keys, err := models.ListPasskeys(c.Request().Context(), s.DB, currentUser(c).ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		if keys[i].ID == id {
+			return &keys[i], nil
+		}
+	}
+	return nil, echo.ErrNotFound
+}
+
+// passkeyRemoveConfirm asks before a passkey is removed: in the account page's dialog, or as a
+// page of its own without JavaScript.
+func (s *Server) passkeyRemoveConfirm(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return echo.ErrNotFound
+	}
+	pk, err := s.ownPasskey(c, id)
+	if err != nil {
+		return err
+	}
+	return s.confirmPanel(c, views.ConfirmPage{Frame: s.frame(c, "Remove passkey", ""), Heading: "Remove the passkey “" + pk.Name + "”?",
+		Message: "It will no longer log you in. Your password and your other passkeys keep working.",
+		Action:  c.Request().URL.Path, Button: "Remove passkey", Cancel: paths.Account.URL()})
 }

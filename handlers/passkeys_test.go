@@ -359,7 +359,7 @@ func TestPasskeysOfAnotherUser(t *testing.T) {
 	if got := bob.Get("/account").TestID("passkey-name"); got != "YubiKey" {
 		t.Fatalf("renamed to %q", got)
 	}
-	if res := bob.Post("/account/passkeys/"+id+"/remove", nil); res.StatusCode != http.StatusSeeOther {
+	if res := bob.Post("/account/passkeys/"+id+"/remove", url.Values{"confirm": {"yes"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("remove: %d", res.StatusCode)
 	}
 	if res := bob.Get("/account"); !res.Has("passkeys-empty") {

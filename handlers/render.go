@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -142,4 +143,26 @@ func (s *Server) sessionLoaded(ctx context.Context) (ok bool) {
 	}()
 	s.Sessions.Status(ctx)
 	return true
+}
+
+// formBack is a refused form carried across its redirect (POST, redirect, GET): what was entered,
+// never a password, and each field's error. The page the redirect leads to shows it once.
+type formBack struct {
+	Values map[string]string `json:"values"`
+	Errors map[string]string `json:"errors"`
+}
+
+// putForm keeps a refused form named name in the session for the next page.
+func (s *Server) putForm(c echo.Context, name string, f formBack) {
+	b, _ := json.Marshal(f)
+	s.Sessions.Put(c.Request().Context(), "form:"+name, string(b))
+}
+
+// takeForm reads and forgets the refused form named name; false when there is none.
+func (s *Server) takeForm(c echo.Context, name string, into *formBack) bool {
+	raw := s.Sessions.PopString(c.Request().Context(), "form:"+name)
+	if raw == "" {
+		return false
+	}
+	return json.Unmarshal([]byte(raw), into) == nil
 }

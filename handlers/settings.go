@@ -15,11 +15,10 @@ import (
 // settingsExtras is what a settings page shows beyond the workspace: a form being corrected or a
 // downgrade just refused.
 type settingsExtras struct {
-	name        *string
-	nameError   string
-	refused     *models.TierChangeRefused
-	deleteError string
-	twoFAError  string
+	name       *string
+	nameError  string
+	refused    *models.TierChangeRefused
+	twoFAError string
 }
 
 // settingsPage builds the settings page's view model: the workspace (as the request's frame read
@@ -27,7 +26,7 @@ type settingsExtras struct {
 // front whether the use fits it.
 func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsPage, error) {
 	m := membership(c)
-	vm := views.SettingsPage{Frame: s.frame(c, "Settings", "settings"), Slug: m.Slug, DeleteError: x.deleteError,
+	vm := views.SettingsPage{Frame: s.frame(c, "Settings", "settings"), Slug: m.Slug,
 		NameError: x.nameError, MembersURL: paths.Members.URL(m.Slug), TwoFactorError: x.twoFAError,
 		OwnTwoFactor: hasSecondFactor(c), TwoFactorURL: paths.TwoFactor.URL()}
 	vm.Name, vm.Tier, vm.RequireTwoFactor = m.Name, string(m.Tier), m.RequireTwoFactor
@@ -129,7 +128,24 @@ func (s *Server) settingsTierUpdate(c echo.Context) error {
 	return s.redirect(c, paths.Settings.URL(m.Slug))
 }
 
-// settingsDelete deletes the workspace once the owner has typed its address.
+// settingsDeleteConfirm asks before the workspace is deleted, with the address typed on the
+// settings page (?confirm=): in the settings page's dialog, or as a page of its own. A refused
+// confirmation comes back here after its redirect, with its error and what was typed.
+func (s *Server) settingsDeleteConfirm(c echo.Context) error {
+	m := membership(c)
+	vm := views.DeleteWorkspacePage{Frame: s.frame(c, "Delete workspace", "settings"), InDialog: isHTMX(c), Name: m.Name, Slug: m.Slug,
+		Typed: c.QueryParam("confirm")}
+	if !isHTMX(c) {
+		var back formBack
+		if s.takeForm(c, "delete", &back) {
+			vm.Typed, vm.Error = back.Values["confirm"], back.Errors["confirm"]
+		}
+	}
+	return s.render(c, http.StatusOK, views.DeleteWorkspaceView(vm), views.DeleteWorkspacePanel(vm))
+}
+
+// settingsDelete deletes the workspace once the owner has typed its address. A confirmation that
+// does not match ends in a redirect to the page that asks, which says so.
 func (s *Server) settingsDelete(c echo.Context) error {
 	m := membership(c)
 	if answered, err := s.stepUp(c, "Delete the workspace "+m.Name, paths.Settings.URL(m.Slug)); answered {
@@ -142,11 +158,8 @@ func (s *Server) settingsDelete(c echo.Context) error {
 	})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		vm, err := s.settingsPage(c, settingsExtras{deleteError: ve.Fields["confirm"]})
-		if err != nil {
-			return err
-		}
-		return s.render(c, http.StatusUnprocessableEntity, views.SettingsView(vm), nil)
+		s.putForm(c, "delete", formBack{Values: map[string]string{"confirm": c.FormValue("confirm")}, Errors: ve.Fields})
+		return s.redirect(c, paths.SettingsDelete.URL(m.Slug))
 	}
 	if err != nil {
 		return err

@@ -141,10 +141,35 @@ func TestRenameAndDeleteWorkspace(t *testing.T) {
 		t.Fatalf("renamed workspace shows %q (escaped: %v)", page.TestID("workspace-name"), !strings.Contains(page.Body, "<script>x</script>"))
 	}
 
+	// The settings page asks for the address and leads (GET) to the page that asks once more; the
+	// page's dialog shows that page's panel.
+	settings := cl.Get(base)
+	form := settings.Doc().Find(`form[data-testid="delete-form"]`)
+	if form.AttrOr("method", "") != "get" || form.AttrOr("action", "") != base+"/delete" || form.Find(`[data-must-equal="`+sp.ws.Slug+`"]`).Length() != 1 ||
+		!settings.Has("page-dialog") || strings.Contains(settings.Body, "data-confirm=") {
+		t.Fatal("the delete form does not lead to the confirmation with its typed address")
+	}
+	ask := cl.Get(base + "/delete?confirm=" + sp.ws.Slug)
+	if ask.StatusCode != http.StatusOK || !ask.Has("confirm-page") ||
+		ask.Doc().Find(`[data-testid="confirm-form"] input[name="confirm"]`).AttrOr("value", "") != sp.ws.Slug {
+		t.Fatalf("the confirmation page: %d", ask.StatusCode)
+	}
+	if panel := cl.HTMX(http.MethodGet, base+"/delete?confirm=x", nil); strings.Contains(panel.Body, "<html") || !panel.Has("confirm-form") {
+		t.Fatal("the dialog's panel")
+	}
+	// A confirmation that does not match: a redirect to the page that asks, which says why once
+	// and keeps what was typed.
 	for _, typed := range []string{"", "yes", "<script>x</script> Labs"} {
 		res := cl.Post(base+"/delete", url.Values{"confirm": {typed}})
-		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(res.TestID("error-confirm"), sp.ws.Slug) {
-			t.Fatalf("delete confirmed with %q: %d %q", typed, res.StatusCode, res.TestID("error-confirm"))
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != base+"/delete" {
+			t.Fatalf("delete confirmed with %q: %d %q", typed, res.StatusCode, res.Header.Get("Location"))
+		}
+		back := cl.Get(base + "/delete")
+		if !strings.Contains(back.TestID("error-confirm"), sp.ws.Slug) || back.Doc().Find(`input[name="confirm"]`).AttrOr("value", "-") != typed {
+			t.Fatalf("after %q: error %q, kept %q", typed, back.TestID("error-confirm"), back.Doc().Find(`input[name="confirm"]`).AttrOr("value", "-"))
+		}
+		if again := cl.Get(base + "/delete"); again.Has("error-confirm") {
+			t.Fatal("the error is shown twice")
 		}
 	}
 	if cl.Get("/w/"+sp.ws.Slug).StatusCode != http.StatusOK {

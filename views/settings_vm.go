@@ -15,16 +15,22 @@ type SettingsPage struct {
 	Tier      string // the current tier's value
 	Tiers     []TierOption
 	// Refused is a downgrade just refused, with what to reduce first.
-	Refused *TierRefusal
-	// DeleteError is the delete form's error (the typed confirmation did not match).
-	DeleteError string
-	MembersURL  string
+	Refused    *TierRefusal
+	MembersURL string
 	// RequireTwoFactor is the workspace's setting; OwnTwoFactor whether the viewer has a second
 	// factor (needed to turn the setting on).
 	RequireTwoFactor bool
 	OwnTwoFactor     bool
 	TwoFactorError   string
 	TwoFactorURL     string
+}
+
+// DeleteWorkspacePage asks before the workspace is deleted, with the address typed so far.
+type DeleteWorkspacePage struct {
+	layouts.Frame
+	InDialog     bool
+	Name, Slug   string
+	Typed, Error string
 }
 
 // Base is the address of the settings page.

@@ -88,12 +88,6 @@
     });
     dlg.showModal();
   });
-  // Confirmation for destructive forms: <form data-confirm="…">. Without JavaScript the server
-  // asks for its own confirmation where it matters.
-  document.addEventListener("submit", function (ev) {
-    var msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");
-    if (msg && !window.confirm(msg)) ev.preventDefault();
-  }, true);
   // Confirmation in the page's own dialog: <form data-confirm-dialog="dialog-id">. The dialog's
   // [data-dialog-confirm] button submits the form, [data-dialog-cancel] closes the dialog.
   document.addEventListener("submit", function (ev) {

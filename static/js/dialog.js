@@ -78,12 +78,34 @@
     openerId = "";
   }, true);
 
+  // A form with data-dialog-form (method GET, its action the page that asks) opens that page's
+  // panel in the dialog with the form's fields, once they are valid: a typed confirmation is
+  // checked first, at its field, and nothing is asked while it does not match. Without JavaScript
+  // the form leads to the page that asks.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var d = dialog();
+    if (!form.hasAttribute || !form.hasAttribute("data-dialog-form") || !d || typeof d.showModal !== "function") return;
+    ev.preventDefault();
+    form.querySelectorAll("[data-must-equal]").forEach(check);
+    if (!form.reportValidity()) return;
+    var btn = ev.submitter || form.querySelector("[type=submit]");
+    var url = new URL(form.action, window.location.href);
+    url.search = new URLSearchParams(new FormData(form)).toString();
+    open({ href: url.toString(), id: btn ? btn.id : "" });
+  }, true);
+
+  function check(input) {
+    var want = input.getAttribute("data-must-equal");
+    input.setCustomValidity(input.value.trim() === want ? "" : "Type " + want + " to confirm.");
+  }
+
   // A typed confirmation (<input data-must-equal="…">) keeps its form from being sent until it
   // matches; the server checks it again.
   document.addEventListener("input", function (ev) {
     var want = ev.target.getAttribute && ev.target.getAttribute("data-must-equal");
     if (want === null || want === undefined) return;
-    ev.target.setCustomValidity(ev.target.value.trim() === want ? "" : "Type " + want + " to confirm.");
+    check(ev.target);
   });
 
   // A refusal the server answers with X-Atrium-Swap (e.g. a member's row showing the real role
