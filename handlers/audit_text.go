@@ -29,6 +29,7 @@ var auditActionLabels = map[string]string{
 	"agent.create":          "Agent created",
 	"task.quota_exceeded":   "Task refused: agent-minutes",
 	"task.concurrent_limit": "Task refused: concurrency",
+	"task.cancel":           "Task cancelled",
 	"api.rate_limited":      "API calls refused: hourly limit",
 }
 
@@ -153,6 +154,20 @@ func auditSentence(e *models.AuditEntry) string {
 		s = fmt.Sprintf("A task start by %s was refused: the %s agent-minutes of this month are used", who, detail(e, "limit", ""))
 	case "task.concurrent_limit":
 		s = fmt.Sprintf("A task start by %s was refused: at most %s tasks may run at once", who, detail(e, "limit", ""))
+	case "task.cancel":
+		// The task by the end of its id, as the task list shows it.
+		short := e.Target
+		if len(short) > 8 {
+			short = "…" + short[len(short)-8:]
+		}
+		s = fmt.Sprintf("%s cancelled the task %s", who, short)
+		switch n := detail(e, "agent_minutes", ""); n {
+		case "":
+		case "1":
+			s += "; 1 agent-minute counted"
+		default:
+			s += "; " + n + " agent-minutes counted"
+		}
 	case "api.rate_limited":
 		s = fmt.Sprintf("API calls by %s were refused: the %s calls of this hour are used", who, detail(e, "limit", ""))
 	default:

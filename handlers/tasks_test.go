@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -266,6 +267,15 @@ func TestCancelFromTheConsole(t *testing.T) {
 	audit := app.Login(crew.owner.Email).Get(slug + "/audit?action=task.cancel")
 	if rows := audit.Doc().Find(`[data-testid="audit-row"]`); rows.Length() != 1 || !strings.Contains(rows.Text(), id) {
 		t.Fatalf("audit log: %d task.cancel rows: %.300s", rows.Length(), rows.Text())
+	}
+	// The event reads as a sentence, the task by the end of its id, with the minutes counted.
+	minutes := fmt.Sprintf("%d agent-minutes", int(task["agent_minutes"].(float64)))
+	if minutes == "1 agent-minutes" {
+		minutes = "1 agent-minute"
+	}
+	wantSentence := "cancelled the task …" + id[len(id)-8:] + "; " + minutes + " counted."
+	if got := audit.Doc().Find(`[data-testid="audit-row"]`).Text(); !strings.Contains(got, wantSentence) || !strings.Contains(audit.Body, "Task cancelled") {
+		t.Fatalf("the audit sentence: want %q in %.400s", wantSentence, got)
 	}
 	// A finished task cannot be cancelled: the flash says why.
 	if r := c.Post(slug+"/tasks/"+id+"/cancel", url.Values{"next": {back}}); r.StatusCode != http.StatusSeeOther {
