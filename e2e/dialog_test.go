@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -40,7 +41,20 @@ func escapeCloses(t *testing.T, ctx context.Context, opener string) {
 	t.Helper()
 	step(t, ctx, "press Escape", chromedp.KeyEvent(kb.Escape))
 	waitFor(t, ctx, "the dialog closes on Escape", `!document.getElementById("page-dialog").open`)
-	if got := eval[string](t, ctx, `document.activeElement ? document.activeElement.id : ""`); got != opener {
-		t.Fatalf("after Escape the focus is on %q, want the opener %q", got, opener)
+	focusReturns(t, ctx, "after Escape", opener)
+}
+
+// focusReturns waits for the focus to come back to the element with id opener once a dialog has
+// closed: the dialog's close event, which restores it, is dispatched as a task after close(), so
+// the check polls for a moment rather than reading the focus at once.
+func focusReturns(t *testing.T, ctx context.Context, when, opener string) {
+	t.Helper()
+	const js = `document.activeElement ? document.activeElement.id : ""`
+	got := ""
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got = eval[string](t, ctx, js); got == opener {
+			return
+		}
 	}
+	t.Fatalf("%s the focus is on %q, want the opener %q", when, got, opener)
 }

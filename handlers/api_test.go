@@ -689,7 +689,7 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 		}
 		calls := apiUsageCalls(t, app, sp.ws)
 		for _, rd := range reads {
-			best := int64(1 << 30)
+			best, bestSt, worstSt := int64(1<<30), int64(1<<30), int64(0)
 			for i := range 6 {
 				rt0, st0 := tc.RoundTrips.Load(), tc.Statements.Load()
 				r := apiCall(t, hs.URL, "GET", rd.path, sp.readKey, "")
@@ -701,14 +701,20 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 					continue
 				}
 				// A pooled connection idle for over a second is pinged first (a round trip, no
-				// statement): the round trips are the best of five, the statements every call's.
+				// statement), and the meter's once-a-second flush of its lease runs on the same
+				// pool and may land inside a call's window: both counts are the best of five. A
+				// write or an extra read made by the call itself is in every one of them.
 				best = min(best, tc.RoundTrips.Load()-rt0)
-				if n := tc.Statements.Load() - st0; n != 2 {
-					t.Errorf("prepare off=%v: GET %s ran %d statements, want 2 (binding and query, no write)", noPrepare, rd.path, n)
-				}
+				n := tc.Statements.Load() - st0
+				bestSt, worstSt = min(bestSt, n), max(worstSt, n)
 			}
 			if best != 1 {
 				t.Errorf("prepare off=%v: GET %s took %d round trips, want 1", noPrepare, rd.path, best)
+			}
+			if bestSt != 2 {
+				t.Errorf("prepare off=%v: GET %s ran %d statements, want 2 (binding and query, no write)", noPrepare, rd.path, bestSt)
+			} else if worstSt != 2 {
+				t.Logf("prepare off=%v: GET %s: one call's window also held %d statements of background work", noPrepare, rd.path, worstSt-2)
 			}
 		}
 		if after := apiUsageCalls(t, app, sp.ws); after <= calls {
