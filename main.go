@@ -57,6 +57,7 @@ type config struct {
 	baseURL        string // the public address links in mail start with; "" until serve defaults it
 	idle, lifetime time.Duration
 	dataDir        string
+	metricsAddr    string // where Prometheus metrics are served; "" turns them off
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -69,6 +70,7 @@ func readConfig(getenv func(string) string) (config, error) {
 		smtpURL:        getenv("SMTP_URL"),
 		baseURL:        strings.TrimRight(getenv("ATRIUM_BASE_URL"), "/"),
 		dataDir:        or(getenv("ATRIUM_DATA_DIR"), ".data/postgres"),
+		metricsAddr:    getenv("ATRIUM_METRICS_ADDR"),
 	}
 	switch env := or(getenv("ATRIUM_ENV"), "development"); env {
 	case "development":
@@ -272,6 +274,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return fmt.Errorf("listen on %s: %w (is another server running? set ATRIUM_ADDR to another address)", cfg.addr, err)
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			return fmt.Errorf("ATRIUM_METRICS_ADDR: listen on %s: %w", cfg.metricsAddr, err)
+		}
+		defer metricsLn.Close()
+	}
 	return withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
 		if cfg.databaseURL == "" {
 			made, err := seed.Demo(ctx, app, time.Now())
@@ -283,7 +292,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			}
 		}
 		hcfg := handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL, DeliverMail: true,
-			BaseURL: cfg.baseURL, SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version, ReplicaMaxLag: cfg.replicaMaxLag}
+			BaseURL: cfg.baseURL, SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version, ReplicaMaxLag: cfg.replicaMaxLag,
+			Metrics: metricsLn != nil}
 		if cfg.replicaURL != "" {
 			// The runtime role on the replica, as on the primary. A replica that cannot be reached at
 			// start stops it (a wrong address should not go unnoticed); one that goes down later is
@@ -311,6 +321,20 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		errc := make(chan error, 1)
 		go func() { errc <- hs.Serve(ln) }()
 		fmt.Fprintf(stdout, "Atrium is running at http://%s\n", ln.Addr())
+		var ms *http.Server
+		if metricsLn != nil {
+			// Prometheus metrics on their own address, so they need not be reachable where the
+			// console is.
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", srv.MetricsHandler())
+			ms = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+			go func() {
+				if err := ms.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("metrics server", "error", err.Error())
+				}
+			}()
+			fmt.Fprintf(stdout, "Prometheus metrics at http://%s/metrics\n", metricsLn.Addr())
+		}
 		if cfg.databaseURL == "" {
 			fmt.Fprintf(stdout, "demo login: %s / %s\n", seed.DemoOwnerEmail, seed.DemoPassword)
 		}
@@ -323,6 +347,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err := hs.Shutdown(shutdownCtx)
+		if ms != nil {
+			_ = ms.Shutdown(shutdownCtx)
+		}
 		// The process's unused API calls go back to the hour's count.
 		if cerr := srv.Close(shutdownCtx); err == nil {
 			err = cerr

@@ -169,7 +169,7 @@ func apiStatusOf(t *testing.T, app *webtest.App, token string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, app.HTTP.URL+"/api/v1/workspace", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
+	res, err := apiHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

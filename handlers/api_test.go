@@ -82,7 +82,9 @@ func (r apiRes) Code(t *testing.T) string {
 	return code
 }
 
-var apiHTTP = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 64, MaxIdleConnsPerHost: 64}}
+// apiHTTP is the API tests' client: every exchange is checked against the OpenAPI document
+// (contract_test.go).
+var apiHTTP = contractClient(&http.Transport{MaxConnsPerHost: 64, MaxIdleConnsPerHost: 64})
 
 // apiCall sends one request; body, when not empty, goes as JSON.
 func apiCall(t testing.TB, base, method, path, token, body string, header ...string) apiRes {
@@ -308,7 +310,7 @@ func TestAPIRefusedKeysGet401WithOneBody(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", base+"/api/v1/workspace", nil)
 			req.Header = h
-			res, err := http.DefaultClient.Do(req)
+			res, err := apiHTTP.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -422,7 +424,7 @@ func TestAPIBodyValidation(t *testing.T) {
 			req, _ := http.NewRequest("POST", base+"/api/v1/agents", strings.NewReader(tc.body))
 			req.Header.Set("Authorization", "Bearer "+sp.writeKey)
 			req.Header.Set("Content-Type", tc.contentType)
-			res, err := http.DefaultClient.Do(req)
+			res, err := apiHTTP.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -450,7 +452,7 @@ func TestAPIBodyValidation(t *testing.T) {
 		req, _ := http.NewRequest("POST", base+"/api/v1/agents", pr)
 		req.Header.Set("Authorization", "Bearer "+sp.writeKey)
 		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
+		res, err := apiHTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

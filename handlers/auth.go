@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"atrium/handlers/metrics"
 	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
@@ -82,6 +83,7 @@ func (s *Server) login(c echo.Context) error {
 			unit = "minute"
 		}
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+		s.refused(metrics.LoginThrottled)
 		return page(http.StatusTooManyRequests, fmt.Sprintf("Too many failed log-ins. Try again in %d %s.", mins, unit))
 	}
 	u, err := models.Authenticate(ctx, s.DB, email, password, s.Now())

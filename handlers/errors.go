@@ -144,8 +144,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	status, code, msg := classify(err)
 	var qe *models.QuotaError
-	if errors.As(err, &qe) && qe.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(qe.RetryAfter)), 10))
+	if errors.As(err, &qe) {
+		s.refused(qe.Code)
+		if qe.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(qe.RetryAfter)), 10))
+		}
 	}
 	if status >= 500 {
 		s.Log.Error("request failed", "error", err.Error(), "path", c.Request().URL.Path, "request_id", requestID(c))

@@ -267,7 +267,8 @@ func FuzzAPIInput(f *testing.F) {
 	owner := app.Login(ownerUser.Email)
 	_, key := createKey(f, owner, ws.Slug, "fuzz key", "read_write")
 	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
+	client := contractClient(http.DefaultTransport) // every exchange checked against the OpenAPI document
+	client.Jar = jar
 	call := func(method, path, body string) (int, string, error) {
 		var rd io.Reader
 		if method == http.MethodPost {

@@ -76,6 +76,7 @@ var table = []route{
 	{get, paths.Healthz, (*Server).healthz, public},
 	{get, paths.Readyz, (*Server).readyz, public},
 	{get, paths.Static, (*Server).staticFile, public},
+	{get, paths.APIOpenAPI, (*Server).apiOpenAPI, public}, // the API's contract, no key
 
 	{get, paths.Signup, (*Server).signupPage, visitor},
 	{post, paths.Signup, (*Server).signup, visitor},
@@ -119,6 +120,7 @@ var table = []route{
 	{get, paths.DevMail, (*Server).devMail, visitor}, // answers 404 in production
 	{get, paths.Invitation, (*Server).invitationPage, visitor},
 	{post, paths.InvitationAccept, (*Server).invitationAccept, signedIn},
+	{get, paths.APIReference, (*Server).apiReference, visitor},
 
 	// A workspace: members and invitations.
 	{get, paths.Workspace, (*Server).workspaceOverview, can(models.ActView)},
@@ -253,6 +255,9 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = s.ipExtractor()
 	e.HTTPErrorHandler = s.handleError
+	if s.metrics != nil {
+		e.Use(s.measure)
+	}
 	e.Use(middleware.RequestID(), s.recoverPanics, s.securityHeaders, s.logRequests)
 	sub, _ := fs.Sub(static.FS, ".")
 	s.static = http.StripPrefix("/static/", s.staticFiles(sub))

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/uptrace/bun"
 
+	"atrium/handlers/metrics"
 	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/models/mail"
@@ -51,6 +52,9 @@ type Config struct {
 	// Nothing is written there.
 	Replica       *bun.DB
 	ReplicaMaxLag time.Duration
+	// Metrics turns on the Prometheus instruments; MetricsHandler serves them (atrium serve does
+	// on ATRIUM_METRICS_ADDR). Off, requests pay nothing for them.
+	Metrics bool
 }
 
 // Server holds the dependencies every handler uses.
@@ -78,6 +82,9 @@ type Server struct {
 
 	// crossOrigin refuses cross-site state changes, behind the CSRF token.
 	crossOrigin *http.CrossOriginProtection
+
+	// metrics is nil unless Cfg.Metrics.
+	metrics *metrics.Metrics
 
 	echo   *echo.Echo
 	static http.Handler   // the embedded assets, under /static/
@@ -124,6 +131,9 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 	ctx, s.stop = context.WithCancel(context.Background())
 	s.bg.Go(func() { s.Keys.Listen(ctx) })
 	s.bg.Go(func() { s.Meter.Run(ctx, func() time.Time { return s.Now() }) })
+	if cfg.Metrics {
+		s.metrics = s.newMetrics()
+	}
 	s.echo = s.routes()
 	if cfg.DeliverMail && s.mailReady() {
 		s.delivery = &mail.Delivery{DB: db, Mailer: mail.Mailer{URL: cfg.SMTPURL, Log: log}, Log: log,

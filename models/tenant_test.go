@@ -47,7 +47,7 @@ var globalFuncs = map[string]string{
 	"DeleteAccount":            "users are global; opens each of the user's workspace transactions",
 	"checkAccountSecondFactor": "a user's second factor is global",
 	// The mail outbox and the job queue belong to no workspace; neither do account links.
-	"enqueue": "the job queue is global", "QueueMail": "the mail outbox is global", "QueueMailNow": "the mail outbox is global",
+	"enqueue": "the job queue is global", "JobCounts": "the job queue is global", "QueueMail": "the mail outbox is global", "QueueMailNow": "the mail outbox is global",
 	"OutboxMailByID": "the mail outbox is global", "MailAttemptFailed": "the mail outbox is global",
 	"MailSent": "the mail outbox is global", "RecentMail": "the mail outbox is global",
 	"issueToken": "account links are global", "openToken": "account links are global",

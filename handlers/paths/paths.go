@@ -186,4 +186,9 @@ var (
 	APITaskComplete = p1(APIPrefix + "/tasks/:id/complete")
 	APITaskCancel   = p1(APIPrefix + "/tasks/:id/cancel")
 	APITaskMessages = p1(APIPrefix + "/tasks/:id/messages")
+	// APIOpenAPI is the API's contract (OpenAPI 3.1 JSON), served without a key.
+	APIOpenAPI = p0(APIPrefix + "/openapi.json")
 )
+
+// APIReference is the console's page that renders the API's contract.
+var APIReference = p0("/docs/api")

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS atrium_running_tasks_count();
