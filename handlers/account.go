@@ -60,6 +60,9 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 		vm.Passkeys = append(vm.Passkeys, views.PasskeyRow{ID: k.ID.String(), Name: k.Name,
 			Created: k.CreatedAt, LastUsed: k.LastUsedAt, CloneWarning: k.CloneWarning})
 	}
+	// A person whose second factor is passkeys alone confirms the deletion with one of them.
+	vm.DeletePasskey = vm.PasskeysOn && len(keys) > 0 && !vm.TwoFactorOn
+	vm.DeletePasskeyDone = vm.DeletePasskey && s.recentlyConfirmedWithPasskey(c)
 	return s.render(c, status, views.AccountView(vm), nil)
 }
 
@@ -126,12 +129,20 @@ func (s *Server) accountSessionEnd(c echo.Context) error {
 }
 
 // accountDelete deletes the signed-in person's account (password, the confirmation box, and a
-// second-factor code when the account has one), ends this session and says so on the log-in page.
+// current authenticator code when the account has one, or else, when its second factor is passkeys
+// alone, a passkey step-up within models.StepUpWindow), ends this session and says so on the
+// log-in page.
 func (s *Server) accountDelete(c echo.Context) error {
 	ctx := c.Request().Context()
 	if c.FormValue("confirm") != "yes" {
 		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{DeleteErrors: views.FormErrors{
 			"confirm": "Tick the box to confirm that you want your account deleted."}})
+	}
+	if need, err := s.deletionNeedsPasskey(c); err != nil {
+		return err
+	} else if need && !s.recentlyConfirmedWithPasskey(c) {
+		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{DeleteErrors: views.FormErrors{
+			"passkey": "Confirm with your passkey first (the button above “Delete my account”), then delete. Nothing was deleted."}})
 	}
 	done, err := models.DeleteAccount(ctx, s.DB, currentUser(c),
 		models.AccountDeletion{Password: c.FormValue("password"), Code: c.FormValue("code")}, s.Now())
@@ -163,4 +174,21 @@ func (s *Server) accountDelete(c echo.Context) error {
 	}
 	s.flash(c, msg)
 	return s.redirect(c, paths.Login.URL())
+}
+
+// deletionNeedsPasskey reports whether the signed-in person's second factor is passkeys alone
+// (no authenticator app), so that deleting the account needs a passkey step-up. With passkeys off
+// (an address that cannot serve them) no ceremony can run, and the password alone is asked.
+func (s *Server) deletionNeedsPasskey(c echo.Context) (bool, error) {
+	if !s.passkeysOn() {
+		return false, nil
+	}
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	st, err := models.ReadTwoFactor(ctx, s.DB, u.ID)
+	if err != nil || st.Enabled {
+		return false, err
+	}
+	n, err := models.CountPasskeys(ctx, s.DB, u.ID)
+	return n > 0, err
 }

@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
 )
@@ -180,3 +182,59 @@ func apiStatusOf(t *testing.T, app *webtest.App, token string) int {
 // everyEvent is the workspaces' audit events and the platform's, as one table.
 const everyEvent = `(SELECT actor_user_id, target, details FROM audit_events
 	UNION ALL SELECT actor_user_id, target, details FROM platform_events) AS e`
+
+// passkeyStepUpWith confirms c's session with k through the step-up ceremony.
+func passkeyStepUpWith(t *testing.T, c *webtest.Client, k *softKey) {
+	t.Helper()
+	status, opts := postJSON(t, c, "/account/step-up/passkey/begin", nil)
+	if status != http.StatusOK {
+		t.Fatalf("step-up options: %d %s", status, opts)
+	}
+	if status, body := postJSON(t, c, "/account/step-up/passkey/finish", map[string]any{"credential": k.get(t, opts)}); status != http.StatusOK {
+		t.Fatalf("step-up with the passkey: %d %s", status, body)
+	}
+}
+
+// TestAccountDeletionAsksAPasskeyOnlyPersonForTheirPasskey: a person whose only second factor is
+// a passkey is asked to confirm the deletion with it; the password alone (or a step-up older than
+// the step-up window) deletes nothing, and after a passkey step-up the account is deleted.
+func TestAccountDeletionAsksAPasskeyOnlyPersonForTheirPasskey(t *testing.T) {
+	app := webtest.StartWith(t, handlers.Config{BaseURL: webtest.Localhost})
+	clock := startClock(t, app)
+	email := webtest.UniqueEmail("del-pk")
+	c := app.Login(email)
+	k := newSoftKey(t, app)
+	if status, body := register(t, c, k, "Key"); status != http.StatusOK {
+		t.Fatalf("register: %d %s", status, body)
+	}
+	exists := func() bool {
+		_, err := models.UserByEmail(context.Background(), app.DB.App, email)
+		return err == nil
+	}
+	res := c.Get("/account")
+	if !res.Has("delete-passkey-stepup") || res.Has("delete-passkey-done") || res.Doc().Find(`#f-code`).Length() != 0 {
+		t.Fatalf("the deletion form: passkey step-up offered %v, done %v, code asked %v",
+			res.Has("delete-passkey-stepup"), res.Has("delete-passkey-done"), res.Doc().Find(`#f-code`).Length() != 0)
+	}
+	res = deleteAccount(c, webtest.Password, true)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(res.TestID("error-delete-passkey"), "Confirm with your passkey") || !exists() {
+		t.Fatalf("the password alone: %d %q, account still there %v", res.StatusCode, res.TestID("error-delete-passkey"), exists())
+	}
+	// A step-up older than the window counts no more.
+	passkeyStepUpWith(t, c, k)
+	clock.add(11 * time.Minute)
+	if res := deleteAccount(c, webtest.Password, true); res.StatusCode != http.StatusUnprocessableEntity || !exists() {
+		t.Fatalf("after a stale step-up: %d, account still there %v", res.StatusCode, exists())
+	}
+	passkeyStepUpWith(t, c, k)
+	if res := c.Get("/account"); !res.Has("delete-passkey-done") || res.Has("delete-passkey-stepup") {
+		t.Fatal("the deletion form does not say the passkey confirmed it")
+	}
+	// The step-up does not stand in for the password.
+	if res := deleteAccount(c, "wrong password here", true); res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-delete-password") || !exists() {
+		t.Fatalf("wrong password after the step-up: %d", res.StatusCode)
+	}
+	if res := deleteAccount(c, webtest.Password, true); res.StatusCode != http.StatusSeeOther || exists() {
+		t.Fatalf("after the passkey step-up: %d, account still there %v", res.StatusCode, exists())
+	}
+}

@@ -189,6 +189,7 @@ func (s *Server) passkeyLogin(c echo.Context) error {
 	if err := s.startSession(c, u); err != nil {
 		return err
 	}
+	s.markPasskeyConfirmed(c)
 	return c.JSON(http.StatusOK, map[string]string{"redirect": safeNext(ans.Next, "/")})
 }
 
@@ -272,6 +273,7 @@ func (s *Server) passkeySecondFactor(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.markPasskeyConfirmed(c)
 	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
 }
 
@@ -297,8 +299,8 @@ func (s *Server) passkeyStepUpOptions(c echo.Context) error {
 	return s.startCeremony(c, opts, cer)
 }
 
-// passkeyStepUp finishes that ceremony: the session counts as recently authenticated, and the
-// script posts the step-up form (the action itself) again.
+// passkeyStepUp finishes that ceremony: the session counts as recently authenticated (and recently
+// confirmed with a passkey), and the script posts the step-up form (the action itself) again.
 func (s *Server) passkeyStepUp(c echo.Context) error {
 	if !s.passkeysOn() {
 		return echo.ErrNotFound
@@ -331,7 +333,7 @@ func (s *Server) passkeyStepUp(c echo.Context) error {
 	if err := models.ClearSecondFactorFailures(ctx, s.DB, u.ID); err != nil {
 		return err
 	}
-	s.markAuthenticated(c)
+	s.markPasskeyConfirmed(c)
 	return c.JSON(http.StatusOK, map[string]bool{"confirmed": true})
 }
 

@@ -28,6 +28,9 @@ const (
 	// sessAuthAt is when the person last proved who they are (password, code or passkey), for
 	// step-up (unix seconds, the server's clock).
 	sessAuthAt = "auth_at"
+	// sessPasskeyAt is when the person last confirmed themselves with a passkey (a passkey log-in
+	// or step-up), for actions that a passkey-only person must confirm with it (unix seconds).
+	sessPasskeyAt = "passkey_at"
 )
 
 // pendingLoginFor is how long the second step may wait after the password.
@@ -116,14 +119,32 @@ func (s *Server) markAuthenticated(c echo.Context) {
 	s.Sessions.Put(c.Request().Context(), sessAuthAt, s.Now().Unix())
 }
 
-// recentlyAuthenticated reports whether the session proved who it is within StepUpWindow.
-func (s *Server) recentlyAuthenticated(c echo.Context) bool {
-	at := s.Sessions.GetInt64(c.Request().Context(), sessAuthAt)
+// markPasskeyConfirmed records that the person has just confirmed themselves with a passkey (which
+// also counts as proving who they are).
+func (s *Server) markPasskeyConfirmed(c echo.Context) {
+	s.markAuthenticated(c)
+	s.Sessions.Put(c.Request().Context(), sessPasskeyAt, s.Now().Unix())
+}
+
+// recentlyConfirmedWithPasskey reports whether the session confirmed itself with a passkey within
+// StepUpWindow.
+func (s *Server) recentlyConfirmedWithPasskey(c echo.Context) bool {
+	return within(s.Now(), s.Sessions.GetInt64(c.Request().Context(), sessPasskeyAt))
+}
+
+// within reports whether the unix time at is in the StepUpWindow before now (a minute of clock
+// skew allowed); zero is never.
+func within(now time.Time, at int64) bool {
 	if at == 0 {
 		return false
 	}
-	d := s.Now().Sub(time.Unix(at, 0))
+	d := now.Sub(time.Unix(at, 0))
 	return d >= -time.Minute && d < models.StepUpWindow
+}
+
+// recentlyAuthenticated reports whether the session proved who it is within StepUpWindow.
+func (s *Server) recentlyAuthenticated(c echo.Context) bool {
+	return within(s.Now(), s.Sessions.GetInt64(c.Request().Context(), sessAuthAt))
 }
 
 // loginTwoFactorPage asks for the second factor of a pending log-in.

@@ -91,6 +91,9 @@ type AccountPage struct {
 	SoleOwned []SoleOwnedRow
 	// TwoFactorOn: the person has an authenticator app (the delete-account form asks for a code).
 	TwoFactorOn bool
+	// DeletePasskey: the person's second factor is passkeys alone, so the delete-account form asks
+	// them to confirm with a passkey (step-up); DeletePasskeyDone: they did, within the step-up window.
+	DeletePasskey, DeletePasskeyDone bool
 	// PasskeysOn is false when the console's address cannot serve passkeys.
 	PasskeysOn bool
 	Passkeys   []PasskeyRow
