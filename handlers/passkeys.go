@@ -244,14 +244,29 @@ func (s *Server) passkeySecondFactorOptions(c echo.Context) error {
 
 // passkeySecondFactor finishes a pending log-in with one of its user's passkeys.
 func (s *Server) passkeySecondFactor(c echo.Context) error {
-	ctx := c.Request().Context()
 	u, err := s.passkeySecondFactorUser(c)
 	if u == nil {
 		return err
 	}
-	cer, ans, err := s.takeCeremony(c)
+	if ok, err := s.checkPasskeyAnswer(c, u); !ok {
+		return err
+	}
+	next, err := s.signInPending(c, u)
 	if err != nil {
 		return err
+	}
+	s.markPasskeyConfirmed(c)
+	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
+}
+
+// checkPasskeyAnswer checks the ceremony's answer against u's passkeys. A refusal counts against
+// the second-factor throttle and is answered here (false, nil); a success clears the person's
+// failures (true, nil).
+func (s *Server) checkPasskeyAnswer(c echo.Context, u *models.User) (bool, error) {
+	ctx := c.Request().Context()
+	cer, ans, err := s.takeCeremony(c)
+	if err != nil {
+		return false, err
 	}
 	if ans == nil {
 		err = errNoAnswer
@@ -261,20 +276,15 @@ func (s *Server) passkeySecondFactor(c echo.Context) error {
 	if err != nil {
 		if errors.Is(err, models.ErrPasskeyRefused) {
 			if err := models.RecordSecondFactorFailure(ctx, s.DB, u.ID, c.RealIP(), s.Now()); err != nil {
-				return err
+				return false, err
 			}
 		}
-		return ceremonyRefused(c, err)
+		return false, ceremonyRefused(c, err)
 	}
 	if err := models.ClearSecondFactorFailures(ctx, s.DB, u.ID); err != nil {
-		return err
+		return false, err
 	}
-	next, err := s.signInPending(c, u)
-	if err != nil {
-		return err
-	}
-	s.markPasskeyConfirmed(c)
-	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
+	return true, nil
 }
 
 // passkeyStepUpOptions starts a passkey ceremony that confirms the signed-in person (step-up).
@@ -305,7 +315,6 @@ func (s *Server) passkeyStepUp(c echo.Context) error {
 	if !s.passkeysOn() {
 		return echo.ErrNotFound
 	}
-	ctx := c.Request().Context()
 	u := currentUser(c)
 	if wait, err := s.secondFactorLocked(c, u.ID); err != nil || wait != "" {
 		if err != nil {
@@ -313,24 +322,7 @@ func (s *Server) passkeyStepUp(c echo.Context) error {
 		}
 		return c.JSON(http.StatusTooManyRequests, map[string]string{"error": wait})
 	}
-	cer, ans, err := s.takeCeremony(c)
-	if err != nil {
-		return err
-	}
-	if ans == nil {
-		err = errNoAnswer
-	} else {
-		_, err = s.passkeys.FinishPasskeySecondFactor(ctx, s.DB, u, cer, ans.Credential, s.sessionStore.Time())
-	}
-	if err != nil {
-		if errors.Is(err, models.ErrPasskeyRefused) {
-			if err := models.RecordSecondFactorFailure(ctx, s.DB, u.ID, c.RealIP(), s.Now()); err != nil {
-				return err
-			}
-		}
-		return ceremonyRefused(c, err)
-	}
-	if err := models.ClearSecondFactorFailures(ctx, s.DB, u.ID); err != nil {
+	if ok, err := s.checkPasskeyAnswer(c, u); !ok {
 		return err
 	}
 	s.markPasskeyConfirmed(c)
