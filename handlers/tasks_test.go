@@ -407,3 +407,28 @@ func TestTierRefusalLinksToRunningTasks(t *testing.T) {
 		t.Fatalf("refusal %d links to %q: %.300s", res.StatusCode, href, res.TestID("tier-refused"))
 	}
 }
+
+// TestConcurrencyLimitLinksToRunningTasks: when the running tasks fill the tier's concurrency
+// limit, the overview's notice and the usage page's warning link to them; below the limit the
+// notice is not there.
+func TestConcurrencyLimitLinksToRunningTasks(t *testing.T) {
+	app := webtest.Start(t)
+	crew := newTaskCrew(t, app, models.TierFree)
+	slug := "/w/" + crew.ws.Slug
+	want := slug + "/tasks?status=running"
+	c := app.Login(crew.admin.Email)
+	if c.Get(slug).Has("limit-notice-running") {
+		t.Fatal("no task runs, yet the overview links to running tasks as a limit")
+	}
+	crew.start(t, app)
+	if href, _ := c.Get(slug).Doc().Find(`[data-testid="limit-notice-running"]`).Attr("href"); href != want {
+		t.Errorf("the overview's notice links to %q, want %q", href, want)
+	}
+	usage := c.Get(slug + "/usage").Doc()
+	if href, _ := usage.Find(`[data-testid="warning-running"]`).Attr("href"); href != want {
+		t.Errorf("the usage page's warning links to %q, want %q", href, want)
+	}
+	if n := usage.Find(`[data-testid="warning-running"]`).Length(); n != 1 {
+		t.Errorf("%d running-task links on the usage page, want 1 (only the concurrent tasks' warning)", n)
+	}
+}

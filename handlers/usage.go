@@ -50,7 +50,7 @@ func readUsage(ctx context.Context, tn *models.Tenant, d *usageData, days int) (
 // usageNumbers is the refreshing part of the page: the meters with their warnings and the month.
 func usageNumbers(d *usageData) views.UsageNumbers {
 	ms := meters(d.snap)
-	return views.UsageNumbers{Meters: ms, Warnings: usageWarnings(ms), TierURL: d.tierURL, MonthLabel: d.month.Month.Format("January 2006"),
+	return views.UsageNumbers{Meters: ms, Warnings: usageWarnings(ms, runningTasksURL(d.slug)), TierURL: d.tierURL, MonthLabel: d.month.Month.Format("January 2006"),
 		MonthAgentMinutes: models.FormatCount(d.month.AgentMinutes), MonthAPICalls: models.FormatCount(d.month.APICalls),
 		UpdatedAt: d.now.UTC().Format("15:04:05 UTC")}
 }

@@ -34,22 +34,32 @@ var refusedWhenFull = map[string]string{
 	"concurrent-tasks": "new tasks are refused until a running one ends.",
 }
 
-// usageWarnings says which limits are at 80 % or 100 %, for the usage page. Seats are warned of
-// on Members, where people are invited, not here.
-func usageWarnings(ms []views.MeterVM) []views.Warning {
+// runningTasksURL is the workspace's running tasks, where a person sees what holds the concurrency
+// limit and can cancel it.
+func runningTasksURL(slug string) string { return paths.Tasks.URL(slug) + "?status=running" }
+
+// usageWarnings says which limits are at 80 % or 100 %, for the usage page; the concurrent tasks'
+// warning links to the running tasks. Seats are warned of on Members, where people are invited,
+// not here.
+func usageWarnings(ms []views.MeterVM, runningURL string) []views.Warning {
 	var out []views.Warning
 	for _, m := range ms {
 		if m.Key == "members" {
 			continue
 		}
+		w := views.Warning{Key: m.Key, Level: m.Level}
 		switch m.Level {
 		case "limit":
-			out = append(out, views.Warning{Key: m.Key, Level: m.Level,
-				Text: m.Label + ": the limit of " + m.Limit + " is reached; " + refusedWhenFull[m.Key]})
+			w.Text = m.Label + ": the limit of " + m.Limit + " is reached; " + refusedWhenFull[m.Key]
 		case "warn":
-			out = append(out, views.Warning{Key: m.Key, Level: m.Level,
-				Text: fmt.Sprintf("%s: %s of %s used (%d %%).", m.Label, m.Used, m.Limit, int(math.Floor(m.Percent)))})
+			w.Text = fmt.Sprintf("%s: %s of %s used (%d %%).", m.Label, m.Used, m.Limit, int(math.Floor(m.Percent)))
+		default:
+			continue
 		}
+		if m.Key == "concurrent-tasks" {
+			w.RunningURL = runningURL
+		}
+		out = append(out, w)
 	}
 	return out
 }
@@ -58,9 +68,11 @@ func usageWarnings(ms []views.MeterVM) []views.Warning {
 // only invitations, said on Members); nil when none does.
 func limitNotice(ms []views.MeterVM, m *models.Membership) *layouts.Notice {
 	var full []string
+	running := false
 	for _, x := range ms {
 		if x.Key != "members" && x.Level == "limit" {
 			full = append(full, x.Label)
+			running = running || x.Key == "concurrent-tasks"
 		}
 	}
 	if len(full) == 0 {
@@ -68,6 +80,9 @@ func limitNotice(ms []views.MeterVM, m *models.Membership) *layouts.Notice {
 	}
 	n := &layouts.Notice{Text: "Limit reached: " + strings.Join(full, ", ") + ". New work of that kind is refused.",
 		UsageURL: paths.Usage.URL(m.Slug)}
+	if running {
+		n.RunningURL = runningTasksURL(m.Slug)
+	}
 	if m.Role.Can(models.ActManageTier) {
 		n.TierURL = paths.Settings.URL(m.Slug) + "#tier"
 	}

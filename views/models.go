@@ -75,6 +75,8 @@ type Warning struct {
 	Key   string // the meter's key
 	Level string // "warn" (80 % or more) or "limit" (100 %: the limit refuses more)
 	Text  string
+	// RunningURL, on the concurrent tasks' warning, is the running tasks (to see or cancel them).
+	RunningURL string
 }
 
 // AccountPage is /account.

@@ -56,6 +56,8 @@ type Notice struct {
 	Text     string
 	UsageURL string
 	TierURL  string // empty unless the person may change the tier
+	// RunningURL is the running tasks, when the concurrent tasks' limit is one that refuses.
+	RunningURL string
 }
 
 // WorkspaceLink is one entry of the workspace switcher.
