@@ -104,6 +104,11 @@ func (cc *contractChecker) check(req *http.Request, body []byte, status int, hea
 	vr := req.Clone(ctx)
 	vr.Body = io.NopCloser(bytes.NewReader(body))
 	route, params, err := cc.router.FindRoute(vr)
+	if err == nil && (strings.HasSuffix(req.URL.Path, "/") || strings.Contains(req.URL.Path, "//")) {
+		// The router forgives a trailing slash or an empty segment ("/agents/" as "/agents");
+		// the server does not, and no operation in the document takes one.
+		err = errors.New("an empty path segment")
+	}
 	if err != nil {
 		// A path outside the document is unknown (404) or a method it lacks (405), once the key
 		// is good (401) and the call admitted (429: unknown paths are metered too); a path with
