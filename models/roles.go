@@ -64,6 +64,7 @@ const (
 	ActManageOwnKeys Action = "manage_own_keys"
 	ActViewAudit     Action = "view_audit"
 	ActCancelTasks   Action = "cancel_tasks" // stop a running task
+	ActManageHooks   Action = "manage_webhooks"
 )
 
 var minRole = map[Action]Role{
@@ -75,6 +76,7 @@ var minRole = map[Action]Role{
 	ActManageOwnKeys: RoleMember,
 	ActViewAudit:     RoleAdmin,
 	ActCancelTasks:   RoleAdmin,
+	ActManageHooks:   RoleAdmin,
 }
 
 // Can reports whether role r may perform a.
