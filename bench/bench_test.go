@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,53 @@ func TestBenchTiny(t *testing.T) {
 	}
 	if !strings.Contains(table, "Issue 10's targets") {
 		t.Error("no targets line after the table")
+	}
+}
+
+// TestBenchCapacityTiny: -capacity counts what a call writes from the server's own counters. A task
+// started and completed is one row inserted and one updated in tasks: exactly 2 per pair, once the
+// counters have settled; a page view writes no task.
+func TestBenchCapacityTiny(t *testing.T) {
+	ctx := context.Background()
+	base, stop, err := testdb.FindServer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cfg, err := parseFlags([]string{"-db", base, "-capacity", "-cases", "tasks,usage", "-c", "2", "-d", "300ms",
+		"-tasks", "300", "-members", "30", "-small", "20"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := setUp(ctx, cfg, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	caps, err := measureCapacity(ctx, cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(caps) != 2 {
+		t.Fatalf("%d rows, want 2 (the floor is not a capacity case)", len(caps))
+	}
+	tasks, usage := caps[0], caps[1]
+	if tasks.calls == 0 || tasks.byTable["tasks"] != 2 {
+		t.Errorf("task pairs: %d calls, %v rows of tasks written per pair, want 2 (%v)", tasks.calls, tasks.byTable["tasks"], tasks.byTable)
+	}
+	if tasks.walPerCall <= 0 || tasks.writeTxCall < 2 {
+		t.Errorf("task pairs: %.0f WAL bytes and %.2f write transactions per pair", tasks.walPerCall, tasks.writeTxCall)
+	}
+	if usage.calls == 0 || usage.byTable["tasks"] != 0 {
+		t.Errorf("usage page: %d calls, %v rows of tasks written per view, want none", usage.calls, usage.byTable["tasks"])
+	}
+	costs, err := st.rowCosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	printCapacity(&out, cfg, st, caps, costs)
+	if !strings.Contains(out.String(), "| POST /api/v1/tasks + complete | ") {
+		t.Errorf("no row for the task pair:\n%s", out.String())
 	}
 }

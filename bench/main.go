@@ -37,6 +37,7 @@ type config struct {
 	seed             seedSize
 	keep             bool
 	cpuProfile       string
+	capacity         bool
 }
 
 func main() {
@@ -69,6 +70,7 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (co
 	fs.IntVar(&cfg.reps, "reps", 3, "repetitions, interleaved (forward, backward, forward, …); the table gives medians")
 	fs.BoolVar(&cfg.keep, "keep", false, "with -db: keep the seeded database afterwards (its name is logged), to look into its queries")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured cases (server and clients, not the seed) to this file")
+	fs.BoolVar(&cfg.capacity, "capacity", false, "instead of the timed table: the rows and WAL each case writes per call (counted, each case once at the first -c), and bytes per row of the seeded tables")
 	fs.IntVar(&cfg.seed.Tasks, "tasks", defaultSeed.Tasks, "tasks in the measured workspace")
 	fs.IntVar(&cfg.seed.Members, "members", defaultSeed.Members, "members of the measured workspace")
 	fs.IntVar(&cfg.seed.Small, "small", defaultSeed.Small, "small workspaces besides it")
@@ -147,6 +149,19 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) ([]row, error) 
 			return nil, err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.capacity {
+		caps, err := measureCapacity(ctx, cfg, st, log)
+		if err != nil {
+			return nil, err
+		}
+		costs, err := st.rowCosts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		printCapacity(out, cfg, st, caps, costs)
+		log.Info("done", "took", time.Since(start).Round(time.Second))
+		return nil, nil
 	}
 	rows, err := measure(ctx, cfg, st, log)
 	if err != nil {
