@@ -66,9 +66,30 @@ func (s *Server) accountView(c echo.Context, status int, vm views.AccountPage) e
 	return s.render(c, status, views.AccountView(vm), nil)
 }
 
-// accountPage shows the profile, password form and sessions.
+// accountPage shows the profile, password form and sessions, with a form refused just before
+// (see refuseForm) back in it once.
 func (s *Server) accountPage(c echo.Context) error {
-	return s.accountView(c, http.StatusOK, views.AccountPage{})
+	var vm views.AccountPage
+	var name, email, pw, del formBack
+	if s.takeForm(c, "account-name", &name) {
+		vm.Name, vm.NameErrors = name.Values["name"], name.Errors
+	}
+	if s.takeForm(c, "account-email", &email) {
+		vm.NewEmail, vm.EmailErrors = email.Values["email"], email.Errors
+	}
+	if s.takeForm(c, "account-password", &pw) {
+		vm.PwErrors = pw.Errors
+	}
+	if s.takeForm(c, "account-delete", &del) {
+		vm.DeleteErrors = del.Errors
+	}
+	return s.accountView(c, http.StatusOK, vm)
+}
+
+// refuseAccountForm sends a refused form of the account page back to it (POST, redirect, GET):
+// its messages and values, never a password.
+func (s *Server) refuseAccountForm(c echo.Context, name string, values, errs map[string]string) error {
+	return s.refuseForm(c, name, paths.Account.URL(), formBack{Values: values, Errors: errs})
 }
 
 // accountNameUpdate changes the user's display name.
@@ -77,7 +98,7 @@ func (s *Server) accountNameUpdate(c echo.Context) error {
 	err := models.RenameUser(c.Request().Context(), s.DB, currentUser(c), name)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{Name: strings.TrimSpace(name), NameErrors: ve.Fields})
+		return s.refuseAccountForm(c, "account-name", map[string]string{"name": strings.TrimSpace(name)}, ve.Fields)
 	}
 	if err != nil {
 		return err
@@ -101,7 +122,7 @@ func (s *Server) accountPasswordUpdate(c echo.Context) error {
 	})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{PwErrors: ve.Fields})
+		return s.refuseAccountForm(c, "account-password", nil, ve.Fields)
 	}
 	if err != nil {
 		return err
@@ -135,14 +156,14 @@ func (s *Server) accountSessionEnd(c echo.Context) error {
 func (s *Server) accountDelete(c echo.Context) error {
 	ctx := c.Request().Context()
 	if c.FormValue("confirm") != "yes" {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{DeleteErrors: views.FormErrors{
-			"confirm": "Tick the box to confirm that you want your account deleted."}})
+		return s.refuseAccountForm(c, "account-delete", nil, map[string]string{
+			"confirm": "Tick the box to confirm that you want your account deleted."})
 	}
 	if need, err := s.deletionNeedsPasskey(c); err != nil {
 		return err
 	} else if need && !s.recentlyConfirmedWithPasskey(c) {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{DeleteErrors: views.FormErrors{
-			"passkey": "Confirm with your passkey first (the button above “Delete my account”), then delete. Nothing was deleted."}})
+		return s.refuseAccountForm(c, "account-delete", nil, map[string]string{
+			"passkey": "Confirm with your passkey first (the button above “Delete my account”), then delete. Nothing was deleted."})
 	}
 	done, err := models.DeleteAccount(ctx, s.DB, currentUser(c),
 		models.AccountDeletion{Password: c.FormValue("password"), Code: c.FormValue("code")}, s.Now())
@@ -150,13 +171,10 @@ func (s *Server) accountDelete(c echo.Context) error {
 	var blocked *models.AccountDeletionBlocked
 	switch {
 	case errors.As(err, &ve):
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{DeleteErrors: ve.Fields})
+		return s.refuseAccountForm(c, "account-delete", nil, ve.Fields)
 	case errors.As(err, &blocked):
-		vm := views.AccountPage{DeleteErrors: views.FormErrors{"confirm": blocked.Error()}}
-		for _, w := range blocked.Workspaces {
-			vm.SoleOwned = append(vm.SoleOwned, views.SoleOwnedRow{Name: w.Name, Members: w.Members, MembersURL: paths.Members.URL(w.Slug)})
-		}
-		return s.accountView(c, http.StatusConflict, vm)
+		// The page after the redirect lists the workspaces to hand over first.
+		return s.refuseAccountForm(c, "account-delete", nil, map[string]string{"confirm": blocked.Error()})
 	case err != nil:
 		return err
 	}

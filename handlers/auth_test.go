@@ -233,8 +233,8 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	if n := res.Doc().Find(`[data-testid="session-row"]`).Length(); n != 2 {
 		t.Fatalf("account lists %d sessions, want 2", n)
 	}
-	res = laptop.Post("/account/password", url.Values{"current_password": {"wrong one entirely"}, "password": {"a brand new password"}})
-	if res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-current_password") {
+	res = laptop.Follow(laptop.Post("/account/password", url.Values{"current_password": {"wrong one entirely"}, "password": {"a brand new password"}}))
+	if !res.Has("error-current_password") || strings.Contains(res.Body, "wrong one entirely") {
 		t.Fatalf("wrong current password: %d", res.StatusCode)
 	}
 	res = laptop.Post("/account/password", url.Values{"current_password": {webtest.Password}, "password": {"a brand new password"}})
@@ -323,13 +323,16 @@ func TestWorkspaceCreateAndSlugCheck(t *testing.T) {
 	if res := c.HTMX(http.MethodGet, "/workspaces/slug-check?slug="+slug, nil); !res.Has("slug-taken") {
 		t.Fatal("taken slug reported available")
 	}
-	res = c.Post("/workspaces", url.Values{"name": {"Again"}, "slug": {slug}})
-	if res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-slug") {
+	res = c.Follow(c.Post("/workspaces", url.Values{"name": {"Again"}, "slug": {slug}}))
+	if !res.Has("error-slug") || res.Doc().Find(`#f-name`).AttrOr("value", "") != "Again" {
 		t.Fatalf("duplicate slug: %d", res.StatusCode)
 	}
-	res = c.Post("/workspaces", url.Values{"name": {""}, "slug": {"AB"}})
-	if res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-name") || !res.Has("error-slug") {
+	res = c.Follow(c.Post("/workspaces", url.Values{"name": {""}, "slug": {"AB"}}))
+	if !res.Has("error-name") || !res.Has("error-slug") {
 		t.Fatalf("invalid form: %d", res.StatusCode)
+	}
+	if res := c.HTMX(http.MethodPost, "/workspaces", url.Values{"name": {""}, "slug": {"AB"}}); res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-name") {
+		t.Fatalf("invalid form over htmx: %d", res.StatusCode)
 	}
 	// "/" now opens the last workspace used.
 	if res := c.Get("/"); res.Header.Get("Location") != "/w/"+slug {

@@ -17,7 +17,8 @@ import (
 var badTexts = map[string]string{"NUL": "a\x00b", "escape": "a\x1b[2Jb", "not UTF-8": "a\xff\xfeb"}
 
 // TestBadTextInFormsIs422WithTheField: every console form with a text field that reaches the
-// database re-renders with 422 and the field's message; nothing answers 500.
+// database is refused with the field's message (a 422 page, or after a redirect for the forms that
+// take one); nothing answers 500.
 func TestBadTextInFormsIs422WithTheField(t *testing.T) {
 	app := webtest.Start(t)
 	ownerUser := app.User(webtest.UniqueEmail("badtext"))
@@ -28,16 +29,16 @@ func TestBadTextInFormsIs422WithTheField(t *testing.T) {
 	cases := []struct {
 		name, page, path, field string
 		form                    url.Values
-		anonymous               bool
+		anonymous, redirect     bool
 	}{
-		{"workspace name", "/workspaces", "/workspaces", "name", url.Values{"slug": {webtest.UniqueSlug("x")}}, false},
-		{"workspace slug", "/workspaces", "/workspaces", "slug", url.Values{"name": {"Fine"}}, false},
-		{"account name", "/account", "/account/name", "name", nil, false},
-		{"key name", w + "/keys", w + "/keys", "name", url.Values{"scope": {"read"}, "expires_in_days": {"30"}}, false},
-		{"invitation email", w + "/members", w + "/invitations", "email", url.Values{"role": {"member"}}, false},
-		{"log-in email", "/login", "/login", "email", url.Values{"password": {webtest.Password}}, true},
-		{"sign-up email", "/signup", "/signup", "email", url.Values{"name": {"Ann"}, "password": {webtest.Password}}, true},
-		{"sign-up name", "/signup", "/signup", "name", url.Values{"email": {webtest.UniqueEmail("n")}, "password": {webtest.Password}}, true},
+		{"workspace name", "/workspaces", "/workspaces", "name", url.Values{"slug": {webtest.UniqueSlug("x")}}, false, true},
+		{"workspace slug", "/workspaces", "/workspaces", "slug", url.Values{"name": {"Fine"}}, false, true},
+		{"account name", "/account", "/account/name", "name", nil, false, true},
+		{"key name", w + "/keys", w + "/keys", "name", url.Values{"scope": {"read"}, "expires_in_days": {"30"}}, false, false},
+		{"invitation email", w + "/members", w + "/invitations", "email", url.Values{"role": {"member"}}, false, true},
+		{"log-in email", "/login", "/login", "email", url.Values{"password": {webtest.Password}}, true, false},
+		{"sign-up email", "/signup", "/signup", "email", url.Values{"name": {"Ann"}, "password": {webtest.Password}}, true, false},
+		{"sign-up name", "/signup", "/signup", "name", url.Values{"email": {webtest.UniqueEmail("n")}, "password": {webtest.Password}}, true, false},
 	}
 	for _, tc := range cases {
 		for kind, bad := range badTexts {
@@ -53,7 +54,12 @@ func TestBadTextInFormsIs422WithTheField(t *testing.T) {
 				}
 				form.Set(tc.field, bad)
 				res := c.Post(tc.path, form)
-				if res.StatusCode != http.StatusUnprocessableEntity || res.TestID("error-"+tc.field) == "" {
+				if tc.redirect {
+					res = c.Follow(res)
+				} else if res.StatusCode != http.StatusUnprocessableEntity {
+					t.Fatalf("%d, want 422", res.StatusCode)
+				}
+				if res.TestID("error-"+tc.field) == "" {
 					t.Fatalf("%d, error-%s %q", res.StatusCode, tc.field, res.TestID("error-"+tc.field))
 				}
 			})
@@ -61,8 +67,11 @@ func TestBadTextInFormsIs422WithTheField(t *testing.T) {
 	}
 	// The workspace's name on its settings page, htmx or not.
 	owner.Get(w + "/settings")
-	if res := owner.Post(w+"/settings/name", url.Values{"name": {"a\x00b"}}); res.StatusCode != http.StatusUnprocessableEntity {
+	if res := owner.Follow(owner.Post(w+"/settings/name", url.Values{"name": {"a\x00b"}})); !res.Has("error-name") {
 		t.Fatalf("settings name: %d", res.StatusCode)
+	}
+	if res := owner.HTMX(http.MethodPost, w+"/settings/name", url.Values{"name": {"a\x00b"}}); res.StatusCode != http.StatusUnprocessableEntity || !res.Has("error-name") {
+		t.Fatalf("settings name over htmx: %d", res.StatusCode)
 	}
 }
 

@@ -120,25 +120,21 @@ func (s *Server) invitationCreate(c echo.Context) error {
 	var me *models.Error
 	switch {
 	case errors.As(err, &ve):
-		form.Errors = ve.Fields
-		return s.membersFormError(c, http.StatusUnprocessableEntity, form)
+		return s.refuseInvite(c, form, ve.Fields)
 	case errors.Is(err, models.ErrLimitReached) && errors.As(err, &me):
 		// The form stays filled in, with the limit's message where the person is looking.
-		form.Errors = views.FormErrors{"email": me.Message}
-		return s.membersFormError(c, http.StatusConflict, form)
+		return s.refuseInvite(c, form, map[string]string{"email": me.Message})
 	case err != nil:
 		return err
 	}
 	return s.deliverInvitation(c, inv, "created", paths.Members.URL(membership(c).Slug))
 }
 
-// membersFormError re-renders the members page with the invite form's errors.
-func (s *Server) membersFormError(c echo.Context, status int, form views.InviteForm) error {
-	vm, err := s.membersPage(c, membersExtras{invite: form})
-	if err != nil {
-		return err
-	}
-	return s.render(c, status, views.MembersView(vm), nil)
+// refuseInvite sends a refused invitation back to the members page's form (POST, redirect, GET),
+// filled in as it was, with its messages.
+func (s *Server) refuseInvite(c echo.Context, form views.InviteForm, errs map[string]string) error {
+	return s.refuseForm(c, "invite", paths.Members.URL(membership(c).Slug),
+		formBack{Values: map[string]string{"email": form.Email, "role": form.Role}, Errors: errs})
 }
 
 // invitationParam reads :id; an id that is not one is simply not found.

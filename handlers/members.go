@@ -137,6 +137,10 @@ func (s *Server) membersIndex(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		x.link = &link
 	}
+	var invite formBack
+	if !isHTMX(c) && s.takeForm(c, "invite", &invite) {
+		x.invite = views.InviteForm{Email: invite.Values["email"], Role: invite.Values["role"], Errors: invite.Errors}
+	}
 	vm, err := s.membersPage(c, x)
 	if err != nil {
 		return err

@@ -158,7 +158,7 @@ func (s *Server) accountEmailUpdate(c echo.Context) error {
 		s.Now())
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		return s.accountView(c, http.StatusUnprocessableEntity, views.AccountPage{NewEmail: in.Email, EmailErrors: ve.Fields})
+		return s.refuseAccountForm(c, "account-email", map[string]string{"email": in.Email}, ve.Fields)
 	}
 	if err != nil {
 		return err

@@ -298,7 +298,8 @@ func TestEmailChangeNeedsTheNewAddressConfirmed(t *testing.T) {
 	c := app.Login(u.Email)
 	c.Get("/account")
 	newAddr := webtest.UniqueEmail("moved")
-	if res := c.Post("/account/email", url.Values{"email": {newAddr}, "current_password": {"wrong password here"}}); res.StatusCode != http.StatusUnprocessableEntity {
+	if res := c.Follow(c.Post("/account/email", url.Values{"email": {newAddr}, "current_password": {"wrong password here"}})); !res.Has("error-current_password") ||
+		res.Doc().Find(`#f-email`).AttrOr("value", "") != newAddr {
 		t.Fatalf("wrong password: %d", res.StatusCode)
 	}
 	if res := c.Post("/account/email", url.Values{"email": {newAddr}, "current_password": {webtest.Password}}); res.StatusCode != http.StatusSeeOther {

@@ -172,9 +172,26 @@ func (s *Server) sessionLoaded(ctx context.Context) (ok bool) {
 
 // formBack is a refused form carried across its redirect (POST, redirect, GET): what was entered,
 // never a password, and each field's error. The page the redirect leads to shows it once.
+//
+// Every form a browser posts without JavaScript that the server refuses takes this way (see
+// refuseForm): the answer to the POST is a 303 to the page the form is on, never a page, so a
+// reload there does not ask to send the form again, and the address bar shows the page, not the
+// action. Each field's message sits next to it and the first field with one has the focus
+// (autofocus, so without JavaScript too; the redirect carries no #fragment, since a browser skips
+// autofocus on a page opened at one). A form htmx posts gets its fragment back with 422 instead,
+// swapped in place.
 type formBack struct {
 	Values map[string]string `json:"values"`
 	Errors map[string]string `json:"errors"`
+	// List is a refusal with several lines (what to reduce before a downgrade).
+	List []string `json:"list,omitempty"`
+}
+
+// refuseForm answers a refused form: kept in the session as name (putForm), then a 303 (an
+// HX-Redirect for htmx) to back, the page the form is on, whose handler shows it (takeForm).
+func (s *Server) refuseForm(c echo.Context, name, back string, f formBack) error {
+	s.putForm(c, name, f)
+	return s.redirect(c, back)
 }
 
 // putForm keeps a refused form named name in the session for the next page.

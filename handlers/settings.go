@@ -18,6 +18,8 @@ type settingsExtras struct {
 	name       *string
 	nameError  string
 	refused    *models.TierChangeRefused
+	tierError  string
+	chosen     string // the tier the refused form asked for
 	twoFAError string
 }
 
@@ -50,7 +52,8 @@ func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsP
 	if x.name != nil {
 		vm.Name = *x.name
 	}
-	if x.refused != nil {
+	vm.TierError, vm.Chosen = x.tierError, x.chosen
+	if x.refused != nil && len(x.refused.Reduce) > 0 {
 		vm.Refused = &views.TierRefusal{To: x.refused.To.Label(), Reduce: x.refused.Reduce}
 		if x.refused.RunningTasks {
 			vm.Refused.RunningURL = views.RunningTasksURL(vm.Slug)
@@ -59,16 +62,34 @@ func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsP
 	return vm, err
 }
 
-// settingsIndex shows the settings page (owners only: every change on it is theirs to make).
+// settingsIndex shows the settings page (owners only: every change on it is theirs to make), with
+// a form refused just before (see refuseForm) back in it once.
 func (s *Server) settingsIndex(c echo.Context) error {
-	vm, err := s.settingsPage(c, settingsExtras{})
+	var x settingsExtras
+	if !isHTMX(c) {
+		var name, tier, twoFA formBack
+		if s.takeForm(c, "settings-name", &name) {
+			v := name.Values["name"]
+			x.name, x.nameError = &v, name.Errors["name"]
+		}
+		if s.takeForm(c, "settings-tier", &tier) {
+			to, _ := models.ParseTier(tier.Values["tier"])
+			x.refused = &models.TierChangeRefused{To: to, Reduce: tier.List, RunningTasks: tier.Values["running"] == "yes"}
+			x.tierError, x.chosen = tier.Errors["tier"], tier.Values["tier"]
+		}
+		if s.takeForm(c, "settings-two-factor", &twoFA) {
+			x.twoFAError = twoFA.Errors["require_two_factor"]
+		}
+	}
+	vm, err := s.settingsPage(c, x)
 	if err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, views.SettingsView(vm), nil)
 }
 
-// settingsNameUpdate renames the workspace; a refused name re-renders the form with 422.
+// settingsNameUpdate renames the workspace; a refused name comes back in the form: swapped in with
+// 422 for htmx, after a redirect without JavaScript.
 func (s *Server) settingsNameUpdate(c echo.Context) error {
 	m := membership(c)
 	name := c.FormValue("name")
@@ -78,6 +99,10 @@ func (s *Server) settingsNameUpdate(c echo.Context) error {
 		return err
 	})
 	var ve *models.ValidationError
+	if errors.As(err, &ve) && !isHTMX(c) {
+		return s.refuseForm(c, "settings-name", paths.Settings.URL(m.Slug),
+			formBack{Values: map[string]string{"name": name}, Errors: ve.Fields})
+	}
 	if errors.As(err, &ve) {
 		vm, err := s.settingsPage(c, settingsExtras{name: &name, nameError: ve.Fields["name"]})
 		if err != nil {
@@ -92,8 +117,9 @@ func (s *Server) settingsNameUpdate(c echo.Context) error {
 	return s.redirect(c, paths.Settings.URL(m.Slug))
 }
 
-// settingsTierUpdate changes the tier. A downgrade that current use exceeds is answered 409 with
-// what to reduce first (the page for a browser; htmx shows the message in the flash area).
+// settingsTierUpdate changes the tier. A downgrade that current use exceeds is refused with what to
+// reduce first: on the settings page after a redirect for a browser; htmx gets 409 and shows the
+// message in the flash area.
 func (s *Server) settingsTierUpdate(c echo.Context) error {
 	m := membership(c)
 	to := models.Tier(c.FormValue("tier"))
@@ -106,14 +132,15 @@ func (s *Server) settingsTierUpdate(c echo.Context) error {
 	var ve *models.ValidationError
 	switch {
 	case errors.As(err, &refused) && !isHTMX(c):
-		vm, err := s.settingsPage(c, settingsExtras{refused: refused})
-		if err != nil {
-			return err
+		running := ""
+		if refused.RunningTasks {
+			running = "yes"
 		}
-		return s.render(c, http.StatusConflict, views.SettingsView(vm), nil)
+		return s.refuseForm(c, "settings-tier", paths.Settings.URL(m.Slug),
+			formBack{Values: map[string]string{"tier": string(refused.To), "running": running}, List: refused.Reduce})
 	case errors.As(err, &ve) && !isHTMX(c):
-		s.flashError(c, ve.Fields["tier"])
-		return s.redirect(c, paths.Settings.URL(m.Slug))
+		return s.refuseForm(c, "settings-tier", paths.Settings.URL(m.Slug),
+			formBack{Values: map[string]string{"tier": string(to)}, Errors: ve.Fields})
 	case refused != nil:
 		return models.Errorf(models.ErrLimitReached, "%s", refused.Error())
 	case err != nil:
@@ -158,8 +185,8 @@ func (s *Server) settingsDelete(c echo.Context) error {
 	})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		s.putForm(c, "delete", formBack{Values: map[string]string{"confirm": c.FormValue("confirm")}, Errors: ve.Fields})
-		return s.redirect(c, paths.SettingsDelete.URL(m.Slug))
+		return s.refuseForm(c, "delete", paths.SettingsDelete.URL(m.Slug),
+			formBack{Values: map[string]string{"confirm": c.FormValue("confirm")}, Errors: ve.Fields})
 	}
 	if err != nil {
 		return err
@@ -180,11 +207,8 @@ func (s *Server) settingsTwoFactorUpdate(c echo.Context) error {
 	})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		vm, err := s.settingsPage(c, settingsExtras{twoFAError: ve.Fields["require_two_factor"]})
-		if err != nil {
-			return err
-		}
-		return s.render(c, http.StatusUnprocessableEntity, views.SettingsView(vm), nil)
+		return s.refuseForm(c, "settings-two-factor", paths.Settings.URL(m.Slug),
+			formBack{Errors: ve.Fields})
 	}
 	if err != nil {
 		return err

@@ -61,7 +61,8 @@ func TestSettingsAreForOwners(t *testing.T) {
 }
 
 // TestTierChangeInSettings: an upgrade applies at once; a downgrade the use exceeds is refused with
-// what to reduce (page: 409 with the list; htmx: 409 with the message); both land in the audit log.
+// what to reduce (page: after a redirect, with the list; htmx: 409 with the message); both land in
+// the audit log.
 func TestTierChangeInSettings(t *testing.T) {
 	app := webtest.Start(t)
 	owner := app.User(webtest.UniqueEmail("owner"))
@@ -90,8 +91,12 @@ func TestTierChangeInSettings(t *testing.T) {
 		t.Errorf("free should show as blocked and starter not")
 	}
 	res = cl.Post(base+"/tier", url.Values{"tier": {"free"}})
-	if res.StatusCode != http.StatusConflict {
-		t.Fatalf("downgrade over the limits: %d", res.StatusCode)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != base {
+		t.Fatalf("downgrade over the limits: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	res = cl.Get(base)
+	if _, checked := res.Doc().Find(`[data-testid="tier-option"][data-tier="free"] input`).Attr("autofocus"); !checked {
+		t.Errorf("the refused tier is not the focused option")
 	}
 	var reduce []string
 	res.Doc().Find(`[data-testid="tier-reduce"]`).Each(func(_ int, s *goquery.Selection) { reduce = append(reduce, s.Text()) })
@@ -112,8 +117,8 @@ func TestTierChangeInSettings(t *testing.T) {
 	if res := cl.Post(base+"/tier", url.Values{"tier": {"gold"}}); res.StatusCode != http.StatusSeeOther || tierNow(t, app, ws) != models.TierStarter {
 		t.Fatalf("unknown tier: %d", res.StatusCode)
 	}
-	if got := cl.Get(base).TestID("flash"); !strings.Contains(got, "Choose") {
-		t.Errorf("unknown tier flash %q", got)
+	if got := cl.Get(base).TestID("error-tier"); !strings.Contains(got, "Choose") {
+		t.Errorf("unknown tier message %q", got)
 	}
 	audit := cl.Get("/w/" + ws.Slug + "/audit?action=workspace.tier_change")
 	if n := audit.Doc().Find(`[data-testid="audit-row"]`).Length(); n != 2 {

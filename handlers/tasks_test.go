@@ -401,7 +401,7 @@ func TestTierRefusalLinksToRunningTasks(t *testing.T) {
 	crew.start(t, app)
 	c := app.Login(crew.owner.Email)
 	c.Get("/w/" + crew.ws.Slug + "/settings")
-	res := c.Post("/w/"+crew.ws.Slug+"/settings/tier", url.Values{"tier": {"free"}})
+	res := c.Follow(c.Post("/w/"+crew.ws.Slug+"/settings/tier", url.Values{"tier": {"free"}}))
 	href, ok := res.Doc().Find(`[data-testid="tier-running-link"]`).Attr("href")
 	if !ok || href != "/w/"+crew.ws.Slug+"/tasks?status=running" {
 		t.Fatalf("refusal %d links to %q: %.300s", res.StatusCode, href, res.TestID("tier-refused"))

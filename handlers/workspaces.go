@@ -28,9 +28,14 @@ func (s *Server) workspacesView(c echo.Context, status int, form views.NewWorksp
 	return s.render(c, status, views.WorkspacesView(vm), views.NewWorkspaceFormView(vm.CSRF, form))
 }
 
-// workspacesIndex lists the user's workspaces with the create form.
+// workspacesIndex lists the user's workspaces with the create form (a refused one back in it once).
 func (s *Server) workspacesIndex(c echo.Context) error {
-	return s.workspacesView(c, http.StatusOK, views.NewWorkspaceForm{})
+	var form views.NewWorkspaceForm
+	var back formBack
+	if !isHTMX(c) && s.takeForm(c, "workspace-new", &back) {
+		form = views.NewWorkspaceForm{Name: back.Values["name"], Slug: back.Values["slug"], Errors: back.Errors}
+	}
+	return s.workspacesView(c, http.StatusOK, form)
 }
 
 // workspaceCreate makes a workspace with the user as owner and opens it.
@@ -38,6 +43,10 @@ func (s *Server) workspaceCreate(c echo.Context) error {
 	form := views.NewWorkspaceForm{Name: c.FormValue("name"), Slug: c.FormValue("slug")}
 	ws, err := models.CreateWorkspace(c.Request().Context(), s.DB, currentUser(c), form.Name, form.Slug)
 	var ve *models.ValidationError
+	if errors.As(err, &ve) && !isHTMX(c) {
+		return s.refuseForm(c, "workspace-new", paths.Workspaces.URL(),
+			formBack{Values: map[string]string{"name": form.Name, "slug": form.Slug}, Errors: ve.Fields})
+	}
 	if errors.As(err, &ve) {
 		form.Errors = ve.Fields
 		return s.workspacesView(c, http.StatusUnprocessableEntity, form)

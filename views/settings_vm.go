@@ -14,8 +14,11 @@ type SettingsPage struct {
 	NameError string
 	Tier      string // the current tier's value
 	Tiers     []TierOption
-	// Refused is a downgrade just refused, with what to reduce first.
+	// Refused is a downgrade just refused, with what to reduce first; TierError a tier form refused
+	// for another reason; Chosen the tier that form asked for ("" for the current one).
 	Refused    *TierRefusal
+	TierError  string
+	Chosen     string
 	MembersURL string
 	// RequireTwoFactor is the workspace's setting; OwnTwoFactor whether the viewer has a second
 	// factor (needed to turn the setting on).
@@ -53,4 +56,15 @@ type TierRefusal struct {
 	Reduce []string
 	// RunningURL is the list of running tasks, when they are among what has to come down.
 	RunningURL string
+}
+
+// Checked reports whether option t is the one the tier form shows selected: the one a refused form
+// asked for, else the current tier.
+func (p SettingsPage) Checked(t TierOption) bool {
+	for _, o := range p.Tiers {
+		if o.Value == p.Chosen {
+			return t.Value == p.Chosen
+		}
+	}
+	return t.Current
 }

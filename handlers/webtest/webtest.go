@@ -321,3 +321,13 @@ func logOutput() io.Writer {
 	}
 	return io.Discard
 }
+
+// Follow fetches the page a 303 points to (the answer to a form that was refused or done) and
+// fails the test on any other answer.
+func (c *Client) Follow(res *Response) *Response {
+	c.App.T.Helper()
+	if res.StatusCode != http.StatusSeeOther {
+		c.App.T.Fatalf("want 303 See Other, got %d: %.300s", res.StatusCode, res.Body)
+	}
+	return c.Get(res.Header.Get("Location"))
+}
