@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,9 @@ type config struct {
 	idle, lifetime time.Duration
 	dataDir        string
 	metricsAddr    string // where Prometheus metrics are served; "" turns them off
+	// memoryLimit is the Go runtime's soft memory limit serve sets (models.MemoryLimit), 0 when
+	// GOMEMLIMIT is set and the runtime has taken it from there.
+	memoryLimit int64
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -115,6 +119,9 @@ func readConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("ATRIUM_HASH_MEMORY_MB=%q: use a number of MiB, at least 19 (one password hash)", v)
 		}
 		models.SetHashMemory(int64(mb) * 1024)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		c.memoryLimit = models.MemoryLimit()
 	}
 	return c, nil
 }
@@ -268,6 +275,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			return errors.New("ATRIUM_BASE_URL is required when ATRIUM_ENV=production: set it to the console's public address, like https://atrium.example.com")
 		}
 		cfg.baseURL = devBaseURL(cfg.addr)
+	}
+	if cfg.memoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.memoryLimit)
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -132,3 +132,24 @@ func TestSeedDemoOnce(t *testing.T) {
 		t.Fatalf("demo owner's workspaces: %+v %v", list, err)
 	}
 }
+
+// TestMemoryLimitFollowsTheHashBudget: serve sets the runtime's soft memory limit to the password
+// hashing budget plus a fixed headroom, so a burst of log-ins does not let the heap swing to twice
+// the hashes in flight; an operator's GOMEMLIMIT wins.
+func TestMemoryLimitFollowsTheHashBudget(t *testing.T) {
+	defer models.SetHashMemory(models.DefaultHashMemory)
+	c, err := readConfig(env(map[string]string{"ATRIUM_HASH_MEMORY_MB": "57"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(57+64) << 20; c.memoryLimit != want {
+		t.Errorf("memory limit with a 57 MiB hashing budget: %d, want %d", c.memoryLimit, want)
+	}
+	c, err = readConfig(env(map[string]string{"ATRIUM_HASH_MEMORY_MB": "57", "GOMEMLIMIT": "1GiB"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.memoryLimit != 0 {
+		t.Errorf("with GOMEMLIMIT set, serve still sets a limit of its own: %d", c.memoryLimit)
+	}
+}

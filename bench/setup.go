@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +51,9 @@ func (s *stage) close() {
 
 func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) (st *stage, err error) {
 	st = &stage{wire: &wirecount.Counter{}}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(models.MemoryLimit()) // as atrium serve does
+	}
 	defer func() {
 		if err != nil {
 			st.close()

@@ -77,6 +77,18 @@ func SetHashMemory(kib int64) {
 	hashBudget, hashMemory = kib, semaphore.NewWeighted(kib)
 }
 
+// memoryHeadroom is what a process needs besides password hashing: its live heap under API and page
+// load stays under 30 MiB (make bench), so this leaves twice that.
+const memoryHeadroom = 64 << 20
+
+// MemoryLimit is the soft limit for the Go runtime's memory that `atrium serve` sets unless
+// GOMEMLIMIT is set: the hashing budget plus 64 MiB. Without it the collector lets the heap grow to
+// twice what was live at its last run, and during a burst of log-ins what is live is the hashes in
+// flight (19 MiB each), so the heap would swing to twice the budget and more; with it the collector
+// runs as the heap nears the limit, and the process stays near budget + headroom. It is soft: a
+// process that truly needs more gets more, at the price of more collection.
+func MemoryLimit() int64 { return hashBudget*1024 + memoryHeadroom }
+
 // idKey is argon2.IDKey behind the memory budget: a burst of log-ins queues instead of
 // allocating 19 MiB each at once.
 func idKey(pw, salt []byte, t, m uint32, p uint8, keyLen uint32) ([]byte, error) {
