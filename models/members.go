@@ -1,11 +1,13 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -567,15 +569,6 @@ const pageMemberColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.ro
 	'last_seen_at', m.last_seen_at, 'user', jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
 	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at))`
 
-// pageListedColumns is pageMemberColumns for the rows of the page (members m alone): each row's
-// user is one primary-key lookup, whatever the planner would make of a join, and whether it has
-// a second factor is read for the whole page at once (f.users, from atrium_second_factor_users).
-const pageListedColumns = `jsonb_build_object('user_id', m.user_id, 'role', m.role, 'created_at', m.created_at,
-	'two_factor', m.user_id = ANY (f.users),
-	'last_seen_at', m.last_seen_at, 'user', (SELECT jsonb_build_object('id', u.id, 'email', u.email, 'name', u.name,
-	'staff_role', u.staff_role, 'created_at', u.created_at, 'last_login_at', u.last_login_at, 'disabled_at', u.disabled_at)
-	FROM users AS u WHERE u.id = m.user_id))`
-
 // ReadMembersPage reads the members page for a search and a page, in the default order.
 func ReadMembersPage(ctx context.Context, tn *Tenant, self uuid.UUID, query string, page int, now time.Time) (*MembersPageData, error) {
 	return ReadMembersPageBy(ctx, tn, self, MemberFilter{Query: query, Page: page}, now)
@@ -609,6 +602,9 @@ func membersPageSQL(ws, self uuid.UUID, f MemberFilter, now time.Time) (string, 
 		  WHERE m.workspace_id = $1` + filter
 	}
 	order := f.orderBy()
+	// One row per listed member, the page's figures repeated on each (and one row of figures with
+	// no member when the page is empty): scanned as columns, not decoded from JSON. The members
+	// come in the index's order, numbered as they come (ord), so no sort follows the index's.
 	return `WITH paging AS (
 		  SELECT n AS total, greatest(1, (n + $4::int - 1) / $4::int) AS pages FROM (` + counted + `) AS c
 		), paged AS (
@@ -616,20 +612,26 @@ func membersPageSQL(ws, self uuid.UUID, f MemberFilter, now time.Time) (string, 
 		), open AS (
 		  SELECT count(*) FILTER (WHERE expires_at > $5)::int AS pending, count(*) FILTER (WHERE expires_at <= $5)::int AS expired
 		  FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL
-		)
-		SELECT p.total, p.page, p.pages,
-		  (SELECT count(*)::int FROM workspace_members WHERE workspace_id = $1 AND role = 'owner') AS owners,
-		  ` + memberCount + ` + o.pending AS seats, o.pending, o.expired,
-		  (WITH listed AS MATERIALIZED (
-		     SELECT m.* FROM workspace_members AS m` + searchJoin + `
-		     WHERE m.workspace_id = $1` + filter + `
-		     ORDER BY ` + order + ` LIMIT $4::int OFFSET (p.page - 1) * $4::int
-		   ), f AS (SELECT array(SELECT atrium_second_factor_users(array(SELECT user_id FROM listed))) AS users)
-		   SELECT coalesce(jsonb_agg(` + pageListedColumns + ` ORDER BY ` + order + `), '[]')
-		   FROM listed AS m CROSS JOIN f) AS members,
-		  (SELECT ` + pageMemberColumns + ` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
-		     WHERE m.workspace_id = $1 AND m.user_id = $2) AS self
-		FROM paged AS p, open AS o`, args
+		), head AS (
+		  SELECT p.total, p.page, p.pages,
+		    (SELECT count(*)::int FROM workspace_members WHERE workspace_id = $1 AND role = 'owner') AS owners,
+		    ` + memberCount + ` + o.pending AS seats, o.pending, o.expired,
+		    (SELECT ` + pageMemberColumns + ` FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id
+		       WHERE m.workspace_id = $1 AND m.user_id = $2) AS self
+		  FROM paged AS p, open AS o
+		), listed AS MATERIALIZED (
+		  SELECT m.*, row_number() OVER () AS ord FROM (
+		    SELECT m.* FROM workspace_members AS m` + searchJoin + `
+		    WHERE m.workspace_id = $1` + filter + `
+		    ORDER BY ` + order + ` LIMIT $4::int OFFSET ((SELECT page FROM head) - 1) * $4::int
+		  ) AS m
+		), f AS (SELECT array(SELECT atrium_second_factor_users(array(SELECT user_id FROM listed))) AS users)
+		SELECT h.total, h.page, h.pages, h.owners, h.seats, h.pending, h.expired, h.self,
+		  m.ord, m.user_id, m.role::text, m.created_at, m.user_id = ANY (f.users), m.last_seen_at,
+		  u.id, u.email::text, u.name, u.staff_role, u.created_at, u.last_login_at, u.disabled_at
+		FROM head AS h CROSS JOIN f
+		LEFT JOIN listed AS m ON true
+		LEFT JOIN LATERAL (SELECT * FROM users AS u WHERE u.id = m.user_id) AS u ON true`, args
 }
 
 // ReadMembersPageBy reads, in one statement, what the members page shows: the page of members f
@@ -649,33 +651,68 @@ func membersPageSQL(ws, self uuid.UUID, f MemberFilter, now time.Time) (string, 
 // every member's name and email, as a search must.
 func ReadMembersPageBy(ctx context.Context, tn *Tenant, self uuid.UUID, f MemberFilter, now time.Time) (*MembersPageData, error) {
 	query, args := membersPageSQL(tn.ws, self, f, now)
-	var row struct {
-		Total, Page, Pages, Owners, Pending, Expired int
-		Seats                                        int64
-		Members, Self                                []byte
-	}
-	err := tn.queryRow(ctx, query, args...).
-		Scan(&row.Total, &row.Page, &row.Pages, &row.Owners, &row.Seats, &row.Pending, &row.Expired, &row.Members, &row.Self)
+	rows, err := tn.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("members page: %w", err)
 	}
-	out := &MembersPageData{Owners: row.Owners, Seats: row.Seats, Pending: row.Pending, Expired: row.Expired,
-		Listing: &MemberListing{Total: row.Total, Page: row.Page, Pages: row.Pages}}
-	var members []pageMemberJSON
-	if err := json.Unmarshal(row.Members, &members); err != nil {
+	defer rows.Close()
+	var out *MembersPageData
+	var selfJSON []byte
+	type listed struct {
+		ord int64
+		m   Member
+	}
+	var page []listed
+	for rows.Next() {
+		var h MembersPageData
+		var l MemberListing
+		var self []byte
+		var (
+			ord                                  *int64
+			userID, uid                          *uuid.UUID
+			role, email, name, staff             *string
+			joined, seen, created, login, disabl *time.Time
+			twoFactor                            *bool
+		)
+		if err := rows.Scan(&l.Total, &l.Page, &l.Pages, &h.Owners, &h.Seats, &h.Pending, &h.Expired, &self,
+			&ord, &userID, &role, &joined, &twoFactor, &seen,
+			&uid, &email, &name, &staff, &created, &login, &disabl); err != nil {
+			return nil, fmt.Errorf("members page: %w", err)
+		}
+		if out == nil {
+			h.Listing = &MemberListing{Total: l.Total, Page: l.Page, Pages: l.Pages}
+			out, selfJSON = &h, self
+		}
+		if ord == nil {
+			continue // the empty page's one row of figures
+		}
+		m := Member{Scoped: Scoped{WorkspaceID: tn.ws}, UserID: *userID, Role: Role(*role), CreatedAt: *joined, LastSeenAt: seen,
+			TwoFactor: *twoFactor}
+		if uid != nil {
+			m.User = &User{ID: *uid, Email: *email, Name: *name, StaffRole: *staff, CreatedAt: *created, LastLoginAt: login,
+				DisabledAt: disabl}
+		}
+		page = append(page, listed{*ord, m})
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("members page: %w", err)
 	}
-	for _, j := range members {
-		out.Listing.Members = append(out.Listing.Members, j.member(tn.ws))
+	if out == nil {
+		return nil, errors.New("members page: no row")
 	}
+	slices.SortFunc(page, func(a, b listed) int { return cmp.Compare(a.ord, b.ord) })
+	for _, l := range page {
+		out.Listing.Members = append(out.Listing.Members, l.m)
+	}
+	rows.Close()
 	if out.Listing.LastActive, err = LastActive(ctx, tn, out.Listing.Members); err != nil {
 		return nil, err
 	}
-	if len(row.Self) == 0 {
+	if len(selfJSON) == 0 {
 		return nil, Errorf(ErrNotFound, "member not found")
 	}
 	var me pageMemberJSON
-	if err := json.Unmarshal(row.Self, &me); err != nil {
+	if err := json.Unmarshal(selfJSON, &me); err != nil {
 		return nil, fmt.Errorf("members page: %w", err)
 	}
 	m := me.member(tn.ws)

@@ -82,6 +82,14 @@ func (t *Tenant) queryRow(ctx context.Context, sql string, args ...any) *sql.Row
 	return t.tx.Tx.QueryRowContext(ctx, sql, args...)
 }
 
+// query is queryRow for a statement of many rows.
+func (t *Tenant) query(ctx context.Context, sql string, args ...any) (*sql.Rows, error) {
+	if t.prepare {
+		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
+	}
+	return t.tx.Tx.QueryContext(ctx, sql, args...)
+}
+
 func bindWorkspace(ctx context.Context, tx bun.Tx, ws uuid.UUID) error {
 	if _, err := tx.ExecContext(ctx, "SELECT set_config('app.workspace_id', ?, true)", ws.String()); err != nil {
 		return fmt.Errorf("bind transaction to workspace: %w", err)
