@@ -75,8 +75,8 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 		  coalesce((SELECT members FROM workspace_member_counts WHERE workspace_id = $1), 0),
 		  (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5),
 		  (SELECT count(*) FROM agents WHERE workspace_id = $1),
-		  CASE WHEN $6::bool THEN (SELECT coalesce(jsonb_agg(jsonb_build_object('day', day, 'api_calls', api_calls,
-		      'agent_minutes', agent_minutes, 'peak_hour', peak_hour, 'peak_calls', peak_calls) ORDER BY day), '[]')
+		  CASE WHEN $6::bool THEN (SELECT coalesce(json_agg(json_build_array(extract(epoch FROM day)::bigint, api_calls,
+		      agent_minutes, coalesce(extract(epoch FROM peak_hour)::bigint, 0), peak_calls) ORDER BY day), '[]')
 		    FROM usage_daily WHERE workspace_id = $1 AND day >= $7 AND day <= $8) END`,
 		tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to).
 		Scan(&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days)

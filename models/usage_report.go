@@ -121,27 +121,24 @@ func UsageNowAndByDay(ctx context.Context, tn *Tenant, tier Tier, now time.Time,
 	if err != nil {
 		return nil, nil, fmt.Errorf("usage over %d days: %w", days, err)
 	}
-	var rows []struct {
-		Day          time.Time  `json:"day"`
-		APICalls     int64      `json:"api_calls"`
-		AgentMinutes int64      `json:"agent_minutes"`
-		PeakHour     *time.Time `json:"peak_hour"`
-		PeakCalls    int64      `json:"peak_calls"`
-	}
+	// Each day is an array of numbers, [day, api_calls, agent_minutes, peak_hour, peak_calls], the
+	// times as Unix seconds (peak_hour 0 when none): 90 of them decode in a fraction of the time
+	// the same days as objects with RFC 3339 times take.
+	var rows [][5]int64
 	if err := json.Unmarshal(raw, &rows); err != nil {
 		return nil, nil, fmt.Errorf("usage over %d days: %w", days, err)
 	}
 	byDay := make(map[time.Time]int, len(rows))
 	for i, r := range rows {
-		byDay[r.Day.UTC()] = i
+		byDay[time.Unix(r[0], 0).UTC()] = i
 	}
 	for d := s.From; !d.After(today); d = d.AddDate(0, 0, 1) {
 		day := UsageDay{Day: d}
 		if i, ok := byDay[d]; ok {
 			r := rows[i]
-			day.APICalls, day.AgentMinutes, day.PeakCalls = r.APICalls, r.AgentMinutes, r.PeakCalls
-			if r.PeakHour != nil && r.PeakCalls > 0 {
-				day.PeakHour = r.PeakHour.UTC()
+			day.APICalls, day.AgentMinutes, day.PeakCalls = r[1], r[2], r[4]
+			if r[3] != 0 && r[4] > 0 {
+				day.PeakHour = time.Unix(r[3], 0).UTC()
 			}
 		}
 		s.Daily = append(s.Daily, day)
