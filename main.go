@@ -62,6 +62,7 @@ type config struct {
 	// memoryLimit is the Go runtime's soft memory limit serve sets (models.MemoryLimit), 0 when
 	// GOMEMLIMIT is set and the runtime has taken it from there.
 	memoryLimit int64
+	auditKey    bool // ATRIUM_AUDIT_KEY is set (and given to models.SetAuditKey)
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -113,6 +114,12 @@ func readConfig(getenv func(string) string) (config, error) {
 	if c.replicaMaxLag, err = duration(getenv, "ATRIUM_REPLICA_MAX_LAG", 30*time.Second); err != nil {
 		return c, err
 	}
+	if k := getenv("ATRIUM_AUDIT_KEY"); k != "" {
+		if err := models.SetAuditKey([]byte(k)); err != nil {
+			return c, fmt.Errorf("ATRIUM_AUDIT_KEY: %w; make one with: openssl rand -hex 32", err)
+		}
+		c.auditKey = true
+	}
 	if v := getenv("ATRIUM_HASH_MEMORY_MB"); v != "" {
 		mb, err := strconv.Atoi(v)
 		if err != nil || mb < 19 {
@@ -153,6 +160,9 @@ commands:
   seed                  add the demo workspace and its four accounts (once)
   user create --email E [--name N] [--support]
                         create a user; the password is read from stdin
+  audit verify [--workspace SLUG]
+                        check every workspace's audit hash chain (or one's); exits 1
+                        naming the first broken event
   version               print the version
 `
 
@@ -218,6 +228,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return errors.New("usage: atrium user create --email E [--name N] [--support]")
 		}
 		return userCreate(ctx, cfg, args[1:], stdin, stdout)
+	case "audit":
+		switch {
+		case len(args) > 0 && args[0] == "verify":
+			return auditVerify(ctx, cfg, args[1:], stdout)
+		}
+		return errors.New("usage: atrium audit verify [--workspace SLUG]")
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
@@ -268,6 +284,9 @@ func withDatabase(ctx context.Context, cfg config, stdout io.Writer, fn func(own
 	return fn(owner, app)
 }
 
+// errNoAuditKey refuses production without its own audit key.
+var errNoAuditKey = errors.New("ATRIUM_AUDIT_KEY is required when ATRIUM_ENV=production: it signs the audit log's retention checkpoints and redactions; make one with: openssl rand -hex 32")
+
 // serve runs the console until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
 	if cfg.baseURL == "" {
@@ -275,6 +294,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			return errors.New("ATRIUM_BASE_URL is required when ATRIUM_ENV=production: set it to the console's public address, like https://atrium.example.com")
 		}
 		cfg.baseURL = devBaseURL(cfg.addr)
+	}
+	if cfg.production && !cfg.auditKey {
+		return errNoAuditKey
 	}
 	if cfg.memoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.memoryLimit)
@@ -432,4 +454,43 @@ func userCreate(ctx context.Context, cfg config, args []string, stdin io.Reader,
 		}
 		return nil
 	})
+}
+
+// auditVerify checks the audit hash chains and says what it found: one line per workspace, and an
+// error (exit status 1) naming the first broken event of the first broken chain.
+func auditVerify(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	slug := fs.String("workspace", "", "the workspace's address (slug); all workspaces when empty")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("audit verify: unexpected %q; usage: atrium audit verify [--workspace SLUG]", fs.Args())
+	}
+	if cfg.production && !cfg.auditKey {
+		return errNoAuditKey
+	}
+	var firstBroken error
+	broken := 0
+	err := withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
+		return models.VerifyAuditChains(ctx, app, *slug, time.Now(), func(slug string, r *models.ChainReport) error {
+			if r.OK() {
+				fmt.Fprintf(stdout, "ok      %s: %d events verified, head seq %d hash %s\n", slug, r.Events, r.Head.Seq, r.Head.Hash)
+				return nil
+			}
+			broken++
+			fmt.Fprintf(stdout, "BROKEN  %s: %s\n", slug, r.Broken.Error())
+			if firstBroken == nil {
+				firstBroken = fmt.Errorf("the audit chain of %s is broken: %s", slug, r.Broken.Error())
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if broken > 1 {
+		return fmt.Errorf("%w (and %d more workspaces)", firstBroken, broken-1)
+	}
+	return firstBroken
 }

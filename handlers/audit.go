@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"atrium/models"
@@ -32,6 +33,15 @@ func auditFilter(c echo.Context) (f models.AuditFilter, from, to string, err err
 
 // auditIndex is the workspace's audit log, newest first; htmx filtering and paging get the table.
 func (s *Server) auditIndex(c echo.Context) error {
+	vm, status, err := s.auditPage(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, status, views.AuditView(vm), views.AuditTable(vm))
+}
+
+// auditPage reads the audit log page the query asks for.
+func (s *Server) auditPage(c echo.Context) (views.AuditPage, int, error) {
 	m := membership(c)
 	f, from, to, rangeErr := auditFilter(c)
 	vm := views.AuditPage{Frame: s.frame(c, "Audit log", "audit"), Slug: m.Slug, Action: f.Action, Actor: f.Actor,
@@ -47,6 +57,7 @@ func (s *Server) auditIndex(c echo.Context) error {
 			return err
 		}
 		vm.Next = p.Next
+		vm.Chain = views.AuditChain{HeadSeq: p.Head.Seq, HeadHash: p.Head.Hash, StartSeq: p.StartSeq}
 		for i := range p.Entries {
 			e := &p.Entries[i]
 			vm.Rows = append(vm.Rows, views.AuditRow{At: e.CreatedAt, Sentence: auditSentence(e),
@@ -58,10 +69,45 @@ func (s *Server) auditIndex(c echo.Context) error {
 		}
 		return nil
 	})
+	return vm, status, err
+}
+
+// auditVerify checks the workspace's audit hash chain and says whether it holds, naming the first
+// broken link when it does not: htmx gets the chain panel, a browser without it the whole page.
+func (s *Server) auditVerify(c echo.Context) error {
+	var r *models.ChainReport
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+		var err error
+		r, err = models.VerifyAuditChain(ctx, tn, s.Now())
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	return s.render(c, status, views.AuditView(vm), views.AuditTable(vm))
+	res := &views.AuditVerifyResult{OK: r.OK(), Events: r.Events, At: r.At}
+	if r.Checkpoint != nil {
+		res.FromSeq = r.Checkpoint.Seq
+	}
+	if !r.OK() {
+		res.Reason = r.Broken.Reason
+		res.BrokenSeq = r.Broken.Seq
+		if r.Broken.EventID != uuid.Nil {
+			res.BrokenID = r.Broken.EventID.String()
+		}
+	}
+	if isHTMX(c) {
+		vm := views.AuditPage{Frame: s.frame(c, "Audit log", "audit"), Slug: membership(c).Slug, Chain: views.AuditChain{HeadSeq: r.Head.Seq, HeadHash: r.Head.Hash, Verify: res}}
+		if r.Checkpoint != nil {
+			vm.Chain.StartSeq = r.Checkpoint.Seq
+		}
+		return s.render(c, http.StatusOK, views.AuditChainPanel(vm), nil)
+	}
+	vm, status, err := s.auditPage(c)
+	if err != nil {
+		return err
+	}
+	vm.Chain.Verify = res
+	return s.render(c, status, views.AuditView(vm), nil)
 }
 
 // auditCSV downloads every event the filters match, newest first, streamed as it is read.

@@ -163,6 +163,7 @@ var table = []route{
 	{post, paths.SettingsTwoFactor, (*Server).settingsTwoFactorUpdate, can(models.ActManageTier)},
 	{get, paths.Audit, (*Server).auditIndex, can(models.ActViewAudit)},
 	{get, paths.AuditCSV, (*Server).auditCSV, can(models.ActViewAudit)},
+	{post, paths.AuditVerify, (*Server).auditVerify, can(models.ActViewAudit)},
 
 	// The support console.
 	{get, paths.SupportWorkspaces, (*Server).supportIndex, staff},

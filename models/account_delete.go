@@ -123,7 +123,12 @@ func DeleteAccount(ctx context.Context, db bun.IDB, u *User, in AccountDeletion,
 		if out.SessionsEnded, err = EndSessions(ctx, tx, cur.ID, uuid.Nil, ""); err != nil {
 			return err
 		}
-		return tx.NewRaw("SELECT atrium_erase_user(?)", cur.ID).Scan(ctx, &out.EventsAnonymised)
+		if err := tx.NewRaw("SELECT atrium_erase_user(?)", cur.ID).Scan(ctx, &out.EventsAnonymised); err != nil {
+			return err
+		}
+		// The rewritten events keep their places in their chains, signed as redactions.
+		_, err = SignRedactions(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -176,7 +181,7 @@ func leaveForDeletion(ctx context.Context, tn *Tenant, u *User, now time.Time, o
 	}
 	out.MembershipsEnded++
 	out.KeysRevoked += keys
-	return Record(ctx, tn, Event{ActorUserID: u.ID, Action: "member.leave", Target: u.Email,
+	return Record(ctx, tn, Event{At: now, ActorUserID: u.ID, Action: "member.leave", Target: u.Email,
 		Details: map[string]any{"user_id": u.ID.String(), "before": map[string]any{"role": me.Role},
 			"after": nil, "api_keys_revoked": keys, "reason": "account_deleted"}})
 }

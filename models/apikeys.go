@@ -261,7 +261,7 @@ func CreateKey(ctx context.Context, tn *Tenant, actor Actor, in NewKey, now time
 	if k.ExpiresAt != nil {
 		details["expires_at"] = k.ExpiresAt.Format(time.RFC3339)
 	}
-	if err := Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "api_key.create", Target: k.Prefix, Details: details}); err != nil {
+	if err := Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "api_key.create", Target: k.Prefix, Details: details}); err != nil {
 		return nil, "", err
 	}
 	return k, formatKey(k.Prefix, secret), nil
@@ -433,7 +433,7 @@ func RevokeKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, now t
 	if n, _ := res.RowsAffected(); n == 0 {
 		return k, nil
 	}
-	err = Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "api_key.revoke", Target: k.Prefix,
+	err = Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "api_key.revoke", Target: k.Prefix,
 		Details: map[string]any{"name": k.Name}})
 	return k, err
 }
@@ -497,7 +497,7 @@ func RollKeyAsSeen(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, g
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, "", Errorf(ErrConflict, "Key %s was revoked or rolled a moment ago.", k.Prefix)
 	}
-	err = Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "api_key.roll", Target: k.Prefix,
+	err = Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "api_key.roll", Target: k.Prefix,
 		Details: map[string]any{"name": k.Name, "grace_seconds": int64(grace / time.Second)}})
 	if err != nil {
 		return nil, "", err

@@ -23,6 +23,11 @@ type AuditEvent struct {
 	Details     Details    `bun:"details,type:jsonb"`
 	IP          string     `bun:"ip"`
 	CreatedAt   time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	// The event's place in its workspace's hash chain, assigned by the database as it is inserted
+	// (see auditchain.go).
+	Seq      int64  `bun:"seq,scanonly"`
+	PrevHash string `bun:"prev_hash,scanonly"`
+	Hash     string `bun:"hash,scanonly"`
 }
 
 // platformEvent is an audit line that belongs to no workspace (sign-ups, password changes, a
@@ -64,6 +69,9 @@ type Event struct {
 	Target      string
 	Details     map[string]any
 	IP          string
+	// At is when it happened, from the caller's clock; it is the time stored and hashed. Zero
+	// leaves it to the database's clock.
+	At time.Time
 }
 
 type ipKey struct{}
@@ -81,14 +89,15 @@ func Record(ctx context.Context, tn *Tenant, e Event) error {
 	if e.Details == nil {
 		e.Details = map[string]any{}
 	}
-	ev := &AuditEvent{ID: NewID(), Action: e.Action, Target: e.Target, Details: e.Details, IP: e.IP}
+	ev := &AuditEvent{ID: NewID(), Action: e.Action, Target: e.Target, Details: e.Details, IP: e.IP, CreatedAt: e.At}
 	if e.ActorUserID != uuid.Nil {
 		ev.ActorUserID = &e.ActorUserID
 	}
 	if e.ActorKeyID != uuid.Nil {
 		ev.ActorKeyID = &e.ActorKeyID
 	}
-	_, err := tn.db().NewInsert().Model(ev).Exec(ctx)
+	// One statement: the trigger links the event into the chain under the head's row lock.
+	_, err := tn.db().NewInsert().Model(ev).Returning("seq, prev_hash, hash, created_at").Exec(ctx)
 	return err
 }
 

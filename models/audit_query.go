@@ -97,6 +97,11 @@ func (e *AuditEntry) DetailsText() string {
 type AuditPage struct {
 	Entries []AuditEntry
 	Next    string
+	// Head is the chain head (ReadAuditPage fills it): the newest event's seq and hash, which an
+	// owner can note down to prove later that nothing up to it changed. StartSeq is the seq of the
+	// retention checkpoint the chain starts after, 0 when nothing was pruned.
+	Head     ChainLink
+	StartSeq int64
 }
 
 // cursorOf encodes where a page ended: the last event's time and id, the keyset of the order.
@@ -160,12 +165,16 @@ func ReadAuditPage(ctx context.Context, tn *Tenant, f AuditFilter) (*AuditPage, 
 	if limit <= 0 {
 		limit = AuditPageSize
 	}
-	var raw, acts string // not []byte: bun reads a first destination that is a slice as a list of rows
+	var raw, acts, head string // not []byte: bun reads a first destination that is a slice as a list of rows
+	var start int64
 	err := tn.db().NewRaw(`SELECT
 		  (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.created_at DESC, e.id DESC), '[]') FROM (?) AS e) AS entries,
 		  (SELECT coalesce(jsonb_agg(a.action ORDER BY a.action), '[]') FROM (
-		     SELECT DISTINCT action FROM audit_events WHERE workspace_id = ?) AS a) AS actions`,
-		auditQuery(tn, f, limit), tn.ws).Scan(ctx, &raw, &acts)
+		     SELECT DISTINCT action FROM audit_events WHERE workspace_id = ?1) AS a) AS actions,
+		  coalesce((SELECT json_build_object('seq', h.seq, 'hash', h.hash)::text FROM audit_chain_heads AS h WHERE h.workspace_id = ?1),
+		    '{"seq":0,"hash":""}') AS head,
+		  coalesce((SELECT c.seq FROM audit_checkpoints AS c WHERE c.workspace_id = ?1), 0) AS start`,
+		auditQuery(tn, f, limit), tn.ws).Scan(ctx, &raw, &acts, &head, &start)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -180,7 +189,12 @@ func ReadAuditPage(ctx context.Context, tn *Tenant, f AuditFilter) (*AuditPage, 
 	for i := range entries {
 		entries[i].CreatedAt = entries[i].CreatedAt.UTC()
 	}
-	return auditPage(entries, limit), actions, nil
+	p := auditPage(entries, limit)
+	if err := json.Unmarshal([]byte(head), &p.Head); err != nil {
+		return nil, nil, fmt.Errorf("audit chain head: %w", err)
+	}
+	p.StartSeq = start
+	return p, actions, nil
 }
 
 // auditQuery selects limit+1 entries of the log that f matches, newest first, scoped to the

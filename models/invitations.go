@@ -185,7 +185,7 @@ func CreateInvitation(ctx context.Context, tn *Tenant, actor Actor, email string
 	if replaced != "" {
 		details["replaces_expired"] = replaced
 	}
-	if err := Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "invitation.create", Target: email, Details: details}); err != nil {
+	if err := Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "invitation.create", Target: email, Details: details}); err != nil {
 		return nil, err
 	}
 	return &IssuedInvitation{Invitation: inv, Token: token}, nil
@@ -239,7 +239,7 @@ func ResendInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID
 	if _, err := tn.db().NewUpdate().Model(inv).Column("token_hash", "expires_at").WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("resend invitation: %w", err)
 	}
-	if err := Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "invitation.resend", Target: inv.Email,
+	if err := Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "invitation.resend", Target: inv.Email,
 		Details: map[string]any{"invitation_id": inv.ID.String(), "before": map[string]any{"expires_at": before},
 			"after": map[string]any{"expires_at": inv.ExpiresAt}}}); err != nil {
 		return nil, err
@@ -257,7 +257,7 @@ func RevokeInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID
 	if _, err := tn.db().NewUpdate().Model(inv).Column("revoked_at").WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("revoke invitation: %w", err)
 	}
-	return inv, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "invitation.revoke", Target: inv.Email,
+	return inv, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "invitation.revoke", Target: inv.Email,
 		Details: map[string]any{"invitation_id": inv.ID.String(), "before": map[string]any{"state": InvitationPending, "role": inv.Role},
 			"after": map[string]any{"state": InvitationRevoked}}})
 }
@@ -357,7 +357,7 @@ func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string,
 			return err
 		}
 		out = &Membership{ID: ws.ID, Name: ws.Name, Slug: ws.Slug, Tier: ws.Tier, Role: inv.Role, JoinedAt: now}
-		return Record(ctx, tn, Event{ActorUserID: user.ID, Action: "invitation.accept", Target: user.Email,
+		return Record(ctx, tn, Event{At: now, ActorUserID: user.ID, Action: "invitation.accept", Target: user.Email,
 			Details: map[string]any{"invitation_id": inv.ID.String(), "user_id": user.ID.String(), "before": nil,
 				"after": map[string]any{"role": inv.Role}}})
 	})

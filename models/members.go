@@ -154,7 +154,7 @@ func RemoveMember(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID
 	if err != nil {
 		return err
 	}
-	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "member.remove", Target: target.User.Email,
+	return Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "member.remove", Target: target.User.Email,
 		Details: map[string]any{"user_id": userID.String(), "before": map[string]any{"role": target.Role},
 			"after": nil, "api_keys_revoked": keys}})
 }
@@ -179,7 +179,7 @@ func LeaveWorkspace(ctx context.Context, tn *Tenant, actor Actor, now time.Time)
 	if err != nil {
 		return err
 	}
-	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "member.leave", Target: me.User.Email,
+	return Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "member.leave", Target: me.User.Email,
 		Details: map[string]any{"user_id": me.UserID.String(), "before": map[string]any{"role": me.Role},
 			"after": nil, "api_keys_revoked": keys}})
 }

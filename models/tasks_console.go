@@ -430,5 +430,5 @@ func CancelTask(ctx context.Context, tn *Tenant, by Canceller, id uuid.UUID, now
 	if by.KeyID != uuid.Nil {
 		details["key"] = by.Prefix
 	}
-	return t, Record(ctx, tn, Event{ActorUserID: by.UserID, ActorKeyID: by.KeyID, Action: "task.cancel", Target: id.String(), Details: details})
+	return t, Record(ctx, tn, Event{At: now, ActorUserID: by.UserID, ActorKeyID: by.KeyID, Action: "task.cancel", Target: id.String(), Details: details})
 }

@@ -46,6 +46,11 @@ var globalFuncs = map[string]string{
 	"RemovePasskey": "passkeys are a user's, global", "SoleOwnedShared": "SECURITY DEFINER list of the user's memberships",
 	"DeleteAccount":            "users are global; opens each of the user's workspace transactions",
 	"checkAccountSecondFactor": "a user's second factor is global",
+	"VerifyAuditChains":        "opens a cross-tenant read for the workspace list and each workspace's transaction",
+	"SignRedactions":           "SECURITY DEFINER signing of an erasure's rewrites, which span workspaces",
+	"pruneAuditLogs":           "SECURITY DEFINER list of workspaces; opens each workspace's transaction",
+	"pruneAudit":               "opens the workspace's transaction",
+	"SetAuditRetention":        "opens a cross-tenant read to find the workspace, then its transaction",
 	// The mail outbox and the job queue belong to no workspace; neither do account links.
 	"enqueue": "the job queue is global", "JobCounts": "the job queue is global", "QueueMail": "the mail outbox is global", "QueueMailNow": "the mail outbox is global",
 	"OutboxMailByID": "the mail outbox is global", "MailAttemptFailed": "the mail outbox is global",

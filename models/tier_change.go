@@ -86,6 +86,6 @@ func ChangeTier(ctx context.Context, tn *Tenant, actor Actor, to Tier, now time.
 	if _, err := tn.db().NewUpdate().Model(ws).Set("tier = ?", to).WherePK().Exec(ctx); err != nil {
 		return ws.Tier, fmt.Errorf("change tier: %w", err)
 	}
-	return ws.Tier, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "workspace.tier_change", Target: ws.Slug,
+	return ws.Tier, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "workspace.tier_change", Target: ws.Slug,
 		Details: map[string]any{"before": map[string]any{"tier": ws.Tier}, "after": map[string]any{"tier": to}}})
 }

@@ -23,7 +23,35 @@ type AuditPage struct {
 	// Next is the cursor of the next (older) page, "" on the last; Later is true past the first.
 	Next  string
 	Later bool
+	// Chain is the log's hash chain: its head, and a verification's result once asked for.
+	Chain AuditChain
 }
+
+// AuditChain is the audit log's hash chain as the page shows it.
+type AuditChain struct {
+	HeadSeq  int64
+	HeadHash string
+	// StartSeq is the seq of the retention checkpoint the chain starts after, 0 when nothing was
+	// pruned.
+	StartSeq int64
+	Verify   *AuditVerifyResult
+}
+
+// AuditVerifyResult is what checking the chain found.
+type AuditVerifyResult struct {
+	OK      bool
+	Events  int64
+	FromSeq int64
+	At      time.Time
+	// BrokenID is the first broken event's id ("" when the break is not at an event), BrokenSeq
+	// its place, Reason what does not hold.
+	BrokenID  string
+	BrokenSeq int64
+	Reason    string
+}
+
+// VerifyURL checks the chain.
+func (p AuditPage) VerifyURL() string { return paths.AuditVerify.URL(p.Slug) }
 
 // filter is the filters as query parameters.
 func (p AuditPage) filter() url.Values {

@@ -163,6 +163,7 @@ var (
 	TaskCancel        = p2("/w/:slug/tasks/:id/cancel")
 	Audit             = p1("/w/:slug/audit")
 	AuditCSV          = p1("/w/:slug/audit.csv")
+	AuditVerify       = p1("/w/:slug/audit/verify")
 )
 
 // The support console.

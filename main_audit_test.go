@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"atrium/models"
+	"atrium/models/testdb"
+)
+
+// TestAuditVerifyCommand: atrium audit verify succeeds (exit status 0) while every chain holds, and
+// fails (exit status 1: run's error) naming the first broken event's id once an event is altered in
+// the database; --workspace limits it to one workspace, and an unknown one is an error.
+func TestAuditVerifyCommand(t *testing.T) {
+	d := testdb.Get(t)
+	ctx := context.Background()
+	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL})
+	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "verify-" + uuid.NewString()[:8] + "@example.com", Password: "correct horse battery staple"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := models.CreateWorkspace(ctx, d.App, u, "Good", "verify-good-"+uuid.NewString()[:6])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := models.CreateWorkspace(ctx, d.App, u, "Bad", "verify-bad-"+uuid.NewString()[:6])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ws := range []*models.Workspace{good, bad} {
+		for i := range 3 {
+			err := models.InWorkspace(ctx, d.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+				return models.Record(ctx, tn, models.Event{Action: "test.cli", Target: fmt.Sprint(i), At: testdb.Now(t)})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	verify := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, append([]string{"atrium", "audit", "verify"}, args...), vars, strings.NewReader(""), &out)
+		return out.String(), err
+	}
+	if out, err := verify(); err != nil || !strings.Contains(out, "ok      "+bad.Slug+": 4 events verified") {
+		t.Fatalf("intact chains: %v\n%s", err, out)
+	}
+	var victim uuid.UUID
+	if err := d.Owner.NewRaw("SELECT id FROM audit_events WHERE workspace_id = ? AND seq = 3", bad.ID).Scan(ctx, &victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Owner.NewRaw("UPDATE audit_events SET action = 'test.forged' WHERE workspace_id = ? AND id = ?", bad.ID, victim).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := verify()
+	if err == nil || !strings.Contains(err.Error(), victim.String()) || !strings.Contains(err.Error(), bad.Slug) {
+		t.Fatalf("altered event: want an error naming %s, got %v\n%s", victim, err, out)
+	}
+	if !strings.Contains(out, "ok      "+good.Slug) {
+		t.Errorf("the intact workspace is not reported intact:\n%s", out)
+	}
+	if out, err := verify("--workspace", good.Slug); err != nil || strings.Contains(out, bad.Slug) {
+		t.Fatalf("--workspace %s: %v\n%s", good.Slug, err, out)
+	}
+	if _, err := verify("--workspace", bad.Slug); err == nil || !strings.Contains(err.Error(), victim.String()) {
+		t.Fatalf("--workspace %s: %v", bad.Slug, err)
+	}
+	if _, err := verify("--workspace", "no-such-workspace"); err == nil || !strings.Contains(err.Error(), "no-such-workspace") {
+		t.Fatalf("unknown workspace: %v", err)
+	}
+	if _, err := verify("extra"); err == nil {
+		t.Fatal("an unexpected argument was accepted")
+	}
+}

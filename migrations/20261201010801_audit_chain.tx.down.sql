@@ -1,0 +1,13 @@
+DROP TRIGGER audit_events_redact ON audit_events;
+DROP FUNCTION atrium_audit_redact();
+DROP TRIGGER audit_events_link ON audit_events;
+DROP FUNCTION atrium_audit_link();
+DROP FUNCTION atrium_audit_sign_redactions(uuid[], uuid[], text[]);
+DROP FUNCTION atrium_audit_unsigned_redactions(integer);
+ALTER TABLE audit_events DROP CONSTRAINT audit_events_seq_key;
+ALTER TABLE audit_events DROP COLUMN seq, DROP COLUMN prev_hash, DROP COLUMN hash, DROP COLUMN redacted, DROP COLUMN redaction_sig;
+DROP TABLE audit_checkpoints;
+DROP TABLE audit_chain_heads;
+DROP FUNCTION atrium_audit_hash(bigint, uuid, uuid, uuid, uuid, text, text, jsonb, text, timestamptz, text);
+DROP FUNCTION atrium_audit_canonical(bigint, uuid, uuid, uuid, uuid, text, text, jsonb, text, timestamptz, text);
+DROP FUNCTION atrium_canonical_json(jsonb);
