@@ -163,6 +163,8 @@ commands:
   audit verify [--workspace SLUG]
                         check every workspace's audit hash chain (or one's); exits 1
                         naming the first broken event
+  audit retention --workspace SLUG --days N|default
+                        an enterprise workspace's audit retention in days (0: forever)
   version               print the version
 `
 
@@ -232,8 +234,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		switch {
 		case len(args) > 0 && args[0] == "verify":
 			return auditVerify(ctx, cfg, args[1:], stdout)
+		case len(args) > 0 && args[0] == "retention":
+			return auditRetention(ctx, cfg, args[1:], stdout)
 		}
-		return errors.New("usage: atrium audit verify [--workspace SLUG]")
+		return errors.New("usage: atrium audit verify [--workspace SLUG] | atrium audit retention --workspace SLUG --days N|default")
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
@@ -493,4 +497,39 @@ func auditVerify(ctx context.Context, cfg config, args []string, stdout io.Write
 		return fmt.Errorf("%w (and %d more workspaces)", firstBroken, broken-1)
 	}
 	return firstBroken
+}
+
+// auditRetention sets an enterprise workspace's audit retention.
+func auditRetention(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("audit retention", flag.ContinueOnError)
+	slug := fs.String("workspace", "", "the enterprise workspace's address (slug)")
+	daysArg := fs.String("days", "", "days to keep audit events; 0 keeps them forever; default: the enterprise default")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *slug == "" || *daysArg == "" || fs.NArg() > 0 {
+		return errors.New("usage: atrium audit retention --workspace SLUG --days N|default")
+	}
+	var days *int
+	if *daysArg != "default" {
+		n, err := strconv.Atoi(*daysArg)
+		if err != nil || n < 0 {
+			return fmt.Errorf("--days %q: use a number of days (0 keeps events forever) or default", *daysArg)
+		}
+		days = &n
+	}
+	return withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
+		if err := models.SetAuditRetention(ctx, app, *slug, days); err != nil {
+			return err
+		}
+		switch {
+		case days == nil:
+			fmt.Fprintf(stdout, "%s keeps audit events %d days (the enterprise default)\n", *slug, models.AuditRetentionDays[models.TierEnterprise])
+		case *days == 0:
+			fmt.Fprintf(stdout, "%s keeps audit events forever\n", *slug)
+		default:
+			fmt.Fprintf(stdout, "%s keeps audit events %d days\n", *slug, *days)
+		}
+		return nil
+	})
 }

@@ -77,3 +77,48 @@ func TestAuditVerifyCommand(t *testing.T) {
 		t.Fatal("an unexpected argument was accepted")
 	}
 }
+
+// TestAuditRetentionCommand: atrium audit retention sets an enterprise workspace's audit retention
+// (days, 0 for forever, or back to the default) and refuses other tiers and bad numbers.
+func TestAuditRetentionCommand(t *testing.T) {
+	d := testdb.Get(t)
+	ctx := context.Background()
+	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL})
+	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "retention-" + uuid.NewString()[:8] + "@example.com", Password: "correct horse battery staple"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent, err := models.CreateWorkspace(ctx, d.App, u, "Ent", "ret-ent-"+uuid.NewString()[:6])
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := models.CreateWorkspace(ctx, d.App, u, "Free", "ret-free-"+uuid.NewString()[:6])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Owner.NewRaw("UPDATE workspaces SET tier = 'enterprise' WHERE id = ?", ent.ID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	set := func(slug, days string) error {
+		var out bytes.Buffer
+		return run(ctx, []string{"atrium", "audit", "retention", "--workspace", slug, "--days", days}, vars, strings.NewReader(""), &out)
+	}
+	stored := func() string {
+		var s string
+		if err := d.Owner.NewRaw("SELECT coalesce(audit_retention_days::text, 'default') FROM workspaces WHERE id = ?", ent.ID).Scan(ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, c := range []struct{ days, want string }{{"730", "730"}, {"0", "0"}, {"default", "default"}} {
+		if err := set(ent.Slug, c.days); err != nil || stored() != c.want {
+			t.Errorf("--days %s: stored %s, %v", c.days, stored(), err)
+		}
+	}
+	if err := set(free.Slug, "730"); err == nil || !strings.Contains(err.Error(), "enterprise") {
+		t.Errorf("a free workspace: %v", err)
+	}
+	if err := set(ent.Slug, "-1"); err == nil {
+		t.Error("negative days accepted")
+	}
+}

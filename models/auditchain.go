@@ -546,3 +546,32 @@ func SignRedactions(ctx context.Context, db bun.IDB) (int, error) {
 		}
 	}
 }
+
+// SetAuditRetention sets an enterprise workspace's audit retention: days (0 keeps events forever),
+// or nil for the enterprise default (AuditRetentionDays). Other tiers keep their tier's period, so
+// it is refused for them.
+func SetAuditRetention(ctx context.Context, db bun.IDB, slug string, days *int) error {
+	if days != nil && *days < 0 {
+		return Invalid("days", "Enter a number of days, 0 to keep events forever.")
+	}
+	var ws []struct {
+		ID   uuid.UUID `bun:"id"`
+		Tier Tier      `bun:"tier"`
+	}
+	if err := ReadAcrossTenants(ctx, db, "audit retention setting", func(ctx context.Context, a *AllTenants) error {
+		return a.db().NewRaw(`SELECT id, tier FROM workspaces WHERE slug = ?`, slug).Scan(ctx, &ws)
+	}); err != nil {
+		return fmt.Errorf("workspace: %w", err)
+	}
+	if len(ws) == 0 {
+		return fmt.Errorf("no workspace %q", slug)
+	}
+	if ws[0].Tier != TierEnterprise {
+		return fmt.Errorf("%s is on the %s tier, which keeps audit events %d days; only enterprise workspaces set their own",
+			slug, ws[0].Tier.Label(), AuditRetentionDays[ws[0].Tier])
+	}
+	return InWorkspace(ctx, db, ws[0].ID, func(ctx context.Context, tn *Tenant) error {
+		_, err := tn.db().NewRaw(`UPDATE workspaces SET audit_retention_days = ? WHERE id = ?`, days, tn.ws).Exec(ctx)
+		return err
+	})
+}

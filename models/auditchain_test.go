@@ -316,3 +316,114 @@ func dropWorkspaceAfter(t *testing.T, owner bun.IDB, ws uuid.UUID) {
 		}
 	})
 }
+
+// bareWorkspace makes a workspace of tier with no audit event (as the owner), so a test decides
+// every event of its chain.
+func bareWorkspace(t *testing.T, owner bun.IDB, tier models.Tier, retentionDays any) uuid.UUID {
+	t.Helper()
+	id := models.NewID()
+	if _, err := owner.NewRaw("INSERT INTO workspaces (id, name, slug, tier, audit_retention_days) VALUES (?, 'Bare', ?, ?, ?)",
+		id, "bare-"+uuid.NewString()[:8], tier, retentionDays).Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func countEvents(t *testing.T, owner bun.IDB, ws uuid.UUID) int {
+	t.Helper()
+	var n int
+	if err := owner.NewRaw("SELECT count(*) FROM audit_events WHERE workspace_id = ?", ws).Scan(context.Background(), &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAuditRetentionPrunesBehindASignedCheckpoint: the retention sweep removes each workspace's
+// audit events past its tier's retention (Free 30 days, Pro 365, Enterprise its own or 365, 0 for
+// forever), oldest first, only up to the first event still within it; the rest of the chain
+// verifies from the signed checkpoint. A checkpoint changed in the database is detected, and a
+// chain that does not verify is not pruned.
+func TestAuditRetentionPrunesBehindASignedCheckpoint(t *testing.T) {
+	d := testdb.Get(t)
+	ctx := testdb.Ctx(t)
+	now := testdb.Now(t)
+	day := 24 * time.Hour
+	free := bareWorkspace(t, d.Owner, models.TierFree, nil)
+	recordN(t, d.App, free, 5, now.Add(-40*day))
+	recordN(t, d.App, free, 3, now.Add(-10*day))
+	recordN(t, d.App, free, 1, now.Add(-50*day)) // out of time order: after one within retention, so it stays
+	pro := bareWorkspace(t, d.Owner, models.TierPro, nil)
+	recordN(t, d.App, pro, 2, now.Add(-400*day))
+	recordN(t, d.App, pro, 2, now.Add(-10*day))
+	entDefault := bareWorkspace(t, d.Owner, models.TierEnterprise, nil)
+	recordN(t, d.App, entDefault, 2, now.Add(-400*day))
+	recordN(t, d.App, entDefault, 1, now)
+	entForever := bareWorkspace(t, d.Owner, models.TierEnterprise, 0)
+	recordN(t, d.App, entForever, 2, now.Add(-4000*day))
+	entShort := bareWorkspace(t, d.Owner, models.TierEnterprise, 7)
+	recordN(t, d.App, entShort, 2, now.Add(-8*day))
+	recordN(t, d.App, entShort, 1, now.Add(-6*day))
+	broken := bareWorkspace(t, d.Owner, models.TierFree, nil)
+	dropWorkspaceAfter(t, d.Owner, broken)
+	recordN(t, d.App, broken, 3, now.Add(-40*day))
+	brokenIDs := chainIDs(t, d.App, broken)
+	tamper(t, d.Owner, true, fmt.Sprintf(`UPDATE audit_events SET target = 'x' WHERE workspace_id = '%s' AND id = '%s'`, broken, brokenIDs[1]))
+
+	res, err := models.RunRetention(ctx, d.App, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AuditEvents < 5+2+2+2 || res.AuditBroken < 1 {
+		t.Errorf("reported %+v", res)
+	}
+	for _, c := range []struct {
+		name       string
+		ws         uuid.UUID
+		left       int
+		checkpoint int64
+	}{{"free", free, 4, 5}, {"pro", pro, 2, 2}, {"enterprise default", entDefault, 1, 2}, {"enterprise forever", entForever, 2, 0},
+		{"enterprise 7 days", entShort, 1, 2}, {"broken", broken, 3, 0}} {
+		if n := countEvents(t, d.Owner, c.ws); n != c.left {
+			t.Errorf("%s: %d events left, want %d", c.name, n, c.left)
+		}
+		r := verifyChain(t, d.App, c.ws)
+		if c.name == "broken" {
+			if r.OK() || r.Broken.EventID != brokenIDs[1] {
+				t.Errorf("broken: %+v", r.Broken)
+			}
+			continue
+		}
+		if !r.OK() {
+			t.Errorf("%s: chain broken after pruning: %v", c.name, r.Broken)
+			continue
+		}
+		var cp int64
+		if r.Checkpoint != nil {
+			cp = r.Checkpoint.Seq
+		}
+		if cp != c.checkpoint || r.Events != int64(c.left) {
+			t.Errorf("%s: checkpoint at %d, %d events verified; want %d, %d", c.name, cp, r.Events, c.checkpoint, c.left)
+		}
+	}
+	if again, err := models.RunRetention(ctx, d.App, now); err != nil || again.AuditEvents != 0 {
+		t.Errorf("a second sweep pruned %+v (%v)", again, err)
+	}
+
+	// A checkpoint moved in the database (its signature no longer covers it), or re-signed with
+	// another key, is detected.
+	tamper(t, d.Owner, false, fmt.Sprintf(`UPDATE audit_checkpoints SET seq = 4 WHERE workspace_id = '%s'`, free))
+	if r := verifyChain(t, d.App, free); r.OK() || !strings.Contains(r.Broken.Reason, "checkpoint") {
+		t.Errorf("moved checkpoint: %+v", r.Broken)
+	}
+	tamper(t, d.Owner, false, fmt.Sprintf(`UPDATE audit_checkpoints SET seq = 5, signature = repeat('ab', 32) WHERE workspace_id = '%s'`, free))
+	if r := verifyChain(t, d.App, free); r.OK() || !strings.Contains(r.Broken.Reason, "checkpoint") {
+		t.Errorf("forged signature: %+v", r.Broken)
+	}
+	// Events removed with a checkpoint forged past them: the signature does not hold either.
+	tamper(t, d.Owner, false, fmt.Sprintf(`DELETE FROM audit_events WHERE workspace_id = '%s' AND seq = 6`, free),
+		fmt.Sprintf(`UPDATE audit_checkpoints SET seq = 6, hash = (SELECT prev_hash FROM audit_events WHERE workspace_id = '%[1]s' AND seq = 7) WHERE workspace_id = '%[1]s'`, free))
+	if r := verifyChain(t, d.App, free); r.OK() || !strings.Contains(r.Broken.Reason, "checkpoint") {
+		t.Errorf("checkpoint forged past deleted events: %+v", r.Broken)
+	}
+	dropWorkspaceAfter(t, d.Owner, free)
+}

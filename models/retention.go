@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,8 +11,9 @@ import (
 )
 
 // Retention: what the background sweep (RunRetention, a periodic job of the background worker)
-// deletes, and after how long. Nothing on a request path deletes old rows; the audit log is never
-// pruned here.
+// deletes, and after how long. Nothing on a request path deletes old rows. The audit log is pruned
+// per tier (AuditRetention), by removing the oldest events of each workspace's hash chain behind a
+// signed checkpoint (pruneAudit).
 const (
 	// Sessions go when they expire (idle or absolute), with their listing in user_sessions. A
 	// listing whose session is gone some other way is dropped after SessionOrphanGrace.
@@ -38,6 +40,24 @@ const (
 	RetentionMaxBatches = 200
 )
 
+// AuditRetentionDays is how long each tier keeps its audit events, in days. An enterprise
+// workspace keeps them its own number of days (workspaces.audit_retention_days, set with atrium
+// audit retention), AuditRetentionDays[TierEnterprise] by default; 0 keeps them forever.
+var AuditRetentionDays = map[Tier]int{TierFree: 30, TierStarter: 90, TierPro: 365, TierEnterprise: 365}
+
+// AuditRetention is how long a workspace of tier t keeps its audit events; configured is an
+// enterprise workspace's own setting (nil: the default). ok is false when they are kept forever.
+func AuditRetention(t Tier, configured *int) (time.Duration, bool) {
+	days := AuditRetentionDays[t]
+	if t == TierEnterprise && configured != nil {
+		days = *configured
+	}
+	if days <= 0 {
+		return 0, false
+	}
+	return time.Duration(days) * 24 * time.Hour, true
+}
+
 // RetentionEvery is how often the background worker runs the sweep.
 const RetentionEvery = time.Hour
 
@@ -54,6 +74,12 @@ const MaintenanceQueue = "maintenance"
 type RetentionResult struct {
 	Sessions, SessionListings, LoginFailures, DeliveredMail, Invitations, UsageHours int64
 	Workspaces                                                                       int
+	// AuditEvents counts the audit events pruned, AuditWorkspaces the workspaces they were in.
+	// AuditBroken counts the workspaces whose events due for pruning did not verify: they are
+	// kept, as the evidence, and the sweep logs each.
+	AuditEvents     int64
+	AuditWorkspaces int
+	AuditBroken     int
 }
 
 // RunRetention deletes, at now, what the retention periods above let go, in batches of
@@ -114,7 +140,107 @@ func RunRetention(ctx context.Context, db bun.IDB, now time.Time) (RetentionResu
 			break
 		}
 	}
+	if err := pruneAuditLogs(ctx, db, now, &r); err != nil {
+		return r, err
+	}
 	return r, nil
+}
+
+// pruneAuditLogs applies the tiers' audit retention to every workspace with events past it.
+func pruneAuditLogs(ctx context.Context, db bun.IDB, now time.Time, r *RetentionResult) error {
+	seen, skip := map[uuid.UUID]bool{}, map[uuid.UUID]bool{}
+	for range RetentionMaxBatches {
+		var ids []uuid.UUID
+		if err := db.NewRaw("SELECT * FROM atrium_audit_retention_workspaces(?, ?, ?, ?, ?, ?)", now,
+			AuditRetentionDays[TierFree], AuditRetentionDays[TierStarter], AuditRetentionDays[TierPro],
+			AuditRetentionDays[TierEnterprise], RetentionBatch).Scan(ctx, &ids); err != nil {
+			return fmt.Errorf("workspaces to prune the audit log of: %w", err)
+		}
+		progress := false
+		for _, ws := range ids {
+			if skip[ws] {
+				continue
+			}
+			n, brk, err := pruneAudit(ctx, db, ws, now)
+			if err != nil {
+				return err
+			}
+			if brk != nil {
+				skip[ws] = true
+				r.AuditBroken++
+				slog.ErrorContext(ctx, "audit chain broken: retention keeps the events it would prune", "workspace", ws.String(), "break", brk.Error())
+				continue
+			}
+			if n == 0 {
+				skip[ws] = true // the oldest event is within retention; later ones out of order wait for it
+				continue
+			}
+			r.AuditEvents += n
+			progress = true
+			if !seen[ws] {
+				seen[ws] = true
+				r.AuditWorkspaces++
+			}
+		}
+		if len(ids) == 0 || !progress {
+			break
+		}
+	}
+	return nil
+}
+
+// pruneAudit removes, in the workspace's own transaction, up to RetentionBatch of its oldest audit
+// events that are past its tier's retention: the chain's prefix up to the first event still within
+// it. It verifies them first (from the last checkpoint), so pruning never launders a broken chain:
+// a break is returned and nothing is removed. The last event removed becomes the workspace's
+// checkpoint, signed with the audit key, where verification starts from then on.
+func pruneAudit(ctx context.Context, db bun.IDB, ws uuid.UUID, now time.Time) (n int64, brk *ChainBreak, err error) {
+	err = InWorkspace(ctx, db, ws, func(ctx context.Context, tn *Tenant) error {
+		var w struct {
+			Tier Tier `bun:"tier"`
+			Days *int `bun:"audit_retention_days"`
+		}
+		if err := tn.db().NewRaw("SELECT tier, audit_retention_days FROM workspaces WHERE id = ?", ws).Scan(ctx, &w.Tier, &w.Days); err != nil {
+			return fmt.Errorf("workspace's audit retention: %w", err)
+		}
+		keep, ok := AuditRetention(w.Tier, w.Days)
+		if !ok {
+			return nil
+		}
+		before := now.Add(-keep)
+		cp, err := readCheckpoint(ctx, tn)
+		if err != nil {
+			return err
+		}
+		v := &chainVerifier{ws: ws}
+		if brk = v.start(cp); brk != nil {
+			return nil
+		}
+		evs, err := readChain(ctx, tn, v.nextSeq-1, RetentionBatch)
+		if err != nil {
+			return err
+		}
+		var last *ChainEvent
+		for i := range evs {
+			e := &evs[i]
+			if !e.CreatedAt.Before(before) {
+				break
+			}
+			if brk = v.check(e); brk != nil {
+				return nil
+			}
+			last = e
+		}
+		if last == nil {
+			return nil
+		}
+		sig := auditMAC(checkpointMessage(ws, last.Seq, last.Hash))
+		if err := tn.db().NewRaw("SELECT atrium_audit_prune(?, ?, ?, ?, ?)", ws, last.Seq, last.Hash, sig, now).Scan(ctx, &n); err != nil {
+			return fmt.Errorf("prune the audit log: %w", err)
+		}
+		return nil
+	})
+	return n, brk, err
 }
 
 // sweep runs a batch delete (a statement that deletes at most a batch and returns the count)
