@@ -82,6 +82,15 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 		return nil, err
 	}
 	log.Info("seeded", "what", cfg.seed.String(), "took", time.Since(t0).Round(time.Millisecond))
+	if cfg.alerts {
+		// Every limit of the measured workspace alerts at 80 % and 100 %, to its owners.
+		if _, err := st.owner.NewRaw(`INSERT INTO quota_alert_settings (workspace_id, limit_kind, thresholds, recipients, updated_at)
+			SELECT ?, k, '{80,100}', 'owners', now() FROM unnest(ARRAY['agent_minutes', 'api_calls', 'concurrent_tasks', 'members']) AS k`,
+			data.workspace).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("quota alerts: %w", err)
+		}
+		log.Info("quota alerts on", "workspace", benchSlug, "limits", 4, "thresholds", "80, 100")
+	}
 
 	// The server's pool, opened as the server opens it, with the wire counted.
 	if st.app, err = models.Open(ctx, models.OpenOptions{URL: ownerURL, SetRole: models.AppRole, Dial: st.wire.Dial}); err != nil {

@@ -650,7 +650,8 @@ func TestAPIKeyRevokedThroughOneServerIsRefusedByAnother(t *testing.T) {
 // whose pool dials through a counter: once the key is cached, the hour's block leased and the
 // statements prepared, every read of the API (agents, tasks with and without filters, a task, its
 // messages, the workspace, its usage) is one round trip of two statements (the workspace's binding
-// and the query) and writes nothing, with prepared statements and without.
+// and the query) and writes nothing, with prepared statements and without, and with the
+// workspace's quota alerts on.
 func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 	app := webtest.Start(t)
 	sp := newAPISpace(t, app, models.TierPro)
@@ -670,7 +671,22 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 		{"/api/v1/workspace", sp.ws.ID.String()},
 		{"/api/v1/usage", `"concurrent_tasks":{"used":1`},
 	}
-	for _, noPrepare := range []bool{false, true} {
+	// The last run has every quota alert of the workspace on: alerts add nothing to a call.
+	for _, mode := range []struct{ noPrepare, alerts bool }{{false, false}, {true, false}, {false, true}} {
+		noPrepare := mode.noPrepare
+		if mode.alerts {
+			err := models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+				var ins []models.AlertInput
+				for _, k := range models.LimitKinds {
+					ins = append(ins, models.AlertInput{Kind: k, Enabled: true, Thresholds: "1, 80, 100", Recipients: models.RecipientsOwners})
+				}
+				_, err := models.SaveAlertSettings(ctx, tn, models.Actor{UserID: sp.owner.ID, Role: models.RoleOwner}, ins, testdb.Now(t))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 		var tc testdb.WireCount
 		opt := app.DB.AppOptions(4)
 		opt.Dial, opt.NoPrepare = tc.Dial, noPrepare

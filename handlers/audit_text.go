@@ -31,6 +31,7 @@ var auditActionLabels = map[string]string{
 	"task.concurrent_limit": "Task refused: concurrency",
 	"task.cancel":           "Task cancelled",
 	"api.rate_limited":      "API calls refused: hourly limit",
+	"quota_alerts.update":   "Quota alerts changed",
 }
 
 // auditActionLabel names an action for people; an action without a name shows as recorded.
@@ -168,6 +169,8 @@ func auditSentence(e *models.AuditEntry) string {
 		default:
 			s += "; " + n + " agent-minutes counted"
 		}
+	case "quota_alerts.update":
+		s = who + " changed the quota alerts"
 	case "api.rate_limited":
 		s = fmt.Sprintf("API calls by %s were refused: the %s calls of this hour are used", who, detail(e, "limit", ""))
 	default:

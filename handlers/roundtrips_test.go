@@ -59,7 +59,7 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	var pages []page
 	for _, p := range []string{base, base + "/members", base + "/members?q=rt-member", base + "/members?role=viewer&sort=-active&page=2",
 		base + "/members?sort=name", base + "/invitations", base + "/invitations?status=expired", base + "/keys",
-		base + "/usage?range=90", base + "/usage", base + "/audit", base + "/audit?action=member.invite", base + "/settings",
+		base + "/usage?range=90", base + "/usage", base + "/audit", base + "/audit?action=member.invite", base + "/settings", base + "/settings/alerts",
 		base + "/agents", base + "/agents/" + agent, base + "/tasks", base + "/tasks?status=running&agent=" + agent,
 		base + "/tasks/" + task} {
 		pages = append(pages, page{c, p})

@@ -161,6 +161,8 @@ var table = []route{
 	{get, paths.SettingsDelete, (*Server).settingsDeleteConfirm, can(models.ActManageTier)},
 	{post, paths.SettingsDelete, (*Server).settingsDelete, can(models.ActManageTier)},
 	{post, paths.SettingsTwoFactor, (*Server).settingsTwoFactorUpdate, can(models.ActManageTier)},
+	{get, paths.SettingsAlerts, (*Server).alertsIndex, can(models.ActManageAlerts)},
+	{post, paths.SettingsAlerts, (*Server).alertsUpdate, can(models.ActManageAlerts)},
 	{get, paths.Audit, (*Server).auditIndex, can(models.ActViewAudit)},
 	{get, paths.AuditCSV, (*Server).auditCSV, can(models.ActViewAudit)},
 	{post, paths.AuditVerify, (*Server).auditVerify, can(models.ActViewAudit)},

@@ -137,8 +137,10 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 	s.echo = s.routes()
 	if cfg.DeliverMail && s.mailReady() {
 		s.delivery = &mail.Delivery{DB: db, Mailer: mail.Mailer{URL: cfg.SMTPURL, Log: log}, Log: log,
-			ResetLink: func(token string) string { return s.link(paths.PasswordReset.URL(token)) },
-			Clock:     func() time.Time { return s.Now() }, RetryBase: cfg.MailRetryBase, PollInterval: cfg.MailPollInterval}
+			ResetLink:  func(token string) string { return s.link(paths.PasswordReset.URL(token)) },
+			UsageLink:  func(slug string) string { return s.link(paths.Usage.URL(slug)) },
+			AlertsLink: func(slug string) string { return s.link(paths.SettingsAlerts.URL(slug)) },
+			Clock:      func() time.Time { return s.Now() }, RetryBase: cfg.MailRetryBase, PollInterval: cfg.MailPollInterval}
 		if err := s.delivery.Start(ctx); err != nil {
 			// Mail stays in the outbox until a worker runs; nothing is lost.
 			log.Error("mail worker did not start", "error", err.Error())

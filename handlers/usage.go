@@ -195,6 +195,10 @@ func (s *Server) usageIndex(c echo.Context) error {
 	vm := usagePageVM(f, d, days, base)
 	vm.Numbers.PollURL = poll
 	vm.CSVURL = paths.UsageCSV.URL(m.Slug) + "?range=" + strconv.Itoa(days)
+	vm.Alerts = alertNotices(d.snap.Alerts)
+	if m.Role.Can(models.ActManageAlerts) {
+		vm.AlertsURL = paths.SettingsAlerts.URL(m.Slug)
+	}
 	if m.Role.Can(models.ActManageTier) {
 		vm.SettingsURL = paths.Settings.URL(m.Slug) + "#tier"
 	}

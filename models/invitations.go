@@ -180,6 +180,9 @@ func CreateInvitation(ctx context.Context, tn *Tenant, actor Actor, email string
 	if _, err := tn.db().NewInsert().Model(inv).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("create invitation: %w", err)
 	}
+	if err := seatAlert(ctx, tn, ws.Tier, now); err != nil {
+		return nil, err
+	}
 	details := map[string]any{"invitation_id": inv.ID.String(), "before": nil,
 		"after": map[string]any{"email": email, "role": role, "expires_at": inv.ExpiresAt}}
 	if replaced != "" {
@@ -351,6 +354,9 @@ func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string,
 		inv.AcceptedAt = &now
 		if _, err := tn.db().NewUpdate().Model(inv).Column("accepted_at").WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("accept invitation: %w", err)
+		}
+		if err := seatAlert(ctx, tn, ws.Tier, now); err != nil {
+			return err
 		}
 		// The link reached the invited inbox: that address is confirmed.
 		if err := markVerifiedBy(ctx, tn.db(), user, inv.Email, now); err != nil {

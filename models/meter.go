@@ -113,7 +113,7 @@ func (m *Meter) Admit(ctx context.Context, caller *APICaller, now time.Time) (Ra
 		return rw, nil
 	}
 	if w.local == 0 && (w.empty.IsZero() || time.Since(w.empty) >= exhaustedRecheck) {
-		if err := m.lease(ctx, caller, w); err != nil {
+		if err := m.lease(ctx, caller, w, now); err != nil {
 			return rw, err
 		}
 	}
@@ -138,12 +138,14 @@ func (m *Meter) Admit(ctx context.Context, caller *APICaller, now time.Time) (Ra
 	return rw, refused
 }
 
-// lease takes the next block of the hour's calls.
-func (m *Meter) lease(ctx context.Context, caller *APICaller, w *wsMeter) error {
+// lease takes the next block of the hour's calls. The same statement records the quota alerts
+// the block crosses (atrium_quota_alert): the calls leased for the hour are what alerts.
+func (m *Meter) lease(ctx context.Context, caller *APICaller, w *wsMeter, now time.Time) error {
 	var granted, leased int64
 	err := InWorkspace(ctx, m.db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
-		return tn.db().QueryRowContext(ctx, "SELECT granted, leased FROM atrium_lease_api_calls(?, ?, ?, ?)",
-			caller.WorkspaceID, w.hour, w.limit, LeaseMax).Scan(&granted, &leased)
+		return tn.db().QueryRowContext(ctx, `SELECT l.granted, l.leased FROM atrium_lease_api_calls(?, ?, ?, ?) AS l,
+			LATERAL atrium_quota_alert(?, 'api_calls', ?, ?, l.leased - l.granted, l.leased, ?) AS alerted`,
+			caller.WorkspaceID, w.hour, w.limit, LeaseMax, caller.WorkspaceID, w.hour, w.limit, now.UTC()).Scan(&granted, &leased)
 	})
 	if err != nil {
 		return fmt.Errorf("lease api calls: %w", err)

@@ -136,8 +136,12 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 		Used      int64      `bun:"used"`
 		CreatedAt *time.Time `bun:"created_at"`
 	}
-	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_start_task(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS t",
-		caller.WorkspaceID, id, agentID, input, now, string(caller.Tier), minutes, concurrent, month, month.AddDate(0, 1, 0), key).
+	// A start that took a slot checks the running tasks against the concurrency alerts in the same
+	// statement (atrium_quota_use_alert: one settings row read when there are none).
+	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_start_task(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS t, "+
+		"LATERAL (SELECT CASE WHEN t.outcome = 'started' THEN atrium_quota_use_alert(?, 'concurrent_tasks', ?, ?, ?) END) AS alerted",
+		caller.WorkspaceID, id, agentID, input, now, string(caller.Tier), minutes, concurrent, month, month.AddDate(0, 1, 0), key,
+		caller.WorkspaceID, LimitConcurrentTasks.PeriodStart(now), concurrent, now).
 		Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("start task: %w", err)
@@ -229,7 +233,7 @@ func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uui
 		if _, err := tn.db().NewInsert().Model(task).Returning("*").Exec(ctx); err != nil {
 			return fmt.Errorf("start task: %w", err)
 		}
-		return nil
+		return useAlert(ctx, tn, LimitConcurrentTasks, tier, now)
 	})
 	if err != nil {
 		return nil, err
@@ -263,9 +267,16 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 		FinishedAt   *time.Time `bun:"finished_at"`
 		AgentMinutes int64      `bun:"agent_minutes"`
 	}
-	// One statement: the binding, the conditional UPDATE and the minutes' upsert.
-	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_complete_task(?, ?, ?, ?, ?) AS t",
-		caller.WorkspaceID, id, string(st), now, now.Truncate(time.Hour)).Scan(ctx, &rows)
+	var minutes *int64
+	if v, ok := caller.Tier.Limits().AgentMinutesPerMonth.Value(); ok {
+		minutes = &v
+	}
+	// One statement: the binding, the conditional UPDATE, the minutes' upsert and, when it counted
+	// minutes, the month's total against the agent-minute alerts (atrium_quota_use_alert).
+	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_complete_task(?, ?, ?, ?, ?) AS t, "+
+		"LATERAL (SELECT CASE WHEN t.changed AND t.agent_minutes > 0 THEN atrium_quota_use_alert(?, 'agent_minutes', ?, ?, ?) END) AS alerted",
+		caller.WorkspaceID, id, string(st), now, now.Truncate(time.Hour),
+		caller.WorkspaceID, MonthStart(now), minutes, now).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("complete task: %w", err)
 	}

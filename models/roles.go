@@ -65,6 +65,7 @@ const (
 	ActViewAudit     Action = "view_audit"
 	ActCancelTasks   Action = "cancel_tasks" // stop a running task
 	ActManageHooks   Action = "manage_webhooks"
+	ActManageAlerts  Action = "manage_alerts" // quota alerts: thresholds and recipients
 )
 
 var minRole = map[Action]Role{
@@ -77,6 +78,7 @@ var minRole = map[Action]Role{
 	ActViewAudit:     RoleAdmin,
 	ActCancelTasks:   RoleAdmin,
 	ActManageHooks:   RoleAdmin,
+	ActManageAlerts:  RoleOwner,
 }
 
 // Can reports whether role r may perform a.

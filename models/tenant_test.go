@@ -73,6 +73,8 @@ var globalFuncs = map[string]string{
 	// The retention sweep: global tables directly, each workspace's rows in its own transaction.
 	"RunRetention": "sweeps global tables; opens each workspace's transaction", "sweep": "sweeps global tables",
 	"pruneWorkspace": "opens the workspace's transaction",
+	// A quota alert's job: the workspace comes from the job the counting statement queued.
+	"DeliverQuotaAlert": "a job's work; opens the alert's workspace's transaction",
 }
 
 // modelFiles parses the package's non-test sources.

@@ -38,6 +38,8 @@ type Snapshot struct {
 	APICallsMonth     int64 // this calendar month's API calls
 	MemberCount       int64 // members alone
 	Agents            int64
+	// Alerts are the quota alerts of the periods running at the snapshot's time, newest first.
+	Alerts []QuotaAlert
 }
 
 // HourResets is when the hourly API-call count starts again.
@@ -65,7 +67,7 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 	s := &Snapshot{Tier: tier, Limits: tier.Limits(), PeriodStart: MonthStart(now), HourStart: now.UTC().Truncate(time.Hour)}
 	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
 	var pending int64
-	var days []byte
+	var days, alerts []byte
 	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours.
 	err := tn.queryRow(ctx, `SELECT
 		  coalesce((SELECT agent_minutes FROM usage_monthly WHERE workspace_id = $1 AND month = $2), 0),
@@ -77,11 +79,17 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 		  (SELECT count(*) FROM agents WHERE workspace_id = $1),
 		  CASE WHEN $6::bool THEN (SELECT coalesce(json_agg(json_build_array(extract(epoch FROM day)::bigint, api_calls,
 		      agent_minutes, coalesce(extract(epoch FROM peak_hour)::bigint, 0), peak_calls) ORDER BY day), '[]')
-		    FROM usage_daily WHERE workspace_id = $1 AND day >= $7 AND day <= $8) END`,
+		    FROM usage_daily WHERE workspace_id = $1 AND day >= $7 AND day <= $8) END,
+		  (SELECT coalesce(jsonb_agg(jsonb_build_object('limit_kind', limit_kind, 'threshold', threshold, 'period_start', period_start,
+		      'used', used, 'limit_value', limit_value, 'crossed_at', crossed_at) ORDER BY crossed_at DESC, limit_kind, threshold DESC), '[]')
+		    FROM quota_alerts WHERE workspace_id = $1 AND crossed_at >= $2 AND period_start >= $2)`,
 		tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to).
-		Scan(&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days)
+		Scan(&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days, &alerts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("usage: %w", err)
+	}
+	if err := s.currentAlerts(alerts, now); err != nil {
+		return nil, nil, err
 	}
 	s.Members = s.MemberCount + pending
 	return s, days, nil

@@ -15,6 +15,10 @@ type UsagePage struct {
 	Range   int
 	Ranges  []RangeLink
 	Numbers UsageNumbers
+	// Alerts are the quota alerts of the periods now running; AlertsURL is their settings, for
+	// owners.
+	Alerts    []AlertNotice
+	AlertsURL string
 	// RangeLabel names the range's days ("Nov 1 – Nov 30, 2026 (UTC)").
 	RangeLabel                       string
 	RangeAgentMinutes, RangeAPICalls string

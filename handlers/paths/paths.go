@@ -156,6 +156,7 @@ var (
 	SettingsTier      = p1("/w/:slug/settings/tier")
 	SettingsDelete    = p1("/w/:slug/settings/delete")
 	SettingsTwoFactor = p1("/w/:slug/settings/two-factor")
+	SettingsAlerts    = p1("/w/:slug/settings/alerts")
 	Agents            = p1("/w/:slug/agents")
 	Agent             = p2("/w/:slug/agents/:id")
 	Tasks             = p1("/w/:slug/tasks")

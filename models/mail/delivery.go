@@ -28,6 +28,9 @@ type Delivery struct {
 	Log    *slog.Logger
 	// ResetLink makes the absolute address of a password reset link from its token.
 	ResetLink func(token string) string
+	// UsageLink and AlertsLink make the absolute addresses of a workspace's usage page and quota
+	// alert settings from its slug, for the quota alerts' mail.
+	UsageLink, AlertsLink func(slug string) string
 	// Clock stamps the outbox and the reset links.
 	Clock func() time.Time
 	// RetryBase is the first retry's delay (10 seconds when zero); PollInterval is how often the
@@ -50,6 +53,7 @@ func (d *Delivery) Start(ctx context.Context) error {
 	river.AddWorker(workers, &mailWorker{d: d})
 	river.AddWorker(workers, &resetWorker{d: d})
 	river.AddWorker(workers, &retentionWorker{d: d})
+	river.AddWorker(workers, &quotaAlertWorker{d: d})
 	poll := d.PollInterval
 	if poll <= 0 {
 		poll = time.Second
@@ -187,4 +191,26 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[models.Retentio
 		"login_failures", r.LoginFailures, "delivered_mail", r.DeliveredMail, "invitations", r.Invitations,
 		"usage_hours", r.UsageHours, "workspaces", r.Workspaces)
 	return nil
+}
+
+// quotaAlertWorker tells people of one crossed quota threshold: the mail to each recipient and
+// the webhook event, queued once (models.DeliverQuotaAlert).
+type quotaAlertWorker struct {
+	river.WorkerDefaults[models.QuotaAlertArgs]
+	d *Delivery
+}
+
+func (w *quotaAlertWorker) Work(ctx context.Context, job *river.Job[models.QuotaAlertArgs]) error {
+	d := w.d
+	_, err := models.DeliverQuotaAlert(ctx, d.DB, job.Args, func(to string, ws *models.Workspace, a *models.QuotaAlert) models.Mail {
+		usage, settings := "", ""
+		if d.UsageLink != nil {
+			usage = d.UsageLink(ws.Slug)
+		}
+		if d.AlertsLink != nil {
+			settings = d.AlertsLink(ws.Slug)
+		}
+		return QuotaAlert(to, ws.Name, ws.Tier, a, usage, settings).Queued()
+	}, d.Clock())
+	return err
 }

@@ -2,7 +2,10 @@ package mail
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"atrium/models"
 )
 
 // when formats a time for a message.
@@ -67,4 +70,31 @@ func EmailChangeNotice(to, newAddress string, at time.Time) Message {
 			"If this was not you, change your password now and tell your workspace's owner.\n",
 			when(at), to, newAddress, newAddress),
 	}
+}
+
+// QuotaAlert tells a recipient that a workspace's use crossed a threshold of one of its tier's
+// limits, with what happens at the limit and where to look.
+func QuotaAlert(to, workspace string, tier models.Tier, a *models.QuotaAlert, usageLink, settingsLink string) Message {
+	what := fmt.Sprintf("%d %% of its %s limit", a.Threshold, strings.ToLower(a.Kind.Label()))
+	var b strings.Builder
+	fmt.Fprintf(&b, "The workspace %q on Atrium has reached %s (%s tier): %s of %s used in %s.\n\n",
+		workspace, what, tier.Label(), models.FormatCount(a.Used), models.FormatCount(a.Limit), a.Kind.Period(a.PeriodStart))
+	switch a.Kind {
+	case models.LimitAPICalls:
+		b.WriteString("At the limit, API calls are refused (429) until the hour is over.\n")
+	case models.LimitAgentMinutes:
+		b.WriteString("At the limit, new tasks are refused (402) until the month starts again.\n")
+	case models.LimitConcurrentTasks:
+		b.WriteString("At the limit, new tasks are refused (429) until a running one ends.\n")
+	case models.LimitMembers:
+		b.WriteString("At the limit, new invitations are refused until a seat is free.\n")
+	}
+	b.WriteString("A bigger tier raises the limit.\n")
+	if usageLink != "" {
+		fmt.Fprintf(&b, "\nUsage: %s\n", usageLink)
+	}
+	if settingsLink != "" {
+		fmt.Fprintf(&b, "Change these alerts or who gets them: %s\n", settingsLink)
+	}
+	return Message{To: to, Subject: fmt.Sprintf("%s: %s reached", workspace, what), Body: b.String()}
 }
