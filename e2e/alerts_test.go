@@ -74,7 +74,7 @@ func TestQuotaAlertsForm(t *testing.T) {
 // clear empties the field sel, as selecting its text and deleting it would.
 func clear(sel string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool](`(function(){ var e = document.querySelector(` + "`" + sel + "`" + `); e.value = ""; return true })()`)(ctx, tg)
+		_, err := chromedp.Evaluate[bool](`(function(){ var e = document.querySelector(`+"`"+sel+"`"+`); e.value = ""; return true })()`)(ctx, tg)
 		return chromedp.Void{}, err
 	}
 }
