@@ -114,6 +114,7 @@ func TestQuotaAlertAPICallsOncePerThresholdAndHour(t *testing.T) {
 	now := testdb.Now(t).UTC()
 	c, tm := meterCaller(t, d.App, models.TierFree, now)
 	alertsOn(t, d.App, tm, models.LimitAPICalls, "80, 100", models.RecipientsOwners, "", now)
+	hookEndpoint(t, d.App, tm, "http://127.0.0.1:1/quota", "quota.*")
 	second, err := d.OpenApp(context.Background(), 10)
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +157,10 @@ func TestQuotaAlertAPICallsOncePerThresholdAndHour(t *testing.T) {
 	if n := deliverAll(t, d.App, d.Owner, c.WorkspaceID, now); n != 2 {
 		t.Fatalf("%d messages, want one per threshold to the one owner", n)
 	}
+	// One webhook event per threshold, delivered to the endpoint once.
+	if ev, dl, _ := hookRows(t, d.Owner, c.WorkspaceID, "quota.threshold_crossed"); ev != 2 || dl != 2 {
+		t.Fatalf("%d quota.threshold_crossed events, %d deliveries; want 2 and 2", ev, dl)
+	}
 	mails := alertMail(t, d.Owner, c.WorkspaceID)
 	if len(mails) != 2 || !strings.HasPrefix(mails[0], tm.owner.Email+"|") || !strings.HasPrefix(mails[1], tm.owner.Email+"|") {
 		t.Fatalf("mail %v, want two to the owner %s", mails, tm.owner.Email)
@@ -182,6 +187,9 @@ func TestQuotaAlertAPICallsOncePerThresholdAndHour(t *testing.T) {
 	}
 	if n := deliverAll(t, d.App, d.Owner, c.WorkspaceID, next); n != 2 {
 		t.Fatalf("next hour: %d messages, want 2", n)
+	}
+	if ev, _, _ := hookRows(t, d.Owner, c.WorkspaceID, "quota.threshold_crossed"); ev != 4 {
+		t.Fatalf("%d quota.threshold_crossed events after two hours, want 4", ev)
 	}
 }
 
@@ -389,6 +397,7 @@ func TestQuotaAlertsStayInTheirWorkspace(t *testing.T) {
 	b, tb := meterCaller(t, d.App, models.TierFree, now)
 	alertsOn(t, d.App, ta, models.LimitAPICalls, "50", models.RecipientsAdmins, "", now)
 	alertsOn(t, d.App, tb, models.LimitAPICalls, "50", models.RecipientsAdmins, "", now)
+	hookEndpoint(t, d.App, tb, "http://127.0.0.1:1/b", "quota.*")
 	m := models.NewMeter(d.App)
 	for i := 0; i < 60; i++ {
 		if _, err := m.Admit(testdb.Ctx(t), a, now); err != nil {
@@ -408,6 +417,9 @@ func TestQuotaAlertsStayInTheirWorkspace(t *testing.T) {
 	}
 	if got := alertRows(t, d.Owner, b.WorkspaceID, models.LimitAPICalls); len(got) != 0 {
 		t.Fatalf("B has alerts: %v", got)
+	}
+	if ev, _, _ := hookRows(t, d.Owner, b.WorkspaceID, "quota.threshold_crossed"); ev != 0 {
+		t.Fatalf("B's webhooks got %d of A's quota events", ev)
 	}
 	err := keyIn(t, d.App, b.WorkspaceID, func(ctx context.Context, tn *models.Tenant) error {
 		got, err := models.RecentQuotaAlerts(ctx, tn, now.Add(-24*time.Hour), 10)

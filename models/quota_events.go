@@ -6,8 +6,7 @@ import (
 )
 
 // emitQuotaEvent records the webhook event quota.threshold_crossed of alert a in the tenant's
-// transaction.
+// transaction (the one that marks the alert notified, so the event is emitted once).
 func emitQuotaEvent(ctx context.Context, tn *Tenant, a *QuotaAlert, now time.Time) error {
-	_, _, _, _ = ctx, tn, a, now
-	return nil
+	return EmitEvent(ctx, tn, "quota.threshold_crossed", quotaAlertEvent(a), now)
 }
