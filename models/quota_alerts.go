@@ -410,7 +410,7 @@ func AlertRecipients(ctx context.Context, tn *Tenant, kind LimitKind) ([]string,
 	var out []string
 	err := tn.db().NewSelect().Model((*Member)(nil)).ColumnExpr("u.email").
 		Join("JOIN users AS u ON u.id = m.user_id").
-		Where("m.role IN (?) AND u.disabled_at IS NULL", bun.In(roles)).OrderExpr("u.email").Scan(ctx, &out)
+		Where("m.role IN (?) AND u.disabled_at IS NULL", bun.List(roles)).OrderExpr("u.email").Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("alert recipients: %w", err)
 	}
