@@ -45,6 +45,7 @@ func (s *Server) alertsPage(c echo.Context, typed []models.AlertInput, ve *model
 	if err != nil {
 		return vm, err
 	}
+	focused := false
 	for i, st := range settings {
 		l := views.AlertLimit{Key: string(st.Kind), Label: st.Kind.Label(), Period: alertPeriods[st.Kind],
 			LimitText: limitText(st.Kind, limits), Enabled: st.Enabled, Thresholds: joinInts(st.Thresholds),
@@ -57,6 +58,18 @@ func (s *Server) alertsPage(c echo.Context, typed []models.AlertInput, ve *model
 			l.ThresholdsError = ve.Fields[string(st.Kind)+".thresholds"]
 			l.RecipientsError = ve.Fields[string(st.Kind)+".recipients"]
 			l.AddressesError = ve.Fields[string(st.Kind)+".addresses"]
+			// The first field with a message has the focus.
+			if !focused {
+				switch {
+				case l.ThresholdsError != "":
+					l.Focus = "thresholds"
+				case l.RecipientsError != "":
+					l.Focus = "recipients"
+				case l.AddressesError != "":
+					l.Focus = "addresses"
+				}
+				focused = l.Focus != ""
+			}
 		}
 		vm.Limits = append(vm.Limits, l)
 	}
@@ -85,9 +98,31 @@ func limitText(k models.LimitKind, l models.TierLimits) string {
 	return seatsText(n)
 }
 
-// alertsIndex shows the quota alerts' settings (owners only).
+// alertsForm is the session's name of a refused alerts form (refuseForm, takeForm).
+const alertsFormName = "settings-alerts"
+
+// alertInputs reads every limit's fields of the alerts form through get.
+func alertInputs(get func(string) string) []models.AlertInput {
+	var ins []models.AlertInput
+	for _, k := range models.LimitKinds {
+		key := string(k)
+		ins = append(ins, models.AlertInput{Kind: k, Enabled: get(key+"_enabled") != "",
+			Thresholds: get(key + "_thresholds"), Recipients: get(key + "_recipients"), Addresses: get(key + "_addresses")})
+	}
+	return ins
+}
+
+// alertsIndex shows the quota alerts' settings (owners only), with a form just refused when there
+// is one.
 func (s *Server) alertsIndex(c echo.Context) error {
-	vm, err := s.alertsPage(c, nil, nil)
+	var typed []models.AlertInput
+	var ve *models.ValidationError
+	var back formBack
+	if !isHTMX(c) && s.takeForm(c, alertsFormName, &back) {
+		typed = alertInputs(func(k string) string { return back.Values[k] })
+		ve = &models.ValidationError{Fields: back.Errors}
+	}
+	vm, err := s.alertsPage(c, typed, ve)
 	if err != nil {
 		return err
 	}
@@ -98,18 +133,23 @@ func (s *Server) alertsIndex(c echo.Context) error {
 // (422), nothing saved.
 func (s *Server) alertsUpdate(c echo.Context) error {
 	m := membership(c)
-	var ins []models.AlertInput
-	for _, k := range models.LimitKinds {
-		key := string(k)
-		ins = append(ins, models.AlertInput{Kind: k, Enabled: c.FormValue(key+"_enabled") != "",
-			Thresholds: c.FormValue(key + "_thresholds"), Recipients: c.FormValue(key + "_recipients"),
-			Addresses: c.FormValue(key + "_addresses")})
-	}
+	ins := alertInputs(c.FormValue)
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		_, err := models.SaveAlertSettings(ctx, tn, actor(c), ins, s.Now())
 		return err
 	})
 	var ve *models.ValidationError
+	if errors.As(err, &ve) && !isHTMX(c) {
+		values := map[string]string{}
+		for _, in := range ins {
+			key := string(in.Kind)
+			if in.Enabled {
+				values[key+"_enabled"] = "on"
+			}
+			values[key+"_thresholds"], values[key+"_recipients"], values[key+"_addresses"] = in.Thresholds, in.Recipients, in.Addresses
+		}
+		return s.refuseForm(c, alertsFormName, paths.SettingsAlerts.URL(m.Slug), formBack{Values: values, Errors: ve.Fields})
+	}
 	if errors.As(err, &ve) {
 		vm, err := s.alertsPage(c, ins, ve)
 		if err != nil {

@@ -63,12 +63,18 @@ func TestAlertsSettingsForm(t *testing.T) {
 		t.Fatal("the settings page does not lead to the alerts")
 	}
 
+	// Without JavaScript a refused form goes back to its page (Post/Redirect/Get), which shows it
+	// once with what was typed, a message at each wrong field and the focus on the first.
 	bad := alertsForm("api_calls", "80, 150", "list", "ops@example.com, nope")
 	res := c.Post(path, bad)
-	if res.StatusCode != http.StatusUnprocessableEntity {
-		t.Fatalf("bad form: %d", res.StatusCode)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != path {
+		t.Fatalf("bad form: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
+	res = c.Get(path)
 	doc = res.Doc()
+	if _, focus := doc.Find(`[data-testid="alert-thresholds-api_calls"]`).Attr("autofocus"); !focus {
+		t.Fatal("the first wrong field does not have the focus")
+	}
 	if msg := res.TestID("error-api_calls-thresholds"); !strings.Contains(msg, "150") {
 		t.Fatalf("threshold error %q", msg)
 	}
@@ -87,7 +93,10 @@ func TestAlertsSettingsForm(t *testing.T) {
 	if _, on := doc.Find(`[data-testid="alert-enabled-api_calls"]`).Attr("checked"); !on {
 		t.Fatal("the ticked box was lost")
 	}
-	// htmx gets the form alone.
+	if again := c.Get(path); again.Has("alerts-invalid") || again.Has("error-api_calls-thresholds") {
+		t.Fatal("the refused form is shown again on the next visit")
+	}
+	// htmx gets the form alone, 422.
 	frag := c.HTMX("POST", path, bad)
 	if frag.StatusCode != http.StatusUnprocessableEntity || !frag.Has("alerts-invalid") || frag.Has("alerts-recent") {
 		t.Fatalf("htmx bad form: %d", frag.StatusCode)

@@ -32,6 +32,8 @@ type AlertLimit struct {
 	Addresses  string
 
 	ThresholdsError, RecipientsError, AddressesError string
+	// Focus names the field that takes the focus (the page's first with a message), if any.
+	Focus string
 }
 
 // AlertRow is one alert sent.
