@@ -63,6 +63,9 @@ type config struct {
 	// GOMEMLIMIT is set and the runtime has taken it from there.
 	memoryLimit int64
 	auditKey    bool // ATRIUM_AUDIT_KEY is set (and given to models.SetAuditKey)
+	// hooksPrivate (ATRIUM_WEBHOOKS_ALLOW_PRIVATE): webhook endpoints may be http:// and on
+	// private, loopback or link-local addresses. Default: on in development, off in production.
+	hooksPrivate bool
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -83,6 +86,16 @@ func readConfig(getenv func(string) string) (config, error) {
 		c.production = true
 	default:
 		return c, fmt.Errorf("ATRIUM_ENV=%q: use development or production", env)
+	}
+	c.hooksPrivate = !c.production
+	switch v := getenv("ATRIUM_WEBHOOKS_ALLOW_PRIVATE"); v {
+	case "":
+	case "1", "true", "on":
+		c.hooksPrivate = true
+	case "0", "false", "off":
+		c.hooksPrivate = false
+	default:
+		return c, fmt.Errorf("ATRIUM_WEBHOOKS_ALLOW_PRIVATE=%q: use true or false", v)
 	}
 	switch p := getenv("ATRIUM_DB_POOLER"); p {
 	case "", "none":
@@ -329,7 +342,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		hcfg := handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL, DeliverMail: true,
 			BaseURL: cfg.baseURL, SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version, ReplicaMaxLag: cfg.replicaMaxLag,
-			Metrics: metricsLn != nil}
+			Metrics: metricsLn != nil, WebhooksAllowPrivate: cfg.hooksPrivate}
 		if cfg.replicaURL != "" {
 			// The runtime role on the replica, as on the primary. A replica that cannot be reached at
 			// start stops it (a wrong address should not go unnoticed); one that goes down later is

@@ -149,7 +149,7 @@ func TestRefusedRoleChangeShowsAtTheRow(t *testing.T) {
 
 	// Meanwhile the co-owner makes this owner an admin, who may not change an owner's role.
 	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-		return models.ChangeRole(ctx, tn, models.Actor{UserID: co.ID, Role: models.RoleOwner}, owner.ID, models.RoleAdmin)
+		return models.ChangeRole(ctx, tn, models.Actor{UserID: co.ID, Role: models.RoleOwner}, owner.ID, models.RoleAdmin, app.Server.Now())
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -212,7 +212,7 @@ func (s *Server) memberRoleUpdate(c echo.Context) error {
 	role, _ := models.ParseRole(c.FormValue("role"))
 	base := paths.Members.URL(membership(c).Slug)
 	changeErr := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		return models.ChangeRole(ctx, tn, actor(c), id, role)
+		return models.ChangeRole(ctx, tn, actor(c), id, role, s.Now())
 	})
 	if changeErr != nil && !isHTMX(c) {
 		if isNotFound(changeErr) {
@@ -372,7 +372,7 @@ func (s *Server) memberTransfer(c echo.Context) error {
 			return err
 		}
 		name = mem.User.DisplayName()
-		return models.TransferOwnership(ctx, tn, actor(c), id, c.FormValue("password"))
+		return models.TransferOwnership(ctx, tn, actor(c), id, c.FormValue("password"), s.Now())
 	})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {

@@ -21,6 +21,7 @@ import (
 	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/models/mail"
+	"atrium/models/webhook"
 )
 
 // Config is the server's configuration, read once at start.
@@ -52,6 +53,13 @@ type Config struct {
 	// Nothing is written there.
 	Replica       *bun.DB
 	ReplicaMaxLag time.Duration
+	// WebhooksAllowPrivate lets webhook endpoints be http:// addresses and reach private,
+	// loopback and link-local hosts (development and tests); off, only https:// to public
+	// addresses, checked on the address each connection goes to. WebhookRetryBase (10 s when
+	// zero) and WebhookTimeout (10 s when zero) tune the deliveries.
+	WebhooksAllowPrivate bool
+	WebhookRetryBase     time.Duration
+	WebhookTimeout       time.Duration
 	// Metrics turns on the Prometheus instruments; MetricsHandler serves them (atrium serve does
 	// on ATRIUM_METRICS_ADDR). Off, requests pay nothing for them.
 	Metrics bool
@@ -135,12 +143,15 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 		s.metrics = s.newMetrics()
 	}
 	s.echo = s.routes()
-	if cfg.DeliverMail && s.mailReady() {
+	if cfg.DeliverMail {
+		clock := func() time.Time { return s.Now() }
 		s.delivery = &mail.Delivery{DB: db, Mailer: mail.Mailer{URL: cfg.SMTPURL, Log: log}, Log: log,
 			ResetLink:  func(token string) string { return s.link(paths.PasswordReset.URL(token)) },
 			UsageLink:  func(slug string) string { return s.link(paths.Usage.URL(slug)) },
 			AlertsLink: func(slug string) string { return s.link(paths.SettingsAlerts.URL(slug)) },
-			Clock:      func() time.Time { return s.Now() }, RetryBase: cfg.MailRetryBase, PollInterval: cfg.MailPollInterval}
+			Clock:      clock, RetryBase: cfg.MailRetryBase, PollInterval: cfg.MailPollInterval, NoMail: !s.mailReady(),
+			Webhooks: &webhook.Worker{DB: db, Log: log, Clock: clock, RetryBase: cfg.WebhookRetryBase,
+				Sender: &webhook.Sender{AllowPrivate: cfg.WebhooksAllowPrivate, Timeout: cfg.WebhookTimeout}}}
 		if err := s.delivery.Start(ctx); err != nil {
 			// Mail stays in the outbox until a worker runs; nothing is lost.
 			log.Error("mail worker did not start", "error", err.Error())

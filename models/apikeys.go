@@ -264,6 +264,9 @@ func CreateKey(ctx context.Context, tn *Tenant, actor Actor, in NewKey, now time
 	if err := Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "api_key.create", Target: k.Prefix, Details: details}); err != nil {
 		return nil, "", err
 	}
+	if err := emitKey(ctx, tn, "api_key.created", k, now); err != nil {
+		return nil, "", err
+	}
 	return k, formatKey(k.Prefix, secret), nil
 }
 
@@ -433,6 +436,9 @@ func RevokeKey(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, now t
 	if n, _ := res.RowsAffected(); n == 0 {
 		return k, nil
 	}
+	if err := emitKey(ctx, tn, "api_key.revoked", k, now); err != nil {
+		return nil, err
+	}
 	err = Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "api_key.revoke", Target: k.Prefix,
 		Details: map[string]any{"name": k.Name}})
 	return k, err
@@ -497,6 +503,9 @@ func RollKeyAsSeen(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, g
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, "", Errorf(ErrConflict, "Key %s was revoked or rolled a moment ago.", k.Prefix)
 	}
+	if err := emitKey(ctx, tn, "api_key.rolled", k, now); err != nil {
+		return nil, "", err
+	}
 	err = Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "api_key.roll", Target: k.Prefix,
 		Details: map[string]any{"name": k.Name, "grace_seconds": int64(grace / time.Second)}})
 	if err != nil {
@@ -552,4 +561,9 @@ func AuthenticateKey(ctx context.Context, db bun.IDB, token string, now time.Tim
 		return nil, err
 	}
 	return checkKey(row, found, prefix, secret, now)
+}
+
+// emitKey emits an API key event about k (never its secret).
+func emitKey(ctx context.Context, tn *Tenant, typ string, k *APIKey, now time.Time) error {
+	return EmitEvent(ctx, tn, typ, map[string]any{"id": k.ID.String(), "prefix": k.Prefix, "name": k.Name, "scope": k.Scope}, now)
 }

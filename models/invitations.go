@@ -191,6 +191,9 @@ func CreateInvitation(ctx context.Context, tn *Tenant, actor Actor, email string
 	if err := Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "invitation.create", Target: email, Details: details}); err != nil {
 		return nil, err
 	}
+	if err := emitInvitation(ctx, tn, "invitation.created", inv, now); err != nil {
+		return nil, err
+	}
 	return &IssuedInvitation{Invitation: inv, Token: token}, nil
 }
 
@@ -259,6 +262,9 @@ func RevokeInvitation(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID
 	inv.RevokedAt = &now
 	if _, err := tn.db().NewUpdate().Model(inv).Column("revoked_at").WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("revoke invitation: %w", err)
+	}
+	if err := emitInvitation(ctx, tn, "invitation.revoked", inv, now); err != nil {
+		return nil, err
 	}
 	return inv, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "invitation.revoke", Target: inv.Email,
 		Details: map[string]any{"invitation_id": inv.ID.String(), "before": map[string]any{"state": InvitationPending, "role": inv.Role},
@@ -363,6 +369,14 @@ func AcceptInvitation(ctx context.Context, db bun.IDB, user *User, token string,
 			return err
 		}
 		out = &Membership{ID: ws.ID, Name: ws.Name, Slug: ws.Slug, Tier: ws.Tier, Role: inv.Role, JoinedAt: now}
+		if err := emitInvitation(ctx, tn, "invitation.accepted", inv, now); err != nil {
+			return err
+		}
+		err = EmitEvent(ctx, tn, "member.added", map[string]any{"user_id": user.ID.String(), "email": user.Email, "role": inv.Role,
+			"invitation_id": inv.ID.String()}, now)
+		if err != nil {
+			return err
+		}
 		return Record(ctx, tn, Event{At: now, ActorUserID: user.ID, Action: "invitation.accept", Target: user.Email,
 			Details: map[string]any{"invitation_id": inv.ID.String(), "user_id": user.ID.String(), "before": nil,
 				"after": map[string]any{"role": inv.Role}}})
@@ -490,4 +504,10 @@ func ListInvitations(ctx context.Context, tn *Tenant, expired bool, page int, no
 		}
 	}
 	return out, nil
+}
+
+// emitInvitation emits an invitation event about inv.
+func emitInvitation(ctx context.Context, tn *Tenant, typ string, inv *Invitation, now time.Time) error {
+	return EmitEvent(ctx, tn, typ, map[string]any{"invitation_id": inv.ID.String(), "email": inv.Email, "role": inv.Role,
+		"expires_at": inv.ExpiresAt.UTC().Format(time.RFC3339)}, now)
 }

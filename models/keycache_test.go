@@ -65,7 +65,7 @@ func TestKeyCacheRevocationReachesAnotherProcessAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-		return models.ChangeRole(ctx, tn, tm.actor(tm.owner), tm.mia.ID, models.RoleViewer)
+		return models.ChangeRole(ctx, tn, tm.actor(tm.owner), tm.mia.ID, models.RoleViewer, testdb.Now(t))
 	})
 	if err != nil {
 		t.Fatal(err)

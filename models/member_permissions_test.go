@@ -58,7 +58,7 @@ func TestMemberPermissionsAgreeWithTheModel(t *testing.T) {
 				}
 				for _, to := range models.Roles {
 					got, target := run(func(ctx context.Context, tx *models.Tenant) (*models.Member, error) {
-						return nil, models.ChangeRole(ctx, tx, actor, targetID, to)
+						return nil, models.ChangeRole(ctx, tx, actor, targetID, to, testdb.Now(t))
 					})
 					if want := errKind(perms(target).ChangeRole(to)); got != want {
 						t.Errorf("%s: ChangeRole to %s did %s, MemberPermissions says %s", label, to, got, want)
@@ -78,7 +78,7 @@ func TestMemberPermissionsAgreeWithTheModel(t *testing.T) {
 					t.Errorf("%s: remove/leave did %s, MemberPermissions says %s", label, got, want)
 				}
 				got, target = run(func(ctx context.Context, tx *models.Tenant) (*models.Member, error) {
-					return nil, models.TransferOwnership(ctx, tx, actor, targetID, memPassword)
+					return nil, models.TransferOwnership(ctx, tx, actor, targetID, memPassword, testdb.Now(t))
 				})
 				if want := errKind(perms(target).Transfer()); got != want {
 					t.Errorf("%s: TransferOwnership did %s, MemberPermissions says %s", label, got, want)

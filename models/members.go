@@ -102,7 +102,7 @@ func checkSeat(ctx context.Context, tn *Tenant, ws *Workspace, more int64, now t
 // ChangeRole gives a member another role. Admins manage admins, members and viewers; only an
 // owner makes, demotes or changes an owner; the last owner cannot be demoted. It runs in the
 // workspace's transaction.
-func ChangeRole(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID, role Role) error {
+func ChangeRole(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID, role Role, now time.Time) error {
 	if role.Rank() < 0 {
 		return &ValidationError{Fields: map[string]string{"role": "Choose owner, admin, member or viewer."}}
 	}
@@ -127,7 +127,10 @@ func ChangeRole(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID, 
 	if _, err := tn.db().NewUpdate().Model(target).Set("role = ?", role).WherePK().Exec(ctx); err != nil {
 		return fmt.Errorf("change role: %w", err)
 	}
-	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "member.role_change", Target: target.User.Email,
+	if err := emitMember(ctx, tn, "member.role_changed", target, role, now); err != nil {
+		return err
+	}
+	return Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "member.role_change", Target: target.User.Email,
 		Details: map[string]any{"user_id": userID.String(), "before": map[string]any{"role": target.Role}, "after": map[string]any{"role": role}}})
 }
 
@@ -152,6 +155,9 @@ func RemoveMember(ctx context.Context, tn *Tenant, actor Actor, userID uuid.UUID
 	}
 	keys, err := dropMember(ctx, tn, target, now)
 	if err != nil {
+		return err
+	}
+	if err := emitMember(ctx, tn, "member.removed", target, "", now); err != nil {
 		return err
 	}
 	return Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "member.remove", Target: target.User.Email,
@@ -179,6 +185,9 @@ func LeaveWorkspace(ctx context.Context, tn *Tenant, actor Actor, now time.Time)
 	if err != nil {
 		return err
 	}
+	if err := emitMember(ctx, tn, "member.removed", me, "", now); err != nil {
+		return err
+	}
 	return Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "member.leave", Target: me.User.Email,
 		Details: map[string]any{"user_id": me.UserID.String(), "before": map[string]any{"role": me.Role},
 			"after": nil, "api_keys_revoked": keys}})
@@ -200,7 +209,7 @@ func dropMember(ctx context.Context, tn *Tenant, m *Member, now time.Time) (keys
 
 // TransferOwnership makes another member owner and the actor, an owner, an admin. The actor's
 // password is asked again because the step gives the whole workspace away.
-func TransferOwnership(ctx context.Context, tn *Tenant, actor Actor, toUserID uuid.UUID, password string) error {
+func TransferOwnership(ctx context.Context, tn *Tenant, actor Actor, toUserID uuid.UUID, password string, now time.Time) error {
 	// The password is checked before the lock: argon2 takes tens of milliseconds that other
 	// changes to the workspace should not wait for.
 	u, err := UserByID(ctx, tn.db(), actor.UserID)
@@ -237,7 +246,15 @@ func TransferOwnership(ctx context.Context, tn *Tenant, actor Actor, toUserID uu
 	if _, err := tn.db().NewUpdate().Model(me).Set("role = ?", RoleAdmin).WherePK().Exec(ctx); err != nil {
 		return fmt.Errorf("transfer: %w", err)
 	}
-	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "ownership.transfer", Target: target.User.Email,
+	if target != me {
+		if err := emitMember(ctx, tn, "member.role_changed", target, RoleOwner, now); err != nil {
+			return err
+		}
+	}
+	if err := emitMember(ctx, tn, "member.role_changed", me, RoleAdmin, now); err != nil {
+		return err
+	}
+	return Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "ownership.transfer", Target: target.User.Email,
 		Details: map[string]any{"from_user_id": actor.UserID.String(), "to_user_id": toUserID.String(),
 			"before": map[string]any{"from": RoleOwner, "to": target.Role},
 			"after":  map[string]any{"from": RoleAdmin, "to": RoleOwner}}})
@@ -718,4 +735,16 @@ func ReadMembersPageBy(ctx context.Context, tn *Tenant, self uuid.UUID, f Member
 	m := me.member(tn.ws)
 	out.Self = &m
 	return out, nil
+}
+
+// emitMember emits a member event about m; role is the role after the change ("" when removed).
+func emitMember(ctx context.Context, tn *Tenant, typ string, m *Member, role Role, now time.Time) error {
+	data := map[string]any{"user_id": m.UserID.String(), "role": role, "previous_role": m.Role}
+	if m.User != nil {
+		data["email"] = m.User.Email
+	}
+	if role == "" {
+		data["role"] = nil
+	}
+	return EmitEvent(ctx, tn, typ, data, now)
 }

@@ -211,7 +211,7 @@ func TestChangeRoleRules(t *testing.T) {
 			actor, target := tm.byName(c.actor), tm.byName(c.target)
 			before := memRoleOf(c.target)
 			err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
-				return models.ChangeRole(models.WithClientIP(ctx, "203.0.113.9"), tn, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.to)
+				return models.ChangeRole(models.WithClientIP(ctx, "203.0.113.9"), tn, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.to, testdb.Now(t))
 			})
 			if got := errKind(err); got != c.want {
 				t.Fatalf("got %s, want %s", got, c.want)
@@ -240,7 +240,7 @@ func TestChangeRoleRules(t *testing.T) {
 	t.Run("unknown member is not found", func(t *testing.T) {
 		tm := newMemTeam(t, db, false)
 		err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
-			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, uuid.New(), models.RoleAdmin)
+			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, uuid.New(), models.RoleAdmin, testdb.Now(t))
 		})
 		if errKind(err) != "not_found" {
 			t.Fatalf("got %v", err)
@@ -251,7 +251,7 @@ func TestChangeRoleRules(t *testing.T) {
 		stranger := memUser(t, db, "stranger")
 		memAdd(t, db, other.ws, stranger, models.RoleMember)
 		err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
-			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, stranger.ID, models.RoleAdmin)
+			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.owner.ID, Role: models.RoleOwner}, stranger.ID, models.RoleAdmin, testdb.Now(t))
 		})
 		if errKind(err) != "not_found" {
 			t.Fatalf("got %v", err)
@@ -264,7 +264,7 @@ func TestChangeRoleRules(t *testing.T) {
 		tm := newMemTeam(t, db, false)
 		err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
 			// The request saw "admin"; the person is a member now.
-			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.member.ID, Role: models.RoleAdmin}, tm.viewer.ID, models.RoleMember)
+			return models.ChangeRole(ctx, tn, models.Actor{UserID: tm.member.ID, Role: models.RoleAdmin}, tm.viewer.ID, models.RoleMember, testdb.Now(t))
 		})
 		if errKind(err) != "conflict" {
 			t.Fatalf("got %v", err)
@@ -386,7 +386,7 @@ func TestTransferOwnership(t *testing.T) {
 			tm := newMemTeam(t, db, c.target == "owner2")
 			actor, target := tm.byName(c.actor), tm.byName(c.target)
 			err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
-				return models.TransferOwnership(ctx, tn, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.password)
+				return models.TransferOwnership(ctx, tn, models.Actor{UserID: actor.ID, Role: memRoleOf(c.actor)}, target.ID, c.password, testdb.Now(t))
 			})
 			if got := errKind(err); got != c.want {
 				t.Fatalf("got %s (%v), want %s", got, err, c.want)
@@ -719,7 +719,7 @@ func TestRaceOwnersDemoteEachOther(t *testing.T) {
 		demote := func(actor, target *models.User) func() error {
 			return func() error {
 				return memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
-					return models.ChangeRole(ctx, tn, models.Actor{UserID: actor.ID, Role: models.RoleOwner}, target.ID, models.RoleAdmin)
+					return models.ChangeRole(ctx, tn, models.Actor{UserID: actor.ID, Role: models.RoleOwner}, target.ID, models.RoleAdmin, testdb.Now(t))
 				})
 			}
 		}

@@ -128,7 +128,7 @@ func (m *Meter) Admit(ctx context.Context, caller *APICaller, now time.Time) (Ra
 			rw.Limit, caller.Tier.Label(), rw.ResetsAt.Format("15:04 UTC"))}
 	if !w.refusals {
 		err := InWorkspace(ctx, m.db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
-			return recordRefusal(ctx, tn, caller, "api.rate_limited", hour, map[string]any{"limit": limit})
+			return recordRefusal(ctx, tn, caller, "api.rate_limited", now, map[string]any{"limit": limit})
 		})
 		if err != nil {
 			return rw, err

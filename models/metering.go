@@ -65,17 +65,26 @@ func touchKey(ctx context.Context, tn *Tenant, caller *APICaller, now time.Time)
 	return nil
 }
 
-// recordRefusal audits a quota refusal once per workspace, action and hour: the unique index
-// audit_events_refusal_once_idx turns every later one into nothing.
-func recordRefusal(ctx context.Context, tn *Tenant, caller *APICaller, action string, hour time.Time, details map[string]any) error {
-	details["hour"] = hour.UTC().Format(time.RFC3339)
+// recordRefusal audits a quota refusal at now once per workspace, action and hour: the unique
+// index audit_events_refusal_once_idx turns every later one into nothing. The first one of the
+// hour also emits the webhook event quota.refused.
+func recordRefusal(ctx context.Context, tn *Tenant, caller *APICaller, action string, now time.Time, details map[string]any) error {
+	details["hour"] = now.UTC().Truncate(time.Hour).Format(time.RFC3339)
 	details["key"] = caller.Prefix
 	ip, _ := ctx.Value(ipKey{}).(string)
 	ev := &AuditEvent{ID: NewID(), ActorKeyID: &caller.KeyID, Action: action, Target: caller.Prefix, Details: details, IP: ip}
-	if _, err := tn.db().NewInsert().Model(ev).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
+	res, err := tn.db().NewInsert().Model(ev).On("CONFLICT DO NOTHING").Exec(ctx)
+	if err != nil {
 		return fmt.Errorf("audit refusal: %w", err)
 	}
-	return nil
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	data := map[string]any{"refusal": action}
+	for k, v := range details {
+		data[k] = v
+	}
+	return EmitEvent(ctx, tn, "quota.refused", data, now)
 }
 
 // taskAsync remembers the pools opened with OpenOptions.TaskAsyncCommit.
@@ -146,7 +155,6 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 	if err != nil {
 		return nil, fmt.Errorf("start task: %w", err)
 	}
-	hour := now.Truncate(time.Hour)
 	var refused *QuotaError
 	var audit func(ctx context.Context, tn *Tenant) error
 	switch out.Outcome {
@@ -162,12 +170,12 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 	case "quota_exceeded":
 		refused = minutesRefusal(limits, caller.Tier, month)
 		audit = func(ctx context.Context, tn *Tenant) error {
-			return recordRefusal(ctx, tn, caller, "task.quota_exceeded", hour, map[string]any{"limit": *minutes, "used": out.Used})
+			return recordRefusal(ctx, tn, caller, "task.quota_exceeded", now, map[string]any{"limit": *minutes, "used": out.Used})
 		}
 	case "concurrent_limit":
 		refused = concurrentRefusal(limits, caller.Tier)
 		audit = func(ctx context.Context, tn *Tenant) error {
-			return recordRefusal(ctx, tn, caller, "task.concurrent_limit", hour, map[string]any{"limit": *concurrent})
+			return recordRefusal(ctx, tn, caller, "task.concurrent_limit", now, map[string]any{"limit": *concurrent})
 		}
 	default:
 		return nil, fmt.Errorf("start task: unknown outcome %q", out.Outcome)
@@ -205,7 +213,6 @@ func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uui
 			return err
 		}
 		limits := tier.Limits()
-		hour := now.Truncate(time.Hour)
 		if max, ok := limits.AgentMinutesPerMonth.Value(); ok {
 			month := MonthStart(now)
 			var used int64
@@ -215,7 +222,7 @@ func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uui
 			}
 			if used >= max {
 				refused = minutesRefusal(limits, tier, month)
-				return recordRefusal(ctx, tn, caller, "task.quota_exceeded", hour, map[string]any{"limit": max, "used": used})
+				return recordRefusal(ctx, tn, caller, "task.quota_exceeded", now, map[string]any{"limit": max, "used": used})
 			}
 		}
 		if max, ok := limits.ConcurrentTasks.Value(); ok {
@@ -226,7 +233,7 @@ func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uui
 			}
 			if running >= max {
 				refused = concurrentRefusal(limits, tier)
-				return recordRefusal(ctx, tn, caller, "task.concurrent_limit", hour, map[string]any{"limit": max})
+				return recordRefusal(ctx, tn, caller, "task.concurrent_limit", now, map[string]any{"limit": max})
 			}
 		}
 		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, StartedAt: &now, KeyID: &caller.KeyID}

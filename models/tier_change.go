@@ -86,6 +86,9 @@ func ChangeTier(ctx context.Context, tn *Tenant, actor Actor, to Tier, now time.
 	if _, err := tn.db().NewUpdate().Model(ws).Set("tier = ?", to).WherePK().Exec(ctx); err != nil {
 		return ws.Tier, fmt.Errorf("change tier: %w", err)
 	}
+	if err := EmitEvent(ctx, tn, "workspace.tier_changed", map[string]any{"from": ws.Tier, "to": to}, now); err != nil {
+		return ws.Tier, err
+	}
 	return ws.Tier, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "workspace.tier_change", Target: ws.Slug,
 		Details: map[string]any{"before": map[string]any{"tier": ws.Tier}, "after": map[string]any{"tier": to}}})
 }

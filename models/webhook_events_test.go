@@ -131,3 +131,54 @@ func TestTaskStartAndCompletionEmitEvents(t *testing.T) {
 		t.Errorf("task.completed data = %v", data)
 	}
 }
+
+// TestChangesEmitTheirEvents: the console's changes emit their webhook events in their own
+// transactions, with data about what changed and never a secret.
+func TestChangesEmitTheirEvents(t *testing.T) {
+	d := testdb.Get(t)
+	now := testdb.Now(t)
+	tm := newKeyTeam(t, d.App)
+	hookEndpoint(t, d.App, tm, "http://127.0.0.1:1/all", "member.*", "invitation.*", "api_key.*", "workspace.*")
+	owner := tm.actor(tm.owner)
+	k, token := keyCreate(t, d.App, tm.ws.ID, owner, "read", 0, now)
+	err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		if _, _, err := models.RollKey(ctx, tn, owner, k.ID, 0, now); err != nil {
+			return err
+		}
+		if _, err := models.RevokeKey(ctx, tn, owner, k.ID, now); err != nil {
+			return err
+		}
+		if err := models.ChangeRole(ctx, tn, owner, tm.mia.ID, models.RoleViewer, now); err != nil {
+			return err
+		}
+		if err := models.RemoveMember(ctx, tn, owner, tm.max.ID, now); err != nil {
+			return err
+		}
+		if _, err := models.ChangeTier(ctx, tn, owner, models.TierPro, now); err != nil {
+			return err
+		}
+		inv, err := models.CreateInvitation(ctx, tn, owner, "guest-"+uuid.NewString()[:8]+"@example.com", models.RoleMember, now)
+		if err != nil {
+			return err
+		}
+		_, err = models.RevokeInvitation(ctx, tn, owner, inv.ID, now)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"api_key.created", "api_key.rolled", "api_key.revoked", "member.role_changed", "member.removed",
+		"workspace.tier_changed", "invitation.created", "invitation.revoked"} {
+		if ev, del, _ := hookRows(t, d.Owner, tm.ws.ID, typ); ev != 1 || del != 1 {
+			t.Errorf("%s: %d events, %d deliveries; want 1 each", typ, ev, del)
+		}
+	}
+	var leaked int
+	if err := d.Owner.NewRaw("SELECT count(*) FROM webhook_events WHERE workspace_id = ? AND data::text LIKE ?", tm.ws.ID, "%"+token[len(token)-20:]+"%").
+		Scan(context.Background(), &leaked); err != nil {
+		t.Fatal(err)
+	}
+	if leaked != 0 {
+		t.Errorf("%d events carry the key's secret", leaked)
+	}
+}

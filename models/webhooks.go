@@ -225,8 +225,9 @@ func UpdateWebhookEndpoint(ctx context.Context, tn *Tenant, actor Actor, id uuid
 		Details: map[string]any{"url": raw, "event_types": types}})
 }
 
-// SetWebhookEndpointEnabled enables or disables an endpoint. Enabling one clears its failure
-// record; deliveries made while it was disabled are not sent (none are made). Audited
+// SetWebhookEndpointEnabled enables or disables an endpoint. Disabling gives up its pending
+// deliveries (they can be redelivered once it is enabled again); while it is disabled no
+// deliveries are made for it. Enabling clears its failure record. Audited
 // (webhook.enable, webhook.disable).
 func SetWebhookEndpointEnabled(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, enabled bool, now time.Time) (*WebhookEndpoint, error) {
 	if err := canManageHooks(actor); err != nil {
@@ -247,6 +248,12 @@ func SetWebhookEndpointEnabled(ctx context.Context, tn *Tenant, actor Actor, id 
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, Errorf(ErrNotFound, "webhook endpoint not found")
+	}
+	if !enabled {
+		if _, err := tn.db().NewUpdate().Model((*WebhookDelivery)(nil)).Set("status = ?", DeliveryFailed).
+			Set("last_error = 'endpoint disabled'").Where("endpoint_id = ? AND status = ?", id, DeliveryPending).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("give up deliveries: %w", err)
+		}
 	}
 	return e, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: action, Target: id.String(), Details: map[string]any{"url": e.URL}})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"atrium/models"
+	"atrium/models/webhook"
 )
 
 // Delivery is the background worker that sends the outbox: a River client on the application's
@@ -33,6 +34,10 @@ type Delivery struct {
 	UsageLink, AlertsLink func(slug string) string
 	// Clock stamps the outbox and the reset links.
 	Clock func() time.Time
+	// Webhooks, when set, also works the webhook queue (models.WebhookQueue).
+	Webhooks *webhook.Worker
+	// NoMail leaves the mail queue alone (mail cannot reach anyone yet); the other queues run.
+	NoMail bool
 	// RetryBase is the first retry's delay (10 seconds when zero); PollInterval is how often the
 	// worker looks for new jobs (a second when zero).
 	RetryBase    time.Duration
@@ -50,16 +55,24 @@ func (d *Delivery) Start(ctx context.Context) error {
 		d.Log = slog.Default()
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &mailWorker{d: d})
-	river.AddWorker(workers, &resetWorker{d: d})
+	queues := map[string]river.QueueConfig{models.MaintenanceQueue: {MaxWorkers: 1}}
+	if !d.NoMail {
+		river.AddWorker(workers, &mailWorker{d: d})
+		river.AddWorker(workers, &resetWorker{d: d})
+		river.AddWorker(workers, &quotaAlertWorker{d: d})
+		queues[models.MailQueue] = river.QueueConfig{MaxWorkers: 4}
+	}
 	river.AddWorker(workers, &retentionWorker{d: d})
-	river.AddWorker(workers, &quotaAlertWorker{d: d})
+	if d.Webhooks != nil {
+		river.AddWorker(workers, d.Webhooks)
+		queues[models.WebhookQueue] = river.QueueConfig{MaxWorkers: 8}
+	}
 	poll := d.PollInterval
 	if poll <= 0 {
 		poll = time.Second
 	}
 	c, err := river.NewClient(riverdatabasesql.New(d.DB.DB), &river.Config{
-		Queues:  map[string]river.QueueConfig{models.MailQueue: {MaxWorkers: 4}, models.MaintenanceQueue: {MaxWorkers: 1}},
+		Queues:  queues,
 		Workers: workers,
 		// The retention sweep, every hour and at start; River's elected leader alone schedules
 		// it, so several processes do not sweep at once.
