@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 )
 
 // TestConsolePagesInAtMostFiveRoundTrips: every workspace page (overview, members with a search, a
-// role filter and an order, invitations pending and expired, keys, usage over 7 and 90 days, audit log and a filtered one, settings,
+// role filter and an order, invitations pending and expired, keys, usage over 7 and 90 days, audit log and a filtered one, settings, webhooks and an endpoint with its deliveries,
 // agents, an agent, tasks and a filtered list, a task) and the support console's list makes at
 // most five database round trips and five statements, counted on the wire with models/wirecount,
 // session and frame included, once the once-a-minute notes (last active) are made. The support
@@ -48,6 +49,11 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	task := apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks", key, `{"agent_id": "`+agent+`"}`).JSON(t)["id"].(string)
 	apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks/"+task+"/messages", key, `{"role": "user", "body": "hi"}`)
 	c := app.Login(owner.Email)
+	hook := c.Post("/w/"+ws.Slug+"/settings/webhooks", url.Values{"url": {"https://example.com/hook"}, "event_types": {"invitation.*"}}).
+		Header.Get("Location")
+	if !strings.HasPrefix(hook, "/w/"+ws.Slug+"/settings/webhooks/") {
+		t.Fatalf("new endpoint: redirected to %q", hook)
+	}
 	c.Post("/w/"+ws.Slug+"/invitations", url.Values{"email": {webtest.UniqueEmail("rt-invitee")}, "role": {"member"}})
 	_, sup := supportLogin(t, app)
 	base := "/w/" + ws.Slug
@@ -61,7 +67,7 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 		base + "/members?sort=name", base + "/invitations", base + "/invitations?status=expired", base + "/keys",
 		base + "/usage?range=90", base + "/usage", base + "/audit", base + "/audit?action=member.invite", base + "/settings", base + "/settings/alerts",
 		base + "/agents", base + "/agents/" + agent, base + "/tasks", base + "/tasks?status=running&agent=" + agent,
-		base + "/tasks/" + task} {
+		base + "/tasks/" + task, base + "/settings/webhooks", hook} {
 		pages = append(pages, page{c, p})
 	}
 	for _, p := range []string{"/support/workspaces", "/support/workspaces?q=" + ws.Slug, "/support/workspaces/" + ws.Slug} {

@@ -163,6 +163,15 @@ var table = []route{
 	{post, paths.SettingsTwoFactor, (*Server).settingsTwoFactorUpdate, can(models.ActManageTier)},
 	{get, paths.SettingsAlerts, (*Server).alertsIndex, can(models.ActManageAlerts)},
 	{post, paths.SettingsAlerts, (*Server).alertsUpdate, can(models.ActManageAlerts)},
+	{get, paths.Webhooks, (*Server).webhooksIndex, can(models.ActManageHooks)},
+	{post, paths.Webhooks, (*Server).webhookCreate, can(models.ActManageHooks)},
+	{get, paths.Webhook, (*Server).webhookShow, can(models.ActManageHooks)},
+	{post, paths.Webhook, (*Server).webhookUpdate, can(models.ActManageHooks)},
+	{post, paths.WebhookEnabled, (*Server).webhookEnabledUpdate, can(models.ActManageHooks)},
+	{post, paths.WebhookRoll, (*Server).webhookRoll, can(models.ActManageHooks)},
+	{get, paths.WebhookDelete, (*Server).webhookDeleteConfirm, can(models.ActManageHooks)},
+	{post, paths.WebhookDelete, (*Server).webhookDelete, can(models.ActManageHooks)},
+	{post, paths.WebhookRedeliver, (*Server).webhookRedeliver, can(models.ActManageHooks)},
 	{get, paths.Audit, (*Server).auditIndex, can(models.ActViewAudit)},
 	{get, paths.AuditCSV, (*Server).auditCSV, can(models.ActViewAudit)},
 	{post, paths.AuditVerify, (*Server).auditVerify, can(models.ActViewAudit)},
@@ -204,6 +213,7 @@ var nav = []navItem{
 	{"keys", "API keys", paths.Keys},
 	{"usage", "Usage", paths.Usage},
 	{"audit", "Audit log", paths.Audit},
+	{"webhooks", "Webhooks", paths.Webhooks},
 	{"settings", "Settings", paths.Settings},
 }
 

@@ -46,23 +46,23 @@ type WebhookDelivery struct {
 	bun.BaseModel `bun:"table:webhook_deliveries,alias:wd"`
 	Scoped
 
-	ID             uuid.UUID  `bun:"id,pk,type:uuid"`
-	EndpointID     uuid.UUID  `bun:"endpoint_id,type:uuid"`
-	EventID        uuid.UUID  `bun:"event_id,type:uuid"`
-	Seq            int64      `bun:"seq"`
-	Status         string     `bun:"status"`
-	CreatedAt      time.Time  `bun:"created_at"`
-	RetryFrom      time.Time  `bun:"retry_from"`
-	NextAttemptAt  time.Time  `bun:"next_attempt_at"`
-	Attempts       int        `bun:"attempts"`
-	LastAttemptAt  *time.Time `bun:"last_attempt_at"`
-	LastStatusCode *int       `bun:"last_status_code"`
-	LastLatencyMS  *int       `bun:"last_latency_ms"`
-	LastError      string     `bun:"last_error"`
-	DeliveredAt    *time.Time `bun:"delivered_at"`
+	ID             uuid.UUID  `bun:"id,pk,type:uuid" json:"id"`
+	EndpointID     uuid.UUID  `bun:"endpoint_id,type:uuid" json:"endpoint_id"`
+	EventID        uuid.UUID  `bun:"event_id,type:uuid" json:"event_id"`
+	Seq            int64      `bun:"seq" json:"seq"`
+	Status         string     `bun:"status" json:"status"`
+	CreatedAt      time.Time  `bun:"created_at" json:"created_at"`
+	RetryFrom      time.Time  `bun:"retry_from" json:"retry_from"`
+	NextAttemptAt  time.Time  `bun:"next_attempt_at" json:"next_attempt_at"`
+	Attempts       int        `bun:"attempts" json:"attempts"`
+	LastAttemptAt  *time.Time `bun:"last_attempt_at" json:"last_attempt_at"`
+	LastStatusCode *int       `bun:"last_status_code" json:"last_status_code"`
+	LastLatencyMS  *int       `bun:"last_latency_ms" json:"last_latency_ms"`
+	LastError      string     `bun:"last_error" json:"last_error"`
+	DeliveredAt    *time.Time `bun:"delivered_at" json:"delivered_at"`
 
 	// The event's type, for lists (filled by WebhookDeliveries).
-	EventType string `bun:"event_type,scanonly"`
+	EventType string `bun:"event_type,scanonly" json:"event_type"`
 }
 
 // WebhookEvent is an event as recorded by EmitEvent.
@@ -312,9 +312,37 @@ func RedeliverWebhook(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID
 		Set("next_attempt_at = ?", now).Set("delivered_at = NULL").WherePK().Returning("*").Exec(ctx); err != nil {
 		return nil, fmt.Errorf("redeliver: %w", err)
 	}
-	if _, err := tn.db().ExecContext(ctx, "SELECT atrium_queue_webhook(?, ?)", tn.ws, d.ID); err != nil {
+	if _, err := tn.db().ExecContext(ctx, "SELECT atrium_queue_webhook(?, ?, ?)", tn.ws, d.ID, fmt.Sprint(now.UnixMicro())); err != nil {
 		return nil, fmt.Errorf("redeliver: %w", err)
 	}
 	return d, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "webhook.redeliver", Target: d.ID.String(),
 		Details: map[string]any{"endpoint": e.URL}})
+}
+
+// WebhookEndpointWithDeliveries loads an endpoint of the workspace with a page of its
+// deliveries (as WebhookDeliveries), in one statement.
+func WebhookEndpointWithDeliveries(ctx context.Context, tn *Tenant, id uuid.UUID, before int64, limit int) (*WebhookEndpoint, []WebhookDelivery, error) {
+	var row struct {
+		WebhookEndpoint `bun:",extend"`
+		Deliveries      string `bun:"deliveries"`
+	}
+	err := tn.db().NewSelect().Model(&row).ColumnExpr("we.*").
+		ColumnExpr(`(SELECT coalesce(json_agg(x ORDER BY x.seq DESC), '[]') FROM (
+			SELECT wd.id, wd.endpoint_id, wd.event_id, wd.seq, wd.status, wd.created_at, wd.retry_from, wd.next_attempt_at,
+				wd.attempts, wd.last_attempt_at, wd.last_status_code, wd.last_latency_ms, wd.last_error, wd.delivered_at, v.type AS event_type
+			FROM webhook_deliveries AS wd JOIN webhook_events AS v ON v.workspace_id = wd.workspace_id AND v.id = wd.event_id
+			WHERE wd.workspace_id = we.workspace_id AND wd.endpoint_id = we.id AND (?0 = 0 OR wd.seq < ?0)
+			ORDER BY wd.seq DESC LIMIT ?1) AS x)::text AS deliveries`, before, limit).
+		Where("we.id = ?", id).Scan(ctx)
+	if err != nil {
+		return nil, nil, notFound(err, "webhook endpoint")
+	}
+	var out []WebhookDelivery
+	if err := json.Unmarshal([]byte(row.Deliveries), &out); err != nil {
+		return nil, nil, fmt.Errorf("deliveries: %w", err)
+	}
+	for i := range out {
+		out[i].WorkspaceID = tn.ws
+	}
+	return &row.WebhookEndpoint, out, nil
 }

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS atrium_queue_webhook(uuid, uuid, text);
