@@ -12,7 +12,8 @@ import (
 // TestDeleteWorkspaceInTheDialog: at 1280×800 and at 390×844, deleting a workspace checks the
 // typed address first (a wrong one is shown at its field and opens nothing), then asks in the
 // page's own dialog (no native confirm()): Escape closes it with the focus back on the button,
-// and confirming there deletes the workspace and lands on the workspace list.
+// and confirming there deletes the workspace and lands on the workspace list, which offers to
+// restore it; restoring opens it again, and the list no longer shows it as deleted.
 func TestDeleteWorkspaceInTheDialog(t *testing.T) {
 	app := webtest.Start(t)
 	email := webtest.UniqueEmail("e2e-del")
@@ -52,8 +53,22 @@ func TestDeleteWorkspaceInTheDialog(t *testing.T) {
 				t.Error("the browser's own confirm() was used")
 			}
 			var n int
-			if err := app.DB.Owner.NewRaw("SELECT count(*) FROM workspaces WHERE id = ?", ws.ID).Scan(context.Background(), &n); err != nil || n != 0 {
-				t.Fatalf("the workspace is still there: %d %v", n, err)
+			if err := app.DB.Owner.NewRaw("SELECT count(*) FROM workspaces WHERE id = ? AND deleted_at IS NOT NULL", ws.ID).Scan(context.Background(), &n); err != nil || n != 1 {
+				t.Fatalf("the workspace is not scheduled for deletion: %d %v", n, err)
+			}
+			row := `[data-testid="deleted-row"][data-slug="` + ws.Slug + `"]`
+			if eval[bool](t, tab, `!!document.querySelector('[data-testid="workspace-row"][data-slug="`+ws.Slug+`"]')`) {
+				t.Fatal("the deleted workspace is still among the workspaces to open")
+			}
+			shot(t, tab, "deleted-list-"+size.name)
+			step(t, tab, "restore", click(row+" "+tid("restore-submit")))
+			waitFor(t, tab, "the restored workspace", `location.pathname === "/w/`+ws.Slug+`" && !!document.querySelector('[data-testid="workspace-name"]')`)
+			if got := text(t, tab, tid("workspace-name")); got != ws.Name {
+				t.Fatalf("the restored workspace shows %q", got)
+			}
+			step(t, tab, "back to the list", chromedp.Navigate(app.HTTP.URL+"/workspaces"), chromedp.WaitVisible(chromedp.CSS(tid("workspace-list"))))
+			if eval[bool](t, tab, `!!document.querySelector('`+row+`')`) {
+				t.Fatal("the restored workspace is still listed as deleted")
 			}
 		})
 	}

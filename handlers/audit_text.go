@@ -11,27 +11,29 @@ import (
 
 // auditActionLabels name the actions for people, in the log's filter.
 var auditActionLabels = map[string]string{
-	"member.role_change":    "Role changed",
-	"member.remove":         "Member removed",
-	"member.leave":          "Member left",
-	"ownership.transfer":    "Ownership transferred",
-	"invitation.create":     "Invitation sent",
-	"invitation.resend":     "Invitation resent",
-	"invitation.revoke":     "Invitation withdrawn",
-	"invitation.accept":     "Invitation accepted",
-	"api_key.create":        "API key created",
-	"api_key.revoke":        "API key revoked",
-	"api_key.roll":          "API key rolled",
-	"workspace.create":      "Workspace created",
-	"workspace.rename":      "Workspace renamed",
-	"workspace.tier_change": "Tier changed",
-	"support.view":          "Support looked",
-	"agent.create":          "Agent created",
-	"task.quota_exceeded":   "Task refused: agent-minutes",
-	"task.concurrent_limit": "Task refused: concurrency",
-	"task.cancel":           "Task cancelled",
-	"api.rate_limited":      "API calls refused: hourly limit",
-	"quota_alerts.update":   "Quota alerts changed",
+	"member.role_change":         "Role changed",
+	"member.remove":              "Member removed",
+	"member.leave":               "Member left",
+	"ownership.transfer":         "Ownership transferred",
+	"invitation.create":          "Invitation sent",
+	"invitation.resend":          "Invitation resent",
+	"invitation.revoke":          "Invitation withdrawn",
+	"invitation.accept":          "Invitation accepted",
+	"api_key.create":             "API key created",
+	"api_key.revoke":             "API key revoked",
+	"api_key.roll":               "API key rolled",
+	"workspace.create":           "Workspace created",
+	"workspace.rename":           "Workspace renamed",
+	"workspace.tier_change":      "Tier changed",
+	"support.view":               "Support looked",
+	"agent.create":               "Agent created",
+	"task.quota_exceeded":        "Task refused: agent-minutes",
+	"task.concurrent_limit":      "Task refused: concurrency",
+	"task.cancel":                "Task cancelled",
+	"api.rate_limited":           "API calls refused: hourly limit",
+	"quota_alerts.update":        "Quota alerts changed",
+	"workspace.delete_scheduled": "Workspace deleted (restorable)",
+	"workspace.restore":          "Workspace restored",
 }
 
 // auditActionLabel names an action for people; an action without a name shows as recorded.
@@ -147,6 +149,13 @@ func auditSentence(e *models.AuditEntry) string {
 		s = fmt.Sprintf("%s renamed the workspace from %q to %q", who, detail(e, "before", "name"), detail(e, "after", "name"))
 	case "workspace.tier_change":
 		s = fmt.Sprintf("%s changed the tier from %s to %s", who, tierLabel(detail(e, "before", "tier")), tierLabel(detail(e, "after", "tier")))
+	case "workspace.delete_scheduled":
+		s = who + " deleted the workspace; owners can restore it"
+		if by := detail(e, "restore_by", ""); by != "" {
+			s += " until " + strings.Replace(strings.TrimSuffix(by, "Z"), "T", " ", 1) + " UTC"
+		}
+	case "workspace.restore":
+		s = who + " restored the workspace after its deletion"
 	case "support.view":
 		s = who + " (Atrium support) looked at the workspace"
 	case "agent.create":

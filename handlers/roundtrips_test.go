@@ -70,7 +70,8 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 		base + "/tasks/" + task, base + "/settings/webhooks", hook} {
 		pages = append(pages, page{c, p})
 	}
-	for _, p := range []string{"/support/workspaces", "/support/workspaces?q=" + ws.Slug, "/support/workspaces/" + ws.Slug} {
+	pages = append(pages, page{c, "/workspaces"})
+	for _, p := range []string{"/support/workspaces", "/support/workspaces?q=" + ws.Slug, "/support/workspaces/" + ws.Slug, "/support/deletions"} {
 		pages = append(pages, page{sup, p})
 	}
 	// Two support pages are not yet within five: a search also writes its line in the platform log

@@ -110,6 +110,7 @@ var table = []route{
 	{post, paths.Workspaces, (*Server).workspaceCreate, signedIn},
 	{get, paths.SlugCheck, (*Server).workspaceSlugCheck, signedIn},
 	{get, paths.Switcher, (*Server).workspaceSwitcher, signedIn},
+	{post, paths.WorkspaceRestore, (*Server).workspaceRestore, signedIn}, // the model checks ownership
 	{post, paths.AccountEmail, (*Server).accountEmailUpdate, ownAccount},
 	{post, paths.AccountVerifyResend, (*Server).verifyResend, ownAccount},
 	{get, paths.PasswordForgot, (*Server).forgotPage, visitor},
@@ -180,6 +181,7 @@ var table = []route{
 	{get, paths.SupportWorkspaces, (*Server).supportIndex, staff},
 	{get, paths.SupportWorkspacesCSV, (*Server).supportCSV, staff},
 	{get, paths.SupportWorkspace, (*Server).supportWorkspace, staff},
+	{get, paths.SupportDeletions, (*Server).supportDeletions, staff},
 
 	// The JSON API.
 	{get, paths.APIWorkspace, (*Server).apiWorkspace, scope(models.ScopeRead)},

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"atrium/handlers/paths"
 	"atrium/models"
+	"atrium/models/mail"
 	"atrium/views"
 )
 
@@ -171,7 +173,8 @@ func (s *Server) settingsDeleteConfirm(c echo.Context) error {
 	return s.render(c, http.StatusOK, views.DeleteWorkspaceView(vm), views.DeleteWorkspacePanel(vm))
 }
 
-// settingsDelete deletes the workspace once the owner has typed its address. A confirmation that
+// settingsDelete schedules the workspace's deletion once the owner has typed its address (owners
+// can restore it from their workspace list for 30 days, and are mailed how). A confirmation that
 // does not match ends in a redirect to the page that asks, which says so.
 func (s *Server) settingsDelete(c echo.Context) error {
 	m := membership(c)
@@ -180,7 +183,7 @@ func (s *Server) settingsDelete(c echo.Context) error {
 	}
 	var ws *models.Workspace
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
-		ws, err = models.DeleteWorkspace(ctx, tn, actor(c), c.FormValue("confirm"))
+		ws, err = models.DeleteWorkspace(ctx, tn, actor(c), c.FormValue("confirm"), s.Now(), s.deletionMail(c))
 		return err
 	})
 	var ve *models.ValidationError
@@ -191,8 +194,21 @@ func (s *Server) settingsDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.flash(c, "The workspace "+ws.Name+" was deleted.")
+	s.flash(c, "The workspace "+ws.Name+" was deleted. Owners can restore it from this list until "+
+		models.RestoreBy(*ws.DeletedAt).UTC().Format("Jan 2, 2006 15:04 UTC")+".")
 	return s.redirect(c, paths.Workspaces.URL())
+}
+
+// deletionMail composes the owners' mail about a deletion, when mail reaches anyone.
+func (s *Server) deletionMail(c echo.Context) models.DeletionMail {
+	if !s.mailReady() {
+		return nil
+	}
+	by := currentUser(c).DisplayName()
+	return func(ws *models.Workspace, to string, restoreBy time.Time) *models.Mail {
+		m := mail.WorkspaceDeleted(to, ws.Name, ws.Slug, by, s.link(paths.Workspaces.URL()), restoreBy).Queued()
+		return &m
+	}
 }
 
 // settingsTwoFactorUpdate turns "require two-factor" on or off (field require_two_factor: "on" or

@@ -197,3 +197,69 @@ func TestRenameAndDeleteWorkspace(t *testing.T) {
 		t.Errorf("/ goes to %q", res.Header.Get("Location"))
 	}
 }
+
+// TestDeleteThenRestoreFromTheWorkspaceList: a deleted workspace answers 404 to every member and
+// its key 401 at once; its owner's workspace list shows it with a restore button (nobody else's
+// does), a non-owner's restore is 404, and the owner's brings back the pages and the key. Its
+// address stays taken meanwhile.
+func TestDeleteThenRestoreFromTheWorkspaceList(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	_, key := apiKeyFor(t, app, sp.ws, c.owner, models.RoleOwner, "read", "30")
+	owner := c.clients[models.RoleOwner]
+	if res := apiCall(t, app.HTTP.URL, "GET", "/api/v1/workspace", key, ""); res.Status != http.StatusOK {
+		t.Fatalf("the key before: %d", res.Status)
+	}
+	res := owner.Post("/w/"+sp.ws.Slug+"/settings/delete", url.Values{"confirm": {sp.ws.Slug}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete: %d", res.StatusCode)
+	}
+	if res := apiCall(t, app.HTTP.URL, "GET", "/api/v1/workspace", key, ""); res.Status != http.StatusUnauthorized {
+		t.Fatalf("the key after the deletion: %d", res.Status)
+	}
+	for _, role := range models.Roles {
+		cl := c.clients[role]
+		if res := cl.Get("/w/" + sp.ws.Slug); res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: /w/%s answers %d", role, sp.ws.Slug, res.StatusCode)
+		}
+		list := cl.Get("/workspaces")
+		if list.Doc().Find(`[data-testid="workspace-row"][data-slug="`+sp.ws.Slug+`"]`).Length() != 0 {
+			t.Errorf("%s still has it in the list", role)
+		}
+		deleted := list.Doc().Find(`[data-testid="deleted-row"][data-slug="` + sp.ws.Slug + `"]`)
+		if (role == models.RoleOwner) != (deleted.Length() == 1) {
+			t.Errorf("%s sees the scheduled deletion: %v", role, deleted.Length() == 1)
+		}
+		if role != models.RoleOwner {
+			if res := cl.Post("/workspaces/"+sp.ws.Slug+"/restore", nil); res.StatusCode != http.StatusNotFound {
+				t.Errorf("%s restores: %d, want 404", role, res.StatusCode)
+			}
+		}
+	}
+	list := owner.Get("/workspaces")
+	row := list.Doc().Find(`[data-testid="deleted-row"][data-slug="` + sp.ws.Slug + `"]`)
+	if row.Find(`form`).AttrOr("action", "") != "/workspaces/"+sp.ws.Slug+"/restore" || row.Find(`[data-testid="restore-by"]`).Text() == "" {
+		t.Fatal("the owner's list has no restore form with its deadline")
+	}
+	form := owner.HTMX(http.MethodPost, "/workspaces", url.Values{"name": {"Again"}, "slug": {sp.ws.Slug}})
+	if form.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(form.TestID("error-slug"), "taken") {
+		t.Fatalf("a new workspace with the scheduled one's address: %d %q", form.StatusCode, form.TestID("error-slug"))
+	}
+	res = owner.Post("/workspaces/"+sp.ws.Slug+"/restore", nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/w/"+sp.ws.Slug {
+		t.Fatalf("restore: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	for _, role := range models.Roles {
+		if res := c.clients[role].Get("/w/" + sp.ws.Slug); res.StatusCode != http.StatusOK {
+			t.Errorf("%s after the restore: %d", role, res.StatusCode)
+		}
+	}
+	if res := apiCall(t, app.HTTP.URL, "GET", "/api/v1/workspace", key, ""); res.Status != http.StatusOK {
+		t.Fatalf("the key after the restore: %d", res.Status)
+	}
+	audit := owner.Get("/w/" + sp.ws.Slug + "/audit")
+	if !strings.Contains(audit.Body, "workspace.delete_scheduled") && audit.Doc().Find(`[data-testid="audit-row"]`).Length() < 2 {
+		t.Fatal("the audit log lacks the deletion and the restore")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
+	"atrium/views/components"
 )
 
 // supportColumns are the support table's sortable columns; use columns sort biggest first.
@@ -126,4 +127,23 @@ func (s *Server) supportWorkspace(c echo.Context) error {
 	vm.Support = &views.SupportFacts{Members: plural(int(v.Members), "member"), Pending: pending,
 		Created: v.Workspace.CreatedAt, BackURL: paths.SupportWorkspaces.URL()}
 	return s.render(c, http.StatusOK, views.UsageView(vm), nil)
+}
+
+// supportDeletions lists the workspaces scheduled for deletion: when, by whom, and when each is
+// erased, 50 to a page. Reading it records nothing inside any workspace.
+func (s *Server) supportDeletions(c echo.Context) error {
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	page = max(page, 1)
+	rows, total, err := models.SupportDeletions(c.Request().Context(), s.DB, currentUser(c), page)
+	if err != nil {
+		return err
+	}
+	vm := views.SupportDeletionsPage{Frame: s.frame(c, "Scheduled deletions", ""), BackURL: paths.SupportWorkspaces.URL()}
+	vm.Pager = components.Pager{Page: page, Pages: max(1, (total+models.SupportPageSize-1)/models.SupportPageSize), Total: total,
+		PerPage: models.SupportPageSize, Base: paths.SupportDeletions.URL(), Label: "Scheduled deletion pages", Noun: "workspaces", TestID: "deletions"}
+	for _, r := range rows {
+		vm.Rows = append(vm.Rows, views.SupportDeletionRow{Name: r.Name, Slug: r.Slug, Tier: r.Tier.Label(), DeletedAt: r.DeletedAt,
+			EraseAfter: r.EraseAfter(), By: r.ByEmail, URL: paths.SupportWorkspace.URL(r.Slug)})
+	}
+	return s.render(c, http.StatusOK, views.SupportDeletionsView(vm), nil)
 }

@@ -231,3 +231,35 @@ func TestSupportCSVMatchesTheTable(t *testing.T) {
 		t.Errorf("percent %q, enterprise limit %q", recs[1][9], recs[3][8])
 	}
 }
+
+// TestSupportSeesScheduledDeletions: the support console links to the scheduled deletions, which
+// list a deleted workspace with who deleted it and when it is erased, and not one still in use;
+// after its restore it is gone from the list. Members never reach the page.
+func TestSupportSeesScheduledDeletions(t *testing.T) {
+	app := webtest.Start(t)
+	c := newCrew(t, app)
+	gone, kept := c.space(t, models.TierPro), c.space(t, models.TierPro)
+	_, sup := supportLogin(t, app)
+	if !sup.Get("/support/workspaces").Has("support-deletions-link") {
+		t.Fatal("the support console does not link to the scheduled deletions")
+	}
+	owner := c.clients[models.RoleOwner]
+	if res := owner.Post("/w/"+gone.ws.Slug+"/settings/delete", url.Values{"confirm": {gone.ws.Slug}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete: %d", res.StatusCode)
+	}
+	page := sup.Get("/support/deletions")
+	row := page.Doc().Find(`[data-testid="support-deletion-row"][data-slug="` + gone.ws.Slug + `"]`)
+	if page.StatusCode != http.StatusOK || row.Length() != 1 || !strings.Contains(row.Text(), c.owner.Email) || row.Find(`[data-testid="erase-after"]`).Text() == "" {
+		t.Fatalf("the scheduled deletion is not listed with its owner and erase date: %d", page.StatusCode)
+	}
+	if page.Doc().Find(`[data-slug="`+kept.ws.Slug+`"]`).Length() != 0 {
+		t.Fatal("a workspace in use is listed as scheduled")
+	}
+	if res := owner.Get("/support/deletions"); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("an owner reaches the support page: %d", res.StatusCode)
+	}
+	owner.Post("/workspaces/"+gone.ws.Slug+"/restore", nil)
+	if sup.Get("/support/deletions").Doc().Find(`[data-slug="`+gone.ws.Slug+`"]`).Length() != 0 {
+		t.Fatal("a restored workspace is still listed")
+	}
+}

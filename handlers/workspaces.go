@@ -21,9 +21,18 @@ func (s *Server) workspacesView(c echo.Context, status int, form views.NewWorksp
 	if err != nil {
 		return err
 	}
+	deleted, err := models.DeletedWorkspaces(ctx, s.DB, currentUser(c).ID)
+	if err != nil {
+		return err
+	}
 	vm := views.WorkspacesPage{Frame: s.frame(c, "Workspaces", ""), Form: form}
 	for _, w := range list {
 		vm.Workspaces = append(vm.Workspaces, views.WorkspaceRow{Name: w.Name, Slug: w.Slug, Role: w.Role.Label(), Tier: w.Tier.Label()})
+	}
+	now := s.Now()
+	for _, d := range deleted {
+		vm.Deleted = append(vm.Deleted, views.DeletedWorkspaceRow{Name: d.Name, Slug: d.Slug, DeletedAt: d.DeletedAt,
+			RestoreBy: d.RestoreBy(), Restorable: d.Restorable(now), RestoreURL: paths.WorkspaceRestore.URL(d.Slug)})
 	}
 	return s.render(c, status, views.WorkspacesView(vm), views.NewWorkspaceFormView(vm.CSRF, form))
 }
@@ -58,6 +67,21 @@ func (s *Server) workspaceCreate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "Workspace "+ws.Name+" is ready. You are its owner.")
+	return s.redirect(c, paths.Workspace.URL(ws.Slug))
+}
+
+// workspaceRestore takes a workspace back from its deletion: its owners may, within 30 days;
+// for anyone else it does not exist (404).
+func (s *Server) workspaceRestore(c echo.Context) error {
+	ws, err := models.RestoreWorkspace(c.Request().Context(), s.DB, currentUser(c), c.Param("slug"), s.Now())
+	if errors.Is(err, models.ErrConflict) && !isHTMX(c) {
+		s.flashError(c, err.Error())
+		return s.redirect(c, paths.Workspaces.URL())
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "The workspace "+ws.Name+" is back, with its members, API keys and everything in it.")
 	return s.redirect(c, paths.Workspace.URL(ws.Slug))
 }
 

@@ -26,8 +26,19 @@ type Actor struct {
 // lockWorkspace takes the workspace row's lock until the transaction ends. Every membership change
 // (invite, accept, role change, removal, leave, transfer) takes it first, so changes in one
 // workspace run one after another and each sees the result of the one before: the owner count and
-// the seat count it checks cannot move under it.
+// the seat count it checks cannot move under it. A workspace scheduled for deletion takes no
+// change (a request that resolved it a moment before the deletion meets ErrNotFound here).
 func lockWorkspace(ctx context.Context, tn *Tenant) (*Workspace, error) {
+	ws, err := lockAnyWorkspace(ctx, tn)
+	if err == nil && ws.DeletedAt != nil {
+		return nil, Errorf(ErrNotFound, "workspace not found")
+	}
+	return ws, err
+}
+
+// lockAnyWorkspace is lockWorkspace that also takes a workspace scheduled for deletion (its
+// restore and its erasure).
+func lockAnyWorkspace(ctx context.Context, tn *Tenant) (*Workspace, error) {
 	id, ok := tn.ws, tn.ws != uuid.Nil
 	if !ok {
 		return nil, ErrNoWorkspace

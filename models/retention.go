@@ -11,9 +11,9 @@ import (
 )
 
 // Retention: what the background sweep (RunRetention, a periodic job of the background worker)
-// deletes, and after how long. Nothing on a request path deletes old rows. The audit log is pruned
-// per tier (AuditRetention), by removing the oldest events of each workspace's hash chain behind a
-// signed checkpoint (pruneAudit).
+// deletes, and after how long (workspaces deleted by their owners: after DeletionGrace). Nothing on
+// a request path deletes old rows. The audit log is pruned per tier (AuditRetention), by removing
+// the oldest events of each workspace's hash chain behind a signed checkpoint (pruneAudit).
 const (
 	// Sessions go when they expire (idle or absolute), with their listing in user_sessions. A
 	// listing whose session is gone some other way is dropped after SessionOrphanGrace.
@@ -80,6 +80,8 @@ type RetentionResult struct {
 	AuditEvents     int64
 	AuditWorkspaces int
 	AuditBroken     int
+	// Erased counts the workspaces erased for good after their deletion's grace period.
+	Erased int
 }
 
 // RunRetention deletes, at now, what the retention periods above let go, in batches of
@@ -111,6 +113,9 @@ func RunRetention(ctx context.Context, db bun.IDB, now time.Time) (RetentionResu
 		  DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at < ? LIMIT ?) RETURNING 1)
 		SELECT count(*) FROM gone`, now.Add(-DeliveredMailRetention), RetentionBatch); err != nil {
 		return r, fmt.Errorf("delivered mail: %w", err)
+	}
+	if r.Erased, err = EraseDeletedWorkspaces(ctx, db, now); err != nil {
+		return r, err
 	}
 	hourBefore, inviteBefore := now.Add(-UsageHourlyRetention), now.Add(-InvitationGrace)
 	seen := map[uuid.UUID]bool{}

@@ -29,28 +29,6 @@ func RenameWorkspace(ctx context.Context, tn *Tenant, actor Actor, name string) 
 		Details: map[string]any{"before": map[string]any{"name": before}, "after": map[string]any{"name": name}}})
 }
 
-// DeleteWorkspace deletes the tenant's workspace with everything in it: members, invitations, API
-// keys, agents, tasks, usage and its audit log. Only an owner may, and only with the workspace's
-// address typed as confirm. Because the workspace's own audit log goes with it, the deletion is
-// recorded as a platform event. It runs in the workspace's transaction.
-func DeleteWorkspace(ctx context.Context, tn *Tenant, actor Actor, confirm string) (*Workspace, error) {
-	ws, _, err := lockAs(ctx, tn, actor, ActManageTier, "Only owners delete the workspace.")
-	if err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(confirm) != ws.Slug {
-		return nil, &ValidationError{Fields: map[string]string{"confirm": "Type the workspace's address, " + ws.Slug + ", to confirm."}}
-	}
-	if err := RecordPlatform(ctx, tn.db(), Event{ActorUserID: actor.UserID, Action: "workspace.delete", Target: ws.Slug,
-		Details: map[string]any{"workspace_id": ws.ID.String(), "name": ws.Name, "tier": ws.Tier}}); err != nil {
-		return nil, err
-	}
-	if _, err := tn.db().NewDelete().Model(ws).WherePK().Exec(ctx); err != nil {
-		return nil, fmt.Errorf("delete workspace: %w", err)
-	}
-	return ws, nil
-}
-
 // SetRequireTwoFactor turns the workspace's "require two-factor" setting on or off. Only an owner
 // may, and turning it on needs the owner to have a second factor (they would be shut out of the
 // workspace otherwise). It runs in the workspace's transaction and is audited when it changes.

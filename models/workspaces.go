@@ -25,6 +25,10 @@ type Workspace struct {
 	// RequireTwoFactor sends members without a second factor to set one up before they open the
 	// workspace.
 	RequireTwoFactor bool `bun:"require_two_factor"`
+	// DeletedAt is when an owner deleted the workspace: from then it is hidden from its members,
+	// its keys are refused, and after DeletionGrace it is erased. DeletedBy is that owner.
+	DeletedAt *time.Time `bun:"deleted_at"`
+	DeletedBy *uuid.UUID `bun:"deleted_by,type:uuid"`
 }
 
 // Member is a user's membership in a workspace (the memo's UserWorkspace).

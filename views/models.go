@@ -27,7 +27,18 @@ type AuthPage struct {
 type WorkspacesPage struct {
 	layouts.Frame
 	Workspaces []WorkspaceRow
-	Form       NewWorkspaceForm
+	// Deleted are the workspaces the user owns that are scheduled for deletion.
+	Deleted []DeletedWorkspaceRow
+	Form    NewWorkspaceForm
+}
+
+// DeletedWorkspaceRow is a workspace scheduled for deletion, with when it can be restored until.
+type DeletedWorkspaceRow struct {
+	Name, Slug           string
+	DeletedAt, RestoreBy time.Time
+	// Restorable is false once the 30 days are over (it is erased at the next sweep).
+	Restorable bool
+	RestoreURL string
 }
 
 // WorkspaceRow is one of the user's workspaces.

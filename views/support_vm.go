@@ -3,6 +3,7 @@ package views
 import (
 	"net/url"
 	"strconv"
+	"time"
 
 	"atrium/handlers/paths"
 	"atrium/views/components"
@@ -94,4 +95,21 @@ type SupportRow struct {
 	APICallsPct      string
 	// Levels are "", "warn" (80 % or more) or "over" (100 % or more), for the percentages' colour.
 	MembersLevel, AgentMinutesLevel, APICallsLevel string
+}
+
+// SupportDeletionsPage is /support/deletions: the workspaces scheduled for deletion.
+type SupportDeletionsPage struct {
+	layouts.Frame
+	Rows    []SupportDeletionRow
+	Pager   components.Pager
+	BackURL string
+}
+
+// SupportDeletionRow is one scheduled deletion.
+type SupportDeletionRow struct {
+	Name, Slug, Tier      string
+	DeletedAt, EraseAfter time.Time
+	// By is the email of the owner who deleted it ("" when that account is gone).
+	By  string
+	URL string
 }

@@ -118,7 +118,9 @@ var (
 	Workspaces        = p0("/workspaces")
 	SlugCheck         = p0("/workspaces/slug-check")
 	Switcher          = p0("/workspaces/switcher")
-	AccountEmail      = p0("/account/email")
+	// WorkspaceRestore takes a workspace back from its deletion (its owners, for 30 days).
+	WorkspaceRestore = p1("/workspaces/:slug/restore")
+	AccountEmail     = p0("/account/email")
 	// AccountVerifyResend mails a fresh verification link.
 	AccountVerifyResend = p0("/account/email/resend")
 	Invitation          = p1("/invitations/:token")
@@ -178,6 +180,8 @@ var (
 	SupportWorkspaces    = p0("/support/workspaces")
 	SupportWorkspacesCSV = p0("/support/workspaces.csv")
 	SupportWorkspace     = p1("/support/workspaces/:slug")
+	// SupportDeletions lists the workspaces scheduled for deletion.
+	SupportDeletions = p0("/support/deletions")
 )
 
 // APIPrefix is where the JSON API lives; every API path starts with it.

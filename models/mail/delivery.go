@@ -202,7 +202,7 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[models.Retentio
 	}
 	w.d.Log.Info("retention sweep", "sessions", r.Sessions, "session_listings", r.SessionListings,
 		"login_failures", r.LoginFailures, "delivered_mail", r.DeliveredMail, "invitations", r.Invitations,
-		"usage_hours", r.UsageHours, "workspaces", r.Workspaces)
+		"usage_hours", r.UsageHours, "workspaces", r.Workspaces, "erased_workspaces", r.Erased)
 	return nil
 }
 

@@ -98,3 +98,15 @@ func QuotaAlert(to, workspace string, tier models.Tier, a *models.QuotaAlert, us
 	}
 	return Message{To: to, Subject: fmt.Sprintf("%s: %s reached", workspace, what), Body: b.String()}
 }
+
+// WorkspaceDeleted tells an owner that a workspace was deleted and how to restore it.
+func WorkspaceDeleted(to, name, slug, by, restoreURL string, restoreBy time.Time) Message {
+	return Message{
+		To:      to,
+		Subject: "The workspace " + name + " was deleted",
+		Body: fmt.Sprintf("%s deleted the Atrium workspace %s (/w/%s). Its members no longer see it and its API keys no longer work.\n\n"+
+			"Owners can restore it, with everything in it, until %s: open your workspace list and choose \"Restore\":\n%s\n\n"+
+			"After that it is erased for good. If this was a mistake, restore it now.\n",
+			by, name, slug, when(restoreBy), restoreURL),
+	}
+}
