@@ -182,3 +182,21 @@ func TestChangesEmitTheirEvents(t *testing.T) {
 		t.Errorf("%d events carry the key's secret", leaked)
 	}
 }
+
+// TestWorkspaceDeletionEmitsItsEvent: scheduling a workspace's deletion emits workspace.deleted
+// to its endpoints, which exist until the workspace is erased.
+func TestWorkspaceDeletionEmitsItsEvent(t *testing.T) {
+	d := testdb.Get(t)
+	tm := newKeyTeam(t, d.App)
+	hookEndpoint(t, d.App, tm, "http://127.0.0.1:1/ws", "workspace.*")
+	err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := models.DeleteWorkspace(ctx, tn, tm.actor(tm.owner), tm.ws.Slug, testdb.Now(t), nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, del, jobs := hookRows(t, d.Owner, tm.ws.ID, "workspace.deleted"); ev != 1 || del != 1 || jobs != 1 {
+		t.Errorf("workspace.deleted: %d events, %d deliveries, %d jobs; want 1 each", ev, del, jobs)
+	}
+}

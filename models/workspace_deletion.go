@@ -49,6 +49,10 @@ func DeleteWorkspace(ctx context.Context, tn *Tenant, actor Actor, confirm strin
 		Details: map[string]any{"name": ws.Name, "restore_by": restoreBy.Format(time.RFC3339)}}); err != nil {
 		return nil, err
 	}
+	if err := EmitEvent(ctx, tn, "workspace.deleted", map[string]any{"id": ws.ID.String(), "slug": ws.Slug, "name": ws.Name,
+		"restore_by": restoreBy.Format(time.RFC3339)}, now); err != nil {
+		return nil, err
+	}
 	if mail == nil {
 		return ws, nil
 	}
