@@ -151,8 +151,14 @@ func (s *Server) requireScope(need models.KeyScope) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if need == "" || !apiCaller(c).Scope.Allows(need) {
-				return &codedError{Status: http.StatusForbidden, Code: "insufficient_scope",
-					Message: "This key may only read. Writing needs a key with scope read_write."}
+				msg := "This key may only read. Writing needs a key with scope read_write."
+				switch {
+				case need == models.ScopeAuditRead:
+					msg = "Reading the audit log needs a key with scope audit:read, which owners and admins can create."
+				case apiCaller(c).Scope == models.ScopeAuditRead:
+					msg = "This key may only read the audit log (GET /api/v1/audit)."
+				}
+				return &codedError{Status: http.StatusForbidden, Code: "insufficient_scope", Message: msg}
 			}
 			return next(c)
 		}

@@ -649,9 +649,9 @@ func TestAPIKeyRevokedThroughOneServerIsRefusedByAnother(t *testing.T) {
 // TestAPIMeteredReadIsOneRoundTrip counts the database round trips of metered reads on a server
 // whose pool dials through a counter: once the key is cached, the hour's block leased and the
 // statements prepared, every read of the API (agents, tasks with and without filters, a task, its
-// messages, the workspace, its usage) is one round trip of two statements (the workspace's binding
-// and the query) and writes nothing, with prepared statements and without, and with the
-// workspace's quota alerts on.
+// messages, the workspace, its usage, its audit log) is one round trip of two statements (the
+// workspace's binding and the query) and writes nothing, with prepared statements and without, and
+// with the workspace's quota alerts on.
 func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 	app := webtest.Start(t)
 	sp := newAPISpace(t, app, models.TierPro)
@@ -660,16 +660,18 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 	if r := apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks/"+task+"/messages", sp.writeKey, `{"role": "user", "body": "counted message"}`); r.Status != 201 {
 		t.Fatalf("add a message: %d %s", r.Status, r.Body)
 	}
-	reads := []struct{ path, want string }{
-		{"/api/v1/agents/" + agent, agent},
-		{"/api/v1/agents", agent},
-		{"/api/v1/tasks", task},
-		{"/api/v1/tasks?status=running&agent_id=" + agent, task},
-		{"/api/v1/tasks?status=succeeded", `"data":[]`},
-		{"/api/v1/tasks/" + task, "counted input"},
-		{"/api/v1/tasks/" + task + "/messages", "counted message"},
-		{"/api/v1/workspace", sp.ws.ID.String()},
-		{"/api/v1/usage", `"concurrent_tasks":{"used":1`},
+	_, auditKey := apiKeyFor(t, app, sp.ws, sp.owner, models.RoleOwner, "audit:read", "30")
+	reads := []struct{ path, want, key string }{
+		{"/api/v1/agents/" + agent, agent, ""},
+		{"/api/v1/agents", agent, ""},
+		{"/api/v1/tasks", task, ""},
+		{"/api/v1/tasks?status=running&agent_id=" + agent, task, ""},
+		{"/api/v1/tasks?status=succeeded", `"data":[]`, ""},
+		{"/api/v1/tasks/" + task, "counted input", ""},
+		{"/api/v1/tasks/" + task + "/messages", "counted message", ""},
+		{"/api/v1/workspace", sp.ws.ID.String(), ""},
+		{"/api/v1/usage", `"concurrent_tasks":{"used":1`, ""},
+		{"/api/v1/audit?limit=5", `"prev_hash"`, auditKey},
 	}
 	// The last run has every quota alert of the workspace on: alerts add nothing to a call.
 	for _, mode := range []struct{ noPrepare, alerts bool }{{false, false}, {true, false}, {false, true}} {
@@ -710,7 +712,11 @@ func TestAPIMeteredReadIsOneRoundTrip(t *testing.T) {
 			best, bestSt, worstSt := int64(1<<30), int64(1<<30), int64(0)
 			for i := range 6 {
 				rt0, st0 := tc.RoundTrips.Load(), tc.Statements.Load()
-				r := apiCall(t, hs.URL, "GET", rd.path, sp.readKey, "")
+				key := rd.key
+				if key == "" {
+					key = sp.readKey
+				}
+				r := apiCall(t, hs.URL, "GET", rd.path, key, "")
 				if r.Status != 200 || !strings.Contains(r.Body, rd.want) {
 					t.Fatalf("GET %s: %d %s", rd.path, r.Status, r.Body)
 				}

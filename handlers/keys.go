@@ -116,9 +116,13 @@ func (s *Server) keyCreate(c echo.Context) error {
 		return err
 	}
 	form := views.NewKeyForm{Name: c.FormValue("name"), Scope: c.FormValue("scope"), ExpiresInDays: c.FormValue("expires_in_days")}
-	if sc, ok := models.ParseKeyScope(form.Scope); ok && sc == models.ScopeReadWrite {
+	if sc, ok := models.ParseKeyScope(form.Scope); ok && (sc == models.ScopeReadWrite || sc == models.ScopeAuditRead) {
 		m := membership(c)
-		if answered, err := s.stepUp(c, "Create a read-and-write API key", paths.Keys.URL(m.Slug)); answered {
+		what := "Create a read-and-write API key"
+		if sc == models.ScopeAuditRead {
+			what = "Create an audit-log API key"
+		}
+		if answered, err := s.stepUp(c, what, paths.Keys.URL(m.Slug)); answered {
 			return err
 		}
 	}

@@ -186,6 +186,7 @@ var table = []route{
 	// The JSON API.
 	{get, paths.APIWorkspace, (*Server).apiWorkspace, scope(models.ScopeRead)},
 	{get, paths.APIUsage, (*Server).apiUsage, scope(models.ScopeRead)},
+	{get, paths.APIAudit, (*Server).apiAudit, scope(models.ScopeAuditRead)},
 	{get, paths.APIAgents, (*Server).apiAgentsIndex, scope(models.ScopeRead)},
 	{post, paths.APIAgents, (*Server).apiAgentCreate, scope(models.ScopeReadWrite)},
 	{get, paths.APIAgent, (*Server).apiAgentShow, scope(models.ScopeRead)},

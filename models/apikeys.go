@@ -24,23 +24,32 @@ type KeyScope string
 const (
 	ScopeRead      KeyScope = "read"
 	ScopeReadWrite KeyScope = "read_write"
+	// ScopeAuditRead reads the audit log (GET /api/v1/audit) and nothing else; only owners and
+	// admins give a key this scope, and no other scope includes it.
+	ScopeAuditRead KeyScope = "audit:read"
 )
 
-// ParseKeyScope accepts "read" or "read_write".
+// ParseKeyScope accepts "read", "read_write" or "audit:read".
 func ParseKeyScope(s string) (KeyScope, bool) {
 	k := KeyScope(strings.TrimSpace(s))
-	return k, k == ScopeRead || k == ScopeReadWrite
+	return k, k == ScopeRead || k == ScopeReadWrite || k == ScopeAuditRead
 }
 
 // Allows reports whether a key of scope k may do what needs scope need.
 func (k KeyScope) Allows(need KeyScope) bool {
+	if need == ScopeAuditRead || k == ScopeAuditRead {
+		return k == need
+	}
 	return k == ScopeReadWrite || k == ScopeRead && need == ScopeRead
 }
 
 // Label is the scope's display name.
 func (k KeyScope) Label() string {
-	if k == ScopeReadWrite {
+	switch k {
+	case ScopeReadWrite:
 		return "Read and write"
+	case ScopeAuditRead:
+		return "Audit log"
 	}
 	return "Read only"
 }
@@ -220,7 +229,9 @@ func CreateKey(ctx context.Context, tn *Tenant, actor Actor, in NewKey, now time
 	}
 	scope, ok := ParseKeyScope(in.Scope)
 	if !ok {
-		v.Add("scope", "Choose read or read_write.")
+		v.Add("scope", "Choose read, read_write or audit:read.")
+	} else if scope == ScopeAuditRead && !actor.Role.Can(ActViewAudit) {
+		v.Add("scope", "Only owners and admins can give a key the audit:read scope.")
 	}
 	days := -1
 	for _, d := range KeyExpiryDays {

@@ -427,3 +427,28 @@ func TestAuditRetentionPrunesBehindASignedCheckpoint(t *testing.T) {
 	}
 	dropWorkspaceAfter(t, d.Owner, free)
 }
+
+// TestAuditEventsAreWebhookEvents: with an endpoint subscribed to audit.event, each recorded event
+// is emitted in the insert's own statement, with its hash and seq; without a subscriber nothing is
+// written.
+func TestAuditEventsAreWebhookEvents(t *testing.T) {
+	d := testdb.Get(t)
+	tm := newKeyTeam(t, d.App)
+	recordN(t, d.App, tm.ws.ID, 1, testdb.Now(t))
+	if n, _, _ := hookRows(t, d.Owner, tm.ws.ID, "audit.event"); n != 0 {
+		t.Fatalf("%d audit.event events without a subscriber", n)
+	}
+	hookEndpoint(t, d.App, tm, "http://127.0.0.1:9/hook", "audit.*")
+	recordN(t, d.App, tm.ws.ID, 2, testdb.Now(t))
+	events, deliveries, _ := hookRows(t, d.Owner, tm.ws.ID, "audit.event")
+	if events != 3 || deliveries != 3 { // the endpoint's own creation, audited, and the 2
+		t.Fatalf("%d events, %d deliveries; want 3 each", events, deliveries)
+	}
+	var hash, chained string
+	err := d.Owner.NewRaw(`SELECT v.data->>'hash', e.hash FROM webhook_events v JOIN audit_events e
+		ON e.workspace_id = v.workspace_id AND e.seq = (v.data->>'seq')::bigint
+		WHERE v.workspace_id = ? AND v.type = 'audit.event' ORDER BY v.seq DESC LIMIT 1`, tm.ws.ID).Scan(context.Background(), &hash, &chained)
+	if err != nil || hash == "" || hash != chained {
+		t.Fatalf("the event's hash %q, the chain's %q (%v)", hash, chained, err)
+	}
+}

@@ -107,6 +107,15 @@ var KeyScopeChoices = []Choice{
 	{"read_write", "Read and write"},
 }
 
+// AuditScopeChoice is the scope that reads only the audit log, which owners and admins give.
+var AuditScopeChoice = Choice{"audit:read", "Audit log only"}
+
+// CanGrantAuditRead reports whether the signed-in member may give a key the audit:read scope:
+// owners and admins.
+func (p KeysPage) CanGrantAuditRead() bool {
+	return p.Workspace != nil && (p.Workspace.Role == "Owner" || p.Workspace.Role == "Admin")
+}
+
 // KeyExpiryChoices are the lifetimes a new key may have, in days ("0" never expires).
 var KeyExpiryChoices = []Choice{
 	{"7", "7 days"}, {"30", "30 days"}, {"90", "90 days"}, {"365", "1 year"}, {"0", "Never"},

@@ -191,6 +191,7 @@ const APIPrefix = "/api/v1"
 var (
 	APIWorkspace    = p0(APIPrefix + "/workspace")
 	APIUsage        = p0(APIPrefix + "/usage")
+	APIAudit        = p0(APIPrefix + "/audit")
 	APIAgents       = p0(APIPrefix + "/agents")
 	APIAgent        = p1(APIPrefix + "/agents/:id")
 	APITasks        = p0(APIPrefix + "/tasks")
