@@ -175,7 +175,7 @@ func TestAnonymousIsSentToLogin(t *testing.T) {
 }
 
 // TestAPIScopeOfEveryRoute: a read key reads every read route's way in and is refused on every
-// read_write route of the table with 403 insufficient_scope.
+// read_write route and the audit:read route of the table with 403 insufficient_scope.
 func TestAPIScopeOfEveryRoute(t *testing.T) {
 	app := webtest.Start(t)
 	sp := newAPISpace(t, app, models.TierPro)
@@ -192,6 +192,11 @@ func TestAPIScopeOfEveryRoute(t *testing.T) {
 		case models.ScopeRead:
 			if res.Status == http.StatusForbidden || res.Status == http.StatusUnauthorized {
 				t.Errorf("%s %s with a read key: %d %s", r.Method, path, res.Status, res.Body)
+			}
+		case models.ScopeAuditRead:
+			// Only a key of its own scope reads the audit log (api_audit_test.go).
+			if res.Status != http.StatusForbidden || res.Code(t) != "insufficient_scope" {
+				t.Errorf("%s %s with a read key: %d %s, want 403 insufficient_scope", r.Method, path, res.Status, res.Body)
 			}
 		default:
 			t.Errorf("%s %s: unknown scope %q", r.Method, path, r.Scope)
