@@ -50,6 +50,7 @@ type config struct {
 	listenURL      string // DATABASE_LISTEN_URL: a direct connection for key notifications
 	replicaURL     string // DATABASE_REPLICA_URL: a streaming replica for the heavy reads
 	replicaMaxLag  time.Duration
+	supportWindow  time.Duration
 	pooler         bool // ATRIUM_DB_POOLER=transaction: APP_DATABASE_URL goes through a transaction pooler
 	addr           string
 	production     bool
@@ -132,6 +133,9 @@ func readConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("ATRIUM_AUDIT_KEY: %w; make one with: openssl rand -hex 32", err)
 		}
 		c.auditKey = true
+	}
+	if c.supportWindow, err = duration(getenv, "ATRIUM_SUPPORT_ACCESS_WINDOW", models.SupportAccessWindow); err != nil {
+		return c, err
 	}
 	if v := getenv("ATRIUM_HASH_MEMORY_MB"); v != "" {
 		mb, err := strconv.Atoi(v)
@@ -342,7 +346,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		hcfg := handlers.Config{Production: cfg.production, TrustedProxies: cfg.trusted, SMTPURL: cfg.smtpURL, DeliverMail: true,
 			BaseURL: cfg.baseURL, SessionIdle: cfg.idle, SessionLifetime: cfg.lifetime, Version: version, ReplicaMaxLag: cfg.replicaMaxLag,
-			Metrics: metricsLn != nil, WebhooksAllowPrivate: cfg.hooksPrivate}
+			SupportAccessWindow: cfg.supportWindow, Metrics: metricsLn != nil, WebhooksAllowPrivate: cfg.hooksPrivate}
 		if cfg.replicaURL != "" {
 			// The runtime role on the replica, as on the primary. A replica that cannot be reached at
 			// start stops it (a wrong address should not go unnoticed); one that goes down later is

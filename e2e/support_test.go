@@ -68,8 +68,18 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 	if n := eval[int](t, sup, `document.querySelectorAll('[data-testid="support-row"]').length`); n != 1 {
 		t.Fatalf("the search found %d workspaces", n)
 	}
-	step(t, sup, "open its usage",
+	step(t, sup, "open it: the reason form first",
 		click(row+" "+tid("support-open")),
+		chromedp.WaitVisible(chromedp.CSS(tid("support-reason-form"))),
+	)
+	if eval[bool](t, sup, `!!document.querySelector('[data-testid="meter-agent-minutes-used"]')`) {
+		t.Fatal("the usage shows before a reason is given")
+	}
+	shot(t, sup, "support-reason")
+	step(t, sup, "give a reason and a ticket",
+		chromedp.SendKeys(chromedp.CSS(tid("support-reason")), "Customer asks why usage jumped"),
+		chromedp.SendKeys(chromedp.CSS("#f-ticket"), "ZD-2024"),
+		click(tid("support-reason-submit")),
 		chromedp.WaitVisible(chromedp.CSS(tid("support-banner"))),
 		chromedp.WaitVisible(chromedp.CSS(tid("chart-api-calls-svg"))),
 	)

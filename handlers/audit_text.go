@@ -158,6 +158,18 @@ func auditSentence(e *models.AuditEntry) string {
 		s = who + " restored the workspace after its deletion"
 	case "support.view":
 		s = who + " (Atrium support) looked at the workspace"
+		if r := detail(e, "reason", ""); r != "" {
+			s += fmt.Sprintf(" for ticket %s: %q", detail(e, "ticket", ""), r)
+		}
+	case "support.access":
+		s = fmt.Sprintf("%s (Atrium support) opened the workspace for %s minutes for ticket %s: %q", who,
+			detail(e, "minutes", ""), detail(e, "ticket", ""), detail(e, "reason", ""))
+	case "workspace.notify_support_access":
+		if detail(e, "after", "notify_support_access") == "true" {
+			s = who + " asked for an email to the owners at every support access"
+		} else {
+			s = who + " stopped the owners' email at support access"
+		}
 	case "agent.create":
 		s = fmt.Sprintf("%s created the agent %s", who, detail(e, "name", ""))
 	case "task.quota_exceeded":

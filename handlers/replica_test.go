@@ -49,6 +49,7 @@ func TestHeavyReadsFromAReplica(t *testing.T) {
 	owner := app.User(webtest.UniqueEmail("replica-owner"))
 	ws := app.Workspace(owner, webtest.UniqueSlug("replica"))
 	_, sup := supportLogin(t, app)
+	supportOpen(t, sup, ws.Slug)
 	c := app.Login(owner.Email)
 	caughtUp()
 

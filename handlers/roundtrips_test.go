@@ -56,6 +56,7 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	}
 	c.Post("/w/"+ws.Slug+"/invitations", url.Values{"email": {webtest.UniqueEmail("rt-invitee")}, "role": {"member"}})
 	_, sup := supportLogin(t, app)
+	supportOpen(t, sup, ws.Slug)
 	base := "/w/" + ws.Slug
 	type page struct {
 		who  *webtest.Client

@@ -33,8 +33,11 @@ type rule struct {
 	action models.Action   // for member routes: the action, as the models check it
 	scope  models.KeyScope // for API routes: the key's scope
 	// ownAccount marks routes that change only the signed-in person's own account; they are the
-	// only state changes support staff may make.
+	// only state changes support staff may make, beside supportGrant.
 	ownAccount bool
+	// supportGrant marks the support route that records a reason to open a workspace: a write of
+	// support's own access, in that workspace's audit log, changing nothing in it.
+	supportGrant bool
 }
 
 // The rules of the table below.
@@ -44,6 +47,7 @@ var (
 	signedIn   = rule{who: whoSignedIn}
 	ownAccount = rule{who: whoSignedIn, ownAccount: true}
 	staff      = rule{who: whoSupport}
+	staffGrant = rule{who: whoSupport, supportGrant: true}
 )
 
 // can is the rule of a workspace route: the member's role must allow a.
@@ -173,6 +177,7 @@ var table = []route{
 	{get, paths.WebhookDelete, (*Server).webhookDeleteConfirm, can(models.ActManageHooks)},
 	{post, paths.WebhookDelete, (*Server).webhookDelete, can(models.ActManageHooks)},
 	{post, paths.WebhookRedeliver, (*Server).webhookRedeliver, can(models.ActManageHooks)},
+	{post, paths.SettingsSupportMail, (*Server).settingsSupportMailUpdate, can(models.ActManageTier)},
 	{get, paths.Audit, (*Server).auditIndex, can(models.ActViewAudit)},
 	{get, paths.AuditCSV, (*Server).auditCSV, can(models.ActViewAudit)},
 	{post, paths.AuditVerify, (*Server).auditVerify, can(models.ActViewAudit)},
@@ -181,6 +186,7 @@ var table = []route{
 	{get, paths.SupportWorkspaces, (*Server).supportIndex, staff},
 	{get, paths.SupportWorkspacesCSV, (*Server).supportCSV, staff},
 	{get, paths.SupportWorkspace, (*Server).supportWorkspace, staff},
+	{post, paths.SupportWorkspace, (*Server).supportAccessGrant, staffGrant}, // fields reason, ticket
 	{get, paths.SupportDeletions, (*Server).supportDeletions, staff},
 
 	// The JSON API.

@@ -60,6 +60,9 @@ type Config struct {
 	WebhooksAllowPrivate bool
 	WebhookRetryBase     time.Duration
 	WebhookTimeout       time.Duration
+	// SupportAccessWindow is how long one reason opens a workspace to a support person (zero:
+	// models.SupportAccessWindow, 60 minutes).
+	SupportAccessWindow time.Duration
 	// Metrics turns on the Prometheus instruments; MetricsHandler serves them (atrium serve does
 	// on ATRIUM_METRICS_ADDR). Off, requests pay nothing for them.
 	Metrics bool

@@ -33,7 +33,7 @@ func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsP
 	vm := views.SettingsPage{Frame: s.frame(c, "Settings", "settings"), Slug: m.Slug,
 		NameError: x.nameError, MembersURL: paths.Members.URL(m.Slug), TwoFactorError: x.twoFAError,
 		OwnTwoFactor: hasSecondFactor(c), TwoFactorURL: paths.TwoFactor.URL()}
-	vm.Name, vm.Tier, vm.RequireTwoFactor = m.Name, string(m.Tier), m.RequireTwoFactor
+	vm.Name, vm.Tier, vm.RequireTwoFactor, vm.NotifySupportAccess = m.Name, string(m.Tier), m.RequireTwoFactor, m.NotifySupportAccess
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		u, err := models.CurrentUsage(ctx, tn, m.Tier, s.Now())
 		if err != nil {
@@ -233,6 +233,27 @@ func (s *Server) settingsTwoFactorUpdate(c echo.Context) error {
 		s.flash(c, ws.Name+" now requires two-factor authentication. Members without it are asked to set it up.")
 	} else {
 		s.flash(c, ws.Name+" no longer requires two-factor authentication.")
+	}
+	return s.redirect(c, paths.Settings.URL(m.Slug))
+}
+
+// settingsSupportMailUpdate turns the owners' mail at every support access on or off (field
+// notify_support_access: "on" or absent).
+func (s *Server) settingsSupportMailUpdate(c echo.Context) error {
+	m := membership(c)
+	on := c.FormValue("notify_support_access") == "on"
+	var ws *models.Workspace
+	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		ws, err = models.SetNotifySupportAccess(ctx, tn, actor(c), on)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ws.NotifySupportAccess {
+		s.flash(c, "Owners of "+ws.Name+" are now mailed each time Atrium support opens it, with the reason and ticket.")
+	} else {
+		s.flash(c, "Owners of "+ws.Name+" are no longer mailed when Atrium support opens it; the audit log still records every look.")
 	}
 	return s.redirect(c, paths.Settings.URL(m.Slug))
 }

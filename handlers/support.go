@@ -1,16 +1,19 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"atrium/handlers/paths"
 	"atrium/models"
+	"atrium/models/mail"
 	"atrium/views"
 	"atrium/views/components"
 )
@@ -103,15 +106,24 @@ func (s *Server) supportCSV(c echo.Context) error {
 	return writeCSV(c, fmt.Sprintf("atrium-workspaces-%s.csv", s.Now().UTC().Format("20060102-1504")), models.SupportCSVHeader, rows)
 }
 
-// supportWorkspace is support's read-only usage page of one workspace. The look is written to the
-// workspace's audit log before anything is shown; it does not poll, so one look is one event.
+// supportWorkspace is support's read-only usage page of one workspace. It opens only under a
+// grant in force (a reason and a ticket given on this page, for the configured time-box); without
+// one it asks for them. The look is written to the workspace's audit log, with the grant's reason
+// and ticket, before anything is shown; it does not poll, so one look is one event.
 func (s *Server) supportWorkspace(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
-	days := models.ParseUsageRange(c.QueryParam("range"))
 	now := s.Now()
+	acc, err := models.LookupSupportAccess(ctx, s.DB, u, c.Param("slug"), now)
+	if err != nil {
+		return err
+	}
+	if acc.Grant == nil {
+		return s.supportReasonForm(c, acc)
+	}
+	days := models.ParseUsageRange(c.QueryParam("range"))
 	read, from := s.heavyRead(ctx)
-	v, err := models.SupportUsage(ctx, s.DB, read, u, c.Param("slug"), now, days)
+	v, err := models.SupportUsage(ctx, s.DB, read, u, acc, now, days)
 	if err != nil {
 		return err
 	}
@@ -125,8 +137,68 @@ func (s *Server) supportWorkspace(c echo.Context) error {
 		pending = plural(n, "pending invitation")
 	}
 	vm.Support = &views.SupportFacts{Members: plural(int(v.Members), "member"), Pending: pending,
-		Created: v.Workspace.CreatedAt, BackURL: paths.SupportWorkspaces.URL()}
+		Created: v.Workspace.CreatedAt, BackURL: paths.SupportWorkspaces.URL(),
+		Reason: acc.Grant.Reason, Ticket: acc.Grant.Ticket, Until: acc.Grant.ExpiresAt, Deleted: v.Workspace.DeletedAt != nil}
 	return s.render(c, http.StatusOK, views.UsageView(vm), nil)
+}
+
+// supportReasonForm asks support staff why they open a workspace (reason and ticket), with what a
+// refused try typed and why it was refused.
+func (s *Server) supportReasonForm(c echo.Context, acc *models.SupportAccess) error {
+	slug := c.Param("slug")
+	vm := views.SupportReasonPage{Frame: s.frame(c, "Why open "+acc.Name+"?", ""), Name: acc.Name, Slug: slug,
+		Action: paths.SupportWorkspace.URL(slug), BackURL: paths.SupportWorkspaces.URL(),
+		Minutes: int(s.supportWindow() / time.Minute), ReasonMax: models.SupportReasonMax, TicketMax: models.SupportTicketMax}
+	var back formBack
+	if s.takeForm(c, "support-reason", &back) {
+		vm.Reason, vm.Ticket, vm.Errors = back.Values["reason"], back.Values["ticket"], back.Errors
+	}
+	return s.render(c, http.StatusOK, views.SupportReasonView(vm), nil)
+}
+
+// supportWindow is how long one reason opens a workspace.
+func (s *Server) supportWindow() time.Duration {
+	if s.Cfg.SupportAccessWindow > 0 {
+		return s.Cfg.SupportAccessWindow
+	}
+	return models.SupportAccessWindow
+}
+
+// supportAccessGrant records support's reason and ticket for opening a workspace (fields reason
+// and ticket) and opens it for the time-box; the owners are mailed when they asked to be. A
+// refused form comes back to the page that asks, with what was typed.
+func (s *Server) supportAccessGrant(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	slug := c.Param("slug")
+	acc, err := models.LookupSupportAccess(ctx, s.DB, u, slug, s.Now())
+	if err != nil {
+		return err
+	}
+	reason, ticket := c.FormValue("reason"), c.FormValue("ticket")
+	g, err := models.GrantSupportAccess(ctx, s.DB, u, acc.WorkspaceID, reason, ticket, s.Now(), s.supportWindow(), s.supportAccessMail())
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return s.refuseForm(c, "support-reason", paths.SupportWorkspace.URL(slug),
+			formBack{Values: map[string]string{"reason": reason, "ticket": ticket}, Errors: ve.Fields})
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, fmt.Sprintf("%s is open to you until %s, for ticket %s. Every look is in its audit log with your reason.",
+		acc.Name, g.ExpiresAt.UTC().Format("15:04 UTC"), g.Ticket))
+	return s.redirect(c, paths.SupportWorkspace.URL(slug))
+}
+
+// supportAccessMail composes the owners' mail about a support access, when mail reaches anyone.
+func (s *Server) supportAccessMail() models.SupportAccessMail {
+	if !s.mailReady() {
+		return nil
+	}
+	return func(to, workspace string, viewer *models.User, g *models.SupportGrant) *models.Mail {
+		m := mail.SupportAccess(to, workspace, viewer.DisplayName(), g.Reason, g.Ticket, g.GrantedAt, g.ExpiresAt).Queued()
+		return &m
+	}
 }
 
 // supportDeletions lists the workspaces scheduled for deletion: when, by whom, and when each is

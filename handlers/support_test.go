@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
+	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
 	"atrium/models/testdb"
@@ -24,6 +26,15 @@ func supportLogin(t *testing.T, app *webtest.App) (*models.User, *webtest.Client
 		t.Fatal(err)
 	}
 	return u, app.LoginTwoFactor(u.Email, app.EnableTwoFactor(u))
+}
+
+// supportOpen gives a reason and a ticket to open the workspace slug to the support client.
+func supportOpen(t *testing.T, sup *webtest.Client, slug string) {
+	t.Helper()
+	res := sup.Post("/support/workspaces/"+slug, url.Values{"reason": {"Customer asked about usage"}, "ticket": {"ZD-1001"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/support/workspaces/"+slug {
+		t.Fatalf("support reason for %s: %d %q", slug, res.StatusCode, res.Header.Get("Location"))
+	}
 }
 
 // supportMayPost are the state-changing routes open to support staff, and why: their own session
@@ -43,6 +54,9 @@ var supportMayPost = map[string]bool{
 	"POST /login/two-factor/passkey/begin": true, "POST /login/two-factor/passkey/finish": true,
 	// Step-up with a passkey confirms who they are, for their own account's actions.
 	"POST /account/step-up/passkey/begin": true, "POST /account/step-up/passkey/finish": true,
+	// The reason and ticket that open a workspace to them for a time-box: a record of their own
+	// access in the workspace's audit log, changing nothing in it.
+	"POST /support/workspaces/:slug": true,
 }
 
 // TestSupportIsRefusedEveryMutatingRoute walks the route table: logged in as support staff, every
@@ -143,6 +157,7 @@ func TestSupportConsole(t *testing.T) {
 		t.Error("no empty state")
 	}
 
+	supportOpen(t, sup, sp.ws.Slug)
 	page := sup.Get("/support/workspaces/" + sp.ws.Slug + "?range=7")
 	if page.StatusCode != http.StatusOK || !page.Has("support-banner") || page.TestID("meter-agent-minutes-used") != "40,000" ||
 		page.TestID("support-members") != "5 members" || page.Doc().Find("form").Not(`[action="/logout"]`).Length() != 0 || page.Has("usage-csv") {
@@ -176,6 +191,7 @@ func TestSupportNeverSeesKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, sup := supportLogin(t, app)
+	supportOpen(t, sup, ws.Slug)
 	secret := token[len(k.Prefix)+1:]
 	for _, path := range []string{"/support/workspaces?q=" + ws.Slug, "/support/workspaces.csv?q=" + ws.Slug, "/support/workspaces/" + ws.Slug} {
 		res := sup.Get(path)
@@ -261,5 +277,102 @@ func TestSupportSeesScheduledDeletions(t *testing.T) {
 	owner.Post("/workspaces/"+gone.ws.Slug+"/restore", nil)
 	if sup.Get("/support/deletions").Doc().Find(`[data-slug="`+gone.ws.Slug+`"]`).Length() != 0 {
 		t.Fatal("a restored workspace is still listed")
+	}
+}
+
+// TestSupportGivesAReasonFirst: support's look at a workspace first asks for a reason and a
+// ticket (nothing of the workspace shown, nothing recorded); a refused form comes back with its
+// messages and what was typed; given, the usage opens, each look lands in the audit log with the
+// reason and ticket (the owners' audit page says them), further looks within the time-box need no
+// new reason, and after it the form is back. Owners who opted in on the settings page (admins
+// cannot) get one mail per grant, however many looks.
+func TestSupportGivesAReasonFirst(t *testing.T) {
+	app := webtest.StartWith(t, handlers.Config{SupportAccessWindow: 30 * time.Minute})
+	c := newCrew(t, app)
+	sp := c.space(t, models.TierPro)
+	now := testdb.Now(t)
+	fixClock(app, now)
+	staff, sup := supportLogin(t, app)
+	path := "/support/workspaces/" + sp.ws.Slug
+	count := func(q string, args ...any) int {
+		var n int
+		if err := app.DB.Owner.NewRaw(q, args...).Scan(context.Background(), &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	views := func() int {
+		return count("SELECT count(*) FROM audit_events WHERE workspace_id = ? AND action = 'support.view'", sp.ws.ID)
+	}
+
+	// The owners opt in to mail; an admin may not.
+	if res := c.clients[models.RoleAdmin].Post("/w/"+sp.ws.Slug+"/settings/support-mail", url.Values{"notify_support_access": {"on"}}); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("an admin changes the support mail: %d", res.StatusCode)
+	}
+	owner := c.clients[models.RoleOwner]
+	if res := owner.Post("/w/"+sp.ws.Slug+"/settings/support-mail", url.Values{"notify_support_access": {"on"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the owner turns the support mail on: %d", res.StatusCode)
+	}
+	if owner.Get("/w/"+sp.ws.Slug+"/settings").Doc().Find(`[data-testid="support-mail-checkbox"]:checked`).Length() != 1 {
+		t.Fatal("the settings page does not show the support mail on")
+	}
+
+	form := sup.Get(path)
+	if form.StatusCode != http.StatusOK || !form.Has("support-reason-form") || form.Has("meter-agent-minutes-used") ||
+		form.Doc().Find(`label[for="f-reason"]`).Length() != 1 || form.Doc().Find(`label[for="f-ticket"]`).Length() != 1 {
+		t.Fatalf("the first look does not ask for a reason: %d", form.StatusCode)
+	}
+	if views() != 0 {
+		t.Fatal("asking for a reason recorded a look")
+	}
+	res := sup.Post(path, url.Values{"reason": {"  "}, "ticket": {"ZD-77"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != path {
+		t.Fatalf("an empty reason: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	back := sup.Get(path)
+	if back.TestID("error-reason") == "" || back.Doc().Find(`input[name="ticket"]`).AttrOr("value", "") != "ZD-77" || back.Has("meter-agent-minutes-used") {
+		t.Fatalf("the refused form: error %q, ticket kept %q", back.TestID("error-reason"), back.Doc().Find(`input[name="ticket"]`).AttrOr("value", ""))
+	}
+	res = sup.Post(path, url.Values{"reason": {"Usage looks wrong <b>since</b> Monday"}, "ticket": {"ZD-77"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != path {
+		t.Fatalf("a reason: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	for range 3 {
+		page := sup.Get(path)
+		if page.StatusCode != http.StatusOK || !page.Has("meter-agent-minutes-used") || page.TestID("support-grant-ticket") != "ZD-77" ||
+			page.TestID("support-grant-reason") != "Usage looks wrong <b>since</b> Monday" {
+			t.Fatalf("the look under the grant: %d, ticket %q", page.StatusCode, page.TestID("support-grant-ticket"))
+		}
+	}
+	if views() != 3 {
+		t.Fatalf("%d looks recorded, want 3", views())
+	}
+	audit := owner.Get("/w/" + sp.ws.Slug + "/audit?action=support.view")
+	sentence := audit.Doc().Find(`[data-testid="audit-row"]`).First().Text()
+	if !strings.Contains(sentence, "ZD-77") || !strings.Contains(sentence, "Usage looks wrong <b>since</b> Monday") || !strings.Contains(sentence, staff.Email) {
+		t.Fatalf("the owners' audit sentence lacks the reason and ticket: %q", strings.Join(strings.Fields(sentence), " "))
+	}
+	mails := func() int {
+		return count("SELECT count(*) FROM mail_outbox WHERE to_address = ? AND subject = ?", c.owner.Email, "Atrium support opened "+sp.ws.Name)
+	}
+	if mails() != 1 {
+		t.Fatalf("%d mails to the owner after one grant and three looks, want 1", mails())
+	}
+
+	// Within the box (29 minutes on) no new reason; after it (30) the form again.
+	fixClock(app, now.Add(29*time.Minute))
+	if !sup.Get(path).Has("meter-agent-minutes-used") {
+		t.Fatal("a look within the time-box asks again")
+	}
+	fixClock(app, now.Add(30*time.Minute))
+	if again := sup.Get(path); !again.Has("support-reason-form") || again.Has("meter-agent-minutes-used") {
+		t.Fatal("the time-box did not end")
+	}
+	if views() != 4 {
+		t.Fatalf("%d looks recorded, want 4", views())
+	}
+	supportOpen(t, sup, sp.ws.Slug)
+	if mails() != 2 {
+		t.Fatalf("%d mails after a second grant, want 2", mails())
 	}
 }

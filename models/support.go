@@ -212,18 +212,26 @@ func SupportWorkspace(ctx context.Context, db bun.IDB, viewer *User, slug string
 	if viewer == nil || !viewer.IsSupport() {
 		return nil, Errorf(ErrNotFound, "not found")
 	}
-	v := &SupportWorkspaceView{}
+	return supportWorkspace(ctx, db, slug, nil, now, days)
+}
+
+// supportWorkspace is SupportWorkspace for the workspace slug, or for ws when the caller has its
+// row already (then it is not read again).
+func supportWorkspace(ctx context.Context, db bun.IDB, slug string, ws *Workspace, now time.Time, days int) (*SupportWorkspaceView, error) {
+	v := &SupportWorkspaceView{Workspace: ws}
 	err := ReadAcrossTenants(ctx, db, "support: usage of workspace "+slug, func(ctx context.Context, all *AllTenants) error {
-		ws := new(Workspace)
-		if err := all.db().NewSelect().Model(ws).Where("slug = ?", slug).Scan(ctx); err != nil {
-			return notFound(err, "workspace")
+		if v.Workspace == nil {
+			ws := new(Workspace)
+			if err := all.db().NewSelect().Model(ws).Where("slug = ?", slug).Scan(ctx); err != nil {
+				return notFound(err, "workspace")
+			}
+			v.Workspace = ws
 		}
-		v.Workspace = ws
 		// Narrowed to the one workspace, row-level security and the model hooks scope every read
 		// below to it again.
-		return all.InWorkspace(ctx, ws.ID, func(ctx context.Context, tn *Tenant) error {
+		return all.InWorkspace(ctx, v.Workspace.ID, func(ctx context.Context, tn *Tenant) error {
 			var err error
-			if v.Usage, err = CurrentUsage(ctx, tn, ws.Tier, now); err != nil {
+			if v.Usage, err = CurrentUsage(ctx, tn, v.Workspace.Tier, now); err != nil {
 				return err
 			}
 			if v.Members, err = CountMembers(ctx, tn); err != nil {
@@ -291,15 +299,24 @@ func SupportExport(ctx context.Context, db, read bun.IDB, viewer *User, q Suppor
 	return l, nil
 }
 
-// SupportUsage is support's look at one workspace's usage (SupportWorkspace), written to the
-// workspace's audit log (RecordSupportView, on db) before it is returned to be shown; the usage is
-// read from read.
-func SupportUsage(ctx context.Context, db, read bun.IDB, viewer *User, slug string, now time.Time, days int) (*SupportWorkspaceView, error) {
-	v, err := SupportWorkspace(ctx, read, viewer, slug, now, days)
+// SupportUsage is support's look at one workspace's usage under the access acc (the viewer's, in
+// force: LookupSupportAccess), written to the workspace's audit log with the grant's reason and
+// ticket (RecordSupportView, on db) before it is returned to be shown; the usage is read from
+// read. Without a grant in force nothing is read (ErrForbidden).
+func SupportUsage(ctx context.Context, db, read bun.IDB, viewer *User, acc *SupportAccess, now time.Time, days int) (*SupportWorkspaceView, error) {
+	if viewer == nil || !viewer.IsSupport() {
+		return nil, Errorf(ErrNotFound, "not found")
+	}
+	g := acc.Grant
+	if g == nil || !now.Before(g.ExpiresAt) || g.WorkspaceID != acc.Workspace.ID || g.SupportUserID != viewer.ID {
+		return nil, Errorf(ErrForbidden, "Give a reason before you open this workspace.")
+	}
+	v, err := supportWorkspace(ctx, read, acc.Workspace.Slug, acc.Workspace, now, days)
 	if err != nil {
 		return nil, err
 	}
-	if err := RecordSupportView(ctx, db, viewer, v.Workspace, "usage", map[string]any{"range_days": days}); err != nil {
+	if err := RecordSupportView(ctx, db, viewer, v.Workspace, "usage", map[string]any{"range_days": days,
+		"reason": g.Reason, "ticket": g.Ticket, "grant_id": g.ID.String()}); err != nil {
 		return nil, err
 	}
 	return v, nil

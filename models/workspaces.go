@@ -29,6 +29,8 @@ type Workspace struct {
 	// its keys are refused, and after DeletionGrace it is erased. DeletedBy is that owner.
 	DeletedAt *time.Time `bun:"deleted_at"`
 	DeletedBy *uuid.UUID `bun:"deleted_by,type:uuid"`
+	// NotifySupportAccess mails the owners each time support staff are granted access.
+	NotifySupportAccess bool `bun:"notify_support_access"`
 }
 
 // Member is a user's membership in a workspace (the memo's UserWorkspace).
@@ -59,6 +61,8 @@ type Membership struct {
 	LastSeenAt *time.Time `bun:"last_seen_at"`
 	// RequireTwoFactor is the workspace's setting (ResolveMembership only).
 	RequireTwoFactor bool `bun:"require_two_factor"`
+	// NotifySupportAccess is the workspace's setting (ResolveMembership only).
+	NotifySupportAccess bool `bun:"notify_support_access"`
 }
 
 var slugRe = regexp.MustCompile(`^[a-z0-9-]{3,40}$`)
@@ -195,6 +199,8 @@ type frameMembership struct {
 	LastSeenAt *time.Time `json:"last_seen_at"`
 	// RequireTwoFactor is the workspace's setting (the membership lookup only).
 	RequireTwoFactor bool `json:"require_two_factor"`
+	// NotifySupportAccess is the workspace's setting (the membership lookup only).
+	NotifySupportAccess bool `json:"notify_support_access"`
 }
 
 func (f frameMembership) membership() Membership {

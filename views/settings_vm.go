@@ -26,6 +26,8 @@ type SettingsPage struct {
 	OwnTwoFactor     bool
 	TwoFactorError   string
 	TwoFactorURL     string
+	// NotifySupportAccess is the workspace's setting: owners are mailed at every support access.
+	NotifySupportAccess bool
 }
 
 // DeleteWorkspacePage asks before the workspace is deleted, with the address typed so far.

@@ -113,3 +113,16 @@ type SupportDeletionRow struct {
 	By  string
 	URL string
 }
+
+// SupportReasonPage asks support staff why they open a workspace, before anything of it is shown.
+type SupportReasonPage struct {
+	layouts.Frame
+	Name, Slug      string
+	Action, BackURL string
+	// Reason and Ticket are what a refused try typed; Errors says why, by field.
+	Reason, Ticket string
+	Errors         map[string]string
+	// Minutes is how long the reason opens the workspace.
+	Minutes              int
+	ReasonMax, TicketMax int
+}

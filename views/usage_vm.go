@@ -58,4 +58,9 @@ type SupportFacts struct {
 	Members, Pending string
 	Created          time.Time
 	BackURL          string
+	// Reason and Ticket are the grant this look is under, open Until.
+	Reason, Ticket string
+	Until          time.Time
+	// Deleted: the workspace is scheduled for deletion.
+	Deleted bool
 }

@@ -173,6 +173,8 @@ var (
 	Audit             = p1("/w/:slug/audit")
 	AuditCSV          = p1("/w/:slug/audit.csv")
 	AuditVerify       = p1("/w/:slug/audit/verify")
+	// SettingsSupportMail turns the owners' mail at every support access on or off.
+	SettingsSupportMail = p1("/w/:slug/settings/support-mail")
 )
 
 // The support console.

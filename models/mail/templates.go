@@ -110,3 +110,16 @@ func WorkspaceDeleted(to, name, slug, by, restoreURL string, restoreBy time.Time
 			by, name, slug, when(restoreBy), restoreURL),
 	}
 }
+
+// SupportAccess tells an owner that Atrium support opened their workspace, why, and for how long.
+func SupportAccess(to, workspace, staff, reason, ticket string, from, until time.Time) Message {
+	return Message{
+		To:      to,
+		Subject: "Atrium support opened " + workspace,
+		Body: fmt.Sprintf("%s of Atrium support opened the workspace %s on %s, with access until %s.\n\n"+
+			"Reason: %s\nTicket: %s\n\n"+
+			"Support sees the workspace's usage and member counts, read-only; every look is in the workspace's audit log.\n"+
+			"You get this email because an owner asked for one at every support access (the workspace's settings).\n",
+			staff, workspace, when(from), when(until), reason, ticket),
+	}
+}
