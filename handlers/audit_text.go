@@ -34,6 +34,8 @@ var auditActionLabels = map[string]string{
 	"quota_alerts.update":        "Quota alerts changed",
 	"workspace.delete_scheduled": "Workspace deleted (restorable)",
 	"workspace.restore":          "Workspace restored",
+	"workspace.export":           "Export started",
+	"workspace.export_download":  "Export downloaded",
 }
 
 // auditActionLabel names an action for people; an action without a name shows as recorded.
@@ -156,6 +158,10 @@ func auditSentence(e *models.AuditEntry) string {
 		}
 	case "workspace.restore":
 		s = who + " restored the workspace after its deletion"
+	case "workspace.export":
+		s = who + " started an export of the workspace"
+	case "workspace.export_download":
+		s = who + " downloaded an export of the workspace"
 	case "support.view":
 		s = who + " (Atrium support) looked at the workspace"
 		if r := detail(e, "reason", ""); r != "" {

@@ -35,10 +35,11 @@ func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsP
 		OwnTwoFactor: hasSecondFactor(c), TwoFactorURL: paths.TwoFactor.URL()}
 	vm.Name, vm.Tier, vm.RequireTwoFactor, vm.NotifySupportAccess = m.Name, string(m.Tier), m.RequireTwoFactor, m.NotifySupportAccess
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		u, err := models.CurrentUsage(ctx, tn, m.Tier, s.Now())
+		u, exp, err := models.SettingsRead(ctx, tn, m.Tier, s.Now())
 		if err != nil {
 			return err
 		}
+		vm.Export = s.exportPanel(c, exp)
 		for _, t := range models.Tiers {
 			l := t.Limits()
 			opt := views.TierOption{Value: string(t), Label: t.Label(), Current: t == m.Tier, Upgrade: t.Rank() > m.Tier.Rank(),

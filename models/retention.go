@@ -13,7 +13,8 @@ import (
 // Retention: what the background sweep (RunRetention, a periodic job of the background worker)
 // deletes, and after how long (workspaces deleted by their owners: after DeletionGrace). Nothing on
 // a request path deletes old rows. The audit log is pruned per tier (AuditRetention), by removing
-// the oldest events of each workspace's hash chain behind a signed checkpoint (pruneAudit).
+// the oldest events of each workspace's hash chain behind a signed checkpoint (pruneAudit). Workspace
+// exports go when their link expires (ExportLinkLifetime).
 const (
 	// Sessions go when they expire (idle or absolute), with their listing in user_sessions. A
 	// listing whose session is gone some other way is dropped after SessionOrphanGrace.
@@ -82,6 +83,9 @@ type RetentionResult struct {
 	AuditBroken     int
 	// Erased counts the workspaces erased for good after their deletion's grace period.
 	Erased int
+	// Exports counts workspace exports whose download link expired (ExportLinkLifetime), deleted
+	// with their stored zip.
+	Exports int64
 }
 
 // RunRetention deletes, at now, what the retention periods above let go, in batches of
@@ -142,6 +146,24 @@ func RunRetention(ctx context.Context, db bun.IDB, now time.Time) (RetentionResu
 			}
 		}
 		if len(ids) == 0 || !progress {
+			break
+		}
+	}
+	for range RetentionMaxBatches {
+		var ids []uuid.UUID
+		if err := db.NewRaw("SELECT * FROM atrium_expired_export_workspaces(?, ?)", now, RetentionBatch).Scan(ctx, &ids); err != nil {
+			return r, fmt.Errorf("workspaces with expired exports: %w", err)
+		}
+		var gone int64
+		for _, ws := range ids {
+			n, err := pruneExports(ctx, db, ws, now)
+			if err != nil {
+				return r, err
+			}
+			gone += n
+		}
+		r.Exports += gone
+		if len(ids) < RetentionBatch || gone == 0 {
 			break
 		}
 	}

@@ -66,6 +66,7 @@ const (
 	ActCancelTasks   Action = "cancel_tasks" // stop a running task
 	ActManageHooks   Action = "manage_webhooks"
 	ActManageAlerts  Action = "manage_alerts" // quota alerts: thresholds and recipients
+	ActExport        Action = "export"        // export the workspace's data, download the zip
 )
 
 var minRole = map[Action]Role{
@@ -79,6 +80,7 @@ var minRole = map[Action]Role{
 	ActCancelTasks:   RoleAdmin,
 	ActManageHooks:   RoleAdmin,
 	ActManageAlerts:  RoleOwner,
+	ActExport:        RoleOwner,
 }
 
 // Can reports whether role r may perform a.

@@ -79,6 +79,8 @@ var globalFuncs = map[string]string{
 	// The retention sweep: global tables directly, each workspace's rows in its own transaction.
 	"RunRetention": "sweeps global tables; opens each workspace's transaction", "sweep": "sweeps global tables",
 	"pruneWorkspace": "opens the workspace's transaction",
+	"BuildExport":    "opens the workspace's transactions: its snapshot and one per stored chunk", "buildExport": "opens the workspace's transactions: its snapshot and one per stored chunk",
+	"inSnapshot": "makes the snapshot's Tenant", "pruneExports": "opens the workspace's transaction",
 	// A quota alert's job: the workspace comes from the job the counting statement queued.
 	"DeliverQuotaAlert": "a job's work; opens the alert's workspace's transaction",
 }
@@ -134,7 +136,7 @@ func TestTenantFunctionsTakeATenant(t *testing.T) {
 // functions that bind the transaction first.
 func TestOnlyTheTenantMakersMakeATenant(t *testing.T) {
 	fset, files := modelFiles(t)
-	makers := []string{"InWorkspace", "narrowed", "ReadAcrossTenants"}
+	makers := []string{"InWorkspace", "narrowed", "ReadAcrossTenants", "inSnapshot"}
 	for _, f := range files {
 		for _, d := range f.Decls {
 			fn, ok := d.(*ast.FuncDecl)

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -57,17 +58,32 @@ func (s *Snapshot) HourResets() time.Time { return s.HourStart.Add(time.Hour) }
 // names workspace_id itself: under row-level security only a leakproof comparison can be an index
 // condition, and uuid and timestamptz comparisons are.
 func CurrentUsage(ctx context.Context, tn *Tenant, tier Tier, now time.Time) (*Snapshot, error) {
-	s, _, err := currentUsage(ctx, tn, tier, now, time.Time{}, time.Time{})
+	s, _, _, err := currentUsage(ctx, tn, tier, now, time.Time{}, time.Time{}, false)
 	return s, err
 }
 
+// SettingsRead is CurrentUsage with the workspace's newest export (nil when there is none), in
+// the same one statement, for the settings page.
+func SettingsRead(ctx context.Context, tn *Tenant, tier Tier, now time.Time) (*Snapshot, *WorkspaceExport, error) {
+	s, _, raw, err := currentUsage(ctx, tn, tier, now, time.Time{}, time.Time{}, true)
+	if err != nil || len(raw) == 0 {
+		return s, nil, err
+	}
+	e := new(WorkspaceExport)
+	if err := json.Unmarshal(raw, e); err != nil {
+		return nil, nil, fmt.Errorf("latest export: %w", err)
+	}
+	e.WorkspaceID = tn.ws
+	return s, e, nil
+}
+
 // currentUsage is CurrentUsage; when from is set, the same statement also reads the daily rollup's
-// rows of the days from..to (midnights UTC), as JSON.
-func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time.Time) (*Snapshot, []byte, error) {
+// rows of the days from..to (midnights UTC), as JSON, and with export the newest export, as JSON.
+func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time.Time, export bool) (*Snapshot, []byte, []byte, error) {
 	s := &Snapshot{Tier: tier, Limits: tier.Limits(), PeriodStart: MonthStart(now), HourStart: now.UTC().Truncate(time.Hour)}
 	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
 	var pending int64
-	var days, alerts []byte
+	var days, alerts, latest []byte
 	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours.
 	err := tn.queryRow(ctx, `SELECT
 		  coalesce((SELECT agent_minutes FROM usage_monthly WHERE workspace_id = $1 AND month = $2), 0),
@@ -82,17 +98,19 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 		    FROM usage_daily WHERE workspace_id = $1 AND day >= $7 AND day <= $8) END,
 		  (SELECT coalesce(jsonb_agg(jsonb_build_object('limit_kind', limit_kind, 'threshold', threshold, 'period_start', period_start,
 		      'used', used, 'limit_value', limit_value, 'crossed_at', crossed_at) ORDER BY crossed_at DESC, limit_kind, threshold DESC), '[]')
-		    FROM quota_alerts WHERE workspace_id = $1 AND crossed_at >= $2 AND period_start >= $2)`,
-		tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to).
-		Scan(&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days, &alerts)
+		    FROM quota_alerts WHERE workspace_id = $1 AND crossed_at >= $2 AND period_start >= $2),
+		  CASE WHEN $9::bool THEN (SELECT `+latestExportJSON+` FROM workspace_exports AS e WHERE e.workspace_id = $1
+		    ORDER BY e.created_at DESC, e.id DESC LIMIT 1) END`,
+		tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to, export).
+		Scan(&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days, &alerts, &latest)
 	if err != nil {
-		return nil, nil, fmt.Errorf("usage: %w", err)
+		return nil, nil, nil, fmt.Errorf("usage: %w", err)
 	}
 	if err := s.currentAlerts(alerts, now); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	s.Members = s.MemberCount + pending
-	return s, days, nil
+	return s, days, latest, nil
 }
 
 // Month is the snapshot's calendar month's totals (what MonthUsage reads).

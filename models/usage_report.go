@@ -117,7 +117,7 @@ func UsageNowAndByDay(ctx context.Context, tn *Tenant, tier Tier, now time.Time,
 	now = now.UTC()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	s := &UsageSeries{Days: days, From: today.AddDate(0, 0, -(days - 1)), Until: now.Truncate(time.Hour).Add(time.Hour)}
-	snap, raw, err := currentUsage(ctx, tn, tier, now, s.From, today)
+	snap, raw, _, err := currentUsage(ctx, tn, tier, now, s.From, today, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("usage over %d days: %w", days, err)
 	}

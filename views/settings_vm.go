@@ -1,6 +1,8 @@
 package views
 
 import (
+	"time"
+
 	"atrium/handlers/paths"
 	"atrium/views/layouts"
 )
@@ -28,6 +30,8 @@ type SettingsPage struct {
 	TwoFactorURL     string
 	// NotifySupportAccess is the workspace's setting: owners are mailed at every support access.
 	NotifySupportAccess bool
+	// Export is the export section.
+	Export ExportPanel
 }
 
 // DeleteWorkspacePage asks before the workspace is deleted, with the address typed so far.
@@ -70,3 +74,34 @@ func (p SettingsPage) Checked(t TierOption) bool {
 	}
 	return t.Current
 }
+
+// The states of the export panel.
+const (
+	ExportNone     = "none"     // no export yet, or the last one's link expired
+	ExportBuilding = "building" // queued or being built: the panel polls
+	ExportReady    = "ready"    // the link works
+	ExportFailed   = "failed"
+)
+
+// ExportPanel is the settings page's export section: start one, follow its progress, download it.
+type ExportPanel struct {
+	Slug, CSRF string
+	State      string
+	Percent    int
+	RowsDone   string
+	RowsTotal  string
+	// DownloadURL, FileName, Size and SHA256 describe the finished zip; Expires is when its link
+	// stops working.
+	DownloadURL, FileName, Size, SHA256 string
+	Expires                             time.Time
+	Error                               string
+}
+
+// StatusURL is where the panel asks for its next state.
+func (p ExportPanel) StatusURL() string { return paths.SettingsExport.URL(p.Slug) }
+
+// StartURL is where the start form posts.
+func (p ExportPanel) StartURL() string { return paths.SettingsExport.URL(p.Slug) }
+
+// ReloadURL is the settings page at the export section, for a browser without JavaScript.
+func (p ExportPanel) ReloadURL() string { return paths.Settings.URL(p.Slug) + "#export" }

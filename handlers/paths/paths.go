@@ -158,6 +158,8 @@ var (
 	SettingsTier      = p1("/w/:slug/settings/tier")
 	SettingsDelete    = p1("/w/:slug/settings/delete")
 	SettingsTwoFactor = p1("/w/:slug/settings/two-factor")
+	SettingsExport    = p1("/w/:slug/settings/export")
+	ExportDownload    = p2("/w/:slug/settings/export/:token")
 	SettingsAlerts    = p1("/w/:slug/settings/alerts")
 	Webhooks          = p1("/w/:slug/settings/webhooks")
 	Webhook           = p2("/w/:slug/settings/webhooks/:id")

@@ -55,7 +55,8 @@ func (d *Delivery) Start(ctx context.Context) error {
 		d.Log = slog.Default()
 	}
 	workers := river.NewWorkers()
-	queues := map[string]river.QueueConfig{models.MaintenanceQueue: {MaxWorkers: 1}}
+	queues := map[string]river.QueueConfig{models.MaintenanceQueue: {MaxWorkers: 1}, models.ExportQueue: {MaxWorkers: 2}}
+	river.AddWorker(workers, &exportWorker{d: d})
 	if !d.NoMail {
 		river.AddWorker(workers, &mailWorker{d: d})
 		river.AddWorker(workers, &resetWorker{d: d})
@@ -202,7 +203,7 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[models.Retentio
 	}
 	w.d.Log.Info("retention sweep", "sessions", r.Sessions, "session_listings", r.SessionListings,
 		"login_failures", r.LoginFailures, "delivered_mail", r.DeliveredMail, "invitations", r.Invitations,
-		"usage_hours", r.UsageHours, "workspaces", r.Workspaces, "erased_workspaces", r.Erased)
+		"usage_hours", r.UsageHours, "workspaces", r.Workspaces, "erased_workspaces", r.Erased, "exports", r.Exports)
 	return nil
 }
 
@@ -225,5 +226,27 @@ func (w *quotaAlertWorker) Work(ctx context.Context, job *river.Job[models.Quota
 		}
 		return QuotaAlert(to, ws.Name, ws.Tier, a, usage, settings).Queued()
 	}, d.Clock())
+	return err
+}
+
+// exportWorker builds one workspace export (models.BuildExport) at the worker's clock.
+type exportWorker struct {
+	river.WorkerDefaults[models.ExportArgs]
+	d *Delivery
+}
+
+// Timeout gives a large workspace's export time: its rows are streamed, not held, but there may
+// be millions of them.
+func (w *exportWorker) Timeout(*river.Job[models.ExportArgs]) time.Duration { return time.Hour }
+
+func (w *exportWorker) Work(ctx context.Context, job *river.Job[models.ExportArgs]) error {
+	err := models.BuildExport(ctx, w.d.DB, job.Args.WorkspaceID, job.Args.ExportID, w.d.Clock)
+	if errors.Is(err, models.ErrNotFound) {
+		return river.JobCancel(err) // the export (or its workspace) is gone
+	}
+	if err != nil {
+		w.d.Log.Warn("export failed", "workspace_id", job.Args.WorkspaceID, "export_id", job.Args.ExportID,
+			"attempt", job.Attempt, "error", err.Error())
+	}
 	return err
 }

@@ -24,3 +24,6 @@ func barWidth(p float64) string {
 	i := int(math.Round(math.Max(0, math.Min(p, 100)) / 5))
 	return steps[i]
 }
+
+// ProgressWidth is the width class of a progress bar's filled part at percent p (5 % steps).
+func ProgressWidth(p int) string { return barWidth(float64(p)) }
