@@ -39,6 +39,7 @@ type config struct {
 	cpuProfile       string
 	capacity         bool
 	alerts           bool
+	webhooks         bool
 }
 
 func main() {
@@ -72,6 +73,7 @@ func parseFlags(args []string, getenv func(string) string, errOut io.Writer) (co
 	fs.BoolVar(&cfg.keep, "keep", false, "with -db: keep the seeded database afterwards (its name is logged), to look into its queries")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured cases (server and clients, not the seed) to this file")
 	fs.BoolVar(&cfg.capacity, "capacity", false, "instead of the timed table: the rows and WAL each case writes per call (counted, each case once at the first -c), and bytes per row of the seeded tables")
+	fs.BoolVar(&cfg.webhooks, "webhooks", false, "give the measured workspace a webhook endpoint subscribed to every event type (no worker sends them: the cost measured is recording each event and its delivery), to compare with a run without")
 	fs.BoolVar(&cfg.alerts, "alerts", false, "turn on the measured workspace's quota alerts (every limit, at 80 % and 100 %), to compare with a run without")
 	fs.IntVar(&cfg.seed.Tasks, "tasks", defaultSeed.Tasks, "tasks in the measured workspace")
 	fs.IntVar(&cfg.seed.Members, "members", defaultSeed.Members, "members of the measured workspace")

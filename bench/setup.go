@@ -92,6 +92,18 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 		log.Info("quota alerts on", "workspace", benchSlug, "limits", 4, "thresholds", "80, 100")
 	}
 
+	if cfg.webhooks {
+		// One endpoint taking every event type: each event the cases cause is recorded with its
+		// delivery and job, in the transaction that causes it, as a configured workspace's are.
+		if _, err := st.owner.NewRaw(`INSERT INTO webhook_endpoints (workspace_id, id, url, event_types, secret, created_at, updated_at)
+			VALUES (?, gen_random_uuid(), 'https://hooks.example.com/atrium',
+			  ARRAY['member.*', 'invitation.*', 'api_key.*', 'task.*', 'quota.*', 'workspace.*', 'audit.*'],
+			  'whsec_' || encode(sha256(gen_random_uuid()::text::bytea), 'base64'), now(), now())`, data.workspace).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("webhook endpoint: %w", err)
+		}
+		log.Info("webhooks on", "workspace", benchSlug, "endpoints", 1, "events", "all")
+	}
+
 	// The server's pool, opened as the server opens it, with the wire counted.
 	if st.app, err = models.Open(ctx, models.OpenOptions{URL: ownerURL, SetRole: models.AppRole, Dial: st.wire.Dial}); err != nil {
 		return nil, err
