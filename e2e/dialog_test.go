@@ -20,7 +20,8 @@ func dialogOnTop(t *testing.T, ctx context.Context, what string) {
   var els = d.querySelectorAll("input:not([type=hidden]), select, textarea, button, a[href]");
   for (var i = 0; i < els.length; i++) {
     var e = els[i], r = e.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0) continue;
+    // Not rendered for a person (inside a closed <details>, say): nothing to see or click.
+    if (r.width === 0 || r.height === 0 || !e.checkVisibility()) continue;
     var x = r.left + r.width / 2, y = r.top + r.height / 2;
     if (r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight) return e.outerHTML.slice(0, 120) + " is outside the viewport";
     var h = document.elementFromPoint(x, y);

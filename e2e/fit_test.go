@@ -245,9 +245,9 @@ func TestConsoleFits(t *testing.T) {
 			if role == "owner" {
 				pages = append(pages, "/w/"+d.slug+"/members?page=2", "/w/"+d.slug+"/members?role=viewer&sort=-active", "/w/"+d.slug+"/invitations",
 					"/w/"+d.slug+"/invitations?status=expired", "/w/"+d.slug+"/usage?range=7")
-				// The first row's page of each list that links to one (an agent, a task).
+				// The first row's page of each list that links to one (an agent, a task, a key).
 				for _, p := range pages {
-					if strings.HasSuffix(p, "/agents") || strings.HasSuffix(p, "/tasks") {
+					if strings.HasSuffix(p, "/agents") || strings.HasSuffix(p, "/tasks") || strings.HasSuffix(p, "/keys") {
 						step(t, tab, "open "+p, chromedp.Navigate(app.HTTP.URL+p), chromedp.WaitVisible(chromedp.CSS("main")))
 						if u := eval[string](t, tab, `(function(){var a=document.querySelector("main table tbody a");return a?new URL(a.href).pathname:""})()`); u != "" {
 							pages = append(pages, u)

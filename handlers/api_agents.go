@@ -28,6 +28,9 @@ type (
 		StartedAt    *time.Time `json:"started_at"`
 		FinishedAt   *time.Time `json:"finished_at"`
 		AgentMinutes int64      `json:"agent_minutes"`
+		// KeyID and KeyName are the key that started the task (null when none is recorded).
+		KeyID   *uuid.UUID `json:"key_id"`
+		KeyName *string    `json:"key_name"`
 	}
 	messageJSON struct {
 		ID        uuid.UUID `json:"id"`
@@ -48,8 +51,13 @@ func agentOut(a *models.Agent) agentJSON {
 }
 
 func taskOut(t *models.Task) taskJSON {
-	return taskJSON{ID: t.ID, AgentID: t.AgentID, Status: string(t.Status), Input: t.Input, CreatedAt: t.CreatedAt.UTC(),
+	out := taskJSON{ID: t.ID, AgentID: t.AgentID, Status: string(t.Status), Input: t.Input, CreatedAt: t.CreatedAt.UTC(),
 		StartedAt: utcPtr(t.StartedAt), FinishedAt: utcPtr(t.FinishedAt), AgentMinutes: t.AgentMinutes}
+	if t.KeyID != nil {
+		name := t.KeyName
+		out.KeyID, out.KeyName = t.KeyID, &name
+	}
+	return out
 }
 
 func messageOut(m *models.Message) messageJSON {

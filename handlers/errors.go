@@ -23,6 +23,9 @@ type apiError struct {
 type apiErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// URL, on a refusal that a person can act on in the console, is the page where they can (the
+	// running tasks, for concurrent_task_limit).
+	URL string `json:"url,omitempty"`
 }
 
 // codedError is an answer decided at the edge (a malformed body, a bad parameter, a missing key):
@@ -80,8 +83,11 @@ func classify(err error) (status int, code, msg string) {
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, "invalid", validationMessage(ve)
 	case errors.As(err, &qe):
-		if qe.Code == models.CodeQuotaExceeded {
+		switch qe.Code {
+		case models.CodeQuotaExceeded:
 			return http.StatusPaymentRequired, qe.Code, qe.Message
+		case models.CodeIPNotAllowed:
+			return http.StatusForbidden, qe.Code, qe.Message
 		}
 		return http.StatusTooManyRequests, qe.Code, qe.Message
 	case errors.As(err, &pe):
@@ -157,7 +163,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		_ = c.JSON(status, apiError{apiErrorBody{Code: code, Message: msg}})
+		body := apiErrorBody{Code: code, Message: msg}
+		if caller := apiCaller(c); caller != nil && code == models.CodeConcurrentTaskLimit && caller.WorkspaceSlug != "" {
+			body.URL = s.link(runningTasksURL(caller.WorkspaceSlug))
+		}
+		_ = c.JSON(status, apiError{body})
 		return
 	}
 	if isHTMX(c) {

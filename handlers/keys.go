@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -73,7 +74,10 @@ var keyStatusLabels = map[models.KeyStatus]string{models.KeyActive: "Active", mo
 func keyRow(k *models.APIKey, now time.Time) views.KeyRow {
 	r := views.KeyRow{ID: k.ID.String(), Prefix: k.Prefix, Name: k.Name, Scope: string(k.Scope), ScopeLabel: k.Scope.Label(),
 		Creator: k.CreatorName, Created: k.CreatedAt, LastUsed: k.LastUsedAt, Expires: k.ExpiresAt,
-		Status: string(k.Status(now))}
+		Status: string(k.Status(now)), Calls24h: models.FormatCount(k.Calls24h), Allowlist: len(k.AllowedIPs)}
+	if k.RateLimitPerHour != nil {
+		r.Limit = models.FormatCount(*k.RateLimitPerHour)
+	}
 	if r.Creator == "" {
 		r.Creator = "A former user"
 	}
@@ -101,12 +105,37 @@ func (s *Server) keysIndex(c echo.Context) error {
 		vm.Created = &created
 	}
 	if c.QueryParam("new") == "1" {
+		vm.Form.WorkspaceLimit = workspaceLimit(c)
 		if isHTMX(c) {
-			return s.newKeyPanel(c, http.StatusOK, views.NewKeyForm{})
+			return s.newKeyPanel(c, http.StatusOK, vm.Form)
 		}
 		vm.ShowForm = true
+		// A form refused without JavaScript comes back here after its redirect, with its values.
+		var back formBack
+		if s.takeForm(c, "key", &back) {
+			v := back.Values
+			vm.Form = views.NewKeyForm{Name: v["name"], Scope: v["scope"], ExpiresInDays: v["expires_in_days"],
+				KeyControlsForm: views.KeyControlsForm{Description: v["description"], RateLimitPerHour: v["rate_limit_per_hour"],
+					AllowedIPs: v["allowed_ips"], WorkspaceLimit: vm.Form.WorkspaceLimit}, Errors: back.Errors}
+		}
 	}
 	return s.keysView(c, http.StatusOK, vm)
+}
+
+// workspaceLimit says the workspace's hourly API calls, for the key limit's help text.
+func workspaceLimit(c echo.Context) string {
+	return membership(c).Tier.Limits().APICallsPerHour.String()
+}
+
+// keyControlsForm reads the per-key controls of a create or edit form.
+func keyControlsForm(c echo.Context) views.KeyControlsForm {
+	return views.KeyControlsForm{Description: c.FormValue("description"), RateLimitPerHour: c.FormValue("rate_limit_per_hour"),
+		AllowedIPs: c.FormValue("allowed_ips"), WorkspaceLimit: workspaceLimit(c)}
+}
+
+// controls are the form's controls for the model.
+func controls(f views.KeyControlsForm) models.KeyControls {
+	return models.KeyControls{Description: f.Description, RateLimitPerHour: f.RateLimitPerHour, AllowedIPs: f.AllowedIPs}
 }
 
 // keyCreate makes a key. htmx gets the panel that shows it this once; a browser without
@@ -115,7 +144,8 @@ func (s *Server) keyCreate(c echo.Context) error {
 	if err := s.requireVerified(c); err != nil || c.Response().Committed {
 		return err
 	}
-	form := views.NewKeyForm{Name: c.FormValue("name"), Scope: c.FormValue("scope"), ExpiresInDays: c.FormValue("expires_in_days")}
+	form := views.NewKeyForm{Name: c.FormValue("name"), Scope: c.FormValue("scope"), ExpiresInDays: c.FormValue("expires_in_days"),
+		KeyControlsForm: keyControlsForm(c)}
 	if sc, ok := models.ParseKeyScope(form.Scope); ok && (sc == models.ScopeReadWrite || sc == models.ScopeAuditRead) {
 		m := membership(c)
 		what := "Create a read-and-write API key"
@@ -129,7 +159,7 @@ func (s *Server) keyCreate(c echo.Context) error {
 	var created *views.CreatedKey
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
 		k, token, err := models.CreateKey(ctx, tn, actor(c),
-			models.NewKey{Name: form.Name, Scope: form.Scope, ExpiresInDays: form.ExpiresInDays}, s.Now())
+			models.NewKey{Name: form.Name, Scope: form.Scope, ExpiresInDays: form.ExpiresInDays, KeyControls: controls(form.KeyControlsForm)}, s.Now())
 		if err != nil {
 			return err
 		}
@@ -142,7 +172,11 @@ func (s *Server) keyCreate(c echo.Context) error {
 		if isHTMX(c) {
 			return s.newKeyPanel(c, http.StatusUnprocessableEntity, form)
 		}
-		return s.keysView(c, http.StatusUnprocessableEntity, views.KeysPage{Form: form, ShowForm: true})
+		// Without JavaScript: POST, redirect, GET, the form back with its values and errors.
+		s.putForm(c, "key", formBack{Values: map[string]string{"name": form.Name, "scope": form.Scope,
+			"expires_in_days": form.ExpiresInDays, "description": form.Description,
+			"rate_limit_per_hour": form.RateLimitPerHour, "allowed_ips": form.AllowedIPs}, Errors: ve.Fields})
+		return s.redirect(c, views.KeysPage{Slug: membership(c).Slug}.NewURL())
 	}
 	if err != nil {
 		return err
@@ -343,4 +377,100 @@ func sealer(key []byte) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// keyShow is a key's page: its calls and refusals per hour over the last hours, when and from where
+// it was last used, and its controls. A refused edit comes back here after its redirect.
+func (s *Server) keyShow(c echo.Context) error {
+	id, err := keyParam(c)
+	if err != nil {
+		return err
+	}
+	now := s.Now()
+	var u *models.KeyUsage
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		u, err = models.ReadKeyUsage(ctx, tn, actor(c), id, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	k := u.Key
+	m := membership(c)
+	vm := views.KeyPage{Frame: s.frame(c, k.Name+" · API keys", "keys"), Slug: m.Slug, Key: keyRow(k, now),
+		Description: k.Description, LastUsedIP: k.LastUsedIP, AllowedIPs: k.AllowedIPs, Hours: models.KeyUsageHours,
+		TotalCalls: models.FormatCount(u.Calls), IPRefused: models.FormatCount(u.IPRefused),
+		KeyLimited: models.FormatCount(u.KeyLimited), WSLimited: models.FormatCount(u.WSLimited), CanEdit: k.RevokedAt == nil}
+	vm.Form = views.KeyControlsForm{Description: k.Description, AllowedIPs: strings.Join(k.AllowedIPs, "\n"), WorkspaceLimit: workspaceLimit(c)}
+	if k.RateLimitPerHour != nil {
+		vm.Form.RateLimitPerHour = strconv.FormatInt(*k.RateLimitPerHour, 10)
+	}
+	var back formBack
+	if s.takeForm(c, "key-controls:"+k.ID.String(), &back) {
+		vm.Form.Description, vm.Form.RateLimitPerHour, vm.Form.AllowedIPs = back.Values["description"], back.Values["rate_limit_per_hour"], back.Values["allowed_ips"]
+		vm.Errors = back.Errors
+	}
+	vm.Calls, vm.Refusals = keyCharts(u)
+	return s.render(c, http.StatusOK, views.KeyView(vm), nil)
+}
+
+// keyCharts draws a key's calls and refusals per hour.
+func keyCharts(u *models.KeyUsage) (calls, refusals components.Chart) {
+	var cp, rp []components.ChartPoint
+	for i, h := range u.Hours {
+		tick := ""
+		if (len(u.Hours)-1-i)%12 == 0 {
+			tick = h.Hour.Format("Jan 2 15:04")
+		}
+		label := h.Hour.Format("January 2, 15:04 UTC")
+		cp = append(cp, components.ChartPoint{Value: h.Calls, Tick: tick, Label: label + ": " + models.FormatCount(h.Calls) + " calls"})
+		r := h.IPRefused + h.KeyLimited + h.WSLimited
+		rp = append(rp, components.ChartPoint{Value: r, Tick: tick, Label: label + ": " + models.FormatCount(r) + " refused"})
+	}
+	hours := len(u.Hours)
+	calls = components.NewChart("chart-key-calls", "Calls per hour",
+		fmt.Sprintf("The key's API calls per UTC hour over the last %d hours: %s in all.", hours, models.FormatCount(u.Calls)),
+		components.ChartBars, cp, models.FormatCount)
+	refusals = components.NewChart("chart-key-refusals", "Refused calls per hour",
+		fmt.Sprintf("The key's refused calls per UTC hour over the last %d hours: %s from addresses not allowed, %s past the key's limit, %s past the workspace's.",
+			hours, models.FormatCount(u.IPRefused), models.FormatCount(u.KeyLimited), models.FormatCount(u.WSLimited)),
+		components.ChartBars, rp, models.FormatCount)
+	head := []string{"Hour (UTC)", "Calls", "Not allowed", "Key limit", "Workspace limit"}
+	calls.TableHead, refusals.TableHead = head, head
+	for _, h := range u.Hours {
+		row := []string{h.Hour.Format("Jan 2 15:04"), models.FormatCount(h.Calls), models.FormatCount(h.IPRefused),
+			models.FormatCount(h.KeyLimited), models.FormatCount(h.WSLimited)}
+		calls.TableRows = append(calls.TableRows, row)
+	}
+	refusals.TableRows = calls.TableRows
+	return calls, refusals
+}
+
+// keyUpdate saves a key's controls, then goes back to its page (POST, redirect, GET; a refused form
+// comes back with its values and errors).
+func (s *Server) keyUpdate(c echo.Context) error {
+	id, err := keyParam(c)
+	if err != nil {
+		return err
+	}
+	form := keyControlsForm(c)
+	var k *models.APIKey
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		k, err = models.UpdateKeyControls(ctx, tn, actor(c), id, controls(form))
+		return err
+	})
+	page := paths.Key.URL(membership(c).Slug, id.String())
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		s.putForm(c, "key-controls:"+id.String(), formBack{Values: map[string]string{"description": form.Description,
+			"rate_limit_per_hour": form.RateLimitPerHour, "allowed_ips": form.AllowedIPs}, Errors: ve.Fields})
+		s.flashError(c, "The controls were not saved: see the fields below.")
+		return s.redirect(c, page)
+	}
+	if err != nil {
+		return err
+	}
+	s.Keys.Forget(k.WorkspaceID)
+	s.flash(c, "Saved the controls of "+k.Name+". Every server applies them at once.")
+	return s.redirect(c, page)
 }

@@ -127,15 +127,23 @@ func TestCreateKeyShowsItOnce(t *testing.T) {
 			t.Fatalf("htmx create: %d %.200s", res.StatusCode, res.Body)
 		}
 	})
-	t.Run("invalid input re-renders with 422", func(t *testing.T) {
+	t.Run("invalid input comes back after a redirect, with its values", func(t *testing.T) {
 		for _, form := range []url.Values{
 			{"name": {""}, "scope": {"read"}, "expires_in_days": {"30"}},
 			{"name": {"x"}, "scope": {"root"}, "expires_in_days": {"30"}},
 			{"name": {"x"}, "scope": {"read"}, "expires_in_days": {"12"}},
 		} {
-			res := c.Post("/w/"+crew.ws.Slug+"/keys", form)
-			if res.StatusCode != 422 || res.Has("new-key") {
+			form.Set("description", "kept across the redirect")
+			post := c.Post("/w/"+crew.ws.Slug+"/keys", form)
+			if loc := post.Header.Get("Location"); post.StatusCode != 303 || !strings.HasPrefix(loc, "/w/"+crew.ws.Slug+"/keys?new=1") {
+				t.Fatalf("%v: %d to %q", form, post.StatusCode, loc)
+			}
+			res := c.Get(post.Header.Get("Location"))
+			if res.StatusCode != 200 || res.Has("new-key") {
 				t.Errorf("%v: %d", form, res.StatusCode)
+			}
+			if got := res.Doc().Find(`[data-testid="key-description"]`).Text(); got != "kept across the redirect" {
+				t.Errorf("%v: description came back as %q", form, got)
 			}
 			field := map[string]string{"": "name", "root": "scope", "12": "expires_in_days"}
 			key := form.Get("name")

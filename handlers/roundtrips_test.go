@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,24 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	for i := range 3 {
 		app.AddMember(ws, app.User(webtest.UniqueEmail("rt-member")), []models.Role{models.RoleAdmin, models.RoleMember, models.RoleViewer}[i])
 	}
-	_, key := apiKeyFor(t, app, ws, owner, models.RoleOwner, "read_write", "30")
+	keyK, key := apiKeyFor(t, app, ws, owner, models.RoleOwner, "read_write", "30")
+	// 300 keys, each with calls in the last day: the list shows every key's calls of the last 24
+	// hours in the same statement as its page.
+	err = models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		for i := range 299 {
+			if _, _, err := models.CreateKey(ctx, tn, models.Actor{UserID: owner.ID, Role: models.RoleOwner},
+				models.NewKey{Name: "fleet " + strconv.Itoa(i), Scope: "read", ExpiresInDays: "0",
+					KeyControls: models.KeyControls{RateLimitPerHour: "10", AllowedIPs: "10.0.0.0/8"}}, testdb.Now(t)); err != nil {
+				return err
+			}
+		}
+		_, err := tn.Tx().NewRaw(`INSERT INTO api_key_usage_hourly (workspace_id, key_id, hour, calls)
+			SELECT workspace_id, id, date_trunc('hour', ?::timestamptz), 3 FROM api_keys WHERE workspace_id = ?`, testdb.Now(t), ws.ID).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	agent := apiCall(t, app.HTTP.URL, "POST", "/api/v1/agents", key, `{"name": "rt"}`).JSON(t)["id"].(string)
 	task := apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks", key, `{"agent_id": "`+agent+`"}`).JSON(t)["id"].(string)
 	apiCall(t, app.HTTP.URL, "POST", "/api/v1/tasks/"+task+"/messages", key, `{"role": "user", "body": "hi"}`)
@@ -67,6 +85,7 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	var pages []page
 	for _, p := range []string{base, base + "/members", base + "/members?q=rt-member", base + "/members?role=viewer&sort=-active&page=2",
 		base + "/members?sort=name", base + "/invitations", base + "/invitations?status=expired", base + "/keys",
+		base + "/keys?page=6", base + "/keys/" + keyK.ID.String(),
 		base + "/usage?range=90", base + "/usage", base + "/audit", base + "/audit?action=member.invite", base + "/settings", base + "/settings/alerts",
 		base + "/agents", base + "/agents/" + agent, base + "/tasks", base + "/tasks?status=running&agent=" + agent,
 		base + "/tasks/" + task, base + "/settings/webhooks", hook, base + "/settings/export"} {

@@ -147,6 +147,8 @@ var table = []route{
 	// API keys: members' own; owners and admins also see and revoke everyone's (the model decides).
 	{get, paths.Keys, (*Server).keysIndex, can(models.ActManageOwnKeys)},
 	{post, paths.Keys, (*Server).keyCreate, can(models.ActManageOwnKeys)},
+	{get, paths.Key, (*Server).keyShow, can(models.ActManageOwnKeys)},
+	{post, paths.Key, (*Server).keyUpdate, can(models.ActManageOwnKeys)},
 	{get, paths.KeyRevoke, (*Server).keyRevokeConfirm, can(models.ActManageOwnKeys)},
 	{post, paths.KeyRevoke, (*Server).keyRevoke, can(models.ActManageOwnKeys)},
 	{get, paths.KeyRoll, (*Server).keyRollDialog, can(models.ActManageOwnKeys)},

@@ -54,6 +54,8 @@ type Task struct {
 	AgentMinutes int64      `bun:"agent_minutes"`
 	// KeyID is the API key that started the task (nil for tasks started before keys were recorded).
 	KeyID *uuid.UUID `bun:"key_id,type:uuid"`
+	// KeyName is that key's name, where a read or a change answers it ("" when none).
+	KeyName string `bun:"key_name,scanonly"`
 
 	// The join names workspace_id too, so the joined side can never come from another workspace.
 	Agent *Agent `bun:"rel:belongs-to,join:workspace_id=workspace_id,join:agent_id=id"`

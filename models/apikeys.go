@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -86,9 +87,15 @@ type APIKey struct {
 	PreviousSecretHash []byte     `bun:"previous_secret_hash"`
 	PreviousValidUntil *time.Time `bun:"previous_valid_until"`
 	RolledAt           *time.Time `bun:"rolled_at"`
+	Description        string     `bun:"description"`
+	RateLimitPerHour   *int64     `bun:"rate_limit_per_hour"`
+	AllowedIPs         []string   `bun:"allowed_ips,array,nullzero,notnull,default:'{}'"`
+	LastUsedIP         string     `bun:"last_used_ip"`
 
 	// CreatorName is filled by ListKeys: the creator's name or email, "" when the user is gone.
 	CreatorName string `bun:"creator_name,scanonly"`
+	// Calls24h is filled by ListKeys: the key's calls in the last 24 hours.
+	Calls24h int64 `bun:"calls_24h,scanonly"`
 }
 
 // KeyStatus is where a key is in its life.
@@ -212,6 +219,7 @@ type NewKey struct {
 	Name          string
 	Scope         string
 	ExpiresInDays string
+	KeyControls
 }
 
 // CreateKey makes a key owned by actor and returns it with the whole key, which exists nowhere
@@ -242,10 +250,19 @@ func CreateKey(ctx context.Context, tn *Tenant, actor Actor, in NewKey, now time
 	if days < 0 {
 		v.Add("expires_in_days", "Choose 7, 30, 90 or 365 days, or never.")
 	}
+	tier := TierEnterprise
+	if strings.TrimSpace(in.RateLimitPerHour) != "" {
+		var err error
+		if tier, err = workspaceTier(ctx, tn); err != nil {
+			return nil, "", err
+		}
+	}
+	c := in.KeyControls.validate(&v, tier)
 	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
-	k := &APIKey{Name: name, Scope: scope, CreatedBy: &actor.UserID}
+	k := &APIKey{Name: name, Scope: scope, CreatedBy: &actor.UserID, Description: c.description,
+		RateLimitPerHour: c.limit, AllowedIPs: c.allowed}
 	if days > 0 {
 		exp := now.UTC().AddDate(0, 0, days)
 		k.ExpiresAt = &exp
@@ -268,7 +285,8 @@ func CreateKey(ctx context.Context, tn *Tenant, actor Actor, in NewKey, now time
 			return nil, "", fmt.Errorf("create key: %w", err)
 		}
 	}
-	details := map[string]any{"name": name, "scope": string(scope), "expires_at": nil}
+	details := controlDetails(k)
+	details["scope"], details["expires_at"] = string(scope), nil
 	if k.ExpiresAt != nil {
 		details["expires_at"] = k.ExpiresAt.Format(time.RFC3339)
 	}
@@ -339,6 +357,7 @@ func ListKeys(ctx context.Context, tn *Tenant, actor Actor, f KeyFilter, now tim
 		return nil, Errorf(ErrForbidden, "Viewers don't see API keys.")
 	}
 	f.Status = ParseKeyStatus(string(f.Status))
+	since := now.UTC().Truncate(time.Hour).Add(-23 * time.Hour)
 	out := &KeyList{All: actor.Role.Can(ActManageAllKeys), Counts: map[KeyStatus]int{}}
 	scope := func(q *bun.SelectQuery) *bun.SelectQuery {
 		if !out.All {
@@ -370,6 +389,9 @@ func ListKeys(ctx context.Context, tn *Tenant, actor Actor, f KeyFilter, now tim
 		q := where(scope(tn.db().NewSelect().Model(&rows).
 			ColumnExpr("k.*").
 			ColumnExpr("coalesce(nullif(cu.name, ''), cu.email::text, '') AS creator_name").
+			// One index range per listed key (its primary key), in the same statement.
+			ColumnExpr(`(SELECT coalesce(sum(u.calls), 0) FROM api_key_usage_hourly AS u
+				WHERE u.workspace_id = k.workspace_id AND u.key_id = k.id AND u.hour >= ?) AS calls_24h`, since).
 			ColumnExpr("(?) AS n_active", count(KeyActive)).
 			ColumnExpr("(?) AS n_revoked", count(KeyRevoked)).
 			ColumnExpr("(?) AS n_expired", count(KeyExpired)).
@@ -537,9 +559,35 @@ type APICaller struct {
 	Scope       KeyScope
 	Tier        Tier
 	LastUsedAt  *time.Time
+	// WorkspaceSlug addresses the workspace's console pages; KeyName is the key's name.
+	WorkspaceSlug, KeyName string
+	// KeyLimit is the key's own hourly call limit, 0 when it has none (the workspace's applies).
+	KeyLimit int64
+	// AllowedIPs are the networks the key may be used from; none: any address.
+	AllowedIPs []netip.Prefix
 }
 
-// keyRow is what atrium_api_key_by_prefix_v2 answers.
+// IPAllowed reports whether the key may be used from ip (text as the request's client address).
+// A key without an allowlist may be used from anywhere; with one, an address that does not parse
+// is refused.
+func (c *APICaller) IPAllowed(ip string) bool {
+	if len(c.AllowedIPs) == 0 {
+		return true
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, p := range c.AllowedIPs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyRow is what atrium_api_key_by_prefix_v3 answers.
 type keyRow struct {
 	ID                 uuid.UUID  `bun:"id"`
 	WorkspaceID        uuid.UUID  `bun:"workspace_id"`
@@ -553,6 +601,25 @@ type keyRow struct {
 	Tier               Tier       `bun:"tier"`
 	CreatorRole        *string    `bun:"creator_role"`
 	CreatorDisabled    bool       `bun:"creator_disabled"`
+	WorkspaceSlug      string     `bun:"workspace_slug"`
+	Name               string     `bun:"name"`
+	RateLimitPerHour   *int64     `bun:"rate_limit_per_hour"`
+	AllowedIPs         []string   `bun:"allowed_ips,array"`
+
+	allow []netip.Prefix // AllowedIPs parsed, once per lookup
+}
+
+// parse parses the allowlist once, when the row is fetched. An entry that does not parse (none
+// does: they are validated when saved) allows nothing.
+func (r *keyRow) parse() {
+	r.allow = nil
+	for _, s := range r.AllowedIPs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			p = netip.PrefixFrom(netip.IPv6Unspecified(), 128)
+		}
+		r.allow = append(r.allow, p)
+	}
 }
 
 // noSecretHash keeps the work of an unknown prefix the same as that of a known one.

@@ -20,6 +20,8 @@ var clockAllowed = []struct{ file, line, why string }{
 		"the session manager computes expiries on the real time; the store moves each onto its clock by the offset between the two"},
 	{"meter.go", "time.Since(w.flushed)", "how often a process writes its unlimited count is the process's own pace, not the calls' time"},
 	{"meter.go", "time.Since(w.empty)", "how often a process re-asks a used-up hour is the process's own pace, not the calls' time"},
+	{"meter.go", "time.Since(km.empty)", "how often a process re-asks a key's used-up slice is the process's own pace, not the calls' time"},
+	{"meter.go", "time.Since(w.keysFlushed)", "how often a process writes its keys' counts is the process's own pace, not the calls' time"},
 	{"meter.go", "time.Now()", "stamps of the process's own pace (last write, last empty answer), compared only with time.Since"},
 	{"keycache.go", "time.Since(e.at)", "a cache entry's age in the process, not a time the key is judged at"},
 	{"keycache.go", "at: time.Now()", "when the process cached the entry, compared only with time.Since"},

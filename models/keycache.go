@@ -137,7 +137,7 @@ func (kc *KeyCache) Refresh(ctx context.Context) error {
 		keyRow
 	}
 	err := kc.db.NewRaw(`SELECT p.prefix, k.* FROM unnest(?::text[]) AS p (prefix),
-		LATERAL atrium_api_key_by_prefix_v2(p.prefix) AS k`, pgdialect.Array(prefixes)).Scan(ctx, &rows)
+		LATERAL atrium_api_key_by_prefix_v3(p.prefix) AS k`, pgdialect.Array(prefixes)).Scan(ctx, &rows)
 	if err != nil {
 		return fmt.Errorf("refresh keys: %w", err)
 	}
@@ -150,6 +150,7 @@ func (kc *KeyCache) Refresh(ctx context.Context) error {
 		delete(kc.rows, p)
 	}
 	for _, r := range rows {
+		r.keyRow.parse()
 		kc.rows[r.Prefix] = cachedKey{row: r.keyRow, at: at}
 	}
 	return nil
@@ -329,12 +330,13 @@ var errNoListen = errors.New("the pool reaches PostgreSQL through a transaction 
 // lookup by prefix crosses tenants by nature).
 func lookupKey(ctx context.Context, db bun.IDB, prefix string) (keyRow, bool, error) {
 	var rows []keyRow
-	if err := db.NewRaw("SELECT * FROM atrium_api_key_by_prefix_v2(?)", prefix).Scan(ctx, &rows); err != nil {
+	if err := db.NewRaw("SELECT * FROM atrium_api_key_by_prefix_v3(?)", prefix).Scan(ctx, &rows); err != nil {
 		return keyRow{}, false, fmt.Errorf("look up key: %w", err)
 	}
 	if len(rows) == 0 {
 		return keyRow{}, false, nil
 	}
+	rows[0].parse()
 	return rows[0], true, nil
 }
 
@@ -362,6 +364,10 @@ func checkKey(r keyRow, found bool, prefix, secret string, now time.Time) (*APIC
 		r.CreatorDisabled:
 		return nil, ErrBadKey
 	}
-	return &APICaller{KeyID: r.ID, WorkspaceID: r.WorkspaceID, Prefix: prefix, Scope: r.Scope, Tier: r.Tier,
-		LastUsedAt: r.LastUsedAt}, nil
+	c := &APICaller{KeyID: r.ID, WorkspaceID: r.WorkspaceID, Prefix: prefix, Scope: r.Scope, Tier: r.Tier,
+		LastUsedAt: r.LastUsedAt, WorkspaceSlug: r.WorkspaceSlug, KeyName: r.Name, AllowedIPs: r.allow}
+	if r.RateLimitPerHour != nil {
+		c.KeyLimit = *r.RateLimitPerHour
+	}
+	return c, nil
 }

@@ -16,6 +16,10 @@ const (
 	CodeRateLimited         = "rate_limited"
 	CodeConcurrentTaskLimit = "concurrent_task_limit"
 	CodeQuotaExceeded       = "quota_exceeded"
+	// CodeKeyRateLimited refuses a call past the key's own hourly limit.
+	CodeKeyRateLimited = "key_rate_limited"
+	// CodeIPNotAllowed refuses a call from an address the key's allowlist leaves out.
+	CodeIPNotAllowed = "ip_not_allowed"
 )
 
 // ConcurrentRetryAfter is the wait suggested to a client refused a task slot: slots free up when
@@ -46,19 +50,20 @@ type RateWindow struct {
 // Remaining is what is left of the hour's calls; ok is false when unlimited.
 func (w RateWindow) Remaining() (int64, bool) { return w.Limit.Remaining(w.Used) }
 
-// touchKey refreshes the key's last_used_at when it is a minute old or more. Without a write on
+// touchKey refreshes the key's last_used_at (and the address it was used from) when it is a minute old or more. Without a write on
 // every request: the caller's lookup already says whether it is due, and when many requests find
 // it due at once, SKIP LOCKED lets one of them write while the others move on.
 func touchKey(ctx context.Context, tn *Tenant, caller *APICaller, now time.Time) error {
 	if caller.LastUsedAt != nil && now.Sub(*caller.LastUsedAt) < time.Minute {
 		return nil
 	}
-	_, err := tn.db().ExecContext(ctx, `UPDATE api_keys SET last_used_at = ?
+	ip, _ := ctx.Value(ipKey{}).(string)
+	_, err := tn.db().ExecContext(ctx, `UPDATE api_keys SET last_used_at = ?, last_used_ip = ?
 		WHERE workspace_id = ? AND id = (
 			SELECT id FROM api_keys
 			WHERE workspace_id = ? AND id = ? AND (last_used_at IS NULL OR last_used_at < ?)
 			FOR UPDATE SKIP LOCKED)`,
-		now, caller.WorkspaceID, caller.WorkspaceID, caller.KeyID, now.Add(-time.Minute))
+		now, ip, caller.WorkspaceID, caller.WorkspaceID, caller.KeyID, now.Add(-time.Minute))
 	if err != nil {
 		return fmt.Errorf("touch key: %w", err)
 	}
@@ -160,7 +165,7 @@ func StartTask(ctx context.Context, db bun.IDB, caller *APICaller, agentID uuid.
 	switch out.Outcome {
 	case "started":
 		return &Task{Scoped: Scoped{WorkspaceID: caller.WorkspaceID}, ID: id, AgentID: agentID, Status: TaskRunning,
-			Input: input, CreatedAt: *out.CreatedAt, StartedAt: &now, KeyID: key}, nil
+			Input: input, CreatedAt: *out.CreatedAt, StartedAt: &now, KeyID: key, KeyName: caller.KeyName}, nil
 	case "tier_changed":
 		return startTaskTx(ctx, db, caller, agentID, input, now)
 	case "no_workspace":
@@ -236,7 +241,8 @@ func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uui
 				return recordRefusal(ctx, tn, caller, "task.concurrent_limit", now, map[string]any{"limit": max})
 			}
 		}
-		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, StartedAt: &now, KeyID: &caller.KeyID}
+		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, StartedAt: &now, KeyID: &caller.KeyID,
+			KeyName: caller.KeyName}
 		if _, err := tn.db().NewInsert().Model(task).Returning("*").Exec(ctx); err != nil {
 			return fmt.Errorf("start task: %w", err)
 		}
@@ -273,6 +279,8 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 		StartedAt    *time.Time `bun:"started_at"`
 		FinishedAt   *time.Time `bun:"finished_at"`
 		AgentMinutes int64      `bun:"agent_minutes"`
+		KeyID        *uuid.UUID `bun:"key_id"`
+		KeyName      *string    `bun:"key_name"`
 	}
 	var minutes *int64
 	if v, ok := caller.Tier.Limits().AgentMinutesPerMonth.Value(); ok {
@@ -292,5 +300,14 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 	}
 	r := rows[0]
 	return &Task{Scoped: Scoped{WorkspaceID: caller.WorkspaceID}, ID: id, AgentID: r.AgentID, Status: r.Status, Input: r.Input,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, AgentMinutes: r.AgentMinutes}, nil
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, AgentMinutes: r.AgentMinutes,
+		KeyID: r.KeyID, KeyName: deref(r.KeyName)}, nil
+}
+
+// deref is the string s points to, or "".
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

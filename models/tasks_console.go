@@ -408,6 +408,8 @@ func CancelTask(ctx context.Context, tn *Tenant, by Canceller, id uuid.UUID, now
 		StartedAt    *time.Time `bun:"started_at"`
 		FinishedAt   *time.Time `bun:"finished_at"`
 		AgentMinutes int64      `bun:"agent_minutes"`
+		KeyID        *uuid.UUID `bun:"key_id"`
+		KeyName      *string    `bun:"key_name"`
 	}
 	err := tn.db().NewRaw("SELECT * FROM atrium_complete_task(?, ?, ?, ?, ?)",
 		tn.ws, id, string(TaskCancelled), now, now.Truncate(time.Hour)).Scan(ctx, &rows)
@@ -419,7 +421,8 @@ func CancelTask(ctx context.Context, tn *Tenant, by Canceller, id uuid.UUID, now
 	}
 	r := rows[0]
 	t := &Task{Scoped: Scoped{WorkspaceID: tn.ws}, ID: id, AgentID: r.AgentID, Status: r.Status, Input: r.Input,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, AgentMinutes: r.AgentMinutes}
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, AgentMinutes: r.AgentMinutes,
+		KeyID: r.KeyID, KeyName: deref(r.KeyName)}
 	if !r.Changed {
 		if r.Status == TaskCancelled {
 			return t, nil

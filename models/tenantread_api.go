@@ -15,11 +15,15 @@ import (
 // index condition under row-level security), as ReadAgent does.
 
 // taskColumns are a task's columns in the order taskDest scans them.
-const taskColumns = `t.workspace_id, t.id, t.agent_id, t.status::text, t.input, t.created_at, t.started_at, t.finished_at, t.agent_minutes`
+// (with the key that started it, joined as ak: taskFrom).
+const taskColumns = `t.workspace_id, t.id, t.agent_id, t.status::text, t.input, t.created_at, t.started_at, t.finished_at, t.agent_minutes, t.key_id, coalesce(ak.name, '')`
+
+// taskFrom is the tasks table (t) with the key that started each task (ak).
+const taskFrom = `tasks AS t LEFT JOIN api_keys AS ak ON ak.workspace_id = t.workspace_id AND ak.id = t.key_id`
 
 func taskDest(t *Task, status *string) []any {
 	return []any{(*[16]byte)(&t.WorkspaceID), (*[16]byte)(&t.ID), (*[16]byte)(&t.AgentID), status, &t.Input, &t.CreatedAt,
-		&t.StartedAt, &t.FinishedAt, &t.AgentMinutes}
+		&t.StartedAt, &t.FinishedAt, &t.AgentMinutes, &t.KeyID, &t.KeyName}
 }
 
 // ReadTask answers one task of the read's workspace in one round trip.
@@ -27,7 +31,7 @@ func ReadTask(ctx context.Context, r *TenantRead, id uuid.UUID) (*Task, error) {
 	var t Task
 	var status string
 	found := false
-	err := r.query(ctx, `SELECT `+taskColumns+` FROM tasks AS t WHERE t.workspace_id = $1 AND t.id = $2`,
+	err := r.query(ctx, `SELECT `+taskColumns+` FROM `+taskFrom+` WHERE t.workspace_id = $1 AND t.id = $2`,
 		[]string{r.ws.String(), id.String()}, taskDest(&t, &status), func() error { found = true; return nil })
 	if err != nil {
 		return nil, err
@@ -49,7 +53,7 @@ func ReadTasks(ctx context.Context, r *TenantRead, f TaskFilter, page Page) ([]T
 	if after == uuid.Nil {
 		after = uuid.Max
 	}
-	q := `SELECT ` + taskColumns + ` FROM tasks AS t WHERE t.workspace_id = $1 AND t.id < $2`
+	q := `SELECT ` + taskColumns + ` FROM ` + taskFrom + ` WHERE t.workspace_id = $1 AND t.id < $2`
 	args := []string{r.ws.String(), after.String(), strconv.Itoa(page.Limit + 1)}
 	if f.Status != "" {
 		args = append(args, string(f.Status))

@@ -14,3 +14,11 @@ func warningClass(level string) string {
 	}
 	return "border-slate-200 bg-slate-50 text-slate-700"
 }
+
+// plural says n with the singular or plural noun: "1 allowed address", "3 allowed addresses".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

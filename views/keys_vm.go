@@ -71,7 +71,16 @@ func (p KeysPage) Base() string { return paths.Keys.URL(p.Slug) }
 // NewKeyForm is the create-key form with its errors.
 type NewKeyForm struct {
 	Name, Scope, ExpiresInDays string
-	Errors                     FormErrors
+	KeyControlsForm
+	Errors FormErrors
+}
+
+// KeyControlsForm are the per-key controls as a form shows them: a description, the key's own
+// hourly limit (empty: the workspace's) and its allowlist, one address or range a line.
+type KeyControlsForm struct {
+	Description, RateLimitPerHour, AllowedIPs string
+	// WorkspaceLimit says the workspace's hourly limit, for the limit's help text.
+	WorkspaceLimit string
 }
 
 // CreatedKey is a whole key, shown once after creation or a roll.
@@ -96,7 +105,39 @@ type KeyRow struct {
 	PreviousUntil *time.Time
 	// Active keys can be rolled and revoked.
 	Active bool
+	// Calls24h are the key's calls in the last 24 hours; Limit its own hourly limit ("" none);
+	// Allowlist how many addresses or ranges fence it in (0: any address).
+	Calls24h  string
+	Limit     string
+	Allowlist int
 }
+
+// URL is the key's page: its usage and controls.
+func (r KeyRow) URL(slug string) string { return paths.Key.URL(slug, r.ID) }
+
+// KeyPage is /w/:slug/keys/:id: a key's use per hour, its refusals and its controls.
+type KeyPage struct {
+	layouts.Frame
+	Slug string
+	Key  KeyRow
+	// Description, LastUsedIP and AllowedIPs are the key's as saved.
+	Description, LastUsedIP string
+	AllowedIPs              []string
+	Form                    KeyControlsForm
+	Errors                  FormErrors
+	// Calls and Refusals are the last hours per hour; the totals are over the same hours.
+	Calls, Refusals                              components.Chart
+	Hours                                        int
+	TotalCalls, IPRefused, KeyLimited, WSLimited string
+	// CanEdit is false for a revoked key.
+	CanEdit bool
+}
+
+// Action is where the controls form posts.
+func (p KeyPage) Action() string { return paths.Key.URL(p.Slug, p.Key.ID) }
+
+// Back is the keys list.
+func (p KeyPage) Back() string { return paths.Keys.URL(p.Slug) }
 
 // Choice is one option of a select or radio group.
 type Choice struct{ Value, Label string }

@@ -149,6 +149,7 @@ var (
 	InvitationResend  = p2("/w/:slug/invitations/:id/resend")
 	InvitationRevoke  = p2("/w/:slug/invitations/:id/revoke")
 	Keys              = p1("/w/:slug/keys")
+	Key               = p2("/w/:slug/keys/:id")
 	KeyRevoke         = p2("/w/:slug/keys/:id/revoke")
 	KeyRoll           = p2("/w/:slug/keys/:id/roll")
 	Usage             = p1("/w/:slug/usage")
