@@ -60,7 +60,9 @@ GRANT EXECUTE ON FUNCTION atrium_lease_key_calls(uuid, uuid, timestamptz, bigint
 
 -- The key lookup also answers what the per-key checks need (limit, allowlist), the key's name
 -- (tasks carry it) and the workspace's slug (refusals link to the console), so a call still
--- needs no other statement. It supersedes atrium_api_key_by_prefix_v2.
+-- needs no other statement. It is atrium_api_key_by_prefix_v2 with those columns added: it reads
+-- the key through v2, so whatever v2 decides about a key (which workspaces' keys answer at all)
+-- holds for v3 too.
 CREATE FUNCTION atrium_api_key_by_prefix_v3(p_prefix text)
 RETURNS TABLE (id uuid, workspace_id uuid, secret_hash bytea, previous_secret_hash bytea,
                previous_valid_until timestamptz, scope key_scope, expires_at timestamptz,
@@ -70,29 +72,22 @@ RETURNS TABLE (id uuid, workspace_id uuid, secret_hash bytea, previous_secret_ha
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
   RETURN QUERY
-  SELECT k.id, k.workspace_id, k.secret_hash, k.previous_secret_hash, k.previous_valid_until,
-         k.scope, k.expires_at, k.revoked_at, k.last_used_at, w.tier, m.role,
-         coalesce(u.disabled_at IS NOT NULL, true), w.slug::text, k.name, k.rate_limit_per_hour,
-         k.allowed_ips
-  FROM api_keys k
-  JOIN workspaces w ON w.id = k.workspace_id
-  LEFT JOIN workspace_members m ON m.workspace_id = k.workspace_id AND m.user_id = k.created_by
-  LEFT JOIN users u ON u.id = k.created_by
-  WHERE k.prefix = p_prefix;
+  SELECT v.id, v.workspace_id, v.secret_hash, v.previous_secret_hash, v.previous_valid_until,
+         v.scope, v.expires_at, v.revoked_at, v.last_used_at, v.tier, v.creator_role,
+         v.creator_disabled, w.slug::text, k.name, k.rate_limit_per_hour, k.allowed_ips
+  FROM atrium_api_key_by_prefix_v2(p_prefix) AS v
+  JOIN api_keys k ON k.workspace_id = v.workspace_id AND k.id = v.id
+  JOIN workspaces w ON w.id = v.workspace_id;
 END
 $$;
 REVOKE ALL ON FUNCTION atrium_api_key_by_prefix_v3(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION atrium_api_key_by_prefix_v3(text) TO atrium_app;
-DROP FUNCTION atrium_api_key_by_prefix_v2(text);
 
 -- Processes cache what the lookup answers: a change of the new fields, the name or the slug
--- reaches them at once.
-DROP TRIGGER api_keys_notify ON api_keys;
-CREATE TRIGGER api_keys_notify AFTER UPDATE OF secret_hash, previous_secret_hash, previous_valid_until,
-  scope, expires_at, revoked_at, workspace_id, prefix, name, rate_limit_per_hour, allowed_ips OR DELETE ON api_keys
+-- reaches them at once (triggers of their own, beside the ones for the other columns).
+CREATE TRIGGER api_keys_controls_notify AFTER UPDATE OF name, rate_limit_per_hour, allowed_ips ON api_keys
   FOR EACH ROW EXECUTE FUNCTION atrium_notify_keys();
-DROP TRIGGER workspaces_notify ON workspaces;
-CREATE TRIGGER workspaces_notify AFTER UPDATE OF tier, slug OR DELETE ON workspaces
+CREATE TRIGGER workspaces_slug_notify AFTER UPDATE OF slug ON workspaces
   FOR EACH ROW EXECUTE FUNCTION atrium_notify_keys();
 
 -- A key's refusals are audited once per key, refusal and hour.

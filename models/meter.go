@@ -269,6 +269,15 @@ func (m *Meter) auditKeyRefusal(ctx context.Context, caller *APICaller, km *keyM
 		return refused
 	}
 	err := InWorkspace(ctx, m.db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
+		// Another process may have audited it already: look before inserting, so the insert that
+		// the unique index would turn into nothing is rarely even tried.
+		var seen bool
+		err := tn.db().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE workspace_id = ? AND action = ?
+			AND details->>'key' = ? AND details->>'hour' = ?)`, caller.WorkspaceID, action, caller.Prefix,
+			hour.UTC().Format(time.RFC3339)).Scan(&seen)
+		if err != nil || seen {
+			return err
+		}
 		return recordRefusal(ctx, tn, caller, action, hour, details)
 	})
 	if err != nil {
