@@ -21,6 +21,7 @@ var auditActionLabels = map[string]string{
 	"invitation.accept":          "Invitation accepted",
 	"api_key.create":             "API key created",
 	"api_key.revoke":             "API key revoked",
+	"api_key.update":             "API key controls changed",
 	"api_key.roll":               "API key rolled",
 	"workspace.create":           "Workspace created",
 	"workspace.rename":           "Workspace renamed",
@@ -30,6 +31,8 @@ var auditActionLabels = map[string]string{
 	"task.quota_exceeded":        "Task refused: agent-minutes",
 	"task.concurrent_limit":      "Task refused: concurrency",
 	"task.cancel":                "Task cancelled",
+	"api.key_rate_limited":       "API calls refused: key's limit",
+	"api.ip_not_allowed":         "API calls refused: address",
 	"api.rate_limited":           "API calls refused: hourly limit",
 	"quota_alerts.update":        "Quota alerts changed",
 	"workspace.delete_scheduled": "Workspace deleted (restorable)",
@@ -145,6 +148,8 @@ func auditSentence(e *models.AuditEntry) string {
 		s = fmt.Sprintf("%s revoked the API key %s", who, what)
 	case "api_key.roll":
 		s = fmt.Sprintf("%s rolled the API key %s", who, what)
+	case "api_key.update":
+		s = fmt.Sprintf("%s changed the controls of the API key %s", who, what)
 	case "workspace.create":
 		s = who + " created the workspace"
 	case "workspace.rename":
@@ -200,6 +205,10 @@ func auditSentence(e *models.AuditEntry) string {
 		s = who + " changed the quota alerts"
 	case "api.rate_limited":
 		s = fmt.Sprintf("API calls by %s were refused: the %s calls of this hour are used", who, detail(e, "limit", ""))
+	case "api.key_rate_limited":
+		s = fmt.Sprintf("API calls by %s were refused: the key's own %s calls of this hour are used", who, detail(e, "limit", ""))
+	case "api.ip_not_allowed":
+		s = fmt.Sprintf("API calls by %s were refused: %s is not among the key's allowed addresses", who, orText(e.IP, "the caller's address"))
 	default:
 		s = who + ": " + auditActionLabel(e.Action)
 		if e.Target != "" {
@@ -243,4 +252,12 @@ func detailValue(v any) string {
 		return strings.Join(parts, ", ")
 	}
 	return fmt.Sprint(v)
+}
+
+// orText is s, or alt when s is empty.
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }

@@ -34,7 +34,7 @@ func TestBadTextInFormsIs422WithTheField(t *testing.T) {
 		{"workspace name", "/workspaces", "/workspaces", "name", url.Values{"slug": {webtest.UniqueSlug("x")}}, false, true},
 		{"workspace slug", "/workspaces", "/workspaces", "slug", url.Values{"name": {"Fine"}}, false, true},
 		{"account name", "/account", "/account/name", "name", nil, false, true},
-		{"key name", w + "/keys", w + "/keys", "name", url.Values{"scope": {"read"}, "expires_in_days": {"30"}}, false, false},
+		{"key name", w + "/keys", w + "/keys", "name", url.Values{"scope": {"read"}, "expires_in_days": {"30"}}, false, true},
 		{"invitation email", w + "/members", w + "/invitations", "email", url.Values{"role": {"member"}}, false, true},
 		{"log-in email", "/login", "/login", "email", url.Values{"password": {webtest.Password}}, true, false},
 		{"sign-up email", "/signup", "/signup", "email", url.Values{"name": {"Ann"}, "password": {webtest.Password}}, true, false},

@@ -84,8 +84,17 @@ func TestKeyControlsThroughTheConsole(t *testing.T) {
 	if r := app.Login(crew.viewr.Email).Get(href); r.StatusCode != http.StatusForbidden {
 		t.Errorf("a viewer: %d", r.StatusCode)
 	}
-	if r := app.Login(crew.owner.Email).Get(href); r.StatusCode != http.StatusOK {
+	oc := app.Login(crew.owner.Email)
+	if r := oc.Get(href); r.StatusCode != http.StatusOK {
 		t.Errorf("the owner: %d", r.StatusCode)
+	}
+	// The audit log says it in sentences: the edit, the key's own limit, the address refused.
+	audit := oc.Get("/w/" + slug + "/audit").Body
+	for _, want := range []string{"changed the controls of the API key", "the key&#39;s own 2 calls of this hour are used",
+		"127.0.0.1 is not among the key&#39;s allowed addresses"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("the audit log does not say %q", want)
+		}
 	}
 	stranger := app.User(webtest.UniqueEmail("k-stranger"))
 	theirs := app.Workspace(stranger, webtest.UniqueSlug("keys-other"))

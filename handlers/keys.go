@@ -172,11 +172,11 @@ func (s *Server) keyCreate(c echo.Context) error {
 		if isHTMX(c) {
 			return s.newKeyPanel(c, http.StatusUnprocessableEntity, form)
 		}
-		// Without JavaScript: POST, redirect, GET, the form back with its values and errors.
-		s.putForm(c, "key", formBack{Values: map[string]string{"name": form.Name, "scope": form.Scope,
-			"expires_in_days": form.ExpiresInDays, "description": form.Description,
+		// Without JavaScript: POST, redirect, GET, the form back with its values and errors (no
+		// #fragment, which would keep the browser from focusing the first invalid field).
+		return s.refuseForm(c, "key", paths.Keys.URL(membership(c).Slug)+"?new=1", formBack{Values: map[string]string{
+			"name": form.Name, "scope": form.Scope, "expires_in_days": form.ExpiresInDays, "description": form.Description,
 			"rate_limit_per_hour": form.RateLimitPerHour, "allowed_ips": form.AllowedIPs}, Errors: ve.Fields})
-		return s.redirect(c, views.KeysPage{Slug: membership(c).Slug}.NewURL())
 	}
 	if err != nil {
 		return err
@@ -462,10 +462,9 @@ func (s *Server) keyUpdate(c echo.Context) error {
 	page := paths.Key.URL(membership(c).Slug, id.String())
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		s.putForm(c, "key-controls:"+id.String(), formBack{Values: map[string]string{"description": form.Description,
-			"rate_limit_per_hour": form.RateLimitPerHour, "allowed_ips": form.AllowedIPs}, Errors: ve.Fields})
 		s.flashError(c, "The controls were not saved: see the fields below.")
-		return s.redirect(c, page)
+		return s.refuseForm(c, "key-controls:"+id.String(), page, formBack{Values: map[string]string{"description": form.Description,
+			"rate_limit_per_hour": form.RateLimitPerHour, "allowed_ips": form.AllowedIPs}, Errors: ve.Fields})
 	}
 	if err != nil {
 		return err

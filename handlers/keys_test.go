@@ -135,7 +135,7 @@ func TestCreateKeyShowsItOnce(t *testing.T) {
 		} {
 			form.Set("description", "kept across the redirect")
 			post := c.Post("/w/"+crew.ws.Slug+"/keys", form)
-			if loc := post.Header.Get("Location"); post.StatusCode != 303 || !strings.HasPrefix(loc, "/w/"+crew.ws.Slug+"/keys?new=1") {
+			if loc := post.Header.Get("Location"); post.StatusCode != 303 || loc != "/w/"+crew.ws.Slug+"/keys?new=1" {
 				t.Fatalf("%v: %d to %q", form, post.StatusCode, loc)
 			}
 			res := c.Get(post.Header.Get("Location"))

@@ -176,3 +176,11 @@ type RollPage struct {
 	Version        string
 	Action, Cancel string
 }
+
+// describedBy names a field's help and, when it has one, its error, for aria-describedby.
+func describedBy(field string, errs FormErrors) string {
+	if errs[field] != "" {
+		return "h-" + field + " e-" + field
+	}
+	return "h-" + field
+}
