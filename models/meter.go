@@ -269,8 +269,14 @@ func (m *Meter) auditKeyRefusal(ctx context.Context, caller *APICaller, km *keyM
 		return refused
 	}
 	err := InWorkspace(ctx, m.db, caller.WorkspaceID, func(ctx context.Context, tn *Tenant) error {
-		// Another process may have audited it already: look before inserting, so the insert that
-		// the unique index would turn into nothing is rarely even tried.
+		// Another process may be auditing it at this moment: the transaction lock makes the look
+		// and the insert one step across processes, so an audit line is never even tried twice
+		// (an insert the unique index turned into nothing would still have taken a place in the
+		// workspace's audit chain).
+		if _, err := tn.db().ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+			"atrium.key_refusal:"+caller.KeyID.String()+":"+action+":"+hour.UTC().Format(time.RFC3339)); err != nil {
+			return err
+		}
 		var seen bool
 		err := tn.db().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE workspace_id = ? AND action = ?
 			AND details->>'key' = ? AND details->>'hour' = ?)`, caller.WorkspaceID, action, caller.Prefix,
