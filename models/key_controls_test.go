@@ -296,6 +296,29 @@ func TestKeyAllowlist(t *testing.T) {
 	if n := auditCount(t, d.Owner, tm.ws.ID, "api.ip_not_allowed"); n != 2 {
 		t.Fatalf("%d ip_not_allowed audit events, want 2 (one per key)", n)
 	}
+	// Many processes refusing a fresh key at the same moment audit it once, and the workspace's
+	// audit chain holds (no insert was tried twice).
+	_, c3 := controlledKey(t, d.App, tm, "raced", models.KeyControls{AllowedIPs: "10.0.0.0/8"}, now)
+	var wg sync.WaitGroup
+	for range 8 {
+		m := models.NewMeter(d.App)
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := m.Admit(ctx, c3, now); quotaCode(err) != models.CodeIPNotAllowed {
+					t.Errorf("raced refusal: %v", err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := auditCount(t, d.Owner, tm.ws.ID, "api.ip_not_allowed"); n != 3 {
+		t.Fatalf("%d ip_not_allowed audit events, want 3 (one per key)", n)
+	}
+	if r := verifyChain(t, d.App, tm.ws.ID); !r.OK() {
+		t.Fatalf("the audit chain broke: %+v", r.Broken)
+	}
 	// The last use's address is the allowed one, written with last_used_at.
 	var last string
 	if err := d.Owner.NewRaw("SELECT last_used_ip FROM api_keys WHERE id = ?", k.ID).Scan(context.Background(), &last); err != nil {
