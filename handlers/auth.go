@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -15,13 +16,25 @@ import (
 	"atrium/views"
 )
 
-// signupPage shows the sign-up form.
+// signupPage shows the sign-up form, with a refused one back in it once (never its password).
 func (s *Server) signupPage(c echo.Context) error {
 	if currentUser(c) != nil {
 		return s.redirect(c, safeNext(c.QueryParam("next"), paths.Workspaces.URL()))
 	}
 	vm := views.AuthPage{Frame: s.frame(c, "Sign up", ""), Next: safeNext(c.QueryParam("next"), "")}
+	var back formBack
+	if s.takeForm(c, "signup", &back) {
+		vm.Email, vm.Name, vm.Errors = back.Values["email"], back.Values["name"], back.Errors
+	}
 	return s.render(c, http.StatusOK, views.SignupPage(vm), nil)
+}
+
+// withNext is page with where the visitor was going, kept in its address across a redirect.
+func withNext(page, next string) string {
+	if next == "" {
+		return page
+	}
+	return page + "?next=" + url.QueryEscape(next)
 }
 
 // signup creates the account and logs the new user in.
@@ -32,8 +45,8 @@ func (s *Server) signup(c echo.Context) error {
 	u, err := models.SignUpVerified(ctx, s.DB, in, s.verifyMail, s.Now())
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		vm := views.AuthPage{Frame: s.frame(c, "Sign up", ""), Email: in.Email, Name: in.Name, Next: next, Errors: ve.Fields}
-		return s.render(c, http.StatusUnprocessableEntity, views.SignupPage(vm), nil)
+		return s.refuseForm(c, "signup", withNext(paths.Signup.URL(), next),
+			formBack{Values: map[string]string{"email": in.Email, "name": in.Name}, Errors: ve.Fields})
 	}
 	if err != nil {
 		return err
@@ -47,30 +60,35 @@ func (s *Server) signup(c echo.Context) error {
 	return s.redirect(c, safeNext(next, paths.Workspaces.URL()))
 }
 
-// loginPage shows the log-in form.
+// loginPage shows the log-in form, with a refused log-in's message and email back in it once.
 func (s *Server) loginPage(c echo.Context) error {
 	if currentUser(c) != nil {
 		return s.redirect(c, safeNext(c.QueryParam("next"), "/"))
 	}
 	vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Next: safeNext(c.QueryParam("next"), ""), PasskeysOn: s.passkeysOn()}
+	var back formBack
+	if s.takeForm(c, "login", &back) {
+		vm.Email, vm.Message, vm.Errors = back.Values["email"], back.Message, back.Errors
+	}
 	return s.render(c, http.StatusOK, views.LoginPage(vm), nil)
 }
 
-// login checks the credentials, with throttling per account and per client IP.
+// login checks the credentials, with throttling per account and per client IP. A refusal goes
+// back to the log-in page (POST, redirect, GET) with the email and where the visitor was going;
+// a wrong password and an unknown email answer alike.
 func (s *Server) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	email, _ := models.NormalizeEmail(c.FormValue("email"))
 	password := c.FormValue("password")
 	next := safeNext(c.FormValue("next"), "")
 	ip := c.RealIP()
-	page := func(status int, msg string) error {
-		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Email: c.FormValue("email"), Next: next, Message: msg, PasskeysOn: s.passkeysOn()}
-		return s.render(c, status, views.LoginPage(vm), nil)
+	refuse := func(msg string) error {
+		return s.refuseForm(c, "login", withNext(paths.Login.URL(), next),
+			formBack{Values: map[string]string{"email": c.FormValue("email")}, Message: msg})
 	}
 	if msg := models.TextProblem(c.FormValue("email"), false); msg != "" {
 		// Never looked up, never counted as a failure: no account has such an email.
-		vm := views.AuthPage{Frame: s.frame(c, "Log in", ""), Next: next, Errors: views.FormErrors{"email": msg}, PasskeysOn: s.passkeysOn()}
-		return s.render(c, http.StatusUnprocessableEntity, views.LoginPage(vm), nil)
+		return s.refuseForm(c, "login", withNext(paths.Login.URL(), next), formBack{Errors: map[string]string{"email": msg}})
 	}
 	wait, err := models.LoginLockedFor(ctx, s.DB, email, ip, s.Now())
 	if err != nil {
@@ -84,14 +102,14 @@ func (s *Server) login(c echo.Context) error {
 		}
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
 		s.refused(metrics.LoginThrottled)
-		return page(http.StatusTooManyRequests, fmt.Sprintf("Too many failed log-ins. Try again in %d %s.", mins, unit))
+		return refuse(fmt.Sprintf("Too many failed log-ins. Try again in %d %s.", mins, unit))
 	}
 	u, err := models.Authenticate(ctx, s.DB, email, password, s.Now())
 	if errors.Is(err, models.ErrBadCredentials) {
 		if err := models.RecordLoginFailure(ctx, s.DB, email, ip, s.Now()); err != nil {
 			return err
 		}
-		return page(http.StatusUnauthorized, "The email or password is incorrect.")
+		return refuse("The email or password is incorrect.")
 	}
 	if err != nil {
 		return err

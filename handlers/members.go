@@ -333,9 +333,9 @@ func (s *Server) memberTransferDialog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !isHTMX(c) {
-		// A refused password comes back here after its redirect.
-		vm.Error = s.Sessions.PopString(c.Request().Context(), "transfer_error")
+	var back formBack
+	if !isHTMX(c) && s.takeForm(c, "transfer:"+id.String(), &back) {
+		vm.Error = back.Errors["password"] // a refused password comes back here after its redirect
 	}
 	return s.render(c, http.StatusOK, views.TransferView(vm), views.TransferPanel(vm))
 }
@@ -377,8 +377,8 @@ func (s *Server) memberTransfer(c echo.Context) error {
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		if !isHTMX(c) {
-			s.Sessions.Put(c.Request().Context(), "transfer_error", ve.Fields["password"])
-			return s.redirect(c, paths.MemberTransfer.URL(m.Slug, id.String()))
+			return s.refuseForm(c, "transfer:"+id.String(), paths.MemberTransfer.URL(m.Slug, id.String()),
+				formBack{Errors: map[string]string{"password": ve.Fields["password"]}})
 		}
 		vm, err := s.transferPage(c, id)
 		if err != nil {

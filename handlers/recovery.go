@@ -16,9 +16,13 @@ import (
 	"atrium/views"
 )
 
-// forgotPage asks for the address to mail a reset link to.
+// forgotPage asks for the address to mail a reset link to, with a refused request back in it once.
 func (s *Server) forgotPage(c echo.Context) error {
 	vm := views.RecoveryPage{Frame: s.frame(c, "Forgot password", ""), MailOff: !s.mailReady()}
+	var back formBack
+	if s.takeForm(c, "forgot", &back) {
+		vm.Email, vm.Message, vm.Errors = back.Values["email"], back.Message, back.Errors
+	}
 	return s.render(c, http.StatusOK, views.ForgotPage(vm), nil)
 }
 
@@ -26,20 +30,21 @@ func (s *Server) forgotPage(c echo.Context) error {
 const resetSent = "If an account uses that address, we sent it a link to choose a new password. It works for 30 minutes; check your spam folder too."
 
 // forgot queues a reset link for the address. The answer and the work behind it are the same for
-// any well-formed address; requests are throttled per address and per IP.
+// any well-formed address; requests are throttled per address and per IP. Every answer is a
+// redirect to the form's page, which says what happened.
 func (s *Server) forgot(c echo.Context) error {
 	ctx := c.Request().Context()
 	raw := c.FormValue("email")
-	page := func(status int, vm views.RecoveryPage) error {
-		vm.Frame, vm.Email = s.frame(c, "Forgot password", ""), raw
-		return s.render(c, status, views.ForgotPage(vm), nil)
+	back := func(f formBack) error {
+		f.Values = map[string]string{"email": raw}
+		return s.refuseForm(c, "forgot", paths.PasswordForgot.URL(), f)
 	}
 	if !s.mailReady() {
-		return page(http.StatusServiceUnavailable, views.RecoveryPage{MailOff: true})
+		return s.redirect(c, paths.PasswordForgot.URL()) // the page says mail is off
 	}
 	email, ok := models.NormalizeEmail(raw)
 	if !ok {
-		return page(http.StatusUnprocessableEntity, views.RecoveryPage{Errors: views.FormErrors{"email": "Enter a valid email address."}})
+		return back(formBack{Errors: map[string]string{"email": "Enter a valid email address."}})
 	}
 	wait, err := models.ResetLimited(ctx, s.DB, email, c.RealIP(), s.Now())
 	if err != nil {
@@ -48,7 +53,7 @@ func (s *Server) forgot(c echo.Context) error {
 	if wait > 0 {
 		mins := int(math.Ceil(wait.Minutes()))
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-		return page(http.StatusTooManyRequests, views.RecoveryPage{Message: "Too many reset requests. Try again in " + plural(mins, "minute") + "."})
+		return back(formBack{Message: "Too many reset requests. Try again in " + plural(mins, "minute") + "."})
 	}
 	if err := models.RequestPasswordReset(ctx, s.DB, email, c.RealIP(), s.Now()); err != nil {
 		return err
@@ -57,7 +62,8 @@ func (s *Server) forgot(c echo.Context) error {
 	return s.redirect(c, paths.PasswordForgot.URL())
 }
 
-// resetPage shows the new-password form of a reset link, or that the link no longer works.
+// resetPage shows the new-password form of a reset link (with a refused password's message once),
+// or that the link no longer works.
 func (s *Server) resetPage(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	token := c.Param("token")
@@ -69,11 +75,16 @@ func (s *Server) resetPage(c echo.Context) error {
 		return err
 	}
 	vm := views.RecoveryPage{Frame: s.frame(c, "Reset password", ""), Email: email, Token: token}
+	var back formBack
+	if s.takeForm(c, "reset", &back) {
+		vm.Errors = back.Errors
+	}
 	return s.render(c, http.StatusOK, views.ResetPage(vm), nil)
 }
 
 // reset sets the new password: every session of the account ends (this browser's too, if it had
-// one), every other reset link stops working, and the person is told by mail.
+// one), every other reset link stops working, and the person is told by mail. A refused password,
+// or a link that stopped working, goes back to the link's page, which says so.
 func (s *Server) reset(c echo.Context) error {
 	ctx := c.Request().Context()
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -84,11 +95,9 @@ func (s *Server) reset(c echo.Context) error {
 	var ve *models.ValidationError
 	switch {
 	case errors.Is(err, models.ErrLinkInvalid):
-		return s.render(c, http.StatusGone, views.ResetPage(views.RecoveryPage{Frame: s.frame(c, "Reset password", ""), LinkGone: true}), nil)
+		return s.redirect(c, paths.PasswordReset.URL(token))
 	case errors.As(err, &ve):
-		email, _ := models.PasswordResetEmail(ctx, s.DB, token, s.Now())
-		vm := views.RecoveryPage{Frame: s.frame(c, "Reset password", ""), Email: email, Token: token, Errors: ve.Fields}
-		return s.render(c, http.StatusUnprocessableEntity, views.ResetPage(vm), nil)
+		return s.refuseForm(c, "reset", paths.PasswordReset.URL(token), formBack{Errors: ve.Fields})
 	case err != nil:
 		return err
 	}

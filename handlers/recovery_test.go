@@ -112,8 +112,11 @@ func TestPasswordResetThroughTheMail(t *testing.T) {
 	if form.StatusCode != http.StatusOK || form.TestID("reset-email") != u.Email {
 		t.Fatalf("reset page %d %q", form.StatusCode, form.TestID("reset-email"))
 	}
-	if res := login.Post(link, url.Values{"password": {"short"}}); res.StatusCode != http.StatusUnprocessableEntity {
-		t.Fatalf("weak password: %d", res.StatusCode)
+	if res := login.Back(login.Post(link, url.Values{"password": {"short"}}), link); !res.Has("error-password") || res.TestID("reset-email") != u.Email {
+		t.Fatalf("weak password: %d, message %v", res.StatusCode, res.Has("error-password"))
+	}
+	if res := login.Get(link); res.Has("error-password") {
+		t.Fatal("the weak password's message is shown twice")
 	}
 	const fresh = "a brand new passphrase 42"
 	res := login.Post(link, url.Values{"password": {fresh}})
@@ -128,14 +131,14 @@ func TestPasswordResetThroughTheMail(t *testing.T) {
 	if res := login.Get(link); res.StatusCode != http.StatusGone || !res.Has("link-gone") {
 		t.Fatalf("reused link: %d", res.StatusCode)
 	}
-	if res := login.Post(link, url.Values{"password": {"yet another passphrase 7"}}); res.StatusCode != http.StatusGone {
-		t.Fatalf("reused link POST: %d", res.StatusCode)
+	if res := login.Post(link, url.Values{"password": {"yet another passphrase 7"}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != link {
+		t.Fatalf("reused link POST: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	if res := app.Client().Post("/login", url.Values{"email": {u.Email}, "password": {webtest.Password}}); res.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("old password: %d", res.StatusCode)
+	if res := app.Client().Post("/login", url.Values{"email": {u.Email}, "password": {webtest.Password}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
+		t.Fatalf("old password: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	if res := app.Client().Post("/login", url.Values{"email": {u.Email}, "password": {fresh}}); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("new password: %d", res.StatusCode)
+	if res := app.Client().Post("/login", url.Values{"email": {u.Email}, "password": {fresh}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("new password: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 
 	// The person is told by mail; the unknown address got nothing at all.
@@ -163,7 +166,7 @@ func TestPasswordResetLinksExpireAndAreReplaced(t *testing.T) {
 	if res := c.Get(first); res.StatusCode != http.StatusGone {
 		t.Fatalf("superseded link: %d", res.StatusCode)
 	}
-	if res := c.Post(first, url.Values{"password": {"a brand new passphrase 42"}}); res.StatusCode != http.StatusGone {
+	if res := c.Post(first, url.Values{"password": {"a brand new passphrase 42"}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != first || c.Get(first).StatusCode != http.StatusGone {
 		t.Fatalf("superseded link POST: %d", res.StatusCode)
 	}
 	if res := c.Get(second); res.StatusCode != http.StatusOK {
@@ -174,12 +177,12 @@ func TestPasswordResetLinksExpireAndAreReplaced(t *testing.T) {
 	if res := c.Get(second); res.StatusCode != http.StatusGone {
 		t.Fatalf("expired link: %d", res.StatusCode)
 	}
-	if res := c.Post(second, url.Values{"password": {"a brand new passphrase 42"}}); res.StatusCode != http.StatusGone {
+	if res := c.Post(second, url.Values{"password": {"a brand new passphrase 42"}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != second || c.Get(second).StatusCode != http.StatusGone {
 		t.Fatalf("expired link POST: %d", res.StatusCode)
 	}
 	app.Server.Now = testdb.Clock
-	if res := app.Client().Post("/login", url.Values{"email": {u.Email}, "password": {webtest.Password}}); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("the password changed through a dead link: %d", res.StatusCode)
+	if res := app.Client().Post("/login", url.Values{"email": {u.Email}, "password": {webtest.Password}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("the password changed through a dead link: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 }
 
@@ -193,8 +196,12 @@ func TestPasswordResetIsThrottled(t *testing.T) {
 		}
 	}
 	res := c.Post("/password/forgot", url.Values{"email": {email}})
-	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("over the limit: %d", res.StatusCode)
+	if res.Header.Get("Retry-After") == "" {
+		t.Error("over the limit: no Retry-After")
+	}
+	if page := c.Back(res, "/password/forgot"); !strings.Contains(page.TestID("auth-message"), "Too many reset requests") ||
+		page.Doc().Find("#f-email").AttrOr("value", "") != email {
+		t.Fatalf("over the limit: %q", page.TestID("auth-message"))
 	}
 	// Another address from the same client is still served.
 	if res := c.Post("/password/forgot", url.Values{"email": {webtest.UniqueEmail("other")}}); res.StatusCode != http.StatusSeeOther {

@@ -185,6 +185,9 @@ type formBack struct {
 	Errors map[string]string `json:"errors"`
 	// List is a refusal with several lines (what to reduce before a downgrade).
 	List []string `json:"list,omitempty"`
+	// Message is a refusal of the whole form rather than of one field (a wrong password at log-in,
+	// too many tries), shown above it.
+	Message string `json:"message,omitempty"`
 }
 
 // refuseForm answers a refused form: kept in the session as name (putForm), then a 303 (an

@@ -156,7 +156,12 @@ func (s *Server) loginTwoFactorPage(c echo.Context) error {
 		s.flashError(c, "Log in with your email and password first.")
 		return s.redirect(c, paths.Login.URL())
 	}
-	return s.secondFactorView(c, http.StatusOK, views.SecondFactorPage{})
+	vm := views.SecondFactorPage{}
+	var back formBack
+	if s.takeForm(c, "login-two-factor", &back) {
+		vm.Message, vm.Recovery = back.Message, back.Values["recovery"] == "1"
+	}
+	return s.secondFactorView(c, http.StatusOK, vm)
 }
 
 // secondFactorView shows the second step with the factors the pending log-in's user has: the
@@ -186,7 +191,8 @@ func (s *Server) secondFactorView(c echo.Context, status int, vm views.SecondFac
 }
 
 // loginTwoFactor checks the pending log-in's code or recovery code, throttled per user and per IP
-// apart from the password's throttle.
+// apart from the password's throttle. A refusal goes back to the second step's page (POST,
+// redirect, GET), the pending log-in and where it was going kept in the session, never the code.
 func (s *Server) loginTwoFactor(c echo.Context) error {
 	ctx := c.Request().Context()
 	if currentUser(c) != nil {
@@ -199,11 +205,18 @@ func (s *Server) loginTwoFactor(c echo.Context) error {
 	}
 	code, recovery := c.FormValue("code"), c.FormValue("recovery_code")
 	useRecovery := code == "" && recovery != ""
+	refuse := func(msg string) error {
+		f := formBack{Message: msg}
+		if useRecovery {
+			f.Values = map[string]string{"recovery": "1"} // which form was used, not what was typed
+		}
+		return s.refuseForm(c, "login-two-factor", paths.LoginTwoFactor.URL(), f)
+	}
 	if wait, err := s.secondFactorLocked(c, uid); err != nil || wait != "" {
 		if err != nil {
 			return err
 		}
-		return s.secondFactorView(c, http.StatusTooManyRequests, views.SecondFactorPage{Message: wait, Recovery: useRecovery})
+		return refuse(wait)
 	}
 	u, err := models.UserByID(ctx, s.DB, uid)
 	if err != nil && !isNotFound(err) {
@@ -234,7 +247,7 @@ func (s *Server) loginTwoFactor(c echo.Context) error {
 		} else if code == "" {
 			msg = "Enter the six-digit code from your authenticator app, or a recovery code."
 		}
-		return s.secondFactorView(c, http.StatusUnauthorized, views.SecondFactorPage{Message: msg, Recovery: useRecovery})
+		return refuse(msg)
 	}
 	if err := models.ClearSecondFactorFailures(ctx, s.DB, uid); err != nil {
 		return err
@@ -267,8 +280,19 @@ func (s *Server) secondFactorLocked(c echo.Context, uid uuid.UUID) (string, erro
 
 // twoFactorPage shows enrolment (a secret, its QR code and the first-code form) while two-factor is
 // off, or the recovery codes left and the forms to make new ones or turn it off.
+// A form refused just before (see refuseForm) shows its message once, never the password or code.
 func (s *Server) twoFactorPage(c echo.Context) error {
-	return s.twoFactorView(c, http.StatusOK, views.TwoFactorPage{Next: safeNext(c.QueryParam("next"), "")})
+	vm := views.TwoFactorPage{Next: safeNext(c.QueryParam("next"), "")}
+	var back formBack
+	if s.takeForm(c, "two-factor-enable", &back) {
+		vm.CodeError = back.Errors["code"]
+	}
+	for _, form := range []string{"disable", "recovery"} {
+		if s.takeForm(c, "two-factor-"+form, &back) {
+			vm.Change, vm.Errors = form, back.Errors
+		}
+	}
+	return s.twoFactorView(c, http.StatusOK, vm)
 }
 
 func (s *Server) twoFactorView(c echo.Context, status int, vm views.TwoFactorPage) error {
@@ -319,7 +343,8 @@ func (s *Server) twoFactorEnable(c echo.Context) error {
 	codes, err := models.EnableTOTP(c.Request().Context(), s.DB, u, c.FormValue("code"), s.Now())
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		return s.twoFactorView(c, http.StatusUnprocessableEntity, views.TwoFactorPage{Next: next, CodeError: ve.Fields["code"]})
+		return s.refuseForm(c, "two-factor-enable", withNext(paths.TwoFactor.URL(), next),
+			formBack{Errors: map[string]string{"code": ve.Fields["code"]}})
 	}
 	if err != nil {
 		return err
@@ -340,14 +365,14 @@ func (s *Server) recoveryCodesView(c echo.Context, codes []string, next string, 
 }
 
 // twoFactorChange checks the throttle for a change that needs a current code, and counts a wrong
-// code against it.
+// code against it. A refusal goes back to the two-factor page with its messages.
 func (s *Server) twoFactorChange(c echo.Context, form string, do func(models.TwoFactorChange) error) error {
 	u := currentUser(c)
 	if wait, err := s.secondFactorLocked(c, u.ID); err != nil || wait != "" {
 		if err != nil {
 			return err
 		}
-		return s.twoFactorView(c, http.StatusTooManyRequests, views.TwoFactorPage{Change: form, Errors: views.FormErrors{"code": wait}})
+		return s.refuseForm(c, "two-factor-"+form, paths.TwoFactor.URL(), formBack{Errors: map[string]string{"code": wait}})
 	}
 	err := do(models.TwoFactorChange{Password: c.FormValue("password"), Code: c.FormValue("code")})
 	var ve *models.ValidationError
@@ -355,7 +380,7 @@ func (s *Server) twoFactorChange(c echo.Context, form string, do func(models.Two
 		if err := models.RecordSecondFactorFailure(c.Request().Context(), s.DB, u.ID, c.RealIP(), s.Now()); err != nil {
 			return err
 		}
-		return s.twoFactorView(c, http.StatusUnprocessableEntity, views.TwoFactorPage{Change: form, Errors: ve.Fields})
+		return s.refuseForm(c, "two-factor-"+form, paths.TwoFactor.URL(), formBack{Errors: ve.Fields})
 	}
 	return err
 }

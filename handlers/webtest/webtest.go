@@ -231,8 +231,9 @@ func (a *App) Login(email string) *Client {
 	c := a.Client()
 	c.Get("/login")
 	res := c.Post("/login", url.Values{"email": {email}, "password": {Password}})
-	if res.StatusCode != http.StatusSeeOther {
-		a.T.Fatalf("login %s: status %d", email, res.StatusCode)
+	// A refusal is a 303 too, back to the log-in page.
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc == "/login" || strings.HasPrefix(loc, "/login?") {
+		a.T.Fatalf("login %s: status %d to %q", email, res.StatusCode, loc)
 	}
 	c.Get("/workspaces")
 	return c
@@ -307,7 +308,7 @@ func (a *App) LoginTwoFactor(email, secret string) *Client {
 		a.T.Fatal(err)
 	}
 	res = c.Post("/login/two-factor", url.Values{"code": {code}})
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") == "/login" {
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc == "/login" || loc == "/login/two-factor" {
 		a.T.Fatalf("second factor %s: status %d to %q", email, res.StatusCode, res.Header.Get("Location"))
 	}
 	c.Get("/account")
@@ -320,6 +321,16 @@ func logOutput() io.Writer {
 		return os.Stderr
 	}
 	return io.Discard
+}
+
+// Back checks that res, the answer to a refused form, is a 303 to page (the form's own page, never
+// a page answering the POST) and fetches that page.
+func (c *Client) Back(res *Response, page string) *Response {
+	c.App.T.Helper()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != page {
+		c.App.T.Fatalf("want 303 See Other to %s, got %d to %q: %.300s", page, res.StatusCode, res.Header.Get("Location"), res.Body)
+	}
+	return c.Get(page)
 }
 
 // Follow fetches the page a 303 points to (the answer to a form that was refused or done) and
