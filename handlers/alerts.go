@@ -38,7 +38,7 @@ func (s *Server) alertsPage(c echo.Context, typed []models.AlertInput, ve *model
 	limits := m.Tier.Limits()
 	var settings []models.AlertSetting
 	var recent []models.QuotaAlert
-	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+	err := s.readPage(c, s.DB, func(ctx context.Context, tn *models.Tenant) (err error) {
 		settings, recent, err = models.AlertsOverview(ctx, tn, now.AddDate(0, 0, -alertsRecentDays), alertsRecentMax)
 		return err
 	})

@@ -32,7 +32,7 @@ func (s *Server) invitationsIndex(c echo.Context) error {
 		vm.Link = &link
 	}
 	now := s.Now()
-	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+	err := s.readPage(c, s.DB, func(ctx context.Context, tn *models.Tenant) error {
 		l, err := models.ListInvitations(ctx, tn, expired, page, now)
 		if err != nil {
 			return err

@@ -44,7 +44,7 @@ func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage
 		RoleFilters: views.MemberRoleFilters, SortChoices: views.MemberSortChoices, Invite: x.invite, Link: x.link,
 		CanInvite: len(models.InvitationPermissions{Role: m.Role}.InviteRoles()) > 0}
 	now := s.Now()
-	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+	err := s.readPage(c, s.DB, func(ctx context.Context, tn *models.Tenant) error {
 		// Everything the page shows in one statement.
 		pd, err := models.ReadMembersPageBy(ctx, tn, me.ID, f, now)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+	"github.com/uptrace/bun"
 
 	"atrium/models"
 	"atrium/views/components"
@@ -138,6 +139,17 @@ func (s *Server) inWorkspace(c echo.Context, fn func(ctx context.Context, tn *mo
 		return models.ErrNoWorkspace
 	}
 	return models.InWorkspace(c.Request().Context(), s.DB, m.ID, fn)
+}
+
+// readPage runs fn as a page read of the request's workspace (models.ReadPage): each of its
+// statements goes out with the workspace's binding in one round trip, without a transaction. For
+// pages whose read is one statement of the model functions that allow it.
+func (s *Server) readPage(c echo.Context, db *bun.DB, fn func(ctx context.Context, tn *models.Tenant) error) error {
+	m := membership(c)
+	if m == nil {
+		return models.ErrNoWorkspace
+	}
+	return models.ReadPage(c.Request().Context(), db, m.ID, fn)
 }
 
 // safeNext returns next when it is a local path, else fallback: never //host, /\host or a scheme.

@@ -107,6 +107,17 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	// statement by statement, then writes the look into the workspace's audit log in a
 	// transaction of its own. Their budgets are today's counts, so they cannot grow unnoticed.
 	budget := map[string]int64{"/support/workspaces?q=" + ws.Slug: 6, "/support/workspaces/" + ws.Slug: 17}
+	// Pages whose read is one statement send it with the workspace's binding (models.ReadPage):
+	// with the session and frame, two round trips of three statements. Without prepared statements
+	// (a transaction pooler) they are read in a transaction, within five.
+	trips := map[string]int64{}
+	if models.PreparesStatements(db) {
+		for _, p := range []string{base, base + "/members", base + "/members?q=rt-member", base + "/members?role=viewer&sort=-active&page=2",
+			base + "/members?sort=name", base + "/usage?range=90", base + "/usage", base + "/settings", base + "/settings/alerts",
+			base + "/invitations", base + "/invitations?status=expired"} {
+			budget[p], trips[p] = 3, 2
+		}
+	}
 	limit := func(p string) int64 {
 		if n, ok := budget[p]; ok {
 			return n
@@ -140,8 +151,12 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 		if bestSt > limit(p) {
 			t.Errorf("GET %s: %d statements, want at most %d", p, bestSt, limit(p))
 		}
-		if best > limit(p) {
-			t.Errorf("GET %s: %d round trips, want at most %d", p, best, limit(p))
+		tripLimit := limit(p)
+		if n, ok := trips[p]; ok {
+			tripLimit = n
+		}
+		if best > tripLimit {
+			t.Errorf("GET %s: %d round trips, want at most %d", p, best, tripLimit)
 		}
 		t.Logf("GET %s: %d round trips", p, best)
 	}

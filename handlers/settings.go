@@ -34,7 +34,7 @@ func (s *Server) settingsPage(c echo.Context, x settingsExtras) (views.SettingsP
 		NameError: x.nameError, MembersURL: paths.Members.URL(m.Slug), TwoFactorError: x.twoFAError,
 		OwnTwoFactor: hasSecondFactor(c), TwoFactorURL: paths.TwoFactor.URL()}
 	vm.Name, vm.Tier, vm.RequireTwoFactor, vm.NotifySupportAccess = m.Name, string(m.Tier), m.RequireTwoFactor, m.NotifySupportAccess
-	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+	err := s.readPage(c, s.DB, func(ctx context.Context, tn *models.Tenant) error {
 		u, exp, err := models.SettingsRead(ctx, tn, m.Tier, s.Now())
 		if err != nil {
 			return err

@@ -180,7 +180,11 @@ func (s *Server) usageIndex(c echo.Context) error {
 		wantSeries = 0
 	}
 	read, from := s.heavyRead(c.Request().Context())
-	if err := s.inWorkspaceOn(c, read, func(ctx context.Context, tn *models.Tenant) error { return readUsage(ctx, tn, d, wantSeries) }); err != nil {
+	in := s.inWorkspaceOn
+	if wantSeries == 0 || wantSeries > models.HourlyUsageUpTo {
+		in = s.readPage // one statement: the numbers, with the daily rollup's days
+	}
+	if err := in(c, read, func(ctx context.Context, tn *models.Tenant) error { return readUsage(ctx, tn, d, wantSeries) }); err != nil {
 		return err
 	}
 	base := paths.Usage.URL(m.Slug)

@@ -152,7 +152,7 @@ func meters(u *models.Snapshot) []views.MeterVM {
 func (s *Server) workspaceOverview(c echo.Context) error {
 	m := membership(c)
 	vm := views.OverviewPage{Frame: s.frame(c, "Overview", "overview"), Tier: m.Tier.Label()}
-	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
+	err := s.readPage(c, s.DB, func(ctx context.Context, tn *models.Tenant) error {
 		u, err := models.CurrentUsage(ctx, tn, m.Tier, s.Now())
 		if err != nil {
 			return err

@@ -142,6 +142,25 @@ func compareMembersPage(t *testing.T, db *bun.DB, f *fixture, now time.Time, mf 
 			t.Errorf("round %d: %+v: %v", round, mf, err)
 		}
 	}
+	// A page read (one round trip, no transaction, columns decoded by pgx) gives the same page as
+	// the workspace's transaction (database/sql's decoding).
+	var inTx, inPage *models.MembersPageData
+	err := models.InWorkspace(ctx, db, f.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+		inTx, err = models.ReadMembersPageBy(ctx, tn, f.owner.ID, mf, now)
+		return err
+	})
+	if err == nil {
+		err = models.ReadPage(ctx, db, f.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
+			inPage, err = models.ReadMembersPageBy(ctx, tn, f.owner.ID, mf, now)
+			return err
+		})
+	}
+	if err != nil {
+		t.Fatalf("round %d: %+v: %v", round, mf, err)
+	}
+	if !reflect.DeepEqual(inTx, inPage) {
+		t.Errorf("round %d: %+v: the page read differs from the transaction's:\n%+v\n%+v", round, mf, inPage, inTx)
+	}
 }
 
 // inOrder checks a page of members against its filter's role and order, computed here apart

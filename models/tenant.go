@@ -25,6 +25,9 @@ type Tenant struct {
 	readOnly bool
 	// prepare: the pool keeps prepared statements (see queryRow).
 	prepare bool
+	// page, when set, makes this a page read (ReadPage): there is no transaction, and each
+	// statement goes out together with the workspace's binding, in one round trip.
+	page *TenantRead
 }
 
 // WorkspaceID is the workspace the transaction is bound to.
@@ -37,8 +40,15 @@ func (t *Tenant) ReadOnly() bool { return t.readOnly }
 // directly. Application code reaches tenant tables through the model functions.
 func (t *Tenant) Tx() bun.Tx { return t.tx }
 
-// db is what the model functions query through.
-func (t *Tenant) db() bun.IDB { return t.tx }
+// db is what the model functions query through. A page read has no transaction to give: a model
+// function that needs one was called inside ReadPage by mistake, and fails there, loudly, rather
+// than reading outside the workspace's binding.
+func (t *Tenant) db() bun.IDB {
+	if t.page != nil {
+		panic("models: a page read (ReadPage) runs single statements only; this model function needs InWorkspace")
+	}
+	return t.tx
+}
 
 // InWorkspace runs fn in one transaction bound to workspace ws: row-level security sees only ws
 // (set_config is transaction-local, so nothing leaks to the next user of the pooled connection)
@@ -75,7 +85,12 @@ func prepares(db bun.IDB) bool {
 // keeps prepared statements it is prepared once per connection and its plan reused (a page's
 // statement of many subqueries costs more to plan than to run); otherwise it goes as a simple
 // query, for poolers that do not keep prepared statements.
-func (t *Tenant) queryRow(ctx context.Context, sql string, args ...any) *sql.Row {
+//
+// In a page read (ReadPage) the statement goes out with the workspace's binding in one round trip.
+func (t *Tenant) queryRow(ctx context.Context, sql string, args ...any) rowScanner {
+	if t.page != nil {
+		return t.page.row(ctx, sql, args)
+	}
 	if t.prepare {
 		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
 	}
@@ -83,7 +98,10 @@ func (t *Tenant) queryRow(ctx context.Context, sql string, args ...any) *sql.Row
 }
 
 // query is queryRow for a statement of many rows.
-func (t *Tenant) query(ctx context.Context, sql string, args ...any) (*sql.Rows, error) {
+func (t *Tenant) query(ctx context.Context, sql string, args ...any) (rowsScanner, error) {
+	if t.page != nil {
+		return t.page.rows(ctx, sql, args)
+	}
 	if t.prepare {
 		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
 	}

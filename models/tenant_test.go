@@ -35,7 +35,7 @@ var globalFuncs = map[string]string{
 	"LoadFrame":         "the user and SECURITY DEFINER lookups of the user's memberships",
 	"UserWorkspaces":    "SECURITY DEFINER list of the user's workspaces", "SlugTaken": "SECURITY DEFINER check",
 	"CreateWorkspace": "opens the new workspace's own transaction", "AcceptInvitation": "opens the workspace's transaction",
-	"startTaskTx": "opens the key's workspace transaction", "ReadInWorkspace": "makes the TenantRead", "NewKeyCache": "authenticates keys before their workspace is known", "NewMeter": "opens each workspace's transaction for its leases", "lookupKey": "SECURITY DEFINER lookup of a key before its workspace is known", "poolConnConfig": "reads the pool's connection settings", "StartTask": "opens the key's workspace transaction",
+	"startTaskTx": "opens the key's workspace transaction", "ReadInWorkspace": "makes the TenantRead", "ReadPage": "makes the page read's Tenant", "PreparesStatements": "reads a pool's prepared-statement setting", "NewKeyCache": "authenticates keys before their workspace is known", "NewMeter": "opens each workspace's transaction for its leases", "lookupKey": "SECURITY DEFINER lookup of a key before its workspace is known", "poolConnConfig": "reads the pool's connection settings", "StartTask": "opens the key's workspace transaction",
 	"CompleteTask": "opens the key's workspace transaction", "RecordSupportView": "opens the workspace's transaction",
 	"ReplicaPosition": "reads the servers' replication positions, no table", "SupportWorkspaces": "opens a cross-tenant read", "SupportWorkspace": "opens a cross-tenant read",
 	"SignUp": "users are global", "RenameUser": "users are global", "ChangePassword": "users and sessions are global",
@@ -136,7 +136,7 @@ func TestTenantFunctionsTakeATenant(t *testing.T) {
 // functions that bind the transaction first.
 func TestOnlyTheTenantMakersMakeATenant(t *testing.T) {
 	fset, files := modelFiles(t)
-	makers := []string{"InWorkspace", "narrowed", "ReadAcrossTenants", "inSnapshot"}
+	makers := []string{"InWorkspace", "narrowed", "ReadAcrossTenants", "inSnapshot", "ReadPage"}
 	for _, f := range files {
 		for _, d := range f.Decls {
 			fn, ok := d.(*ast.FuncDecl)
