@@ -52,3 +52,31 @@ func TestRenderSendsWholePagesOnly(t *testing.T) {
 		t.Fatalf("after a failing template: %d %q", rec.Code, rec.Body.String())
 	}
 }
+
+// TestJSONSendsWholeAnswers: a JSON answer goes out in one piece with its length (not chunked
+// through the connection's buffer), and a value that cannot be encoded sends nothing of itself.
+func TestJSONSendsWholeAnswers(t *testing.T) {
+	e := echo.New()
+	e.JSONSerializer = wholeJSON{}
+	rows := make([]map[string]string, 200) // about 8 KB: twice the connection's write buffer
+	for i := range rows {
+		rows[i] = map[string]string{"id": strconv.Itoa(i), "name": strings.Repeat("n", 20)}
+	}
+	rec := httptest.NewRecorder()
+	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/api/v1/agents", nil), rec)
+	if err := c.JSON(http.StatusOK, map[string]any{"data": rows}); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) || rec.Body.Len() < 8000 ||
+		!strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		t.Fatalf("answer: %d, %d bytes, Content-Length %q, %q", rec.Code, rec.Body.Len(), rec.Header().Get("Content-Length"), rec.Header().Get("Content-Type"))
+	}
+	rec = httptest.NewRecorder()
+	c = e.NewContext(httptest.NewRequest(http.MethodGet, "/api/v1/agents", nil), rec)
+	if err := c.JSON(http.StatusOK, map[string]any{"data": rows, "bad": func() {}}); err == nil {
+		t.Fatal("a value that cannot be encoded was encoded")
+	}
+	if c.Response().Committed || rec.Body.Len() != 0 {
+		t.Fatalf("a failed encoding sent %d bytes", rec.Body.Len())
+	}
+}

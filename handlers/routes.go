@@ -282,6 +282,7 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = s.ipExtractor()
 	e.HTTPErrorHandler = s.handleError
+	e.JSONSerializer = wholeJSON{}
 	if s.metrics != nil {
 		e.Use(s.measure)
 	}
