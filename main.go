@@ -457,8 +457,9 @@ func userCreate(ctx context.Context, cfg config, args []string, stdin io.Reader,
 		staff = models.StaffSupport
 	}
 	return withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
+		now := time.Now()
 		u, err := models.CreateUser(ctx, app, models.NewUser{Email: *email, Name: *name, Password: pw, StaffRole: staff,
-			VerifiedAt: time.Now()})
+			VerifiedAt: now}, now)
 		if err != nil {
 			return err
 		}

@@ -20,15 +20,15 @@ func TestAuditVerifyCommand(t *testing.T) {
 	d := testdb.Get(t)
 	ctx := context.Background()
 	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL})
-	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "verify-" + uuid.NewString()[:8] + "@example.com", Password: "correct horse battery staple"})
+	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "verify-" + uuid.NewString()[:8] + "@example.com", Password: "correct horse battery staple"}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, err := models.CreateWorkspace(ctx, d.App, u, "Good", "verify-good-"+uuid.NewString()[:6])
+	good, err := models.CreateWorkspace(ctx, d.App, u, "Good", "verify-good-"+uuid.NewString()[:6], testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad, err := models.CreateWorkspace(ctx, d.App, u, "Bad", "verify-bad-"+uuid.NewString()[:6])
+	bad, err := models.CreateWorkspace(ctx, d.App, u, "Bad", "verify-bad-"+uuid.NewString()[:6], testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,15 +84,15 @@ func TestAuditRetentionCommand(t *testing.T) {
 	d := testdb.Get(t)
 	ctx := context.Background()
 	vars := env(map[string]string{"DATABASE_URL": d.OwnerURL})
-	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "retention-" + uuid.NewString()[:8] + "@example.com", Password: "correct horse battery staple"})
+	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "retention-" + uuid.NewString()[:8] + "@example.com", Password: "correct horse battery staple"}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ent, err := models.CreateWorkspace(ctx, d.App, u, "Ent", "ret-ent-"+uuid.NewString()[:6])
+	ent, err := models.CreateWorkspace(ctx, d.App, u, "Ent", "ret-ent-"+uuid.NewString()[:6], testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	free, err := models.CreateWorkspace(ctx, d.App, u, "Free", "ret-free-"+uuid.NewString()[:6])
+	free, err := models.CreateWorkspace(ctx, d.App, u, "Free", "ret-free-"+uuid.NewString()[:6], testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

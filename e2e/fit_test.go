@@ -45,7 +45,7 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 	d := fitData{slug: webtest.UniqueSlug("fit"), roles: map[string]string{}}
 	mk := func(role, name string, staff string) *models.User {
 		email := webtest.UniqueEmail("fit-" + role)
-		u, err := models.CreateUser(ctx, app.DB.App, models.NewUser{Email: email, Name: name, Password: webtest.Password, StaffRole: staff})
+		u, err := models.CreateUser(ctx, app.DB.App, models.NewUser{Email: email, Name: name, Password: webtest.Password, StaffRole: staff}, testdb.Clock())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 		"viewer": mk("viewer", fitNames[2], ""),
 	}
 	mk("support", "Sam Support", models.StaffSupport)
-	ws, err := models.CreateWorkspace(ctx, app.DB.App, owner, "شركة الروبوتات المتقدمة — Demo Robotics International Research Laboratories", d.slug)
+	ws, err := models.CreateWorkspace(ctx, app.DB.App, owner, "شركة الروبوتات المتقدمة — Demo Robotics International Research Laboratories", d.slug, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 		if i%3 == 1 {
 			local = fmt.Sprintf("p%03d", i)
 		}
-		users = append(users, models.User{ID: uuid.New(), Email: local + "@" + strings.TrimPrefix(d.slug, "fit-") + ".research-laboratories.example.com",
+		users = append(users, models.User{CreatedAt: testdb.Clock(), ID: uuid.New(), Email: local + "@" + strings.TrimPrefix(d.slug, "fit-") + ".research-laboratories.example.com",
 			Name: fmt.Sprintf("%s %d", name, i), PasswordHash: hash})
 	}
 	if _, err := app.DB.App.NewInsert().Model(&users).Exec(ctx); err != nil {
@@ -89,14 +89,14 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 		ms := []models.Member{{UserID: people["admin"].ID, Role: models.RoleAdmin}, {UserID: people["member"].ID, Role: models.RoleMember},
 			{UserID: people["viewer"].ID, Role: models.RoleViewer}}
 		for i, u := range users {
-			ms = append(ms, models.Member{UserID: u.ID, Role: []models.Role{models.RoleMember, models.RoleViewer, models.RoleAdmin}[i%3]})
+			ms = append(ms, models.Member{CreatedAt: testdb.Clock(), UserID: u.ID, Role: []models.Role{models.RoleMember, models.RoleViewer, models.RoleAdmin}[i%3]})
 		}
 		if _, err := tx.NewInsert().Model(&ms).Exec(ctx); err != nil {
 			return err
 		}
 		// Open invitations with long addresses: pending ones and an expired one.
 		for i := range 4 {
-			inv := &models.Invitation{ID: models.NewID(), Email: fmt.Sprintf("invited.person.number.%d.with.a.long.address@%s.research-laboratories.example.com", i, strings.TrimPrefix(d.slug, "fit-")),
+			inv := &models.Invitation{CreatedAt: testdb.Clock(), ID: models.NewID(), Email: fmt.Sprintf("invited.person.number.%d.with.a.long.address@%s.research-laboratories.example.com", i, strings.TrimPrefix(d.slug, "fit-")),
 				Role: models.RoleMember, TokenHash: fmt.Sprintf("fit-%d-%s", i, d.slug), InvitedBy: &owner.ID, ExpiresAt: now.Add(time.Duration(3-2*i) * 24 * time.Hour)}
 			if _, err := tx.NewInsert().Model(inv).Exec(ctx); err != nil {
 				return err
@@ -112,7 +112,7 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 			if err != nil {
 				return err
 			}
-			if err := models.Record(ctx, tn, models.Event{ActorUserID: owner.ID, Action: "key.create", Target: k.Name,
+			if err := models.Record(ctx, tn, models.Event{At: testdb.Clock(), ActorUserID: owner.ID, Action: "key.create", Target: k.Name,
 				Details: map[string]any{"prefix": k.Prefix, "scope": "read_write", "note": strings.Repeat("a-long-unbroken-detail-value-", 4)},
 				IP:      "2001:0db8:85a3:0000:0000:8a2e:0370:7334"}); err != nil {
 				return err
@@ -121,7 +121,7 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 		// Agents with long and right-to-left names, and their tasks, a few of them running.
 		var agents []models.Agent
 		for i := range 24 {
-			agents = append(agents, models.Agent{ID: uuid.New(), Name: fmt.Sprintf("%s — research assistant %d", fitNames[i%len(fitNames)], i), Status: "active"})
+			agents = append(agents, models.Agent{CreatedAt: testdb.Clock(), ID: uuid.New(), Name: fmt.Sprintf("%s — research assistant %d", fitNames[i%len(fitNames)], i), Status: "active"})
 		}
 		if _, err := tx.NewInsert().Model(&agents).Exec(ctx); err != nil {
 			return err
@@ -129,7 +129,7 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 		var tasks []models.Task
 		for i := range 90 {
 			start := now.Add(-time.Duration(i*17+5) * time.Minute)
-			tk := models.Task{ID: uuid.New(), AgentID: agents[i%len(agents)].ID, Status: models.TaskSucceeded, StartedAt: &start,
+			tk := models.Task{CreatedAt: testdb.Clock(), ID: uuid.New(), AgentID: agents[i%len(agents)].ID, Status: models.TaskSucceeded, StartedAt: &start,
 				Input: fmt.Sprintf("%s: summarise the quarterly robotics research report number %d and its appendices", fitNames[i%len(fitNames)], i)}
 			if i%15 == 0 {
 				tk.Status = models.TaskRunning

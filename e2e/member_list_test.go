@@ -20,7 +20,7 @@ func seedCrowd(t *testing.T, app *webtest.App, ws *models.Workspace, n int) {
 	now := testdb.Now(t)
 	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		for i := range n {
-			u := &models.User{ID: models.NewID(), Email: fmt.Sprintf("crowd%03d-%s@example.com", i, ws.Slug), Name: fmt.Sprintf("Crowd %03d", i), PasswordHash: "x"}
+			u := &models.User{CreatedAt: testdb.Clock(), ID: models.NewID(), Email: fmt.Sprintf("crowd%03d-%s@example.com", i, ws.Slug), Name: fmt.Sprintf("Crowd %03d", i), PasswordHash: "x"}
 			if _, err := tn.Tx().NewInsert().Model(u).Exec(ctx); err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 	}
 	supportEmail := webtest.UniqueEmail("e2e-support")
 	supUser, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: supportEmail, Name: "Sam Support",
-		Password: webtest.Password, StaffRole: models.StaffSupport})
+		Password: webtest.Password, StaffRole: models.StaffSupport}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func (s *Server) accountPasswordUpdate(c echo.Context) error {
 			}
 			return s.Sessions.Token(ctx), nil
 		},
-	})
+	}, s.Now())
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return s.refuseAccountForm(c, "account-password", nil, ve.Fields)

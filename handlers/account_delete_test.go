@@ -11,6 +11,7 @@ import (
 	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 func deleteAccount(c *webtest.Client, password string, confirm bool) *webtest.Response {
@@ -96,7 +97,7 @@ func TestAccountDeletion(t *testing.T) {
 		t.Fatalf("only %d events by the person before the deletion", n)
 	}
 	// A platform event naming the person everywhere it can.
-	if err := models.RecordPlatform(context.Background(), app.DB.App, models.Event{ActorUserID: me.ID, Action: "user.password_change",
+	if err := models.RecordPlatform(context.Background(), app.DB.App, models.Event{At: testdb.Clock(), ActorUserID: me.ID, Action: "user.password_change",
 		Target: email, Details: map[string]any{"user_id": me.ID.String(), "email": email}, IP: "192.0.2.7"}); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestAccountDeletion(t *testing.T) {
 			strings.Contains(audit.Body, "deleted user"), strings.Contains(audit.Body, email))
 	}
 	// The email is free again.
-	if _, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: email, Password: webtest.Password}); err != nil {
+	if _, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: email, Password: webtest.Password}, testdb.Clock()); err != nil {
 		t.Fatalf("the email cannot sign up again: %v", err)
 	}
 }

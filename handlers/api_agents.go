@@ -126,7 +126,7 @@ func (s *Server) apiAgentCreate(c echo.Context) error {
 	}
 	var a *models.Agent
 	err := s.apiTx(c, func(ctx context.Context, tn *models.Tenant) (err error) {
-		a, err = models.CreateAgent(ctx, tn, apiCaller(c), in.Name)
+		a, err = models.CreateAgent(ctx, tn, apiCaller(c), in.Name, s.Now())
 		return err
 	})
 	if err != nil {
@@ -299,7 +299,7 @@ func (s *Server) apiMessageCreate(c echo.Context) error {
 	}
 	var m *models.Message
 	err = s.apiTx(c, func(ctx context.Context, tn *models.Tenant) error {
-		m, err = models.AddMessage(ctx, tn, id, in.Role, in.Body)
+		m, err = models.AddMessage(ctx, tn, id, in.Role, in.Body, s.Now())
 		return err
 	})
 	if err != nil {

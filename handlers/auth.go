@@ -130,7 +130,7 @@ func (s *Server) startSession(c echo.Context, u *models.User) error {
 	s.Sessions.Put(ctx, "user_id", u.ID.String())
 	s.markAuthenticated(c)
 	s.Sessions.Remove(ctx, "csrf") // a new token for the new privilege
-	_, err := models.TrackSession(ctx, s.DB, u.ID, s.Sessions.Token(ctx), c.Request().UserAgent(), c.RealIP())
+	_, err := models.TrackSession(ctx, s.DB, u.ID, s.Sessions.Token(ctx), c.Request().UserAgent(), c.RealIP(), s.Now())
 	return err
 }
 

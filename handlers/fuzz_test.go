@@ -13,6 +13,7 @@ import (
 
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // The fuzz tests send whatever the fuzzer makes up through the real server and the real test
@@ -115,7 +116,7 @@ func FuzzConsoleInput(f *testing.F) {
 	owner := app.Login(ownerUser.Email)
 	_, key := createKey(f, owner, ws.Slug, "fuzz key", "read")
 	supportUser, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: webtest.UniqueEmail("fuzz-support"),
-		Password: webtest.Password, StaffRole: models.StaffSupport})
+		Password: webtest.Password, StaffRole: models.StaffSupport}, testdb.Clock())
 	if err != nil {
 		f.Fatal(err)
 	}

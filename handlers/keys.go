@@ -456,7 +456,7 @@ func (s *Server) keyUpdate(c echo.Context) error {
 	form := keyControlsForm(c)
 	var k *models.APIKey
 	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
-		k, err = models.UpdateKeyControls(ctx, tn, actor(c), id, controls(form))
+		k, err = models.UpdateKeyControls(ctx, tn, actor(c), id, controls(form), s.Now())
 		return err
 	})
 	page := paths.Key.URL(membership(c).Slug, id.String())

@@ -373,7 +373,7 @@ func TestInlineRoleChangeAndRemoval(t *testing.T) {
 
 	// The member made an API key; removal revokes it.
 	err = models.InWorkspace(context.Background(), app.DB.App, sp.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-		_, err := tn.Tx().NewInsert().Model(&models.APIKey{ID: models.NewID(), Name: "mine", Prefix: fmt.Sprintf("%08d", testdb.Now(t).UnixNano()%1e8),
+		_, err := tn.Tx().NewInsert().Model(&models.APIKey{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: "mine", Prefix: fmt.Sprintf("%08d", testdb.Now(t).UnixNano()%1e8),
 			SecretHash: []byte("x"), Scope: "read", CreatedBy: &c.member.ID}).Exec(ctx)
 		return err
 	})
@@ -488,11 +488,11 @@ func TestMembersSearchAndPages(t *testing.T) {
 	app.SetTier(ws, models.TierEnterprise)
 	err := models.InWorkspace(context.Background(), app.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		for i := range 64 {
-			u := &models.User{ID: models.NewID(), Email: fmt.Sprintf("crowd%02d-%s@example.com", i, ws.Slug), Name: fmt.Sprintf("Crowd %02d", i), PasswordHash: "x"}
+			u := &models.User{CreatedAt: testdb.Clock(), ID: models.NewID(), Email: fmt.Sprintf("crowd%02d-%s@example.com", i, ws.Slug), Name: fmt.Sprintf("Crowd %02d", i), PasswordHash: "x"}
 			if _, err := tn.Tx().NewInsert().Model(u).Exec(ctx); err != nil {
 				return err
 			}
-			if _, err := tn.Tx().NewInsert().Model(&models.Member{UserID: u.ID, Role: models.RoleViewer}).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(&models.Member{CreatedAt: testdb.Clock(), UserID: u.ID, Role: models.RoleViewer}).Exec(ctx); err != nil {
 				return err
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
+	"atrium/models/testdb"
 )
 
 // secondFactorOptions starts the passkey ceremony of c's pending log-in.
@@ -157,8 +158,8 @@ func TestPasskeyOnlyWherePasskeysAreOff(t *testing.T) {
 	app := webtest.Start(t)
 	email := webtest.UniqueEmail("pk-off")
 	u := app.User(email)
-	if _, err := app.DB.Owner.NewRaw(`INSERT INTO passkeys (id, user_id, credential_id, name, credential, sign_count)
-		VALUES (?, ?, ?, 'Elsewhere', '{}', 0)`, models.NewID(), u.ID, []byte("cred-"+email)).Exec(context.Background()); err != nil {
+	if _, err := app.DB.Owner.NewRaw(`INSERT INTO passkeys (id, user_id, credential_id, name, credential, sign_count, created_at)
+		VALUES (?, ?, ?, 'Elsewhere', '{}', 0, ?)`, models.NewID(), u.ID, []byte("cred-"+email), testdb.Clock()).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	c := app.Client()
@@ -213,7 +214,7 @@ func TestWorkspaceRequiringTwoFactorAdmitsPasskeyOnlyMember(t *testing.T) {
 
 	// Support staff: a passkey is their second factor too.
 	sup, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: webtest.UniqueEmail("pk-sup"), Password: webtest.Password,
-		StaffRole: models.StaffSupport})
+		StaffRole: models.StaffSupport}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,7 +148,7 @@ func (s *Server) passkeyRemove(c echo.Context) error {
 		}
 		return s.askFirst(c)
 	}
-	pk, err := models.RemovePasskey(c.Request().Context(), s.DB, currentUser(c), id)
+	pk, err := models.RemovePasskey(c.Request().Context(), s.DB, currentUser(c), id, s.Now())
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func (s *Server) settingsNameUpdate(c echo.Context) error {
 	name := c.FormValue("name")
 	var ws *models.Workspace
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
-		ws, err = models.RenameWorkspace(ctx, tn, actor(c), name)
+		ws, err = models.RenameWorkspace(ctx, tn, actor(c), name, s.Now())
 		return err
 	})
 	var ve *models.ValidationError
@@ -219,7 +219,7 @@ func (s *Server) settingsTwoFactorUpdate(c echo.Context) error {
 	on := c.FormValue("require_two_factor") == "on"
 	var ws *models.Workspace
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
-		ws, err = models.SetRequireTwoFactor(ctx, tn, actor(c), on)
+		ws, err = models.SetRequireTwoFactor(ctx, tn, actor(c), on, s.Now())
 		return err
 	})
 	var ve *models.ValidationError
@@ -245,7 +245,7 @@ func (s *Server) settingsSupportMailUpdate(c echo.Context) error {
 	on := c.FormValue("notify_support_access") == "on"
 	var ws *models.Workspace
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
-		ws, err = models.SetNotifySupportAccess(ctx, tn, actor(c), on)
+		ws, err = models.SetNotifySupportAccess(ctx, tn, actor(c), on, s.Now())
 		return err
 	})
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 func supportLogin(t *testing.T, app *webtest.App) (*models.User, *webtest.Client) {
 	t.Helper()
 	u, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: webtest.UniqueEmail("support"), Name: "Sam Support",
-		Password: webtest.Password, StaffRole: models.StaffSupport})
+		Password: webtest.Password, StaffRole: models.StaffSupport}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

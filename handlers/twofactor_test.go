@@ -382,7 +382,7 @@ func TestSupportNeedsTwoFactor(t *testing.T) {
 	app := webtest.Start(t)
 	clock := startClock(t, app)
 	u, err := models.CreateUser(context.Background(), app.DB.App, models.NewUser{Email: webtest.UniqueEmail("sup-2fa"), Password: webtest.Password,
-		StaffRole: models.StaffSupport})
+		StaffRole: models.StaffSupport}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

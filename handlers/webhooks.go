@@ -293,7 +293,7 @@ func (s *Server) webhookDelete(c echo.Context) error {
 		return s.askFirst(c)
 	}
 	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
-		return models.DeleteWebhookEndpoint(ctx, tn, actor(c), id)
+		return models.DeleteWebhookEndpoint(ctx, tn, actor(c), id, s.Now())
 	})
 	if err != nil {
 		return err

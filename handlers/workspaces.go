@@ -50,7 +50,7 @@ func (s *Server) workspacesIndex(c echo.Context) error {
 // workspaceCreate makes a workspace with the user as owner and opens it.
 func (s *Server) workspaceCreate(c echo.Context) error {
 	form := views.NewWorkspaceForm{Name: c.FormValue("name"), Slug: c.FormValue("slug")}
-	ws, err := models.CreateWorkspace(c.Request().Context(), s.DB, currentUser(c), form.Name, form.Slug)
+	ws, err := models.CreateWorkspace(c.Request().Context(), s.DB, currentUser(c), form.Name, form.Slug, s.Now())
 	var ve *models.ValidationError
 	if errors.As(err, &ve) && !isHTMX(c) {
 		return s.refuseForm(c, "workspace-new", paths.Workspaces.URL(),

@@ -4,18 +4,19 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 )
 
 // SignUp creates an account from the sign-up form and records the sign-up in the platform log.
-func SignUp(ctx context.Context, db bun.IDB, in NewUser) (*User, error) {
-	u, err := CreateUser(ctx, db, in)
+func SignUp(ctx context.Context, db bun.IDB, in NewUser, now time.Time) (*User, error) {
+	u, err := CreateUser(ctx, db, in, now)
 	if err != nil {
 		return nil, err
 	}
-	if err := RecordPlatform(ctx, db, Event{ActorUserID: u.ID, Action: "user.signup", Target: u.Email}); err != nil {
+	if err := RecordPlatform(ctx, db, Event{At: now, ActorUserID: u.ID, Action: "user.signup", Target: u.Email}); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -44,7 +45,7 @@ type PasswordChange struct {
 
 // ChangePassword checks the current password, stores the new one, renews the acting session,
 // ends every other session of the user and records the change. It returns how many sessions ended.
-func ChangePassword(ctx context.Context, db bun.IDB, u *User, in PasswordChange) (int, error) {
+func ChangePassword(ctx context.Context, db bun.IDB, u *User, in PasswordChange, now time.Time) (int, error) {
 	ok, err := VerifyPassword(u.PasswordHash, in.Current)
 	if err != nil {
 		return 0, err
@@ -71,7 +72,7 @@ func ChangePassword(ctx context.Context, db bun.IDB, u *User, in PasswordChange)
 	if err != nil {
 		return 0, err
 	}
-	err = RecordPlatform(ctx, db, Event{ActorUserID: u.ID, Action: "user.password_change", Target: u.Email,
+	err = RecordPlatform(ctx, db, Event{At: now, ActorUserID: u.ID, Action: "user.password_change", Target: u.Email,
 		Details: map[string]any{"sessions_ended": n}})
 	return n, err
 }

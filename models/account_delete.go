@@ -106,7 +106,7 @@ func DeleteAccount(ctx context.Context, db bun.IDB, u *User, in AccountDeletion,
 		} else if len(blocked) > 0 {
 			return &AccountDeletionBlocked{Workspaces: blocked}
 		}
-		if err := RecordPlatform(ctx, tx, Event{ActorUserID: cur.ID, Action: "user.delete", Target: cur.Email}); err != nil {
+		if err := RecordPlatform(ctx, tx, Event{At: now, ActorUserID: cur.ID, Action: "user.delete", Target: cur.Email}); err != nil {
 			return err
 		}
 		list, err := UserWorkspaces(ctx, tx, cur.ID)
@@ -155,7 +155,7 @@ func leaveForDeletion(ctx context.Context, tn *Tenant, u *User, now time.Time, o
 		return err
 	}
 	if members == 1 {
-		if err := RecordPlatform(ctx, tn.db(), Event{ActorUserID: u.ID, Action: "workspace.delete", Target: ws.Slug,
+		if err := RecordPlatform(ctx, tn.db(), Event{At: now, ActorUserID: u.ID, Action: "workspace.delete", Target: ws.Slug,
 			Details: map[string]any{"workspace_id": ws.ID.String(), "name": ws.Name, "tier": ws.Tier, "reason": "account_deleted"}}); err != nil {
 			return err
 		}

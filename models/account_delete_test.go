@@ -13,11 +13,11 @@ import (
 func TestEraseUserIsNarrow(t *testing.T) {
 	ctx := context.Background()
 	d := testdb.Get(t)
-	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "erase-narrow@example.com", Password: "correct horse battery staple"})
+	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "erase-narrow@example.com", Password: "correct horse battery staple"}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := models.CreateWorkspace(ctx, d.App, u, "Erase", "erase-narrow")
+	ws, err := models.CreateWorkspace(ctx, d.App, u, "Erase", "erase-narrow", testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,20 +43,20 @@ func TestDeleteAccountRefusalChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	d := testdb.Get(t)
 	pw := "correct horse battery staple"
-	a, _ := models.CreateUser(ctx, d.App, models.NewUser{Email: "del-a@example.com", Password: pw})
-	b, _ := models.CreateUser(ctx, d.App, models.NewUser{Email: "del-b@example.com", Password: pw})
-	alone, err := models.CreateWorkspace(ctx, d.App, a, "Alone", "del-alone")
+	a, _ := models.CreateUser(ctx, d.App, models.NewUser{Email: "del-a@example.com", Password: pw}, testdb.Clock())
+	b, _ := models.CreateUser(ctx, d.App, models.NewUser{Email: "del-b@example.com", Password: pw}, testdb.Clock())
+	alone, err := models.CreateWorkspace(ctx, d.App, a, "Alone", "del-alone", testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, err := models.CreateWorkspace(ctx, d.App, a, "Shared", "del-shared")
+	shared, err := models.CreateWorkspace(ctx, d.App, a, "Shared", "del-shared", testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Owner.NewRaw("UPDATE workspaces SET tier = 'pro' WHERE id = ?", shared.ID).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Owner.NewRaw("INSERT INTO workspace_members (workspace_id, user_id, role) VALUES (?, ?, 'member')", shared.ID, b.ID).Exec(ctx); err != nil {
+	if _, err := d.Owner.NewRaw("INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES (?, ?, 'member', ?)", shared.ID, b.ID, testdb.Clock()).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
 	_, err = models.DeleteAccount(ctx, d.App, a, models.AccountDeletion{Password: pw}, testdb.Now(t))

@@ -16,7 +16,7 @@ type Agent struct {
 	ID        uuid.UUID `bun:"id,pk,type:uuid"`
 	Name      string    `bun:"name"`
 	Status    string    `bun:"status"`
-	CreatedAt time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt time.Time `bun:"created_at,nullzero,notnull"`
 }
 
 // TaskStatus is where a task is in its life.
@@ -48,7 +48,7 @@ type Task struct {
 	AgentID      uuid.UUID  `bun:"agent_id,type:uuid"`
 	Status       TaskStatus `bun:"status"`
 	Input        string     `bun:"input"`
-	CreatedAt    time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt    time.Time  `bun:"created_at,nullzero,notnull"`
 	StartedAt    *time.Time `bun:"started_at"`
 	FinishedAt   *time.Time `bun:"finished_at"`
 	AgentMinutes int64      `bun:"agent_minutes"`
@@ -70,5 +70,5 @@ type Message struct {
 	TaskID    uuid.UUID `bun:"task_id,type:uuid"`
 	Role      string    `bun:"role"`
 	Body      string    `bun:"body"`
-	CreatedAt time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt time.Time `bun:"created_at,nullzero,notnull"`
 }

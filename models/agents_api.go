@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -98,7 +99,7 @@ func AgentByID(ctx context.Context, tn *Tenant, id uuid.UUID) (*Agent, error) {
 
 // CreateAgent adds an agent, on behalf of the API key caller. It runs in the workspace's
 // transaction.
-func CreateAgent(ctx context.Context, tn *Tenant, caller *APICaller, name string) (*Agent, error) {
+func CreateAgent(ctx context.Context, tn *Tenant, caller *APICaller, name string, now time.Time) (*Agent, error) {
 	name = strings.TrimSpace(name)
 	if msg := TextProblem(name, false); msg != "" {
 		return nil, Invalid("name", msg)
@@ -106,11 +107,11 @@ func CreateAgent(ctx context.Context, tn *Tenant, caller *APICaller, name string
 	if n := utf8.RuneCountInString(name); n < 1 || n > 120 {
 		return nil, Invalid("name", "must be 1–120 characters")
 	}
-	a := &Agent{ID: NewID(), Name: name, Status: "active"}
+	a := &Agent{ID: NewID(), Name: name, Status: "active", CreatedAt: now}
 	if _, err := tn.db().NewInsert().Model(a).Returning("*").Exec(ctx); err != nil {
 		return nil, fmt.Errorf("create agent: %w", err)
 	}
-	err := Record(ctx, tn, Event{ActorKeyID: caller.KeyID, Action: "agent.create", Target: a.ID.String(),
+	err := Record(ctx, tn, Event{At: now, ActorKeyID: caller.KeyID, Action: "agent.create", Target: a.ID.String(),
 		Details: map[string]any{"name": name, "key": caller.Prefix}})
 	return a, err
 }
@@ -138,7 +139,7 @@ const MaxMessageBody = 32_000
 
 // AddMessage appends a message to a running or queued task's conversation; a finished task's
 // conversation is closed. It runs in the workspace's transaction.
-func AddMessage(ctx context.Context, tn *Tenant, taskID uuid.UUID, role, body string) (*Message, error) {
+func AddMessage(ctx context.Context, tn *Tenant, taskID uuid.UUID, role, body string, now time.Time) (*Message, error) {
 	var v ValidationError
 	known := false
 	for _, r := range MessageRoles {
@@ -163,7 +164,7 @@ func AddMessage(ctx context.Context, tn *Tenant, taskID uuid.UUID, role, body st
 	if t.Status != TaskRunning && t.Status != TaskQueued {
 		return nil, Errorf(ErrConflict, "Task %s is %s; its conversation is closed.", t.ID, t.Status)
 	}
-	m := &Message{ID: NewID(), TaskID: taskID, Role: role, Body: body}
+	m := &Message{ID: NewID(), TaskID: taskID, Role: role, Body: body, CreatedAt: now}
 	if _, err := tn.db().NewInsert().Model(m).Returning("*").Exec(ctx); err != nil {
 		return nil, fmt.Errorf("add message: %w", err)
 	}

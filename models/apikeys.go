@@ -80,7 +80,7 @@ type APIKey struct {
 	SecretHash         []byte     `bun:"secret_hash"`
 	Scope              KeyScope   `bun:"scope"`
 	CreatedBy          *uuid.UUID `bun:"created_by,type:uuid"`
-	CreatedAt          time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt          time.Time  `bun:"created_at,nullzero,notnull"`
 	ExpiresAt          *time.Time `bun:"expires_at"`
 	LastUsedAt         *time.Time `bun:"last_used_at"`
 	RevokedAt          *time.Time `bun:"revoked_at"`
@@ -262,7 +262,7 @@ func CreateKey(ctx context.Context, tn *Tenant, actor Actor, in NewKey, now time
 		return nil, "", err
 	}
 	k := &APIKey{Name: name, Scope: scope, CreatedBy: &actor.UserID, Description: c.description,
-		RateLimitPerHour: c.limit, AllowedIPs: c.allowed}
+		RateLimitPerHour: c.limit, AllowedIPs: c.allowed, CreatedAt: now}
 	if days > 0 {
 		exp := now.UTC().AddDate(0, 0, days)
 		k.ExpiresAt = &exp

@@ -28,14 +28,14 @@ func newKeyTeam(t *testing.T, db bun.IDB) *keyTeam {
 	ctx := context.Background()
 	tm := &keyTeam{owner: newUser(t, db), admin: newUser(t, db), mia: newUser(t, db), max: newUser(t, db), viewr: newUser(t, db)}
 	slug := "keys-" + uuid.NewString()[:8]
-	ws, err := models.CreateWorkspace(ctx, db, tm.owner, "Keys "+slug, slug)
+	ws, err := models.CreateWorkspace(ctx, db, tm.owner, "Keys "+slug, slug, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	tm.ws = ws
 	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		for u, r := range map[*models.User]models.Role{tm.admin: models.RoleAdmin, tm.mia: models.RoleMember, tm.max: models.RoleMember, tm.viewr: models.RoleViewer} {
-			if _, err := tn.Tx().NewInsert().Model(&models.Member{UserID: u.ID, Role: r}).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(&models.Member{CreatedAt: testdb.Clock(), UserID: u.ID, Role: r}).Exec(ctx); err != nil {
 				return err
 			}
 		}
@@ -214,7 +214,7 @@ func TestAuthenticateKey(t *testing.T) {
 	exec("UPDATE api_keys SET revoked_at = ? WHERE prefix = ?", now, revokedKey)
 	removedUser, demotedUser, disabledUser := newUser(t, d.App), newUser(t, d.App), newUser(t, d.App)
 	for _, u := range []*models.User{removedUser, demotedUser, disabledUser} {
-		exec("INSERT INTO workspace_members (workspace_id, user_id, role) VALUES (?, ?, 'member')", tm.ws.ID, u.ID)
+		exec("INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES (?, ?, 'member', ?)", tm.ws.ID, u.ID, testdb.Clock())
 	}
 	removed := func() string {
 		_, tok := keyCreate(t, d.App, tm.ws.ID, models.Actor{UserID: removedUser.ID, Role: models.RoleMember}, "read", 7, now)

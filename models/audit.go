@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,7 +23,7 @@ type AuditEvent struct {
 	Target      string     `bun:"target"`
 	Details     Details    `bun:"details,type:jsonb"`
 	IP          string     `bun:"ip"`
-	CreatedAt   time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt   time.Time  `bun:"created_at,nullzero,notnull"`
 	// The event's place in its workspace's hash chain, assigned by the database as it is inserted
 	// (see auditchain.go).
 	Seq      int64  `bun:"seq,scanonly"`
@@ -42,6 +43,7 @@ type platformEvent struct {
 	Target      string     `bun:"target"`
 	Details     Details    `bun:"details,type:jsonb"`
 	IP          string     `bun:"ip"`
+	CreatedAt   time.Time  `bun:"created_at,notnull"`
 }
 
 // Details are an audit event's details, stored as jsonb. They encode themselves: the ORM's own
@@ -69,8 +71,8 @@ type Event struct {
 	Target      string
 	Details     map[string]any
 	IP          string
-	// At is when it happened, from the caller's clock; it is the time stored and hashed. Zero
-	// leaves it to the database's clock.
+	// At is when it happened, from the caller's clock; it is the time stored and hashed. It is
+	// required: the database's clock never stands in for it.
 	At time.Time
 }
 
@@ -81,8 +83,15 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, ipKey{}, ip)
 }
 
+// errNoEventTime refuses an event without its time, which the database would otherwise take from
+// its own clock.
+var errNoEventTime = errors.New("audit event without a time: pass the caller's now as Event.At")
+
 // Record appends an event to the audit log of the tenant's workspace.
 func Record(ctx context.Context, tn *Tenant, e Event) error {
+	if e.At.IsZero() {
+		return errNoEventTime
+	}
 	if e.IP == "" {
 		e.IP, _ = ctx.Value(ipKey{}).(string)
 	}
@@ -103,13 +112,16 @@ func Record(ctx context.Context, tn *Tenant, e Event) error {
 
 // RecordPlatform appends an event that belongs to no workspace.
 func RecordPlatform(ctx context.Context, db bun.IDB, e Event) error {
+	if e.At.IsZero() {
+		return errNoEventTime
+	}
 	if e.IP == "" {
 		e.IP, _ = ctx.Value(ipKey{}).(string)
 	}
 	if e.Details == nil {
 		e.Details = map[string]any{}
 	}
-	ev := &platformEvent{ID: NewID(), Action: e.Action, Target: e.Target, Details: e.Details, IP: e.IP}
+	ev := &platformEvent{ID: NewID(), Action: e.Action, Target: e.Target, Details: e.Details, IP: e.IP, CreatedAt: e.At}
 	if e.ActorUserID != uuid.Nil {
 		ev.ActorUserID = &e.ActorUserID
 	}

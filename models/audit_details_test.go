@@ -17,7 +17,7 @@ func TestAuditDetailsKeepAnyPrintableText(t *testing.T) {
 	tricky := []string{`a\u0000b`, `\\u0000`, `it's "quoted" \ back`, `{"name": "a\u0000"}`, `\'; --`}
 	for _, s := range tricky {
 		target := models.NewID().String()
-		if err := models.RecordPlatform(ctx, d.App, models.Event{Action: "test.details", Target: target, Details: map[string]any{"text": s}}); err != nil {
+		if err := models.RecordPlatform(ctx, d.App, models.Event{At: testdb.Now(t), Action: "test.details", Target: target, Details: map[string]any{"text": s}}); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
 		var raw string

@@ -263,16 +263,16 @@ func TestAuditChainErasureRedactions(t *testing.T) {
 	d := testdb.Get(t)
 	pw := "correct horse battery staple"
 	owner := newUser(t, d.App)
-	leaver, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "chain-leaver-" + uuid.NewString()[:6] + "@example.com", Name: "Lea Ver", Password: pw})
+	leaver, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "chain-leaver-" + uuid.NewString()[:6] + "@example.com", Name: "Lea Ver", Password: pw}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	slug := "chain-" + uuid.NewString()[:8]
-	ws, err := models.CreateWorkspace(ctx, d.App, owner, "Chain", slug)
+	ws, err := models.CreateWorkspace(ctx, d.App, owner, "Chain", slug, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Owner.NewRaw("INSERT INTO workspace_members (workspace_id, user_id, role) VALUES (?, ?, 'member')", ws.ID, leaver.ID).Exec(ctx); err != nil {
+	if _, err := d.Owner.NewRaw("INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES (?, ?, 'member', ?)", ws.ID, leaver.ID, testdb.Clock()).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
 	err = models.InWorkspace(ctx, d.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
@@ -322,8 +322,8 @@ func dropWorkspaceAfter(t *testing.T, owner bun.IDB, ws uuid.UUID) {
 func bareWorkspace(t *testing.T, owner bun.IDB, tier models.Tier, retentionDays any) uuid.UUID {
 	t.Helper()
 	id := models.NewID()
-	if _, err := owner.NewRaw("INSERT INTO workspaces (id, name, slug, tier, audit_retention_days) VALUES (?, 'Bare', ?, ?, ?)",
-		id, "bare-"+uuid.NewString()[:8], tier, retentionDays).Exec(context.Background()); err != nil {
+	if _, err := owner.NewRaw("INSERT INTO workspaces (id, name, slug, tier, audit_retention_days, created_at) VALUES (?, 'Bare', ?, ?, ?, ?)",
+		id, "bare-"+uuid.NewString()[:8], tier, retentionDays, testdb.Clock()).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return id

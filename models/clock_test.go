@@ -1,11 +1,17 @@
 package models_test
 
 import (
+	"atrium/models"
+	"atrium/models/testdb"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // clockReads are the ways code can read a clock of its own: Go's and the database's.
@@ -31,7 +37,8 @@ var clockAllowed = []struct{ file, line, why string }{
 
 // TestOneClock: model logic takes the time from its caller (the server's clock), never from
 // time.Now() or the database's now(), so a caller's fixed or moved clock always meets the same
-// clock in the query. Column defaults (DEFAULT now()) in migrations are the one exception.
+// clock in the query. Column defaults (DEFAULT now()) in the older migrations are skipped here:
+// 20261201011201 drops them, and TestNoColumnDefaultReadsTheClock checks the schema itself.
 func TestOneClock(t *testing.T) {
 	var files []string
 	for _, pattern := range []string{"*.go", "mail/*.go", "seed/*.go", "../migrations/*.sql"} {
@@ -58,11 +65,9 @@ func TestOneClock(t *testing.T) {
 			code := line
 			if strings.HasSuffix(f, ".go") {
 				code, _, _ = strings.Cut(line, "//")
-				// A column's default (bun's tag) is when the row was written, not a comparison.
-				code = strings.ReplaceAll(code, "default:current_timestamp", "")
 			} else {
 				code, _, _ = strings.Cut(line, "--")
-				// A column's default is when the row was written, not a comparison.
+				// A column's default in an older migration (dropped since, and checked in the schema).
 				code = regexp.MustCompile(`(?i)\bDEFAULT\s+now\(\)`).ReplaceAllString(code, "")
 			}
 			if !clockReads.MatchString(code) {
@@ -81,5 +86,75 @@ func TestOneClock(t *testing.T) {
 		if !used[k] {
 			t.Errorf("clockAllowed entry %s %q matches nothing any more: remove it", a.file, a.line)
 		}
+	}
+}
+
+// TestCreateWorkspaceTakesTheCallersClock: a workspace made at a time far from the real date (and
+// from TEST_NOW) carries that time everywhere it writes one: the workspace, the owner's
+// membership (which once took the column's default, the database's clock), its audit event, and
+// the user made at that time. A database clock standing in for any of them shows as today.
+func TestCreateWorkspaceTakesTheCallersClock(t *testing.T) {
+	d := testdb.Get(t)
+	ctx := context.Background()
+	far := time.Date(2041, 3, 4, 5, 6, 7, 0, time.UTC)
+	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "clock-" + uuid.NewString()[:8] + "@example.com",
+		Name: "Clock", Password: "correct horse battery"}, far)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slug := "clock-" + uuid.NewString()[:8]
+	ws, err := models.CreateWorkspace(ctx, d.App, u, "Clock", slug, far)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, q := range map[string]string{
+		"user":       "SELECT created_at FROM users WHERE id = ?1",
+		"workspace":  "SELECT created_at FROM workspaces WHERE id = ?0",
+		"membership": "SELECT created_at FROM workspace_members WHERE workspace_id = ?0 AND user_id = ?1",
+		"audit":      "SELECT created_at FROM audit_events WHERE workspace_id = ?0 AND action = 'workspace.create'",
+	} {
+		var at time.Time
+		if err := d.Owner.NewRaw(q, ws.ID, u.ID).Scan(ctx, &at); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if !at.Equal(far) {
+			t.Errorf("%s created_at = %s, want the caller's %s", what, at.UTC(), far)
+		}
+	}
+	mine, err := models.UserWorkspaces(ctx, d.App, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != 1 || !mine[0].JoinedAt.Equal(far) {
+		t.Errorf("the owner's workspaces = %+v, want one joined at %s", mine, far)
+	}
+}
+
+// TestNoColumnDefaultReadsTheClock: no column of Atrium's tables defaults to the database's clock,
+// so an insert that forgets its time fails (NOT NULL) instead of quietly writing the database's
+// today. River's own tables (river_*) keep theirs: the queue schedules and runs jobs by the
+// database's clock, which is the one clock every process of a fleet shares for that; and so does
+// the migrator's record of when each migration ran (bun_migrations).
+func TestNoColumnDefaultReadsTheClock(t *testing.T) {
+	d := testdb.Get(t)
+	var cols []string
+	if err := d.Owner.NewRaw(`SELECT c.table_name || '.' || c.column_name || ' DEFAULT ' || c.column_default
+		FROM information_schema.columns AS c
+		WHERE c.table_schema = 'public' AND c.table_name NOT LIKE 'river\_%' AND c.table_name NOT LIKE 'bun\_migration%'
+		  AND c.column_default ~* '(now\(\)|current_timestamp|clock_timestamp|statement_timestamp|transaction_timestamp|localtimestamp|current_date)'
+		ORDER BY 1`).Scan(context.Background(), &cols); err != nil {
+		t.Fatal(err)
+	}
+	if len(cols) > 0 {
+		t.Errorf("columns default to the database's clock (take the caller's now instead):\n%s", strings.Join(cols, "\n"))
+	}
+	// The check can fail: River's table has such a default.
+	var river int
+	if err := d.Owner.NewRaw(`SELECT count(*) FROM information_schema.columns
+		WHERE table_schema = 'public' AND table_name = 'river_job' AND column_default ~* 'now\(\)'`).Scan(context.Background(), &river); err != nil {
+		t.Fatal(err)
+	}
+	if river == 0 {
+		t.Error("river_job has no now() default: the query above may not see defaults at all")
 	}
 }

@@ -155,7 +155,7 @@ func TestKeyPrefixesStayUniqueAcrossWorkspaces(t *testing.T) {
 	}
 	insert := func(ws uuid.UUID, prefix string) error {
 		return models.InWorkspace(ctx, d.App, ws, func(ctx context.Context, tn *models.Tenant) error {
-			k := &models.APIKey{ID: models.NewID(), Name: "copy", Prefix: prefix, SecretHash: []byte("h"), Scope: "read"}
+			k := &models.APIKey{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: "copy", Prefix: prefix, SecretHash: []byte("h"), Scope: "read"}
 			_, err := tn.Tx().NewInsert().Model(k).Exec(ctx)
 			return err
 		})

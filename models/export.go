@@ -131,7 +131,7 @@ func StartExport(ctx context.Context, tn *Tenant, actor Actor, now time.Time) (*
 		&river.InsertOpts{Queue: ExportQueue, MaxAttempts: 3}); err != nil {
 		return nil, fmt.Errorf("queue export job: %w", err)
 	}
-	return e, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "workspace.export", Target: e.ID.String()})
+	return e, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "workspace.export", Target: e.ID.String()})
 }
 
 // LatestExport is the workspace's newest export, or nil.
@@ -165,7 +165,7 @@ func ExportForDownload(ctx context.Context, tn *Tenant, actor Actor, token strin
 	if !e.Downloadable(now) {
 		return nil, Errorf(ErrLinkInvalid, "This export's link expired. Start a new export on the settings page.")
 	}
-	return e, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "workspace.export_download", Target: e.ID.String()})
+	return e, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "workspace.export_download", Target: e.ID.String()})
 }
 
 // WriteExport copies the stored zip of e to w, one chunk in memory at a time.

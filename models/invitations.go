@@ -29,7 +29,7 @@ type Invitation struct {
 	Role       Role       `bun:"role"`
 	TokenHash  string     `bun:"token_hash"`
 	InvitedBy  *uuid.UUID `bun:"invited_by,type:uuid"`
-	CreatedAt  time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt  time.Time  `bun:"created_at,nullzero,notnull"`
 	ExpiresAt  time.Time  `bun:"expires_at"`
 	AcceptedAt *time.Time `bun:"accepted_at"`
 	RevokedAt  *time.Time `bun:"revoked_at"`

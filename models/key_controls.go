@@ -121,7 +121,7 @@ func workspaceTier(ctx context.Context, tn *Tenant) (Tier, error) {
 
 // UpdateKeyControls changes a key's description, hourly limit and allowlist. Every process hears
 // of it at once (the key cache is told by notification). It runs in the workspace's transaction.
-func UpdateKeyControls(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, in KeyControls) (*APIKey, error) {
+func UpdateKeyControls(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, in KeyControls, now time.Time) (*APIKey, error) {
 	k, err := ManagedKey(ctx, tn, actor, id)
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func UpdateKeyControls(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUI
 	if err != nil {
 		return nil, fmt.Errorf("update key: %w", err)
 	}
-	err = Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "api_key.update", Target: k.Prefix, Details: controlDetails(k)})
+	err = Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "api_key.update", Target: k.Prefix, Details: controlDetails(k)})
 	return k, err
 }
 

@@ -399,7 +399,7 @@ func TestKeyControlsValidateAndStayInTheirWorkspace(t *testing.T) {
 	var updated *models.APIKey
 	err := keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
 		updated, err = models.UpdateKeyControls(ctx, tn, tm.actor(tm.admin), k.ID,
-			models.KeyControls{Description: "deploys", RateLimitPerHour: "50", AllowedIPs: "192.0.2.0/24"})
+			models.KeyControls{Description: "deploys", RateLimitPerHour: "50", AllowedIPs: "192.0.2.0/24"}, testdb.Clock())
 		return err
 	})
 	if err != nil {
@@ -413,7 +413,7 @@ func TestKeyControlsValidateAndStayInTheirWorkspace(t *testing.T) {
 	}
 	// A member may not edit someone else's key.
 	err = keyIn(t, d.App, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-		_, err := models.UpdateKeyControls(ctx, tn, tm.actor(tm.mia), k.ID, models.KeyControls{})
+		_, err := models.UpdateKeyControls(ctx, tn, tm.actor(tm.mia), k.ID, models.KeyControls{}, testdb.Clock())
 		return err
 	})
 	if !errors.Is(err, models.ErrForbidden) {
@@ -422,7 +422,7 @@ func TestKeyControlsValidateAndStayInTheirWorkspace(t *testing.T) {
 	// Another workspace neither edits nor reads it.
 	other := newKeyTeam(t, d.App)
 	err = keyIn(t, d.App, other.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-		if _, err := models.UpdateKeyControls(ctx, tn, other.actor(other.owner), k.ID, models.KeyControls{}); !errors.Is(err, models.ErrNotFound) {
+		if _, err := models.UpdateKeyControls(ctx, tn, other.actor(other.owner), k.ID, models.KeyControls{}, testdb.Clock()); !errors.Is(err, models.ErrNotFound) {
 			return errors.New("edit across workspaces: " + errString(err))
 		}
 		if _, err := models.ReadKeyUsage(ctx, tn, other.actor(other.owner), k.ID, now); !errors.Is(err, models.ErrNotFound) {

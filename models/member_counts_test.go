@@ -47,9 +47,9 @@ func TestMemberCountFollowsEveryWrite(t *testing.T) {
 	}
 	check("the workspaces' creation")
 	a, b, c := newUser(t, db), newUser(t, db), newUser(t, db)
-	exec("one added", tm.ws.ID, `INSERT INTO workspace_members (workspace_id, user_id, role) VALUES (?, ?, 'member')`, tm.ws.ID, a.ID)
-	exec("two added at once", tm.ws.ID, `INSERT INTO workspace_members (workspace_id, user_id, role) VALUES (?, ?, 'viewer'), (?, ?, 'viewer')`,
-		tm.ws.ID, b.ID, tm.ws.ID, c.ID)
+	exec("one added", tm.ws.ID, `INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES (?, ?, 'member', ?)`, tm.ws.ID, a.ID, testdb.Clock())
+	exec("two added at once", tm.ws.ID, `INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES (?0, ?1, 'viewer', ?3), (?0, ?2, 'viewer', ?3)`,
+		tm.ws.ID, b.ID, c.ID, testdb.Clock())
 	exec("one removed", tm.ws.ID, `DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ?`, tm.ws.ID, a.ID)
 	exec("two removed at once", tm.ws.ID, `DELETE FROM workspace_members WHERE workspace_id = ? AND user_id IN (?, ?)`, tm.ws.ID, tm.max.ID, tm.viewr.ID)
 	exec("a role changed", tm.ws.ID, `UPDATE workspace_members SET role = 'admin' WHERE workspace_id = ? AND user_id = ?`, tm.ws.ID, b.ID)
@@ -110,14 +110,15 @@ func TestSecondFactorUsersAgreesWithHasSecondFactor(t *testing.T) {
 	d := testdb.Get(t)
 	ctx := context.Background()
 	none, pending, totp, passkey, both := newUser(t, d.App), newUser(t, d.App), newUser(t, d.App), newUser(t, d.App), newUser(t, d.App)
+	now := testdb.Now(t)
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
-		{`INSERT INTO user_totp (user_id, secret) VALUES (?, 'x')`, []any{pending.ID}},
-		{`INSERT INTO user_totp (user_id, secret, enabled_at) VALUES (?, 'x', now()), (?, 'x', now())`, []any{totp.ID, both.ID}},
-		{`INSERT INTO passkeys (id, user_id, credential_id, name, credential) VALUES (?, ?, 'a', 'k', '{}'), (?, ?, 'b', 'k', '{}')`,
-			[]any{uuid.New(), passkey.ID, uuid.New(), both.ID}},
+		{`INSERT INTO user_totp (user_id, secret, created_at) VALUES (?, 'x', ?)`, []any{pending.ID, now}},
+		{`INSERT INTO user_totp (user_id, secret, created_at, enabled_at) VALUES (?0, 'x', ?2, ?2), (?1, 'x', ?2, ?2)`, []any{totp.ID, both.ID, now}},
+		{`INSERT INTO passkeys (id, user_id, credential_id, name, credential, created_at) VALUES (?, ?, 'a', 'k', '{}', ?), (?, ?, 'b', 'k', '{}', ?)`,
+			[]any{uuid.New(), passkey.ID, now, uuid.New(), both.ID, now}},
 	} {
 		if _, err := d.Owner.ExecContext(ctx, q.sql, q.args...); err != nil {
 			t.Fatal(err)

@@ -109,7 +109,7 @@ func TestMemberRoleChoices(t *testing.T) {
 	}
 	for _, c := range cases {
 		me, other := models.NewID(), models.NewID()
-		target := &models.Member{UserID: other, Role: c.target}
+		target := &models.Member{CreatedAt: testdb.Clock(), UserID: other, Role: c.target}
 		if c.self {
 			target.UserID = me
 		}

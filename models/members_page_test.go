@@ -28,7 +28,7 @@ func TestReadMembersPageIsTheReadsItReplaces(t *testing.T) {
 	tag := uuid.NewString()[:6]
 	err := models.InWorkspace(ctx, db, f.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		for i := range models.MemberPageSize + 7 {
-			u := &models.User{ID: models.NewID(), Email: fmt.Sprintf("p%d-%s@example.com", i, tag), PasswordHash: "x", Name: fmt.Sprintf("Person %02d %s", i, tag)}
+			u := &models.User{CreatedAt: testdb.Clock(), ID: models.NewID(), Email: fmt.Sprintf("p%d-%s@example.com", i, tag), PasswordHash: "x", Name: fmt.Sprintf("Person %02d %s", i, tag)}
 			if i%9 == 0 {
 				u.Name = "" // shown by email
 			}
@@ -42,7 +42,7 @@ func TestReadMembersPageIsTheReadsItReplaces(t *testing.T) {
 				return err
 			}
 		}
-		inv := &models.Invitation{ID: models.NewID(), Email: "second@example.com", Role: models.RoleAdmin, TokenHash: uuid.NewString(),
+		inv := &models.Invitation{CreatedAt: testdb.Clock(), ID: models.NewID(), Email: "second@example.com", Role: models.RoleAdmin, TokenHash: uuid.NewString(),
 			InvitedBy: &f.owner.ID, ExpiresAt: now.Add(-time.Hour)} // expired: listed, holds no seat
 		_, err := tn.Tx().NewInsert().Model(inv).Exec(ctx)
 		return err
@@ -214,14 +214,14 @@ func TestMembersPageOrdersFollowIndexes(t *testing.T) {
 	f := newFixture(t, d.App)
 	now := testdb.Now(t)
 	_, err := d.Owner.ExecContext(ctx, `WITH u AS (
-		  INSERT INTO users (id, email, name, password_hash)
-		  SELECT gen_random_uuid(), 'idx' || n || '-' || ? || '@example.com', 'Index ' || n, 'x' FROM generate_series(1, 3000) AS n
+		  INSERT INTO users (id, email, name, password_hash, created_at)
+		  SELECT gen_random_uuid(), 'idx' || n || '-' || ? || '@example.com', 'Index ' || n, 'x', ?::timestamptz FROM generate_series(1, 3000) AS n
 		  RETURNING id, name)
 		INSERT INTO workspace_members (workspace_id, user_id, role, created_at, last_seen_at)
 		SELECT ?, u.id, (ARRAY['admin', 'member', 'viewer'])[1 + abs(hashtext(u.name)) % 3]::member_role,
 		  ?::timestamptz - abs(hashtext(u.name)) % 1000 * interval '1 hour',
 		  CASE WHEN abs(hashtext(u.name)) % 7 = 0 THEN NULL ELSE ?::timestamptz - abs(hashtext(u.name || 'x')) % 1000 * interval '1 minute' END
-		FROM u`, f.ws.ID.String()[:8], f.ws.ID, now, now)
+		FROM u`, f.ws.ID.String()[:8], now, f.ws.ID, now, now)
 	if err != nil {
 		t.Fatal(err)
 	}

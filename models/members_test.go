@@ -26,7 +26,7 @@ func memUser(t *testing.T, db bun.IDB, label string) *models.User {
 	t.Helper()
 	u, err := models.CreateUser(context.Background(), db, models.NewUser{
 		Email: fmt.Sprintf("%s-%d-%s@example.com", label, memSeq.Add(1), uuid.NewString()[:6]), Name: label, Password: memPassword,
-	})
+	}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func memUser(t *testing.T, db bun.IDB, label string) *models.User {
 func memWorkspace(t *testing.T, db bun.IDB, owner *models.User) *models.Workspace {
 	t.Helper()
 	slug := fmt.Sprintf("mem-%d-%s", memSeq.Add(1), uuid.NewString()[:6])
-	ws, err := models.CreateWorkspace(context.Background(), db, owner, "Members "+slug, slug)
+	ws, err := models.CreateWorkspace(context.Background(), db, owner, "Members "+slug, slug, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func memIn(t *testing.T, db bun.IDB, ws *models.Workspace, fn func(ctx context.C
 func memAdd(t *testing.T, db bun.IDB, ws *models.Workspace, u *models.User, role models.Role) {
 	t.Helper()
 	err := memIn(t, db, ws, func(ctx context.Context, tn *models.Tenant) error {
-		_, err := tn.Tx().NewInsert().Model(&models.Member{UserID: u.ID, Role: role}).Exec(ctx)
+		_, err := tn.Tx().NewInsert().Model(&models.Member{CreatedAt: testdb.Clock(), UserID: u.ID, Role: role}).Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -296,7 +296,7 @@ func TestRemoveMemberRules(t *testing.T) {
 			// The target holds an API key, which removal must revoke.
 			keyID := models.NewID()
 			err := memIn(t, db, tm.ws, func(ctx context.Context, tn *models.Tenant) error {
-				_, err := tn.Tx().NewInsert().Model(&models.APIKey{ID: keyID, Name: "k", Prefix: uuid.NewString()[:8],
+				_, err := tn.Tx().NewInsert().Model(&models.APIKey{CreatedAt: testdb.Clock(), ID: keyID, Name: "k", Prefix: uuid.NewString()[:8],
 					SecretHash: []byte("h"), Scope: "read", CreatedBy: &target.ID}).Exec(ctx)
 				return err
 			})
@@ -628,10 +628,10 @@ func TestListMembers(t *testing.T) {
 		var users []models.User
 		var ms []models.Member
 		for i := range 119 {
-			u := models.User{ID: models.NewID(), Email: fmt.Sprintf("bulk%03d-%s@example.com", i, uuid.NewString()[:6]),
+			u := models.User{CreatedAt: testdb.Clock(), ID: models.NewID(), Email: fmt.Sprintf("bulk%03d-%s@example.com", i, uuid.NewString()[:6]),
 				Name: fmt.Sprintf("Bulk %03d", i), PasswordHash: "x"}
 			users = append(users, u)
-			ms = append(ms, models.Member{UserID: u.ID, Role: models.RoleViewer})
+			ms = append(ms, models.Member{CreatedAt: testdb.Clock(), UserID: u.ID, Role: models.RoleViewer})
 		}
 		if _, err := tn.Tx().NewInsert().Model(&users).Exec(ctx); err != nil {
 			return err

@@ -77,7 +77,7 @@ func recordRefusal(ctx context.Context, tn *Tenant, caller *APICaller, action st
 	details["hour"] = now.UTC().Truncate(time.Hour).Format(time.RFC3339)
 	details["key"] = caller.Prefix
 	ip, _ := ctx.Value(ipKey{}).(string)
-	ev := &AuditEvent{ID: NewID(), ActorKeyID: &caller.KeyID, Action: action, Target: caller.Prefix, Details: details, IP: ip}
+	ev := &AuditEvent{ID: NewID(), ActorKeyID: &caller.KeyID, Action: action, Target: caller.Prefix, Details: details, IP: ip, CreatedAt: now}
 	res, err := tn.db().NewInsert().Model(ev).On("CONFLICT DO NOTHING").Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("audit refusal: %w", err)
@@ -241,7 +241,7 @@ func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uui
 				return recordRefusal(ctx, tn, caller, "task.concurrent_limit", now, map[string]any{"limit": max})
 			}
 		}
-		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, StartedAt: &now, KeyID: &caller.KeyID,
+		task = &Task{ID: NewID(), AgentID: agentID, Status: TaskRunning, Input: input, CreatedAt: now, StartedAt: &now, KeyID: &caller.KeyID,
 			KeyName: caller.KeyName}
 		if _, err := tn.db().NewInsert().Model(task).Returning("*").Exec(ctx); err != nil {
 			return fmt.Errorf("start task: %w", err)

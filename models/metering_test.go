@@ -39,7 +39,7 @@ func meterAgent(t *testing.T, db bun.IDB, c *models.APICaller) uuid.UUID {
 	t.Helper()
 	var a *models.Agent
 	err := keyIn(t, db, c.WorkspaceID, func(ctx context.Context, tn *models.Tenant) (err error) {
-		a, err = models.CreateAgent(ctx, tn, c, "worker")
+		a, err = models.CreateAgent(ctx, tn, c, "worker", testdb.Clock())
 		return err
 	})
 	if err != nil {
@@ -393,7 +393,7 @@ func TestMessagesOfAFinishedTaskAreClosed(t *testing.T) {
 	}
 	add := func(role, body string) error {
 		return keyIn(t, d.App, c.WorkspaceID, func(ctx context.Context, tn *models.Tenant) error {
-			_, err := models.AddMessage(ctx, tn, task.ID, role, body)
+			_, err := models.AddMessage(ctx, tn, task.ID, role, body, testdb.Clock())
 			return err
 		})
 	}

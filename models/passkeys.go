@@ -29,7 +29,7 @@ type Passkey struct {
 	Credential   webauthn.Credential `bun:"credential,type:jsonb"`
 	SignCount    int64               `bun:"sign_count"`
 	CloneWarning bool                `bun:"clone_warning"`
-	CreatedAt    time.Time           `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt    time.Time           `bun:"created_at,nullzero,notnull"`
 	LastUsedAt   *time.Time          `bun:"last_used_at"`
 }
 
@@ -193,7 +193,7 @@ func (rp *RelyingParty) FinishPasskeyRegistration(ctx context.Context, db bun.ID
 		return nil, Errorf(ErrPasskeyRefused, "The passkey could not be verified. Try again.")
 	}
 	pk := &Passkey{ID: NewID(), UserID: u.ID, CredentialID: cred.ID, Name: name, Credential: *cred,
-		SignCount: int64(cred.Authenticator.SignCount)}
+		SignCount: int64(cred.Authenticator.SignCount), CreatedAt: now}
 	err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(pk).Exec(ctx); err != nil {
 			if isUniqueViolation(err) {
@@ -201,7 +201,7 @@ func (rp *RelyingParty) FinishPasskeyRegistration(ctx context.Context, db bun.ID
 			}
 			return fmt.Errorf("store passkey: %w", err)
 		}
-		return RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "passkey.add", Target: u.Email,
+		return RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "passkey.add", Target: u.Email,
 			Details: map[string]any{"passkey_id": pk.ID.String(), "name": name}})
 	})
 	if err != nil {
@@ -328,7 +328,7 @@ func (rp *RelyingParty) usePasskey(ctx context.Context, db bun.IDB, u *User, key
 			Where("id = ? AND user_id = ?", pk.ID, u.ID).Exec(ctx); err != nil {
 			return nil, err
 		}
-		if err := RecordPlatform(ctx, db, Event{ActorUserID: u.ID, Action: "passkey.clone_warning", Target: u.Email,
+		if err := RecordPlatform(ctx, db, Event{At: now, ActorUserID: u.ID, Action: "passkey.clone_warning", Target: u.Email,
 			Details: map[string]any{"passkey_id": pk.ID.String(), "name": pk.Name,
 				"stored_sign_count": pk.SignCount, "sign_count": cred.Authenticator.SignCount}}); err != nil {
 			return nil, err
@@ -377,7 +377,7 @@ func RenamePasskey(ctx context.Context, db bun.IDB, u *User, id uuid.UUID, name 
 
 // RemovePasskey deletes one of u's passkeys and records it; another user's passkey is
 // ErrNotFound. The password stays, so removing the last passkey locks nobody out.
-func RemovePasskey(ctx context.Context, db bun.IDB, u *User, id uuid.UUID) (*Passkey, error) {
+func RemovePasskey(ctx context.Context, db bun.IDB, u *User, id uuid.UUID, now time.Time) (*Passkey, error) {
 	pk := new(Passkey)
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		_, err := tx.NewDelete().Model(pk).Where("id = ? AND user_id = ?", id, u.ID).Returning("id, name").Exec(ctx, pk)
@@ -387,7 +387,7 @@ func RemovePasskey(ctx context.Context, db bun.IDB, u *User, id uuid.UUID) (*Pas
 		if pk.ID == uuid.Nil {
 			return Errorf(ErrNotFound, "passkey not found")
 		}
-		return RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "passkey.remove", Target: u.Email,
+		return RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "passkey.remove", Target: u.Email,
 			Details: map[string]any{"passkey_id": pk.ID.String(), "name": pk.Name}})
 	})
 	if err != nil {

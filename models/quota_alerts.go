@@ -317,7 +317,7 @@ func SaveAlertSettings(ctx context.Context, tn *Tenant, actor Actor, ins []Alert
 		}
 		details[string(s.Kind)] = d
 	}
-	if err := Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "quota_alerts.update", Target: "quota alerts", Details: details}); err != nil {
+	if err := Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "quota_alerts.update", Target: "quota alerts", Details: details}); err != nil {
 		return nil, err
 	}
 	return out, nil

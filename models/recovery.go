@@ -178,7 +178,7 @@ func ResetPassword(ctx context.Context, db bun.IDB, token, password string, noti
 		if err := ClearLoginFailures(ctx, tx, u.Email); err != nil {
 			return err
 		}
-		if err := RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "user.password_reset", Target: u.Email,
+		if err := RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "user.password_reset", Target: u.Email,
 			Details: map[string]any{"sessions_ended": n}}); err != nil {
 			return err
 		}

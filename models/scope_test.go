@@ -52,7 +52,7 @@ func newUser(t *testing.T, db bun.IDB) *models.User {
 	userSeq++
 	u, err := models.CreateUser(context.Background(), db, models.NewUser{
 		Email: fmt.Sprintf("u%d-%s@example.com", userSeq, uuid.NewString()[:8]), Name: "Test User", Password: "correct horse battery",
-	})
+	}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,18 +65,18 @@ func newFixture(t *testing.T, db bun.IDB) *fixture {
 	ctx := context.Background()
 	owner := newUser(t, db)
 	slug := "ws-" + uuid.NewString()[:8]
-	ws, err := models.CreateWorkspace(ctx, db, owner, "Workspace "+slug, slug)
+	ws, err := models.CreateWorkspace(ctx, db, owner, "Workspace "+slug, slug, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{ws: ws, owner: owner, rowIDs: map[string]uuid.UUID{}}
 	err = models.InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-		a := &models.Agent{ID: models.NewID(), Name: "agent of " + slug, Status: "active"}
+		a := &models.Agent{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: "agent of " + slug, Status: "active"}
 		now := testdb.Now(t)
-		tk := &models.Task{ID: models.NewID(), AgentID: a.ID, Status: models.TaskRunning, StartedAt: &now}
-		msg := &models.Message{ID: models.NewID(), TaskID: tk.ID, Role: "user", Body: "secret of " + slug}
-		key := &models.APIKey{ID: models.NewID(), Name: "k", Prefix: uuid.NewString()[:8], SecretHash: []byte("h"), Scope: "read"}
-		inv := &models.Invitation{ID: models.NewID(), Email: "invitee@example.com", Role: models.RoleMember,
+		tk := &models.Task{CreatedAt: testdb.Clock(), ID: models.NewID(), AgentID: a.ID, Status: models.TaskRunning, StartedAt: &now}
+		msg := &models.Message{CreatedAt: testdb.Clock(), ID: models.NewID(), TaskID: tk.ID, Role: "user", Body: "secret of " + slug}
+		key := &models.APIKey{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: "k", Prefix: uuid.NewString()[:8], SecretHash: []byte("h"), Scope: "read"}
+		inv := &models.Invitation{CreatedAt: testdb.Clock(), ID: models.NewID(), Email: "invitee@example.com", Role: models.RoleMember,
 			TokenHash: uuid.NewString(), ExpiresAt: now.Add(time.Hour)}
 		uh := &models.UsageHour{Hour: now.UTC().Truncate(time.Hour), APICalls: 5}
 		for _, m := range []any{a, tk, msg, key, inv, uh} {
@@ -161,14 +161,14 @@ func TestHookScopesModelQueries(t *testing.T) {
 		})
 	}
 	t.Run("insert naming another workspace", func(t *testing.T) {
-		ag := &models.Agent{Scoped: models.Scoped{WorkspaceID: b.ws.ID}, ID: models.NewID(), Name: "intruder", Status: "active"}
+		ag := &models.Agent{CreatedAt: testdb.Clock(), Scoped: models.Scoped{WorkspaceID: b.ws.ID}, ID: models.NewID(), Name: "intruder", Status: "active"}
 		_, err := d.Owner.NewInsert().Model(ag).Exec(ctx)
 		if !errors.Is(err, models.ErrNoWorkspace) {
 			t.Fatalf("insert of B's row in A: err = %v, want ErrNoWorkspace", err)
 		}
 	})
 	t.Run("insert is stamped", func(t *testing.T) {
-		ag := &models.Agent{ID: models.NewID(), Name: "stamped", Status: "active"}
+		ag := &models.Agent{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: "stamped", Status: "active"}
 		if _, err := d.Owner.NewInsert().Model(ag).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -300,8 +300,8 @@ func TestRowLevelSecurity(t *testing.T) {
 	})
 	t.Run("upsert on conflict do update", func(t *testing.T) {
 		err := models.InWorkspace(ctx, d.App, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-			_, err := tn.Tx().NewRaw(`INSERT INTO agents (workspace_id, id, name, status) VALUES (?, ?, 'hijacked', 'x')
-				ON CONFLICT (workspace_id, id) DO UPDATE SET name = EXCLUDED.name`, b.ws.ID, b.agent).Exec(ctx)
+			_, err := tn.Tx().NewRaw(`INSERT INTO agents (workspace_id, id, name, status, created_at) VALUES (?, ?, 'hijacked', 'x', ?)
+				ON CONFLICT (workspace_id, id) DO UPDATE SET name = EXCLUDED.name`, b.ws.ID, b.agent, testdb.Clock()).Exec(ctx)
 			return err
 		})
 		if err == nil {
@@ -317,7 +317,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	})
 	t.Run("raw insert into another workspace", func(t *testing.T) {
 		err := models.InWorkspace(ctx, d.App, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-			_, err := tn.Tx().NewRaw("INSERT INTO agents (workspace_id, id, name) VALUES (?, ?, 'x')", b.ws.ID, models.NewID()).Exec(ctx)
+			_, err := tn.Tx().NewRaw("INSERT INTO agents (workspace_id, id, name, created_at) VALUES (?, ?, 'x', ?)", b.ws.ID, models.NewID(), testdb.Clock()).Exec(ctx)
 			return err
 		})
 		if err == nil {
@@ -361,7 +361,7 @@ func TestNoWorkspaceFailsClosed(t *testing.T) {
 			}
 		})
 	}
-	if _, err := d.App.NewInsert().Model(&models.Agent{ID: models.NewID(), Name: "x"}).Exec(ctx); !errors.Is(err, models.ErrNoWorkspace) {
+	if _, err := d.App.NewInsert().Model(&models.Agent{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: "x"}).Exec(ctx); !errors.Is(err, models.ErrNoWorkspace) {
 		t.Errorf("insert: err = %v, want ErrNoWorkspace", err)
 	}
 }

@@ -15,18 +15,18 @@ type UserSession struct {
 	ID         uuid.UUID `bun:"id,pk,type:uuid"`
 	UserID     uuid.UUID `bun:"user_id,type:uuid"`
 	Token      string    `bun:"token"`
-	CreatedAt  time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
-	LastSeenAt time.Time `bun:"last_seen_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt  time.Time `bun:"created_at,nullzero,notnull"`
+	LastSeenAt time.Time `bun:"last_seen_at,nullzero,notnull"`
 	UserAgent  string    `bun:"user_agent"`
 	IP         string    `bun:"ip"`
 }
 
 // TrackSession records a new signed-in session.
-func TrackSession(ctx context.Context, db bun.IDB, userID uuid.UUID, token, userAgent, ip string) (*UserSession, error) {
+func TrackSession(ctx context.Context, db bun.IDB, userID uuid.UUID, token, userAgent, ip string, now time.Time) (*UserSession, error) {
 	if len(userAgent) > 300 {
 		userAgent = userAgent[:300]
 	}
-	s := &UserSession{ID: NewID(), UserID: userID, Token: token, UserAgent: userAgent, IP: ip}
+	s := &UserSession{ID: NewID(), UserID: userID, Token: token, UserAgent: userAgent, IP: ip, CreatedAt: now, LastSeenAt: now}
 	_, err := db.NewInsert().Model(s).Exec(ctx)
 	return s, err
 }

@@ -253,7 +253,7 @@ func supportWorkspace(ctx context.Context, db bun.IDB, slug string, ws *Workspac
 // RecordSupportView writes a support person's look at a workspace into that workspace's audit log,
 // where its owners and admins see it. The runtime role may add audit lines only inside the
 // workspace's own binding, so this is a transaction of its own, never the read-only one.
-func RecordSupportView(ctx context.Context, db bun.IDB, viewer *User, ws *Workspace, page string, details map[string]any) error {
+func RecordSupportView(ctx context.Context, db bun.IDB, viewer *User, ws *Workspace, page string, details map[string]any, now time.Time) error {
 	if viewer == nil || !viewer.IsSupport() {
 		return Errorf(ErrNotFound, "not found")
 	}
@@ -262,7 +262,7 @@ func RecordSupportView(ctx context.Context, db bun.IDB, viewer *User, ws *Worksp
 	}
 	details["page"] = page
 	return InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *Tenant) error {
-		return Record(ctx, tn, Event{ActorUserID: viewer.ID, Action: "support.view", Target: ws.Slug, Details: details})
+		return Record(ctx, tn, Event{At: now, ActorUserID: viewer.ID, Action: "support.view", Target: ws.Slug, Details: details})
 	})
 }
 
@@ -276,7 +276,7 @@ func SupportSearch(ctx context.Context, db, read bun.IDB, viewer *User, q Suppor
 		return nil, err
 	}
 	if q.Q != "" {
-		if err := RecordPlatform(ctx, db, Event{ActorUserID: viewer.ID, Action: "support.search", Target: q.Q,
+		if err := RecordPlatform(ctx, db, Event{At: now, ActorUserID: viewer.ID, Action: "support.search", Target: q.Q,
 			Details: map[string]any{"results": l.Total}}); err != nil {
 			return nil, err
 		}
@@ -292,7 +292,7 @@ func SupportExport(ctx context.Context, db, read bun.IDB, viewer *User, q Suppor
 	if err != nil {
 		return nil, err
 	}
-	if err := RecordPlatform(ctx, db, Event{ActorUserID: viewer.ID, Action: "support.export", Target: q.Q,
+	if err := RecordPlatform(ctx, db, Event{At: now, ActorUserID: viewer.ID, Action: "support.export", Target: q.Q,
 		Details: map[string]any{"rows": len(l.Rows), "sort": q.Sort}}); err != nil {
 		return nil, err
 	}
@@ -316,7 +316,7 @@ func SupportUsage(ctx context.Context, db, read bun.IDB, viewer *User, acc *Supp
 		return nil, err
 	}
 	if err := RecordSupportView(ctx, db, viewer, v.Workspace, "usage", map[string]any{"range_days": days,
-		"reason": g.Reason, "ticket": g.Ticket, "grant_id": g.ID.String()}); err != nil {
+		"reason": g.Reason, "ticket": g.Ticket, "grant_id": g.ID.String()}, now); err != nil {
 		return nil, err
 	}
 	return v, nil

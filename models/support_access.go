@@ -136,7 +136,7 @@ func GrantSupportAccess(ctx context.Context, db bun.IDB, viewer *User, ws uuid.U
 		if _, err := tn.db().NewInsert().Model(g).Exec(ctx); err != nil {
 			return fmt.Errorf("grant support access: %w", err)
 		}
-		if err := Record(ctx, tn, Event{ActorUserID: viewer.ID, Action: "support.access", Target: w.Slug,
+		if err := Record(ctx, tn, Event{At: now, ActorUserID: viewer.ID, Action: "support.access", Target: w.Slug,
 			Details: map[string]any{"reason": reason, "ticket": ticket, "grant_id": g.ID.String(),
 				"expires_at": g.ExpiresAt.Format(time.RFC3339), "minutes": int(window / time.Minute)}}); err != nil {
 			return err
@@ -169,7 +169,7 @@ func GrantSupportAccess(ctx context.Context, db bun.IDB, viewer *User, ws uuid.U
 
 // SetNotifySupportAccess turns the owners' mail at every support access on or off. Only an owner
 // may; it runs in the workspace's transaction and is audited when it changes.
-func SetNotifySupportAccess(ctx context.Context, tn *Tenant, actor Actor, on bool) (*Workspace, error) {
+func SetNotifySupportAccess(ctx context.Context, tn *Tenant, actor Actor, on bool, now time.Time) (*Workspace, error) {
 	ws, _, err := lockAs(ctx, tn, actor, ActManageTier, "Only owners choose whether support access is mailed to them.")
 	if err != nil {
 		return nil, err
@@ -181,6 +181,6 @@ func SetNotifySupportAccess(ctx context.Context, tn *Tenant, actor Actor, on boo
 	if _, err := tn.db().NewUpdate().Model(ws).Column("notify_support_access").WherePK().Exec(ctx); err != nil {
 		return nil, fmt.Errorf("notify support access: %w", err)
 	}
-	return ws, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "workspace.notify_support_access", Target: ws.Slug,
+	return ws, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "workspace.notify_support_access", Target: ws.Slug,
 		Details: map[string]any{"before": map[string]any{"notify_support_access": !on}, "after": map[string]any{"notify_support_access": on}}})
 }

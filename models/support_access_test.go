@@ -65,7 +65,7 @@ func TestSupportNeedsAReasonPerTimeBox(t *testing.T) {
 	// The owners opt in; an admin may not change it.
 	setNotify := func(a models.Actor, on bool) error {
 		return keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-			_, err := models.SetNotifySupportAccess(ctx, tn, a, on)
+			_, err := models.SetNotifySupportAccess(ctx, tn, a, on, testdb.Clock())
 			return err
 		})
 	}

@@ -18,7 +18,7 @@ import (
 func newSupportUser(t *testing.T, db bun.IDB) *models.User {
 	t.Helper()
 	u, err := models.CreateUser(context.Background(), db, models.NewUser{
-		Email: "support-" + uuid.NewString()[:8] + "@example.com", Name: "Sam Support", Password: "correct horse battery", StaffRole: models.StaffSupport})
+		Email: "support-" + uuid.NewString()[:8] + "@example.com", Name: "Sam Support", Password: "correct horse battery", StaffRole: models.StaffSupport}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func newSupportFixture(t *testing.T, db bun.IDB, now time.Time) *supportFixture 
 	for _, s := range spec {
 		owner := newUser(t, db)
 		slug := s.name + "-" + f.word
-		ws, err := models.CreateWorkspace(ctx, db, owner, strings.ToUpper(s.name[:1])+s.name[1:]+" "+f.word, slug)
+		ws, err := models.CreateWorkspace(ctx, db, owner, strings.ToUpper(s.name[:1])+s.name[1:]+" "+f.word, slug, testdb.Clock())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func newSupportFixture(t *testing.T, db bun.IDB, now time.Time) *supportFixture 
 				if i == 0 {
 					f.mail = u.Email
 				}
-				if _, err := tn.Tx().NewInsert().Model(&models.Member{UserID: u.ID, Role: models.RoleMember}).Exec(ctx); err != nil {
+				if _, err := tn.Tx().NewInsert().Model(&models.Member{CreatedAt: testdb.Clock(), UserID: u.ID, Role: models.RoleMember}).Exec(ctx); err != nil {
 					return err
 				}
 			}
@@ -232,10 +232,10 @@ func TestSupportWorkspaceReadsOneWorkspace(t *testing.T) {
 		t.Fatalf("support view of beta: members %d, usage %+v, month %+v, series calls %d", v.Members, v.Usage, v.Month, v.Series.APICalls)
 	}
 
-	if err := models.RecordSupportView(ctx, db, newUser(t, db), beta, "usage", nil); !errors.Is(err, models.ErrNotFound) {
+	if err := models.RecordSupportView(ctx, db, newUser(t, db), beta, "usage", nil, testdb.Clock()); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("a customer recording a support view: %v", err)
 	}
-	if err := models.RecordSupportView(ctx, db, staff, beta, "usage", map[string]any{"range_days": 7}); err != nil {
+	if err := models.RecordSupportView(ctx, db, staff, beta, "usage", map[string]any{"range_days": 7}, testdb.Clock()); err != nil {
 		t.Fatal(err)
 	}
 	var p *models.AuditPage

@@ -324,7 +324,7 @@ func TestAgentMinutesRollupFollowsEveryWrite(t *testing.T) {
 		}
 		check(step)
 	}
-	insert := `INSERT INTO tasks (workspace_id, id, agent_id, status, started_at, finished_at, agent_minutes) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	insert := `INSERT INTO tasks (workspace_id, id, agent_id, status, started_at, finished_at, agent_minutes, created_at) VALUES (?0, ?1, ?2, ?3, ?4, ?5, ?6, ?4)`
 	t1, t2, t3 := uuid.New(), uuid.New(), uuid.New()
 	exec("a finished task inserted", insert, tm.ws.ID, t1, a1, "succeeded", m.Add(-time.Hour), m, 60)
 	exec("a running task inserted", insert, tm.ws.ID, t2, a1, "running", m, nil, 0)

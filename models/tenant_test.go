@@ -223,7 +223,7 @@ func TestAcrossTenantsNarrowedToOne(t *testing.T) {
 		// A write in the narrowed read is refused by the transaction, and the refusal leaves the
 		// outer read usable.
 		err = all.InWorkspace(ctx, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-			_, err := models.CreateAgent(ctx, tn, &models.APICaller{WorkspaceID: a.ws.ID}, "intruder")
+			_, err := models.CreateAgent(ctx, tn, &models.APICaller{WorkspaceID: a.ws.ID}, "intruder", testdb.Clock())
 			return err
 		})
 		if err == nil || !strings.Contains(err.Error(), "read-only") {

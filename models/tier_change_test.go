@@ -96,17 +96,17 @@ func TestDowngradeRefusedWhileUseExceedsIt(t *testing.T) {
 		if _, err := tn.Tx().NewDelete().Model((*models.Member)(nil)).Where("user_id IN (?)", bun.List([]uuid.UUID{tm.max.ID, tm.viewr.ID})).Exec(ctx); err != nil {
 			return err
 		}
-		inv := &models.Invitation{ID: models.NewID(), Email: "pending@example.com", Role: models.RoleMember,
+		inv := &models.Invitation{CreatedAt: testdb.Clock(), ID: models.NewID(), Email: "pending@example.com", Role: models.RoleMember,
 			TokenHash: uuid.NewString(), ExpiresAt: now.Add(24 * time.Hour)}
 		if _, err := tn.Tx().NewInsert().Model(inv).Exec(ctx); err != nil {
 			return err
 		}
-		agent := &models.Agent{ID: models.NewID(), Name: "a", Status: "active"}
+		agent := &models.Agent{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: "a", Status: "active"}
 		if _, err := tn.Tx().NewInsert().Model(agent).Exec(ctx); err != nil {
 			return err
 		}
 		for range 2 {
-			tk := &models.Task{ID: models.NewID(), AgentID: agent.ID, Status: models.TaskRunning, StartedAt: &now}
+			tk := &models.Task{CreatedAt: testdb.Clock(), ID: models.NewID(), AgentID: agent.ID, Status: models.TaskRunning, StartedAt: &now}
 			if _, err := tn.Tx().NewInsert().Model(tk).Exec(ctx); err != nil {
 				return err
 			}

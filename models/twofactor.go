@@ -218,7 +218,7 @@ func EnableTOTP(ctx context.Context, db bun.IDB, u *User, code string, now time.
 		if codes, err = replaceRecoveryCodes(ctx, tx, u.ID); err != nil {
 			return err
 		}
-		return RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "user.two_factor_enable", Target: u.Email})
+		return RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "user.two_factor_enable", Target: u.Email})
 	})
 	return codes, err
 }
@@ -306,7 +306,7 @@ func UseRecoveryCode(ctx context.Context, db bun.IDB, u *User, code string, now 
 	if n, _ := res.RowsAffected(); n != 1 {
 		return false, nil
 	}
-	return true, RecordPlatform(ctx, db, Event{ActorUserID: u.ID, Action: "user.recovery_code_used", Target: u.Email})
+	return true, RecordPlatform(ctx, db, Event{At: now, ActorUserID: u.ID, Action: "user.recovery_code_used", Target: u.Email})
 }
 
 // TwoFactorChange is the form that turns two-factor off or makes new recovery codes: the password
@@ -355,7 +355,7 @@ func DisableTOTP(ctx context.Context, db bun.IDB, u *User, in TwoFactorChange, n
 		if _, err := tx.NewRaw("DELETE FROM user_recovery_codes WHERE user_id = ?", u.ID).Exec(ctx); err != nil {
 			return err
 		}
-		return RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "user.two_factor_disable", Target: u.Email})
+		return RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "user.two_factor_disable", Target: u.Email})
 	})
 }
 
@@ -377,7 +377,7 @@ func RegenerateRecoveryCodes(ctx context.Context, db bun.IDB, u *User, in TwoFac
 		if codes, err = replaceRecoveryCodes(ctx, tx, u.ID); err != nil {
 			return err
 		}
-		return RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "user.recovery_codes_regenerate", Target: u.Email})
+		return RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "user.recovery_codes_regenerate", Target: u.Email})
 	})
 	return codes, err
 }

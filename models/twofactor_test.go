@@ -19,7 +19,7 @@ func TestTOTPCodePassesOnce(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.Get(t).App
 	now := testdb.Now(t)
-	u, err := models.CreateUser(ctx, db, models.NewUser{Email: fmt.Sprintf("totp-%d@example.com", now.UnixNano()), Password: "a long enough password"})
+	u, err := models.CreateUser(ctx, db, models.NewUser{Email: fmt.Sprintf("totp-%d@example.com", now.UnixNano()), Password: "a long enough password"}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

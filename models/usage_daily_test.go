@@ -130,7 +130,7 @@ func TestRunningTaskCountUnderConcurrentStartsAndCompletions(t *testing.T) {
 	base, _ := running()
 	agent := models.NewID()
 	if err := models.InWorkspace(ctx, db, ws, func(ctx context.Context, tn *models.Tenant) error {
-		_, err := tn.Tx().NewInsert().Model(&models.Agent{ID: agent, Name: "worker", Status: "active"}).Exec(ctx)
+		_, err := tn.Tx().NewInsert().Model(&models.Agent{CreatedAt: testdb.Clock(), ID: agent, Name: "worker", Status: "active"}).Exec(ctx)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestRunningTaskCountUnderConcurrentStartsAndCompletions(t *testing.T) {
 			for i := range each {
 				id := models.NewID()
 				err := models.InWorkspace(ctx, db, ws, func(ctx context.Context, tn *models.Tenant) error {
-					_, err := tn.Tx().ExecContext(ctx, `INSERT INTO tasks (workspace_id, id, agent_id, status, started_at) VALUES (?, ?, ?, 'running', now())`, ws, id, agent)
+					_, err := tn.Tx().ExecContext(ctx, `INSERT INTO tasks (workspace_id, id, agent_id, status, created_at, started_at) VALUES (?0, ?1, ?2, 'running', ?3, ?3)`, ws, id, agent, testdb.Clock())
 					return err
 				})
 				if err == nil && (w+i)%3 != 0 { // two in three finish again

@@ -235,7 +235,7 @@ func newFixtureWorkspace(t *testing.T, db bun.IDB) uuid.UUID {
 	t.Helper()
 	owner := newUser(t, db)
 	slug := "use-" + uuid.NewString()[:8]
-	ws, err := models.CreateWorkspace(context.Background(), db, owner, "Usage "+slug, slug)
+	ws, err := models.CreateWorkspace(context.Background(), db, owner, "Usage "+slug, slug, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ type User struct {
 	PasswordHash string     `bun:"password_hash"`
 	Name         string     `bun:"name"`
 	StaffRole    string     `bun:"staff_role"`
-	CreatedAt    time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt    time.Time  `bun:"created_at,nullzero,notnull"`
 	LastLoginAt  *time.Time `bun:"last_login_at"`
 	DisabledAt   *time.Time `bun:"disabled_at"`
 	// LastWorkspaceID is the workspace the user opened last, where a log-in lands.
@@ -86,7 +86,7 @@ type NewUser struct {
 }
 
 // CreateUser validates and stores a new user with an argon2id password hash.
-func CreateUser(ctx context.Context, db bun.IDB, in NewUser) (*User, error) {
+func CreateUser(ctx context.Context, db bun.IDB, in NewUser, now time.Time) (*User, error) {
 	var v ValidationError
 	email, ok := NormalizeEmail(in.Email)
 	if !ok {
@@ -109,7 +109,7 @@ func CreateUser(ctx context.Context, db bun.IDB, in NewUser) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &User{ID: NewID(), Email: email, Name: name, PasswordHash: hash, StaffRole: in.StaffRole}
+	u := &User{ID: NewID(), Email: email, Name: name, PasswordHash: hash, StaffRole: in.StaffRole, CreatedAt: now}
 	if !in.VerifiedAt.IsZero() {
 		u.EmailVerifiedAt = &in.VerifiedAt
 	}

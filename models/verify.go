@@ -36,7 +36,7 @@ func SignUpVerified(ctx context.Context, db bun.IDB, in NewUser, verify LinkMail
 	var u *User
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if u, err = SignUp(ctx, tx, in); err != nil {
+		if u, err = SignUp(ctx, tx, in, now); err != nil {
 			return err
 		}
 		return sendVerification(ctx, tx, u, verify, now)
@@ -118,7 +118,7 @@ func RequestEmailChange(ctx context.Context, db bun.IDB, u *User, in EmailChange
 		if err := QueueMail(ctx, tx, "email-change-notice:"+key, notice(u.Email, email, now), now); err != nil {
 			return err
 		}
-		return RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "user.email_change_request", Target: u.Email,
+		return RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "user.email_change_request", Target: u.Email,
 			Details: map[string]any{"after": map[string]any{"email": email}}})
 	})
 	return email, err
@@ -151,7 +151,7 @@ func ConfirmEmail(ctx context.Context, db bun.IDB, token string, now time.Time) 
 			if err != nil {
 				return err
 			}
-			return RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "user.email_verify", Target: u.Email})
+			return RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "user.email_verify", Target: u.Email})
 		default:
 			old := u.Email
 			_, err = tx.NewUpdate().Model((*User)(nil)).Set("email = ?", t.Email).Set("email_verified_at = ?", now).Where("id = ?", u.ID).Exec(ctx)
@@ -167,7 +167,7 @@ func ConfirmEmail(ctx context.Context, db bun.IDB, token string, now time.Time) 
 				Where("user_id = ? AND used_at IS NULL", u.ID).Exec(ctx); err != nil {
 				return err
 			}
-			return RecordPlatform(ctx, tx, Event{ActorUserID: u.ID, Action: "user.email_change", Target: u.Email,
+			return RecordPlatform(ctx, tx, Event{At: now, ActorUserID: u.ID, Action: "user.email_change", Target: u.Email,
 				Details: map[string]any{"before": map[string]any{"email": old}, "after": map[string]any{"email": u.Email}}})
 		}
 	})

@@ -261,7 +261,7 @@ func disableFailingEndpoint(ctx context.Context, tn *Tenant, e *WebhookEndpoint,
 			return err
 		}
 	}
-	return Record(ctx, tn, Event{Action: "webhook.disabled", Target: e.ID.String(),
+	return Record(ctx, tn, Event{At: now, Action: "webhook.disabled", Target: e.ID.String(),
 		Details: map[string]any{"url": e.URL, "reason": "every delivery failed for a day"}})
 }
 
@@ -315,7 +315,7 @@ func RedeliverWebhook(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID
 	if _, err := tn.db().ExecContext(ctx, "SELECT atrium_queue_webhook(?, ?, ?)", tn.ws, d.ID, fmt.Sprint(now.UnixMicro())); err != nil {
 		return nil, fmt.Errorf("redeliver: %w", err)
 	}
-	return d, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "webhook.redeliver", Target: d.ID.String(),
+	return d, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "webhook.redeliver", Target: d.ID.String(),
 		Details: map[string]any{"endpoint": e.URL}})
 }
 

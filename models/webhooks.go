@@ -184,7 +184,7 @@ func CreateWebhookEndpoint(ctx context.Context, tn *Tenant, actor Actor, in NewW
 	if _, err := tn.db().NewInsert().Model(e).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("create endpoint: %w", err)
 	}
-	return e, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "webhook.create", Target: e.ID.String(),
+	return e, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "webhook.create", Target: e.ID.String(),
 		Details: map[string]any{"url": raw, "event_types": types}})
 }
 
@@ -221,7 +221,7 @@ func UpdateWebhookEndpoint(ctx context.Context, tn *Tenant, actor Actor, id uuid
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, Errorf(ErrNotFound, "webhook endpoint not found")
 	}
-	return e, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "webhook.update", Target: id.String(),
+	return e, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "webhook.update", Target: id.String(),
 		Details: map[string]any{"url": raw, "event_types": types}})
 }
 
@@ -255,7 +255,7 @@ func SetWebhookEndpointEnabled(ctx context.Context, tn *Tenant, actor Actor, id 
 			return nil, fmt.Errorf("give up deliveries: %w", err)
 		}
 	}
-	return e, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: action, Target: id.String(), Details: map[string]any{"url": e.URL}})
+	return e, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: action, Target: id.String(), Details: map[string]any{"url": e.URL}})
 }
 
 // RollWebhookSecret gives an endpoint a new secret and returns the endpoint with it (show it
@@ -283,12 +283,12 @@ func RollWebhookSecret(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUI
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, Errorf(ErrNotFound, "webhook endpoint not found")
 	}
-	return e, Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "webhook.roll_secret", Target: id.String(),
+	return e, Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "webhook.roll_secret", Target: id.String(),
 		Details: map[string]any{"url": e.URL, "grace_seconds": int64(grace / time.Second)}})
 }
 
 // DeleteWebhookEndpoint removes an endpoint with its deliveries. Audited (webhook.delete).
-func DeleteWebhookEndpoint(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID) error {
+func DeleteWebhookEndpoint(ctx context.Context, tn *Tenant, actor Actor, id uuid.UUID, now time.Time) error {
 	if err := canManageHooks(actor); err != nil {
 		return err
 	}
@@ -300,5 +300,5 @@ func DeleteWebhookEndpoint(ctx context.Context, tn *Tenant, actor Actor, id uuid
 	if n, _ := res.RowsAffected(); n == 0 {
 		return Errorf(ErrNotFound, "webhook endpoint not found")
 	}
-	return Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "webhook.delete", Target: id.String(), Details: map[string]any{"url": e.URL}})
+	return Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "webhook.delete", Target: id.String(), Details: map[string]any{"url": e.URL}})
 }

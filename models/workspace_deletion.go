@@ -45,7 +45,7 @@ func DeleteWorkspace(ctx context.Context, tn *Tenant, actor Actor, confirm strin
 		return nil, fmt.Errorf("forget the last workspace: %w", err)
 	}
 	restoreBy := RestoreBy(now)
-	if err := Record(ctx, tn, Event{ActorUserID: actor.UserID, Action: "workspace.delete_scheduled", Target: ws.Slug,
+	if err := Record(ctx, tn, Event{At: now, ActorUserID: actor.UserID, Action: "workspace.delete_scheduled", Target: ws.Slug,
 		Details: map[string]any{"name": ws.Name, "restore_by": restoreBy.Format(time.RFC3339)}}); err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func RestoreWorkspace(ctx context.Context, db bun.IDB, user *User, slug string, 
 		if _, err := tn.db().NewUpdate().Model(ws).Column("deleted_at", "deleted_by").WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("restore workspace: %w", err)
 		}
-		return Record(ctx, tn, Event{ActorUserID: user.ID, Action: "workspace.restore", Target: ws.Slug,
+		return Record(ctx, tn, Event{At: now, ActorUserID: user.ID, Action: "workspace.restore", Target: ws.Slug,
 			Details: map[string]any{"deleted_at": deletedAt.UTC().Format(time.RFC3339)}})
 	})
 	if err != nil {
@@ -168,7 +168,7 @@ func EraseDeletedWorkspaces(ctx context.Context, db bun.IDB, now time.Time) (int
 				if ws.DeletedBy != nil {
 					by = *ws.DeletedBy
 				}
-				if err := RecordPlatform(ctx, tn.db(), Event{ActorUserID: by, Action: "workspace.delete", Target: ws.Slug,
+				if err := RecordPlatform(ctx, tn.db(), Event{At: now, ActorUserID: by, Action: "workspace.delete", Target: ws.Slug,
 					Details: map[string]any{"workspace_id": ws.ID.String(), "name": ws.Name, "tier": ws.Tier,
 						"deleted_at": ws.DeletedAt.UTC().Format(time.RFC3339)}}); err != nil {
 					return err

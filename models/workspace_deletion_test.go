@@ -102,12 +102,12 @@ func TestDeleteWorkspaceSchedulesAndRestores(t *testing.T) {
 	if taken, err := models.SlugTaken(ctx, db, tm.ws.Slug); err != nil || !taken {
 		t.Fatalf("slug taken: %v %v", taken, err)
 	}
-	if _, err := models.CreateWorkspace(ctx, db, tm.mia, "Squatter", tm.ws.Slug); err == nil {
+	if _, err := models.CreateWorkspace(ctx, db, tm.mia, "Squatter", tm.ws.Slug, testdb.Clock()); err == nil {
 		t.Fatal("a new workspace took the scheduled workspace's slug")
 	}
 	// Nobody changes it meanwhile (a request that resolved it a moment before meets 404).
 	err = keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-		_, err := models.RenameWorkspace(ctx, tn, tm.actor(tm.owner), "Renamed")
+		_, err := models.RenameWorkspace(ctx, tn, tm.actor(tm.owner), "Renamed", testdb.Clock())
 		return err
 	})
 	if !errors.Is(err, models.ErrNotFound) {

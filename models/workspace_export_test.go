@@ -39,7 +39,7 @@ func seedExport(t *testing.T, db, owner bun.IDB, tasks int) *exportSeed {
 	now := testdb.Now(t)
 	tag := uuid.NewString()[:8]
 	u := newUser(t, db)
-	ws, err := models.CreateWorkspace(context.Background(), db, u, "Export "+tag, "exp-"+tag)
+	ws, err := models.CreateWorkspace(context.Background(), db, u, "Export "+tag, "exp-"+tag, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func seedExport(t *testing.T, db, owner bun.IDB, tasks int) *exportSeed {
 		if _, rolledToken, err = models.RollKey(ctx, tn, s.actor, k.ID, time.Hour, now); err != nil {
 			return err
 		}
-		a := &models.Agent{ID: models.NewID(), Name: "agent " + tag, Status: "active"}
+		a := &models.Agent{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: "agent " + tag, Status: "active"}
 		if _, err := tn.Tx().NewInsert().Model(a).Exec(ctx); err != nil {
 			return err
 		}
@@ -90,9 +90,9 @@ func seedExport(t *testing.T, db, owner bun.IDB, tasks int) *exportSeed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec(`INSERT INTO workspace_members (workspace_id, user_id, role) VALUES (?, ?, 'member')`, ws.ID, member.ID)
+	exec(`INSERT INTO workspace_members (workspace_id, user_id, role, created_at) VALUES (?, ?, 'member', ?)`, ws.ID, member.ID, now)
 	totp := "TOTPSECRET" + strings.ToUpper(tag)
-	exec(`INSERT INTO user_totp (user_id, secret, enabled_at) VALUES (?, ?, ?)`, u.ID, totp, now)
+	exec(`INSERT INTO user_totp (user_id, secret, created_at, enabled_at) VALUES (?, ?, ?, ?)`, u.ID, totp, now, now)
 	exec(`INSERT INTO user_recovery_codes (user_id, code_hash) VALUES (?, ?)`, u.ID, "recoveryhash"+tag)
 	exec(`INSERT INTO sessions (token, data, expiry) VALUES (?, ?, ?)`, "sessiontoken"+tag, []byte("sessiondata"+tag), now.Add(time.Hour))
 

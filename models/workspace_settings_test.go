@@ -14,7 +14,7 @@ func TestRenameWorkspace(t *testing.T) {
 	tm := newKeyTeam(t, db)
 	rename := func(actor models.Actor, name string) error {
 		return keyIn(t, db, tm.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-			_, err := models.RenameWorkspace(ctx, tn, actor, name)
+			_, err := models.RenameWorkspace(ctx, tn, actor, name, testdb.Clock())
 			return err
 		})
 	}

@@ -21,7 +21,7 @@ type Workspace struct {
 	Name      string    `bun:"name"`
 	Slug      string    `bun:"slug"`
 	Tier      Tier      `bun:"tier"`
-	CreatedAt time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt time.Time `bun:"created_at,nullzero,notnull"`
 	// RequireTwoFactor sends members without a second factor to set one up before they open the
 	// workspace.
 	RequireTwoFactor bool `bun:"require_two_factor"`
@@ -40,7 +40,7 @@ type Member struct {
 
 	UserID     uuid.UUID  `bun:"user_id,pk,type:uuid"`
 	Role       Role       `bun:"role"`
-	CreatedAt  time.Time  `bun:"created_at,nullzero,notnull,default:current_timestamp"`
+	CreatedAt  time.Time  `bun:"created_at,nullzero,notnull"`
 	LastSeenAt *time.Time `bun:"last_seen_at"`
 
 	User *User `bun:"rel:belongs-to,join:user_id=id"`
@@ -103,7 +103,7 @@ func SlugTaken(ctx context.Context, db bun.IDB, slug string) (bool, error) {
 }
 
 // CreateWorkspace makes a workspace on the free tier with creator as its owner.
-func CreateWorkspace(ctx context.Context, db bun.IDB, creator *User, name, slug string) (*Workspace, error) {
+func CreateWorkspace(ctx context.Context, db bun.IDB, creator *User, name, slug string, now time.Time) (*Workspace, error) {
 	name = strings.TrimSpace(name)
 	slug = strings.ToLower(strings.TrimSpace(slug))
 	var v ValidationError
@@ -116,16 +116,16 @@ func CreateWorkspace(ctx context.Context, db bun.IDB, creator *User, name, slug 
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	ws := &Workspace{ID: NewID(), Name: name, Slug: slug, Tier: TierFree}
+	ws := &Workspace{ID: NewID(), Name: name, Slug: slug, Tier: TierFree, CreatedAt: now}
 	err := InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *Tenant) error {
 		if _, err := tn.db().NewInsert().Model(ws).Exec(ctx); err != nil {
 			return err
 		}
-		m := &Member{UserID: creator.ID, Role: RoleOwner}
+		m := &Member{UserID: creator.ID, Role: RoleOwner, CreatedAt: now}
 		if _, err := tn.db().NewInsert().Model(m).Exec(ctx); err != nil {
 			return err
 		}
-		return Record(ctx, tn, Event{ActorUserID: creator.ID, Action: "workspace.create", Target: slug,
+		return Record(ctx, tn, Event{At: now, ActorUserID: creator.ID, Action: "workspace.create", Target: slug,
 			Details: map[string]any{"name": name}})
 	})
 	if isUniqueViolation(err) {

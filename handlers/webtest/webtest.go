@@ -215,7 +215,7 @@ func UniqueSlug(prefix string) string {
 func (a *App) User(email string) *models.User {
 	a.T.Helper()
 	u, err := models.CreateUser(context.Background(), a.DB.App, models.NewUser{Email: email, Name: strings.Split(email, "@")[0], Password: Password,
-		VerifiedAt: testdb.Clock()})
+		VerifiedAt: a.now()}, a.now())
 	if err != nil {
 		a.T.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func (a *App) Login(email string) *Client {
 // Workspace makes a workspace owned by owner and returns it.
 func (a *App) Workspace(owner *models.User, slug string) *models.Workspace {
 	a.T.Helper()
-	ws, err := models.CreateWorkspace(context.Background(), a.DB.App, owner, "Workspace "+slug, slug)
+	ws, err := models.CreateWorkspace(context.Background(), a.DB.App, owner, "Workspace "+slug, slug, a.now())
 	if err != nil {
 		a.T.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func (a *App) Workspace(owner *models.User, slug string) *models.Workspace {
 func (a *App) AddMember(ws *models.Workspace, user *models.User, role models.Role) {
 	a.T.Helper()
 	err := models.InWorkspace(context.Background(), a.DB.App, ws.ID, func(ctx context.Context, tn *models.Tenant) error {
-		_, err := tn.Tx().NewInsert().Model(&models.Member{UserID: user.ID, Role: role}).Exec(ctx)
+		_, err := tn.Tx().NewInsert().Model(&models.Member{UserID: user.ID, Role: role, CreatedAt: a.now()}).Exec(ctx)
 		return err
 	})
 	if err != nil {

@@ -38,13 +38,13 @@ func Demo(ctx context.Context, db *bun.DB, now time.Time) (bool, error) {
 	}
 	var users []*models.User
 	for _, p := range people {
-		u, err := models.CreateUser(ctx, db, models.NewUser{Email: p.email, Name: p.name, Password: DemoPassword, VerifiedAt: now})
+		u, err := models.CreateUser(ctx, db, models.NewUser{Email: p.email, Name: p.name, Password: DemoPassword, VerifiedAt: now}, now)
 		if err != nil {
 			return false, fmt.Errorf("seed user %s: %w", p.email, err)
 		}
 		users = append(users, u)
 	}
-	ws, err := models.CreateWorkspace(ctx, db, users[0], "Demo Robotics", DemoSlug)
+	ws, err := models.CreateWorkspace(ctx, db, users[0], "Demo Robotics", DemoSlug, now)
 	if err != nil {
 		return false, fmt.Errorf("seed workspace: %w", err)
 	}
@@ -54,7 +54,7 @@ func Demo(ctx context.Context, db *bun.DB, now time.Time) (bool, error) {
 			return err
 		}
 		for i, p := range people[1:] {
-			if _, err := tx.NewInsert().Model(&models.Member{UserID: users[i+1].ID, Role: p.role}).Exec(ctx); err != nil {
+			if _, err := tx.NewInsert().Model(&models.Member{UserID: users[i+1].ID, Role: p.role, CreatedAt: now}).Exec(ctx); err != nil {
 				return err
 			}
 		}
@@ -68,7 +68,7 @@ func activity(ctx context.Context, tx bun.Tx, now time.Time, days int, rng *rand
 	names := []string{"Support triage", "Invoice reader", "Release notes writer"}
 	var agents []models.Agent
 	for _, n := range names {
-		agents = append(agents, models.Agent{ID: models.NewID(), Name: n, Status: "active"})
+		agents = append(agents, models.Agent{ID: models.NewID(), Name: n, Status: "active", CreatedAt: now.Add(-time.Duration(days*24) * time.Hour)})
 	}
 	if _, err := tx.NewInsert().Model(&agents).Exec(ctx); err != nil {
 		return err
@@ -78,7 +78,7 @@ func activity(ctx context.Context, tx bun.Tx, now time.Time, days int, rng *rand
 		start := now.Add(-time.Duration(i*7+1) * time.Hour)
 		fin := start.Add(time.Duration(3+i) * time.Minute)
 		t := models.Task{ID: models.NewID(), AgentID: agents[i%len(agents)].ID, Status: models.TaskSucceeded, Input: fmt.Sprintf("job %d", i+1),
-			StartedAt: &start, FinishedAt: &fin, AgentMinutes: int64(3 + i)}
+			CreatedAt: start, StartedAt: &start, FinishedAt: &fin, AgentMinutes: int64(3 + i)}
 		if i == 0 {
 			t.Status, t.FinishedAt, t.AgentMinutes = models.TaskRunning, nil, 0
 		}

@@ -157,11 +157,11 @@ func newTeam(t *testing.T, db bun.IDB) team {
 	t.Helper()
 	ctx := context.Background()
 	tag := uuid.NewString()[:8]
-	u, err := models.CreateUser(ctx, db, models.NewUser{Email: "owner-" + tag + "@example.com", Name: "Owner", Password: "correct horse battery"})
+	u, err := models.CreateUser(ctx, db, models.NewUser{Email: "owner-" + tag + "@example.com", Name: "Owner", Password: "correct horse battery"}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := models.CreateWorkspace(ctx, db, u, "Hooks "+tag, "hooks-"+tag)
+	ws, err := models.CreateWorkspace(ctx, db, u, "Hooks "+tag, "hooks-"+tag, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,70 @@
+-- One clock: every time the application writes comes from the caller's clock (the server's, which
+-- tests move), never from the database's now(). The column defaults below let an insert that
+-- forgot its time take the database's instead, silently; without them such an insert fails its
+-- NOT NULL constraint, so the omission shows at once in a test.
+ALTER TABLE users ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE workspaces ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE workspace_members ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE invitations ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE api_keys ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE agents ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE tasks ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE messages ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE audit_events ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE platform_events ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE login_failures ALTER COLUMN at DROP DEFAULT;
+ALTER TABLE user_sessions ALTER COLUMN created_at DROP DEFAULT, ALTER COLUMN last_seen_at DROP DEFAULT;
+ALTER TABLE passkeys ALTER COLUMN created_at DROP DEFAULT;
+ALTER TABLE user_totp ALTER COLUMN created_at DROP DEFAULT;
+
+-- atrium_start_task as before (20261201002101), with the task's created_at the caller's p_now
+-- (it took the column's default, the database's clock, and returned it as the start's time).
+CREATE OR REPLACE FUNCTION atrium_start_task(p_ws uuid, p_id uuid, p_agent uuid, p_input text, p_now timestamptz,
+  p_tier workspace_tier, p_minutes bigint, p_concurrent bigint, p_month timestamptz, p_next_month timestamptz, p_key uuid)
+RETURNS TABLE (outcome text, used bigint, created_at timestamptz)
+LANGUAGE plpgsql AS $$
+DECLARE
+  t workspace_tier;
+  n bigint;
+  made timestamptz;
+BEGIN
+  PERFORM set_config('app.workspace_id', p_ws::text, true);
+  IF p_minutes IS NULL AND p_concurrent IS NULL THEN
+    SELECT w.tier INTO t FROM workspaces w WHERE w.id = p_ws FOR SHARE;
+  ELSE
+    SELECT w.tier INTO t FROM workspaces w WHERE w.id = p_ws FOR NO KEY UPDATE;
+  END IF;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'no_workspace'::text, 0::bigint, NULL::timestamptz;
+    RETURN;
+  END IF;
+  IF t IS DISTINCT FROM p_tier THEN
+    RETURN QUERY SELECT 'tier_changed'::text, 0::bigint, NULL::timestamptz;
+    RETURN;
+  END IF;
+  PERFORM 1 FROM agents a WHERE a.workspace_id = p_ws AND a.id = p_agent;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'no_agent'::text, 0::bigint, NULL::timestamptz;
+    RETURN;
+  END IF;
+  IF p_minutes IS NOT NULL THEN
+    SELECT coalesce(sum(u.agent_minutes), 0) INTO n FROM usage_hourly u
+      WHERE u.workspace_id = p_ws AND u.hour >= p_month AND u.hour < p_next_month;
+    IF n >= p_minutes THEN
+      RETURN QUERY SELECT 'quota_exceeded'::text, n, NULL::timestamptz;
+      RETURN;
+    END IF;
+  END IF;
+  IF p_concurrent IS NOT NULL THEN
+    SELECT count(*) INTO n FROM tasks k WHERE k.workspace_id = p_ws AND k.status = 'running';
+    IF n >= p_concurrent THEN
+      RETURN QUERY SELECT 'concurrent_limit'::text, n, NULL::timestamptz;
+      RETURN;
+    END IF;
+  END IF;
+  INSERT INTO tasks AS k (workspace_id, id, agent_id, status, input, created_at, started_at, key_id)
+    VALUES (p_ws, p_id, p_agent, 'running', p_input, p_now, p_now, p_key)
+    RETURNING k.created_at INTO made;
+  RETURN QUERY SELECT 'started'::text, 0::bigint, made;
+END
+$$;
