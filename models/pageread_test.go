@@ -25,7 +25,7 @@ func TestReadPageBindsEachStatement(t *testing.T) {
 	a, b := newFixture(t, d.App), newFixture(t, d.App)
 	err := models.InWorkspace(ctx, d.App, b.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
 		for i := range 2 {
-			if _, err := tn.Tx().NewInsert().Model(&models.Agent{ID: models.NewID(), Name: fmt.Sprint("more ", i), Status: "active"}).Exec(ctx); err != nil {
+			if _, err := tn.Tx().NewInsert().Model(&models.Agent{CreatedAt: testdb.Clock(), ID: models.NewID(), Name: fmt.Sprint("more ", i), Status: "active"}).Exec(ctx); err != nil {
 				return err
 			}
 		}
