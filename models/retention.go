@@ -33,6 +33,19 @@ const (
 	// range (90 days) and this month's quota read hourly rows; longer history lives in the daily
 	// and monthly rollups, which the pruning leaves as they are.
 	UsageHourlyRetention = 100 * 24 * time.Hour
+	// KeyUsageHourlyRetention keeps each key's hourly counters (calls and refusals) 100 days, like
+	// the workspace's: a key's page charts the last 48 hours and the keys list the last 24.
+	KeyUsageHourlyRetention = 100 * 24 * time.Hour
+	// WebhookDeliveryRetention keeps a finished webhook delivery (succeeded, or given up) 30 days
+	// after its last attempt, so the endpoint's page can still show it and offer a redelivery; a
+	// delivery still pending or retrying is never pruned. An event goes 30 days after it happened
+	// once no delivery of it is left.
+	WebhookDeliveryRetention = 30 * 24 * time.Hour
+	// QuotaAlertRetentionMonths keeps a quota alert until its period began more than 13 months
+	// ago: the console lists the last 30 days' alerts, and a year and a month lets an owner compare
+	// a month with the same month a year before. The record is also what keeps an alert to once per
+	// period, so it must outlive its period (the longest is a month).
+	QuotaAlertRetentionMonths = 13
 
 	// RetentionBatch is how many rows one statement deletes; each batch is its own short
 	// transaction. RetentionMaxBatches bounds one run per kind of row; the rest waits for the
@@ -83,6 +96,9 @@ type RetentionResult struct {
 	AuditBroken     int
 	// Erased counts the workspaces erased for good after their deletion's grace period.
 	Erased int
+	// QuotaAlerts, WebhookDeliveries, WebhookEvents and KeyUsageHours count the rows of the newer
+	// tables pruned (QuotaAlertRetentionMonths, WebhookDeliveryRetention, KeyUsageHourlyRetention).
+	QuotaAlerts, WebhookDeliveries, WebhookEvents, KeyUsageHours int64
 	// Exports counts workspace exports whose download link expired (ExportLinkLifetime), deleted
 	// with their stored zip.
 	Exports int64
@@ -148,6 +164,9 @@ func RunRetention(ctx context.Context, db bun.IDB, now time.Time) (RetentionResu
 		if len(ids) == 0 || !progress {
 			break
 		}
+	}
+	if err := pruneEventTables(ctx, db, now, &r); err != nil {
+		return r, err
 	}
 	for range RetentionMaxBatches {
 		var ids []uuid.UUID
@@ -311,4 +330,67 @@ func pruneWorkspace(ctx context.Context, db bun.IDB, ws uuid.UUID, hourBefore, i
 		return nil
 	})
 	return invitations, hours, err
+}
+
+// pruneEventTables prunes the quota alerts, webhook deliveries and events, and per-key hourly
+// counters past their retention, batch by batch in each workspace's own transaction, the
+// workspaces named by atrium_retention_event_workspaces.
+func pruneEventTables(ctx context.Context, db bun.IDB, now time.Time, r *RetentionResult) error {
+	alertBefore := now.UTC().AddDate(0, -QuotaAlertRetentionMonths, 0)
+	deliveryBefore, keyHourBefore := now.Add(-WebhookDeliveryRetention), now.Add(-KeyUsageHourlyRetention)
+	for range RetentionMaxBatches {
+		var ids []uuid.UUID
+		if err := db.NewRaw("SELECT * FROM atrium_retention_event_workspaces(?, ?, ?, ?)", alertBefore, deliveryBefore, keyHourBefore,
+			RetentionBatch).Scan(ctx, &ids); err != nil {
+			return fmt.Errorf("workspaces to prune alerts, webhooks and key usage of: %w", err)
+		}
+		progress := false
+		for _, ws := range ids {
+			var n [4]int64
+			err := InWorkspace(ctx, db, ws, func(ctx context.Context, tn *Tenant) error {
+				tx := tn.Tx()
+				for i, q := range []struct{ what, sql string }{
+					{"quota alerts", `WITH gone AS (
+					  DELETE FROM quota_alerts WHERE (workspace_id, limit_kind, threshold, period_start) IN (
+					    SELECT workspace_id, limit_kind, threshold, period_start FROM quota_alerts
+					    WHERE workspace_id = ?0 AND period_start < ?1 LIMIT ?4) RETURNING 1)
+					SELECT count(*) FROM gone`},
+					{"webhook deliveries", `WITH gone AS (
+					  DELETE FROM webhook_deliveries WHERE workspace_id = ?0 AND id IN (SELECT id FROM webhook_deliveries
+					    WHERE workspace_id = ?0 AND status <> 'pending' AND coalesce(last_attempt_at, created_at) < ?2 LIMIT ?4) RETURNING 1)
+					SELECT count(*) FROM gone`},
+					{"webhook events", `WITH gone AS (
+					  DELETE FROM webhook_events WHERE workspace_id = ?0 AND id IN (SELECT e.id FROM webhook_events AS e
+					    WHERE e.workspace_id = ?0 AND e.created_at < ?2
+					      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.workspace_id = ?0 AND d.event_id = e.id)
+					    LIMIT ?4) RETURNING 1)
+					SELECT count(*) FROM gone`},
+					{"key usage hours", `WITH gone AS (
+					  DELETE FROM api_key_usage_hourly WHERE (workspace_id, key_id, hour) IN (
+					    SELECT workspace_id, key_id, hour FROM api_key_usage_hourly
+					    WHERE workspace_id = ?0 AND hour < ?3 LIMIT ?4) RETURNING 1)
+					SELECT count(*) FROM gone`},
+				} {
+					if err := tx.NewRaw(q.sql, ws, alertBefore, deliveryBefore, keyHourBefore, RetentionBatch).Scan(ctx, &n[i]); err != nil {
+						return fmt.Errorf("old %s: %w", q.what, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			r.QuotaAlerts += n[0]
+			r.WebhookDeliveries += n[1]
+			r.WebhookEvents += n[2]
+			r.KeyUsageHours += n[3]
+			if n[0]+n[1]+n[2]+n[3] > 0 {
+				progress = true
+			}
+		}
+		if len(ids) == 0 || !progress {
+			break
+		}
+	}
+	return nil
 }

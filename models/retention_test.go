@@ -180,3 +180,143 @@ func TestRetentionSweep(t *testing.T) {
 		t.Errorf("an ordinary delete left the rollups unchanged: %s", got)
 	}
 }
+
+// TestRetentionOfAlertsWebhooksAndKeyUsage: at the tests' clock, the sweep prunes quota alerts of
+// periods that began more than 13 months ago, finished webhook deliveries whose last attempt is
+// more than 30 days old (never a pending one, however old) with the events left without
+// deliveries, and per-key hourly counters past 100 days; one side of each boundary stays, and
+// another workspace's rows within retention are untouched.
+func TestRetentionOfAlertsWebhooksAndKeyUsage(t *testing.T) {
+	d := testdb.Get(t)
+	db, owner := d.App, d.Owner
+	ctx := testdb.Ctx(t)
+	now := testdb.Now(t)
+	day := 24 * time.Hour
+	inWS := func(ws uuid.UUID, q string, args ...any) {
+		t.Helper()
+		err := models.InWorkspace(ctx, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := tn.Tx().NewRaw(q, args...).Exec(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := owner.NewRaw(q, args...).Scan(context.Background(), &n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	a, b := newFixtureWorkspace(t, db), newFixtureWorkspace(t, db)
+
+	// Quota alerts: periods that began 14 and 12 months ago.
+	month := models.MonthStart(now)
+	for _, al := range []struct {
+		ws     uuid.UUID
+		period time.Time
+	}{{a, month.AddDate(0, -14, 0)}, {a, month.AddDate(0, -12, 0)}, {b, month.AddDate(0, -12, 0)}} {
+		inWS(al.ws, `INSERT INTO quota_alerts (workspace_id, limit_kind, threshold, period_start, used, limit_value, crossed_at)
+			VALUES (?, 'agent_minutes', 80, ?, 800, 1000, ?)`, al.ws, al.period, al.period.Add(day))
+	}
+
+	// Webhooks: an endpoint per workspace, one event per delivery, each delivery in a state.
+	endpoint := map[uuid.UUID]uuid.UUID{a: models.NewID(), b: models.NewID()}
+	for ws, id := range endpoint {
+		inWS(ws, `INSERT INTO webhook_endpoints (workspace_id, id, url, event_types, secret, created_at, updated_at)
+			VALUES (?, ?, 'http://127.0.0.1:1/hook', '{member.*}', 'whsec_x', ?, ?)`, ws, id, now.Add(-90*day), now.Add(-90*day))
+	}
+	deliveries := map[string]uuid.UUID{}
+	deliver := func(ws uuid.UUID, name, status string, made time.Time, lastAttempt any) {
+		t.Helper()
+		ev, del := models.NewID(), models.NewID()
+		deliveries[name] = ev
+		inWS(ws, `INSERT INTO webhook_events (workspace_id, id, type, data, created_at) VALUES (?, ?, 'member.added', '{}', ?)`, ws, ev, made)
+		inWS(ws, `INSERT INTO webhook_deliveries (workspace_id, id, endpoint_id, event_id, seq, status, created_at, retry_from,
+			next_attempt_at, attempts, last_attempt_at) SELECT ?, ?, ?, ?, seq, ?, ?, ?, ?, 1, ? FROM webhook_events WHERE workspace_id = ? AND id = ?`,
+			ws, del, endpoint[ws], ev, status, made, made, made, lastAttempt, ws, ev)
+	}
+	deliver(a, "succeeded, last tried 31 days ago", "succeeded", now.Add(-40*day), now.Add(-31*day))
+	deliver(a, "given up, last tried 31 days ago", "failed", now.Add(-40*day), now.Add(-31*day))
+	deliver(a, "given up, never tried, made 31 days ago", "failed", now.Add(-31*day), nil)
+	deliver(a, "succeeded, last tried 29 days ago (made 40)", "succeeded", now.Add(-40*day), now.Add(-29*day))
+	deliver(a, "pending, made 60 days ago", "pending", now.Add(-60*day), now.Add(-59*day))
+	deliver(b, "B's, succeeded 29 days ago", "succeeded", now.Add(-29*day), now.Add(-29*day))
+	lone := models.NewID() // an event whose endpoint is gone: no delivery
+	inWS(a, `INSERT INTO webhook_events (workspace_id, id, type, data, created_at) VALUES (?, ?, 'member.added', '{}', ?)`, a, lone, now.Add(-31*day))
+	recent := models.NewID()
+	inWS(a, `INSERT INTO webhook_events (workspace_id, id, type, data, created_at) VALUES (?, ?, 'member.added', '{}', ?)`, a, recent, now.Add(-29*day))
+
+	// A key per workspace and its hourly counters 101 and 99 days back.
+	hour := now.UTC().Truncate(time.Hour)
+	key := map[uuid.UUID]uuid.UUID{a: models.NewID(), b: models.NewID()}
+	for ws, id := range key {
+		inWS(ws, `INSERT INTO api_keys (workspace_id, id, name, prefix, secret_hash, created_at) VALUES (?, ?, 'k', ?, '\x00', ?)`,
+			ws, id, "ret"+uuid.NewString()[:8], now.Add(-200*day))
+	}
+	for _, h := range []struct {
+		ws uuid.UUID
+		at time.Time
+	}{{a, hour.Add(-101 * day)}, {a, hour.Add(-99 * day)}, {b, hour.Add(-99 * day)}} {
+		inWS(h.ws, `INSERT INTO api_key_usage_hourly (workspace_id, key_id, hour, calls) VALUES (?, ?, ?, 5)`, h.ws, key[h.ws], h.at)
+	}
+
+	res, err := models.RunRetention(ctx, db, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("swept: %+v", res)
+	event := func(name string) int {
+		return count(`SELECT count(*) FROM webhook_events WHERE id = ?`, deliveries[name])
+	}
+	delivery := func(name string) int {
+		return count(`SELECT count(*) FROM webhook_deliveries WHERE event_id = ?`, deliveries[name])
+	}
+	checks := []struct {
+		what      string
+		got, want int
+	}{
+		{"A's alert of 14 months ago", count(`SELECT count(*) FROM quota_alerts WHERE workspace_id = ? AND period_start = ?`, a, month.AddDate(0, -14, 0)), 0},
+		{"A's alert of 12 months ago", count(`SELECT count(*) FROM quota_alerts WHERE workspace_id = ? AND period_start = ?`, a, month.AddDate(0, -12, 0)), 1},
+		{"B's alert", count(`SELECT count(*) FROM quota_alerts WHERE workspace_id = ?`, b), 1},
+		{"event with no delivery, 31 days old", count(`SELECT count(*) FROM webhook_events WHERE id = ?`, lone), 0},
+		{"event with no delivery, 29 days old", count(`SELECT count(*) FROM webhook_events WHERE id = ?`, recent), 1},
+		{"A's key hour 101 days back", count(`SELECT count(*) FROM api_key_usage_hourly WHERE workspace_id = ? AND hour < ?`, a, hour.Add(-100*day)), 0},
+		{"A's key hour 99 days back", count(`SELECT count(*) FROM api_key_usage_hourly WHERE workspace_id = ? AND hour >= ?`, a, hour.Add(-100*day)), 1},
+		{"B's key hour", count(`SELECT count(*) FROM api_key_usage_hourly WHERE workspace_id = ?`, b), 1},
+	}
+	for name, want := range map[string]int{
+		"succeeded, last tried 31 days ago":           0,
+		"given up, last tried 31 days ago":            0,
+		"given up, never tried, made 31 days ago":     0,
+		"succeeded, last tried 29 days ago (made 40)": 1,
+		"pending, made 60 days ago":                   1,
+		"B's, succeeded 29 days ago":                  1,
+	} {
+		checks = append(checks, struct {
+			what      string
+			got, want int
+		}{"delivery " + name, delivery(name), want}, struct {
+			what      string
+			got, want int
+		}{"event of delivery " + name, event(name), want})
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: %d rows, want %d", c.what, c.got, c.want)
+		}
+	}
+	// (At least: rows that earlier tests left behind may be old at this clock too.)
+	if res.QuotaAlerts < 1 || res.WebhookDeliveries < 3 || res.WebhookEvents < 4 || res.KeyUsageHours < 1 {
+		t.Errorf("reported %+v", res)
+	}
+	again, err := models.RunRetention(ctx, db, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.QuotaAlerts+again.WebhookDeliveries+again.WebhookEvents+again.KeyUsageHours != 0 {
+		t.Errorf("a second sweep deleted %+v", again)
+	}
+}

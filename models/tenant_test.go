@@ -78,8 +78,9 @@ var globalFuncs = map[string]string{
 	"ClearSecondFactorFailures": "the second step's throttle is global",
 	// The retention sweep: global tables directly, each workspace's rows in its own transaction.
 	"RunRetention": "sweeps global tables; opens each workspace's transaction", "sweep": "sweeps global tables",
-	"pruneWorkspace": "opens the workspace's transaction",
-	"BuildExport":    "opens the workspace's transactions: its snapshot and one per stored chunk", "buildExport": "opens the workspace's transactions: its snapshot and one per stored chunk",
+	"pruneWorkspace":   "opens the workspace's transaction",
+	"pruneEventTables": "SECURITY DEFINER list of workspaces; opens each workspace's transaction",
+	"BuildExport":      "opens the workspace's transactions: its snapshot and one per stored chunk", "buildExport": "opens the workspace's transactions: its snapshot and one per stored chunk",
 	"inSnapshot": "makes the snapshot's Tenant", "pruneExports": "opens the workspace's transaction",
 	// A quota alert's job: the workspace comes from the job the counting statement queued.
 	"DeliverQuotaAlert": "a job's work; opens the alert's workspace's transaction",

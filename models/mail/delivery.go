@@ -203,7 +203,9 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[models.Retentio
 	}
 	w.d.Log.Info("retention sweep", "sessions", r.Sessions, "session_listings", r.SessionListings,
 		"login_failures", r.LoginFailures, "delivered_mail", r.DeliveredMail, "invitations", r.Invitations,
-		"usage_hours", r.UsageHours, "workspaces", r.Workspaces, "erased_workspaces", r.Erased, "exports", r.Exports)
+		"usage_hours", r.UsageHours, "workspaces", r.Workspaces, "erased_workspaces", r.Erased, "exports", r.Exports,
+		"quota_alerts", r.QuotaAlerts, "webhook_deliveries", r.WebhookDeliveries, "webhook_events", r.WebhookEvents,
+		"key_usage_hours", r.KeyUsageHours)
 	return nil
 }
 
