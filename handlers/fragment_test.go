@@ -11,15 +11,17 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/uptrace/bun"
-
 	"atrium/handlers"
 	"atrium/handlers/webtest"
+	"atrium/models"
 	"atrium/models/testdb"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // switcherQueries counts the workspace-list (switcher) queries made for one user: by the user's
-// id, or by the session token (the list is read with the session, for the user it belongs to).
+// id, or by the session token (the list is read with the session, for the user it belongs to). It
+// watches the pool's connections (a pgx tracer), so it sees every query, prepared or not.
 type switcherQueries struct {
 	user  string
 	mu    sync.Mutex
@@ -27,23 +29,31 @@ type switcherQueries struct {
 	n     int
 }
 
-func (h *switcherQueries) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
+func (h *switcherQueries) TraceQueryStart(ctx context.Context, _ *pgx.Conn, q pgx.TraceQueryStartData) context.Context {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if strings.Contains(e.Query, "atrium_user_workspaces(") &&
-		(strings.Contains(e.Query, h.user) || h.token != "" && strings.Contains(e.Query, h.token)) {
+	if !strings.Contains(q.SQL, "atrium_user_workspaces(") {
+		return ctx
+	}
+	mine := strings.Contains(q.SQL, h.user)
+	for _, a := range q.Args {
+		if s, ok := a.(string); ok && (s == h.user || h.token != "" && s == h.token) {
+			mine = true
+		}
+	}
+	if mine {
 		h.n++
 	}
 	return ctx
 }
+
+func (h *switcherQueries) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 func (h *switcherQueries) setToken(tok string) {
 	h.mu.Lock()
 	h.token = tok
 	h.mu.Unlock()
 }
-
-func (h *switcherQueries) AfterQuery(context.Context, *bun.QueryEvent) {}
 
 func (h *switcherQueries) take() int {
 	h.mu.Lock()
@@ -58,15 +68,17 @@ func (h *switcherQueries) take() int {
 // for the next full page, which shows it once.
 func TestFragmentsLeaveTheFrameAlone(t *testing.T) {
 	d := testdb.Get(t)
-	db, err := d.OpenApp(context.Background(), 4)
+	app := &webtest.App{T: t, DB: d}
+	owner := app.User(webtest.UniqueEmail("frag"))
+	hook := &switcherQueries{user: owner.ID.String()}
+	opt := d.AppOptions(4)
+	opt.Tracer = hook
+	db, err := models.Open(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	app := &webtest.App{T: t, DB: d}
-	owner := app.User(webtest.UniqueEmail("frag"))
-	hook := &switcherQueries{user: owner.ID.String()}
-	app.Server = handlers.New(db.WithQueryHook(hook), handlers.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	app.Server = handlers.New(db.WithQueryHook(d.Guard), handlers.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	app.HTTP = httptest.NewServer(app.Server)
 	t.Cleanup(app.HTTP.Close)
 

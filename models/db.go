@@ -47,6 +47,9 @@ type OpenOptions struct {
 	// is set (SetRole is refused: give the runtime role its own login), and the key cache listens for
 	// notifications on ListenURL, or caches nothing when ListenURL is empty.
 	Pooler bool
+	// Tracer, when set, sees every query sent through the pool's pgx connections (pgx's
+	// QueryTracer), with its SQL and arguments: for tracing, and for tests that count a query.
+	Tracer pgx.QueryTracer
 	// ListenURL, when set, is a direct connection to PostgreSQL (not through a pooler) for the key
 	// cache's LISTEN; any role that can connect will do. Unset, the notification connection is made
 	// with URL's settings, unless Pooler is set.
@@ -64,6 +67,7 @@ func Open(ctx context.Context, opt OpenOptions) (*bun.DB, error) {
 	if opt.Dial != nil {
 		cfg.DialFunc = opt.Dial
 	}
+	cfg.Tracer = opt.Tracer
 	cfg.RuntimeParams["timezone"] = "UTC"
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "atrium"

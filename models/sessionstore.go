@@ -11,6 +11,7 @@ import (
 	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 )
 
@@ -35,6 +36,8 @@ type SessionStore struct {
 	db    *sql.DB
 	bun   bun.IDB
 	codec scs.Codec
+	// prepare: the pool keeps prepared statements (the frame query is prepared).
+	prepare bool
 
 	mu  sync.RWMutex
 	now func() time.Time
@@ -46,7 +49,7 @@ var _ scs.CtxStore = (*SessionStore)(nil)
 // cleanup interval (0: never here; the server leaves it to the retention sweep, RunRetention).
 func NewSessionStore(db *bun.DB, cleanup time.Duration) *SessionStore {
 	return &SessionStore{PostgresStore: postgresstore.NewWithCleanupInterval(db.DB, cleanup), db: db.DB, bun: db,
-		codec: scs.GobCodec{}, now: time.Now}
+		codec: scs.GobCodec{}, now: time.Now, prepare: prepares(db)}
 }
 
 // SetClock replaces the clock that decides whether a session has expired; nil restores the real
@@ -144,32 +147,59 @@ func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 }
 
 // findWithFrame reads the session and, in the same query, the frame of the user it was signed in
-// as.
+// as. The query is one of four texts (with or without a workspace, with or without the switcher's
+// list), each prepared once per connection when the pool keeps prepared statements: every
+// signed-in request makes it, and planning it cost as much as running it.
 func (s *SessionStore) findWithFrame(ctx context.Context, m *sessionMemo, token string) ([]byte, bool, error) {
-	var row struct {
-		frameRow
-		Data   []byte        `bun:"session_data"`
-		Expiry time.Time     `bun:"session_expiry"`
-		UserID uuid.NullUUID `bun:"session_user"`
+	args := []any{token, s.clock()}
+	member := `NULL::jsonb`
+	if slugRe.MatchString(m.slug) {
+		args = append(args, m.slug)
+		member = `(SELECT to_jsonb(m) FROM atrium_member_workspace($3, u.id) AS m LIMIT 1)`
 	}
-	err := s.bun.NewRaw(`SELECT s.data AS session_data, s.expiry AS session_expiry, u.id AS session_user, u.*, `+frameColumns(m.slug, m.switcher)+`
+	switcher := `NULL::jsonb`
+	if m.switcher {
+		switcher = `(SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY lower(w.name), w.slug), '[]') FROM atrium_user_workspaces(u.id) AS w)`
+	}
+	q := `SELECT s.data, s.expiry, u.id, u.email, u.password_hash, u.name, u.staff_role, u.created_at, u.last_login_at,
+		  u.disabled_at, u.last_workspace_id, u.email_verified_at, coalesce(atrium_has_second_factor(u.id), false), ` + member + `, ` + switcher + `
 		FROM sessions AS s
 		LEFT JOIN user_sessions AS us ON us.token = s.token
 		LEFT JOIN users AS u ON u.id = us.user_id
-		WHERE s.token = ? AND s.expiry > ?`, token, s.clock()).Scan(ctx, &row)
+		WHERE s.token = $1 AND s.expiry > $2`
+	if s.prepare {
+		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
+	}
+	var (
+		data                      []byte
+		expiry                    time.Time
+		uid                       uuid.NullUUID
+		email, hash, name, staff  sql.NullString
+		created                   sql.NullTime
+		login, disabled, verified *time.Time
+		last                      uuid.NullUUID
+		row                       frameRow
+	)
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(&data, &expiry, &uid, &email, &hash, &name, &staff, &created, &login,
+		&disabled, &last, &verified, &row.SecondFactor, &row.Member, &row.List)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	if row.UserID.Valid {
+	if uid.Valid {
+		row.User = User{ID: uid.UUID, Email: email.String, PasswordHash: hash.String, Name: name.String, StaffRole: staff.String,
+			CreatedAt: created.Time, LastLoginAt: login, DisabledAt: disabled, EmailVerifiedAt: verified}
+		if last.Valid {
+			row.User.LastWorkspaceID = &last.UUID
+		}
 		if f, err := row.frame(m.switcher); err == nil {
-			m.frame, m.frameUser = f, row.UserID.UUID
+			m.frame, m.frameUser = f, uid.UUID
 		}
 	}
-	s.remember(m, token, row.Data, row.Expiry)
-	return row.Data, true, nil
+	s.remember(m, token, data, expiry)
+	return data, true, nil
 }
 
 // remember notes what the request loaded, for its commit to compare with.
