@@ -101,7 +101,7 @@ func TestSupportLooksAndTheOwnerSeesIt(t *testing.T) {
 	if got := text(t, own, tid("meter-agent-minutes-used")); got != supportMinutes {
 		t.Fatalf("the owner sees %q agent-minutes, support saw %q", got, supportMinutes)
 	}
-	if n := eval[int](t, own, `document.querySelectorAll('[data-testid="chart-agent-minutes-bar"]').length`); n != 30 {
+	if n := eval[int](t, own, `document.querySelectorAll('[data-testid="chart-agent-minutes-bars"] > rect').length`); n != 30 {
 		t.Fatalf("%d day bars", n)
 	}
 	shot(t, own, "usage")

@@ -28,7 +28,7 @@ func TestLastActiveIsPerWorkspace(t *testing.T) {
 		if row.Length() != 1 {
 			t.Fatalf("no row for %s", xEmail)
 		}
-		return strings.TrimSpace(row.Find(`[data-testid="member-last-active"]`).Text())
+		return strings.TrimSpace(row.Find(`td[data-label="Last active"]`).Text())
 	}
 	if got := lastActive(); got != "Never" {
 		t.Fatalf("before any visit: %q", got)

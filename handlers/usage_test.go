@@ -112,7 +112,7 @@ func TestUsagePageMatchesMeteredEventsAndCSV(t *testing.T) {
 	if title, _ := doc.Find(`[data-testid="meter-api-calls-resets"] time`).Attr("title"); title != components.Exact(month.Add(time.Hour)) {
 		t.Errorf("the reset's exact time on hover is %q", title)
 	}
-	if n := doc.Find(`[data-testid="chart-agent-minutes-bar"]`).Length(); n != 7 {
+	if n := doc.Find(`[data-testid="chart-agent-minutes-bars"] > rect`).Length(); n != 7 {
 		t.Errorf("%d day bars, want 7", n)
 	}
 	svg := doc.Find(`[data-testid="chart-api-calls-svg"]`)
@@ -167,7 +167,7 @@ func TestUsagePageMatchesMeteredEventsAndCSV(t *testing.T) {
 		for _, r := range []string{"30", "90", "bogus"} {
 			res := cl.Get("/w/" + ws.Slug + "/usage?range=" + r)
 			want := map[string]int{"30": 30, "90": 90, "bogus": 30}[r]
-			if n := res.Doc().Find(`[data-testid="chart-agent-minutes-bar"]`).Length(); n != want {
+			if n := res.Doc().Find(`[data-testid="chart-agent-minutes-bars"] > rect`).Length(); n != want {
 				t.Errorf("range %s: %d bars, want %d", r, n, want)
 			}
 		}

@@ -4,7 +4,16 @@
 // back on close, Escape and the backdrop close it, one open at a time.
 (function () {
   "use strict";
-  var opener = null, openerId = "";
+  var opener = null, openerId = "", openerHref = "";
+
+  function findByHref(href) {
+    if (!href) return null;
+    var links = document.querySelectorAll("a[data-dialog]");
+    for (var i = 0; i < links.length; i++) {
+      if (links[i].getAttribute("href") === href) return links[i];
+    }
+    return null;
+  }
 
   function dialog() { return document.getElementById("page-dialog"); }
   function body(d) { return d.querySelector("[data-dialog-body]"); }
@@ -27,6 +36,7 @@
         if (mine !== asked) return; // a later click asked for another panel
         opener = link;
         openerId = link.id || "";
+        openerHref = link.getAttribute ? link.getAttribute("href") || "" : "";
         body(d).innerHTML = html;
         if (window.htmx) window.htmx.process(body(d));
         if (!d.open) d.showModal();
@@ -71,11 +81,13 @@
     var d = dialog();
     if (ev.target !== d || d.open) return; // a close event that arrives after it opened again
     body(d).replaceChildren();
-    // The opener may have been re-rendered with its row: find it again by its id.
-    var back = opener && opener.isConnected ? opener : (openerId && document.getElementById(openerId));
+    // The opener may have been re-rendered with its row: find it again by its id, or by its
+    // href, which names the row and the action (row actions carry no id of their own).
+    var back = opener && opener.isConnected ? opener : (openerId && document.getElementById(openerId)) || findByHref(openerHref);
     if (back) back.focus();
     opener = null;
     openerId = "";
+    openerHref = "";
   }, true);
 
   // A form with data-dialog-form (method GET, its action the page that asks) opens that page's

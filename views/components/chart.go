@@ -1,8 +1,8 @@
 package components
 
 import (
-	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -75,7 +75,7 @@ type ChartDrawing struct {
 }
 
 // Size is the SVG viewBox.
-func (d ChartDrawing) Size() string { return fmt.Sprintf("0 0 %d %d", d.W, chartH) }
+func (d ChartDrawing) Size() string { return "0 0 " + itoa(d.W) + " " + itoa(chartH) }
 
 // PlotRight is where the plot's grid lines end.
 func (d ChartDrawing) PlotRight() string { return itoa(d.W - chartRight) }
@@ -83,9 +83,10 @@ func (d ChartDrawing) PlotRight() string { return itoa(d.W - chartRight) }
 // Middle is the x of the drawing's centre.
 func (d ChartDrawing) Middle() string { return itoa(d.W / 2) }
 
-func itoa(n int) string { return fmt.Sprintf("%d", n) }
+func itoa(n int) string { return strconv.Itoa(n) }
 
-func f1(x float64) string { return fmt.Sprintf("%.1f", x) }
+// f1 is x with one decimal, as %.1f writes it; a chart writes four of these per bar.
+func f1(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
 
 // niceCeil is the smallest of 1, 2, 2.5, 5 × 10ⁿ at or above n, so the axis reads in round numbers.
 func niceCeil(n int64) int64 {
@@ -168,7 +169,7 @@ func draw(w int, kind ChartKind, pts []ChartPoint, top int64, format func(int64)
 			if i == 0 {
 				cmd = "M"
 			}
-			fmt.Fprintf(&line, "%s%s %s ", cmd, f1(x(i)), f1(y(p.Value)))
+			line.WriteString(cmd + f1(x(i)) + " " + f1(y(p.Value)) + " ")
 		}
 		d.Line = strings.TrimSpace(line.String())
 		base := f1(chartTop + chartPlotH)

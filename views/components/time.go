@@ -2,7 +2,7 @@ package components
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -50,7 +50,7 @@ func Relative(t, now time.Time) string {
 	if years := round(d, 365*day+6*time.Hour); unit == "month" && n >= 12 {
 		n, unit = max(1, years), "year"
 	}
-	s := fmt.Sprintf("%d %s", n, unit)
+	s := strconv.Itoa(n) + " " + unit
 	if n != 1 && unit != "min" {
 		s += "s"
 	}
