@@ -43,7 +43,7 @@ func TestDeleteWorkspaceInTheDialog(t *testing.T) {
 			if got := eval[string](t, tab, `document.querySelector('#page-dialog input[name="confirm"]').value`); got != ws.Slug {
 				t.Fatalf("the dialog's address is %q", got)
 			}
-			escapeCloses(t, tab, "delete-open")
+			escapeCloses(t, tab, "#delete-open")
 			step(t, tab, "ask again", click(tid("delete-submit")))
 			dialogOnTop(t, tab, "the delete dialog again")
 			shot(t, tab, "delete-dialog-"+size.name)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func dialogOnTop(t *testing.T, ctx context.Context, what string) {
 }
 
 // escapeCloses presses Escape in the open dialog and checks it closes and gives focus back to
-// the element with id opener.
+// the opener, the element the CSS selector opener names.
 func escapeCloses(t *testing.T, ctx context.Context, opener string) {
 	t.Helper()
 	step(t, ctx, "press Escape", chromedp.KeyEvent(kb.Escape))
@@ -45,17 +46,18 @@ func escapeCloses(t *testing.T, ctx context.Context, opener string) {
 	focusReturns(t, ctx, "after Escape", opener)
 }
 
-// focusReturns waits for the focus to come back to the element with id opener once a dialog has
-// closed: the dialog's close event, which restores it, is dispatched as a task after close(), so
-// the check polls for a moment rather than reading the focus at once.
+// focusReturns waits for the focus to come back to the element the CSS selector opener names
+// once a dialog has closed (when the opener's row was re-rendered, to the new row's link): the
+// dialog's close event, which restores it, is dispatched as a task after close(), so the check
+// polls for a moment rather than reading the focus at once.
 func focusReturns(t *testing.T, ctx context.Context, when, opener string) {
 	t.Helper()
-	const js = `document.activeElement ? document.activeElement.id : ""`
-	got := ""
+	on := fmt.Sprintf(`(function(){var e=document.querySelector(%q);return !!e && e===document.activeElement})()`, opener)
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if got = eval[string](t, ctx, js); got == opener {
+		if eval[bool](t, ctx, on) {
 			return
 		}
 	}
-	t.Fatalf("%s the focus is on %q, want the opener %q", when, got, opener)
+	got := eval[string](t, ctx, `document.activeElement ? document.activeElement.outerHTML.slice(0, 200) : ""`)
+	t.Fatalf("%s the focus is on %s, want the opener %s", when, got, opener)
 }

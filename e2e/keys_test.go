@@ -122,9 +122,12 @@ func TestCreateCopyUseAndRevokeAKey(t *testing.T) {
 		}
 	}
 	id := eval[string](t, tab, `document.querySelector('[data-testid="revoke-key"]').id`)
+	if id == "" {
+		t.Fatal("the revoke link has no id")
+	}
 	step(t, tab, "open the revoke dialog", click(tid("revoke-key")))
 	dialogOnTop(t, tab, "revoke dialog")
-	escapeCloses(t, tab, id)
+	escapeCloses(t, tab, "#"+id)
 	if got := eval[string](t, tab, `document.querySelector('[data-testid="key-status"]').dataset.status`); got != "active" {
 		t.Fatalf("closing the dialog changed the key: %s", got)
 	}
