@@ -34,7 +34,7 @@ func TestConsolePageWeight(t *testing.T) {
 			if i%4 == 0 {
 				name = fmt.Sprintf("Maximiliana Alexandra Konstantinopoulou-Featherstonehaugh %d", i)
 			}
-			u := &models.User{ID: models.NewID(), Email: fmt.Sprintf("weight-member-%d-%s@example.com", i, ws.Slug), Name: name, PasswordHash: "x"}
+			u := &models.User{CreatedAt: now, ID: models.NewID(), Email: fmt.Sprintf("weight-member-%d-%s@example.com", i, ws.Slug), Name: name, PasswordHash: "x"}
 			if _, err := tn.Tx().NewInsert().Model(u).Exec(ctx); err != nil {
 				return err
 			}
