@@ -259,8 +259,8 @@ func buildExport(ctx context.Context, db bun.IDB, ws, id uuid.UUID, clock func()
 			+ (SELECT count(*) FROM agents WHERE workspace_id = ?0)
 			+ (SELECT count(*) FROM tasks WHERE workspace_id = ?0)
 			+ (SELECT count(*) FROM messages WHERE workspace_id = ?0)
-			+ (SELECT count(*) FROM usage_hourly WHERE workspace_id = ?0)
-			+ (SELECT count(*) FROM usage_daily WHERE workspace_id = ?0)
+			+ (SELECT count(*) FROM usage_hourly_total WHERE workspace_id = ?0)
+			+ (SELECT count(*) FROM usage_daily_total WHERE workspace_id = ?0)
 			+ (SELECT count(*) FROM audit_events WHERE workspace_id = ?0)
 			FROM workspaces AS w WHERE w.id = ?0`, ws).Scan(&slug, &total); err != nil {
 			return fmt.Errorf("count rows: %w", err)
@@ -482,9 +482,9 @@ var exportTables = []exportTable{
 	{name: "messages.ndjson",
 		query: `SELECT id, task_id, role, body, created_at FROM messages WHERE workspace_id = ? ORDER BY task_id, created_at, id`},
 	{name: "usage_hourly.csv", header: []string{"hour_utc", "api_calls", "agent_minutes"},
-		query: `SELECT hour, api_calls, agent_minutes FROM usage_hourly WHERE workspace_id = ? ORDER BY hour`},
+		query: `SELECT hour, api_calls, agent_minutes FROM usage_hourly_total WHERE workspace_id = ? ORDER BY hour`},
 	{name: "usage_daily.csv", header: []string{"day_utc", "api_calls", "agent_minutes"},
-		query: `SELECT day, api_calls, agent_minutes FROM usage_daily WHERE workspace_id = ? ORDER BY day`},
+		query: `SELECT day, api_calls, agent_minutes FROM usage_daily_total WHERE workspace_id = ? ORDER BY day`},
 }
 
 // writeAudit writes audit.ndjson: the workspace's audit log in chain order (EachAuditChainEvent),

@@ -221,8 +221,7 @@ func startTaskTx(ctx context.Context, db bun.IDB, caller *APICaller, agentID uui
 		if max, ok := limits.AgentMinutesPerMonth.Value(); ok {
 			month := MonthStart(now)
 			var used int64
-			if err := tn.db().NewSelect().Model((*UsageHour)(nil)).ColumnExpr("coalesce(sum(agent_minutes), 0)").
-				Where("hour >= ? AND hour < ?", month, month.AddDate(0, 1, 0)).Scan(ctx, &used); err != nil {
+			if err := tn.db().NewRaw("SELECT atrium_month_minutes(?, ?)", caller.WorkspaceID, month).Scan(ctx, &used); err != nil {
 				return fmt.Errorf("month minutes: %w", err)
 			}
 			if used >= max {
@@ -287,10 +286,15 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 		minutes = &v
 	}
 	// One statement: the binding, the conditional UPDATE, the minutes' upsert and, when it counted
-	// minutes, the month's total against the agent-minute alerts (atrium_quota_use_alert).
-	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_complete_task(?, ?, ?, ?, ?) AS t, "+
+	// minutes, the month's total against the agent-minute alerts (atrium_quota_use_alert). Without
+	// an agent-minute limit the minutes go to one of the hour's slots (spread), so that concurrent
+	// completions in one workspace do not queue on the hour's row and its rollups, each holding
+	// their locks until its commit is flushed; with a limit they go to the hour's row, so each
+	// completion's check sees the ones committed before it.
+	spread := minutes == nil
+	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_complete_task(?, ?, ?, ?, ?, ?) AS t, "+
 		"LATERAL (SELECT CASE WHEN t.changed AND t.agent_minutes > 0 THEN atrium_quota_use_alert(?, 'agent_minutes', ?, ?, ?) END) AS alerted",
-		caller.WorkspaceID, id, string(st), now, now.Truncate(time.Hour),
+		caller.WorkspaceID, id, string(st), now, now.Truncate(time.Hour), spread,
 		caller.WorkspaceID, MonthStart(now), minutes, now).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("complete task: %w", err)

@@ -102,6 +102,43 @@ type RetentionResult struct {
 	// Exports counts workspace exports whose download link expired (ExportLinkLifetime), deleted
 	// with their stored zip.
 	Exports int64
+	// FoldedSlots counts the agent-minute slot rows of past hours folded into usage_hourly
+	// (FoldTaskMinutes).
+	FoldedSlots int64
+}
+
+// FoldTaskMinutes moves the agent-minutes that completions on tiers without an agent-minute limit
+// left in the slots of hours before now's (usage_minutes_slots, migration 20261201011101) into
+// those hours' usage_hourly rows, each workspace in its own transaction and one statement, so
+// that a reader never sees the minutes twice or not at all. Readers count the slots too, so this
+// keeps the table small rather than the figures exact; the retention sweep runs it, every
+// RetentionEvery. It answers the slot rows folded.
+func FoldTaskMinutes(ctx context.Context, db bun.IDB, now time.Time) (int64, error) {
+	before := now.UTC().Truncate(time.Hour)
+	var total int64
+	for range RetentionMaxBatches {
+		var ids []uuid.UUID
+		if err := db.NewRaw("SELECT * FROM atrium_slot_workspaces(?, ?)", before, RetentionBatch).Scan(ctx, &ids); err != nil {
+			return total, fmt.Errorf("workspaces with minute slots: %w", err)
+		}
+		for _, ws := range ids {
+			err := InWorkspace(ctx, db, ws, func(ctx context.Context, tn *Tenant) error {
+				var n int64
+				if err := tn.db().NewRaw("SELECT atrium_fold_task_minutes(?, ?)", ws, before).Scan(ctx, &n); err != nil {
+					return fmt.Errorf("fold minute slots: %w", err)
+				}
+				total += n
+				return nil
+			})
+			if err != nil {
+				return total, err
+			}
+		}
+		if len(ids) < RetentionBatch {
+			break
+		}
+	}
+	return total, nil
 }
 
 // RunRetention deletes, at now, what the retention periods above let go, in batches of
@@ -135,6 +172,9 @@ func RunRetention(ctx context.Context, db bun.IDB, now time.Time) (RetentionResu
 		return r, fmt.Errorf("delivered mail: %w", err)
 	}
 	if r.Erased, err = EraseDeletedWorkspaces(ctx, db, now); err != nil {
+		return r, err
+	}
+	if r.FoldedSlots, err = FoldTaskMinutes(ctx, db, now); err != nil {
 		return r, err
 	}
 	hourBefore, inviteBefore := now.Add(-UsageHourlyRetention), now.Add(-InvitationGrace)

@@ -138,7 +138,7 @@ func ReadUsage(ctx context.Context, r *TenantRead, now time.Time) (*Snapshot, er
 	found := false
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 	err := r.query(ctx, `SELECT w.tier::text,
-		  (SELECT coalesce(sum(agent_minutes), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
+		  (SELECT coalesce(sum(agent_minutes), 0) FROM usage_hourly_total WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
 		  (SELECT coalesce(sum(api_calls) FILTER (WHERE hour = $4), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
 		  (SELECT coalesce(sum(api_calls), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
 		  (SELECT count(*) FROM tasks WHERE workspace_id = $1 AND status = 'running'),

@@ -86,7 +86,7 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 	var days, alerts, latest []byte
 	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours.
 	err := tn.queryRow(ctx, `SELECT
-		  coalesce((SELECT agent_minutes FROM usage_monthly WHERE workspace_id = $1 AND month = $2), 0),
+		  atrium_month_minutes($1, $2),
 		  coalesce((SELECT api_calls FROM usage_hourly WHERE workspace_id = $1 AND hour = $4), 0),
 		  (SELECT coalesce(sum(api_calls), 0) FROM usage_daily WHERE workspace_id = $1 AND day >= $2 AND day < $3),
 		  (SELECT count(*) FROM tasks WHERE workspace_id = $1 AND status = 'running'),
@@ -95,7 +95,7 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 		  (SELECT count(*) FROM agents WHERE workspace_id = $1),
 		  CASE WHEN $6::bool THEN (SELECT coalesce(json_agg(json_build_array(extract(epoch FROM day)::bigint, api_calls,
 		      agent_minutes, coalesce(extract(epoch FROM peak_hour)::bigint, 0), peak_calls) ORDER BY day), '[]')
-		    FROM usage_daily WHERE workspace_id = $1 AND day >= $7 AND day <= $8) END,
+		    FROM usage_daily_total WHERE workspace_id = $1 AND day >= $7 AND day <= $8) END,
 		  (SELECT coalesce(jsonb_agg(jsonb_build_object('limit_kind', limit_kind, 'threshold', threshold, 'period_start', period_start,
 		      'used', used, 'limit_value', limit_value, 'crossed_at', crossed_at) ORDER BY crossed_at DESC, limit_kind, threshold DESC), '[]')
 		    FROM quota_alerts WHERE workspace_id = $1 AND crossed_at >= $2 AND period_start >= $2),

@@ -69,7 +69,7 @@ func UsageOver(ctx context.Context, tn *Tenant, now time.Time, days int) (*Usage
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	s := &UsageSeries{Days: days, From: today.AddDate(0, 0, -(days - 1)), Until: now.Truncate(time.Hour).Add(time.Hour)}
 	var rows []UsageHour
-	err := tn.db().NewSelect().Model(&rows).Column("hour", "api_calls", "agent_minutes").
+	err := tn.db().NewSelect().Model(&rows).ModelTableExpr("usage_hourly_total AS uh").Column("hour", "api_calls", "agent_minutes").
 		Where("hour >= ? AND hour < ?", s.From, s.Until).
 		Order("hour").Scan(ctx)
 	if err != nil {
@@ -171,7 +171,7 @@ type MonthTotals struct {
 // runs inside the workspace's transaction.
 func MonthUsage(ctx context.Context, tn *Tenant, t time.Time) (MonthTotals, error) {
 	m := MonthTotals{Month: MonthStart(t)}
-	err := tn.db().NewSelect().Model((*UsageHour)(nil)).
+	err := tn.db().NewSelect().Model((*UsageHour)(nil)).ModelTableExpr("usage_hourly_total AS uh").
 		ColumnExpr("coalesce(sum(api_calls), 0), coalesce(sum(agent_minutes), 0)").
 		Where("hour >= ? AND hour < ?", m.Month, m.Month.AddDate(0, 1, 0)).
 		Scan(ctx, &m.APICalls, &m.AgentMinutes)

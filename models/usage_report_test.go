@@ -102,12 +102,47 @@ func TestUsageTotalsEqualMeteredEvents(t *testing.T) {
 		tally.minutesByMonth[models.MonthStart(tk.end)] += tk.minutes
 		tally.minutesByDay[utcDay(tk.end)] += tk.minutes
 	}
-	oct, nov, dec := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	oct, nov := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	if tally.callsByMonth[oct] != 5 || tally.minutesByMonth[nov] != 202 {
 		t.Fatalf("the fixture is not what the test means: %v %v", tally.callsByMonth, tally.minutesByMonth)
 	}
 
-	err := models.InWorkspace(ctx, db, caller.WorkspaceID, func(ctx context.Context, tn *models.Tenant) error {
+	// The caller's tier has no agent-minute limit, so the completions left their minutes in the
+	// hours' slots (usage_minutes_slots): every figure must be the same before and after the
+	// retention sweep folds them into the hourly rows and their rollups.
+	for _, folded := range []bool{false, true} {
+		phase := "slots"
+		if folded {
+			phase = "folded"
+			n, err := models.FoldTaskMinutes(ctx, db, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n < int64(len(tasks)) {
+				t.Fatalf("folded %d slot rows, want at least one per completion's hour (%d)", n, len(tasks))
+			}
+		}
+		t.Run(phase, func(t *testing.T) { checkMeteredTotals(t, db, caller.WorkspaceID, tally, folded) })
+	}
+}
+
+// checkMeteredTotals is TestUsageTotalsEqualMeteredEvents's checks of what the usage readers say;
+// once folded, the monthly rollup alone holds the minutes.
+func checkMeteredTotals(t *testing.T, db bun.IDB, ws uuid.UUID, tally *meterTally, folded bool) {
+	ctx := testdb.Ctx(t)
+	sydney, err := time.LoadLocation("Australia/Sydney")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oct, nov, dec := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	err = models.InWorkspace(ctx, db, ws, func(ctx context.Context, tn *models.Tenant) error {
+		var slots int64
+		if err := tn.Tx().NewRaw("SELECT count(*) FROM usage_minutes_slots WHERE workspace_id = ?", ws).Scan(ctx, &slots); err != nil {
+			t.Fatal(err)
+		}
+		if folded != (slots == 0) {
+			t.Errorf("%d slot rows left (folded: %v)", slots, folded)
+		}
 		for _, month := range []time.Time{oct, nov, dec} {
 			t.Run("month "+month.Format("2006-01"), func(t *testing.T) {
 				// Any instant of the month will do, in any zone.
@@ -126,7 +161,11 @@ func TestUsageTotalsEqualMeteredEvents(t *testing.T) {
 					t.Errorf("CurrentUsage minutes = %d, want %d", snap.AgentMinutesMonth, tally.minutesByMonth[month])
 				}
 				var rollup []models.UsageMonth
-				if err := tn.Tx().NewSelect().Model(&rollup).Where("month = ?", month).Scan(ctx); err != nil {
+				q := tn.Tx().NewSelect().Model(&rollup).Where("month = ?", month)
+				if !folded {
+					q = q.ModelTableExpr("usage_monthly_total AS um")
+				}
+				if err := q.Scan(ctx); err != nil {
 					t.Fatal(err)
 				}
 				var rolled int64

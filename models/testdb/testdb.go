@@ -122,7 +122,7 @@ type ScopeGuard struct {
 	unattributed []string
 }
 
-var tenantTable = regexp.MustCompile(`(?i)\b(?:from|join|update|into)\s+"?(workspace_members|invitations|api_keys|agents|tasks|messages|usage_hourly|audit_events)"?`)
+var tenantTable = regexp.MustCompile(`(?i)\b(?:from|join|update|into)\s+"?(workspace_members|invitations|api_keys|agents|tasks|messages|usage_hourly|usage_minutes_slots|audit_events)"?`)
 
 // Unscoped reports whether the statement touches a tenant table without naming workspace_id.
 func Unscoped(query string) bool {
