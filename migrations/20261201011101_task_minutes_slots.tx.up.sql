@@ -1,4 +1,4 @@
--- A task's completion on a tier without an agent-minute limit adds its minutes to one of 16 slot
+-- A task's completion on a tier without an agent-minute limit adds its minutes to one of 64 slot
 -- rows of its hour, chosen at random, rather than to the hour's usage_hourly row. Every completion
 -- in a workspace used to update the same three rows (the hour, and the day and month rollups its
 -- triggers keep) and held their locks until its commit had reached the disk, so a workspace's
@@ -14,7 +14,7 @@
 CREATE TABLE usage_minutes_slots (
   workspace_id  uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
   hour          timestamptz NOT NULL CHECK (date_trunc('hour', hour) = hour),
-  slot          smallint NOT NULL CHECK (slot >= 0 AND slot < 16),
+  slot          smallint NOT NULL CHECK (slot >= 0 AND slot < 64),
   agent_minutes bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (workspace_id, hour, slot)
 );
@@ -119,7 +119,7 @@ BEGIN
   IF FOUND THEN
     IF r.agent_minutes > 0 AND p_spread THEN
       INSERT INTO usage_minutes_slots AS s (workspace_id, hour, slot, agent_minutes)
-        VALUES (p_ws, p_hour, floor(random() * 16)::smallint, r.agent_minutes)
+        VALUES (p_ws, p_hour, floor(random() * 64)::smallint, r.agent_minutes)
         ON CONFLICT (workspace_id, hour, slot) DO UPDATE SET agent_minutes = s.agent_minutes + EXCLUDED.agent_minutes;
     ELSIF r.agent_minutes > 0 THEN
       INSERT INTO usage_hourly AS u (workspace_id, hour, agent_minutes) VALUES (p_ws, p_hour, r.agent_minutes)
