@@ -48,6 +48,7 @@ var globalFuncs = map[string]string{
 	"DeletedWorkspaces":      "SECURITY DEFINER list of the user's scheduled deletions",
 	"RestoreWorkspace":       "SECURITY DEFINER lookup of the user's scheduled deletion; opens its transaction",
 	"EraseDeletedWorkspaces": "SECURITY DEFINER list of the workspaces to erase; opens each one's transaction",
+	"FoldTaskMinutes":        "SECURITY DEFINER list of the workspaces with minute slots to fold; opens each one's transaction",
 	"SupportDeletions":       "opens a cross-tenant read",
 	"LookupSupportAccess":    "SECURITY DEFINER lookup of a workspace and support's grant by slug",
 	"GrantSupportAccess":     "opens the workspace's transaction", "supportWorkspace": "opens a cross-tenant read",
