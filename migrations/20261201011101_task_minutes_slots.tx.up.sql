@@ -10,7 +10,8 @@
 -- sweep folds the slots of past hours into usage_hourly (atrium_fold_task_minutes; its triggers
 -- keep the rollups), so a workspace holds at most a couple of hours of slots. Tiers with an
 -- agent-minute limit keep adding to usage_hourly directly, so the limit and its alerts see each
--- completion's minutes in the order they commit, as before.
+-- completion's minutes in the order they commit, as before, and a workspace that moves to such a
+-- tier has its slots folded by the tier change (below).
 CREATE TABLE usage_minutes_slots (
   workspace_id  uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
   hour          timestamptz NOT NULL CHECK (date_trunc('hour', hour) = hour),
@@ -99,25 +100,46 @@ $$;
 REVOKE ALL ON FUNCTION atrium_slot_workspaces(timestamptz, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION atrium_slot_workspaces(timestamptz, integer) TO atrium_app;
 
--- atrium_complete_task as before (20261201010702); with p_spread, the minutes go to a slot of the
--- hour instead of the hour's row. The caller spreads when the tier has no agent-minute limit.
+-- A workspace on a tier with an agent-minute limit has no slots, so the start's month check (a
+-- sum of usage_hourly) and the alerts see every minute: a completion spreads only while it holds
+-- the workspace's slot lock in shared mode (an advisory lock, which completions share without
+-- waiting for each other) and has read, after taking it, that the workspace is still on the tier
+-- the caller spreads for; a tier change takes the lock exclusively, so it waits for the
+-- completions under way, and folds every slot of the workspace before it commits
+-- (atrium_fold_all_task_minutes). A completion after it reads the new tier.
+CREATE FUNCTION atrium_fold_all_task_minutes(p_ws uuid) RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, public AS $$
+  SELECT pg_advisory_xact_lock(7274, hashtext(p_ws::text));
+  SELECT atrium_fold_task_minutes(p_ws, 'infinity');
+$$;
+REVOKE ALL ON FUNCTION atrium_fold_all_task_minutes(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION atrium_fold_all_task_minutes(uuid) TO atrium_app;
+
+-- atrium_complete_task as before (20261201010702); with p_spread_tier (the caller's tier, given
+-- when it has no agent-minute limit), the minutes go to a slot of the hour instead of the hour's
+-- row, if the workspace is on that tier under the slot lock (above).
 DROP FUNCTION atrium_complete_task(uuid, uuid, task_status, timestamptz, timestamptz);
 CREATE FUNCTION atrium_complete_task(p_ws uuid, p_id uuid, p_status task_status, p_now timestamptz, p_hour timestamptz,
-  p_spread boolean DEFAULT false)
+  p_spread_tier workspace_tier DEFAULT NULL)
 RETURNS TABLE (changed boolean, agent_id uuid, status task_status, input text, created_at timestamptz,
                started_at timestamptz, finished_at timestamptz, agent_minutes bigint, key_id uuid, key_name text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   r tasks%ROWTYPE;
+  spread boolean := false;
 BEGIN
   PERFORM set_config('app.workspace_id', p_ws::text, true);
+  IF p_spread_tier IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock_shared(7274, hashtext(p_ws::text));
+    spread := EXISTS (SELECT 1 FROM workspaces w WHERE w.id = p_ws AND w.tier = p_spread_tier);
+  END IF;
   UPDATE tasks k SET status = p_status, finished_at = p_now,
       agent_minutes = greatest(0, ceil(extract(epoch FROM (p_now - k.started_at)) / 60))::bigint
     WHERE k.workspace_id = p_ws AND k.id = p_id AND k.status IN ('running', 'queued')
     RETURNING k.* INTO r;
   IF FOUND THEN
-    IF r.agent_minutes > 0 AND p_spread THEN
+    IF r.agent_minutes > 0 AND spread THEN
       INSERT INTO usage_minutes_slots AS s (workspace_id, hour, slot, agent_minutes)
         VALUES (p_ws, p_hour, floor(random() * 64)::smallint, r.agent_minutes)
         ON CONFLICT (workspace_id, hour, slot) DO UPDATE SET agent_minutes = s.agent_minutes + EXCLUDED.agent_minutes;
@@ -135,60 +157,8 @@ BEGIN
     WHERE k.workspace_id = p_ws AND k.id = p_id;
 END
 $$;
-REVOKE ALL ON FUNCTION atrium_complete_task(uuid, uuid, task_status, timestamptz, timestamptz, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION atrium_complete_task(uuid, uuid, task_status, timestamptz, timestamptz, boolean) TO atrium_app;
-
--- atrium_start_task as before (20261201002101), the month's agent-minutes read from the monthly
--- rollup and the month's slots (atrium_month_minutes) rather than summed over the month's hours.
-CREATE OR REPLACE FUNCTION atrium_start_task(p_ws uuid, p_id uuid, p_agent uuid, p_input text, p_now timestamptz,
-  p_tier workspace_tier, p_minutes bigint, p_concurrent bigint, p_month timestamptz, p_next_month timestamptz, p_key uuid)
-RETURNS TABLE (outcome text, used bigint, created_at timestamptz)
-LANGUAGE plpgsql AS $$
-DECLARE
-  t workspace_tier;
-  n bigint;
-  made timestamptz;
-BEGIN
-  PERFORM set_config('app.workspace_id', p_ws::text, true);
-  IF p_minutes IS NULL AND p_concurrent IS NULL THEN
-    SELECT w.tier INTO t FROM workspaces w WHERE w.id = p_ws FOR SHARE;
-  ELSE
-    SELECT w.tier INTO t FROM workspaces w WHERE w.id = p_ws FOR NO KEY UPDATE;
-  END IF;
-  IF NOT FOUND THEN
-    RETURN QUERY SELECT 'no_workspace'::text, 0::bigint, NULL::timestamptz;
-    RETURN;
-  END IF;
-  IF t IS DISTINCT FROM p_tier THEN
-    RETURN QUERY SELECT 'tier_changed'::text, 0::bigint, NULL::timestamptz;
-    RETURN;
-  END IF;
-  PERFORM 1 FROM agents a WHERE a.workspace_id = p_ws AND a.id = p_agent;
-  IF NOT FOUND THEN
-    RETURN QUERY SELECT 'no_agent'::text, 0::bigint, NULL::timestamptz;
-    RETURN;
-  END IF;
-  IF p_minutes IS NOT NULL THEN
-    n := atrium_month_minutes(p_ws, p_month);
-    IF n >= p_minutes THEN
-      RETURN QUERY SELECT 'quota_exceeded'::text, n, NULL::timestamptz;
-      RETURN;
-    END IF;
-  END IF;
-  IF p_concurrent IS NOT NULL THEN
-    SELECT count(*) INTO n FROM tasks k WHERE k.workspace_id = p_ws AND k.status = 'running';
-    IF n >= p_concurrent THEN
-      RETURN QUERY SELECT 'concurrent_limit'::text, n, NULL::timestamptz;
-      RETURN;
-    END IF;
-  END IF;
-  INSERT INTO tasks AS k (workspace_id, id, agent_id, status, input, started_at, key_id)
-    VALUES (p_ws, p_id, p_agent, 'running', p_input, p_now, p_key)
-    RETURNING k.created_at INTO made;
-  RETURN QUERY SELECT 'started'::text, 0::bigint, made;
-END
-$$;
-
+REVOKE ALL ON FUNCTION atrium_complete_task(uuid, uuid, task_status, timestamptz, timestamptz, workspace_tier) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION atrium_complete_task(uuid, uuid, task_status, timestamptz, timestamptz, workspace_tier) TO atrium_app;
 
 -- atrium_quota_use_alert as before (20261201010601), the month's agent-minutes with the slots.
 CREATE OR REPLACE FUNCTION atrium_quota_use_alert(p_ws uuid, p_kind text, p_period timestamptz, p_limit bigint, p_now timestamptz)

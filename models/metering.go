@@ -287,14 +287,19 @@ func CompleteTask(ctx context.Context, db bun.IDB, caller *APICaller, id uuid.UU
 	}
 	// One statement: the binding, the conditional UPDATE, the minutes' upsert and, when it counted
 	// minutes, the month's total against the agent-minute alerts (atrium_quota_use_alert). Without
-	// an agent-minute limit the minutes go to one of the hour's slots (spread), so that concurrent
-	// completions in one workspace do not queue on the hour's row and its rollups, each holding
-	// their locks until its commit is flushed; with a limit they go to the hour's row, so each
-	// completion's check sees the ones committed before it.
-	spread := minutes == nil
+	// an agent-minute limit the minutes go to one of the hour's slots (spreadTier: the caller's
+	// tier, which the function checks is still the workspace's under the slot lock), so that
+	// concurrent completions in one workspace do not queue on the hour's row and its rollups, each
+	// holding their locks until its commit is flushed; with a limit they go to the hour's row, so
+	// each start's check and each completion's alert see the ones committed before it.
+	var spreadTier *string
+	if minutes == nil {
+		t := string(caller.Tier)
+		spreadTier = &t
+	}
 	err := db.NewRaw("SELECT t.* FROM "+taskCommit(db)+"atrium_complete_task(?, ?, ?, ?, ?, ?) AS t, "+
 		"LATERAL (SELECT CASE WHEN t.changed AND t.agent_minutes > 0 THEN atrium_quota_use_alert(?, 'agent_minutes', ?, ?, ?) END) AS alerted",
-		caller.WorkspaceID, id, string(st), now, now.Truncate(time.Hour), spread,
+		caller.WorkspaceID, id, string(st), now, now.Truncate(time.Hour), spreadTier,
 		caller.WorkspaceID, MonthStart(now), minutes, now).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("complete task: %w", err)

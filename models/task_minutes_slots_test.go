@@ -184,45 +184,54 @@ func TestLimitedTierCompletionsCountInTheHour(t *testing.T) {
 	}
 }
 
-// TestMinutesInSlotsCountAgainstTheLimitAfterADowngrade: minutes an unlimited tier left in slots
-// count for the month's limit once the workspace is on a limited tier, before any fold: with 999 of
-// a free workspace's 1,000 minutes in slots a task starts, and once its minute is counted the next
-// start is refused.
-func TestMinutesInSlotsCountAgainstTheLimitAfterADowngrade(t *testing.T) {
+// TestATierChangeFoldsTheSlots: a workspace that leaves the tier without an agent-minute limit has
+// its slots folded into the hours by the tier change, so the limited tier's month check and
+// alerts (which read the hourly rows) see those minutes; a completion by a caller that still
+// holds the old tier (a key looked up before the change) counts in the hour's row, not a slot.
+func TestATierChangeFoldsTheSlots(t *testing.T) {
 	d := testdb.Get(t)
 	month := models.MonthStart(testdb.Now(t))
 	end := month.AddDate(0, 0, 14).Add(12*time.Hour + 30*time.Minute)
 	c, tm := meterCaller(t, d.App, models.TierEnterprise, end)
 	agent := meterAgent(t, d.App, c)
-	task, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", end.Add(-999*time.Minute))
+	first, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", end.Add(-999*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done, err := models.CompleteTask(testdb.Ctx(t), d.App, c, task.ID, "succeeded", end); err != nil || done.AgentMinutes != 999 {
+	second, err := models.StartTask(testdb.Ctx(t), d.App, c, agent, "", end.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done, err := models.CompleteTask(testdb.Ctx(t), d.App, c, first.ID, "succeeded", end); err != nil || done.AgentMinutes != 999 {
 		t.Fatalf("completion: %+v, %v", done, err)
 	}
 	if _, inSlots := slotMinutes(t, d.Owner, c.WorkspaceID, end); inSlots != 999 {
 		t.Fatalf("%d minutes in slots, want 999", inSlots)
 	}
 	err = keyIn(t, d.App, c.WorkspaceID, func(ctx context.Context, tn *models.Tenant) error {
-		_, err := tn.Tx().NewUpdate().Model(tm.ws).Set("tier = ?", models.TierFree).WherePK().Exec(ctx)
+		_, err := models.ChangeTier(ctx, tn, tm.actor(tm.owner), models.TierPro, end)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	free := *c
-	free.Tier = models.TierFree
-	later := end.Add(10 * time.Minute)
-	task, err = models.StartTask(testdb.Ctx(t), d.App, &free, agent, "", later)
-	if err != nil {
-		t.Fatalf("999 of 1,000 minutes used: %v", err)
+	if rows, _ := slotMinutes(t, d.Owner, c.WorkspaceID, end); rows != 0 {
+		t.Fatalf("%d slot rows left after the change to pro, want none", rows)
 	}
-	if _, err := models.CompleteTask(testdb.Ctx(t), d.App, &free, task.ID, "succeeded", later.Add(time.Minute)); err != nil {
+	if _, minutes := usageRow(t, d.Owner, c.WorkspaceID, end); minutes != 999 {
+		t.Fatalf("the hour's row holds %d minutes after the change, want 999", minutes)
+	}
+	// c still says enterprise, as a key looked up before the change would.
+	if _, err := models.CompleteTask(testdb.Ctx(t), d.App, c, second.ID, "succeeded", end); err != nil {
 		t.Fatal(err)
 	}
-	_, err = models.StartTask(testdb.Ctx(t), d.App, &free, agent, "", later.Add(2*time.Minute))
-	if quotaCode(err) != models.CodeQuotaExceeded {
-		t.Fatalf("1,000 of 1,000 minutes used (999 of them in slots): %v, want quota_exceeded", err)
+	if rows, _ := slotMinutes(t, d.Owner, c.WorkspaceID, end); rows != 0 {
+		t.Fatalf("a completion with the old tier made %d slot rows on pro, want none", rows)
+	}
+	if _, minutes := usageRow(t, d.Owner, c.WorkspaceID, end); minutes != 1000 {
+		t.Fatalf("the hour's row holds %d minutes, want 1000", minutes)
+	}
+	if day, mon := rollupMinutes(t, d.Owner, c.WorkspaceID, end); day != 1000 || mon != 1000 {
+		t.Fatalf("rollups: day %d, month %d; want 1000", day, mon)
 	}
 }

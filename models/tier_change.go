@@ -86,6 +86,12 @@ func ChangeTier(ctx context.Context, tn *Tenant, actor Actor, to Tier, now time.
 	if _, err := tn.db().NewUpdate().Model(ws).Set("tier = ?", to).WherePK().Exec(ctx); err != nil {
 		return ws.Tier, fmt.Errorf("change tier: %w", err)
 	}
+	// The agent-minutes that completions left in slots while the tier had no minute limit go into
+	// their hours' rows, after every completion under way (atrium_fold_all_task_minutes waits for
+	// them): a tier with a limit checks the hourly rows alone, and its completions read the new tier.
+	if _, err := tn.db().ExecContext(ctx, "SELECT atrium_fold_all_task_minutes(?)", ws.ID); err != nil {
+		return ws.Tier, fmt.Errorf("change tier: fold minute slots: %w", err)
+	}
 	if err := EmitEvent(ctx, tn, "workspace.tier_changed", map[string]any{"from": ws.Tier, "to": to}, now); err != nil {
 		return ws.Tier, err
 	}
