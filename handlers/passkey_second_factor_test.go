@@ -249,7 +249,7 @@ func TestStepUpWithAPasskey(t *testing.T) {
 	c.Get(keys)
 	clock.add(11 * time.Minute)
 	form := url.Values{"name": {"pk-rw"}, "scope": {"read_write"}, "expires_in_days": {"0"}}
-	res := c.Post(keys, form)
+	res := c.Back(c.Post(keys, form), "/account/step-up")
 	if !res.Has("step-up") || !res.Has("step-up-passkey") {
 		t.Fatalf("step-up: %v, passkey offered %v", res.Has("step-up"), res.Has("step-up-passkey"))
 	}
@@ -258,7 +258,7 @@ func TestStepUpWithAPasskey(t *testing.T) {
 	if status, _ := postJSON(t, c, "/account/step-up/passkey/finish", map[string]any{"credential": newSoftKey(t, app).get(t, opts)}); status != http.StatusBadRequest {
 		t.Fatalf("a stranger's passkey for step-up: %d, want 400", status)
 	}
-	if res := c.Post(keys, form); !res.Has("step-up") || countKeys(t, app, ws, "pk-rw") != 0 {
+	if res := c.Follow(c.Post(keys, form)); !res.Has("step-up") || countKeys(t, app, ws, "pk-rw") != 0 {
 		t.Fatal("a refused passkey let the action through")
 	}
 	status, opts := postJSON(t, c, "/account/step-up/passkey/begin", nil)

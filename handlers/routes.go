@@ -104,6 +104,7 @@ var table = []route{
 	{post, paths.PasskeyRename, (*Server).passkeyRename, ownAccount},
 	{get, paths.PasskeyRemove, (*Server).passkeyRemoveConfirm, signedIn},
 	{post, paths.PasskeyRemove, (*Server).passkeyRemove, ownAccount},
+	{get, paths.StepUp, (*Server).stepUpPage, signedIn},
 	{post, paths.StepUpPasskeyBegin, (*Server).passkeyStepUpOptions, ownAccount},
 	{post, paths.StepUpPasskeyFinish, (*Server).passkeyStepUp, ownAccount},
 	{get, paths.TwoFactor, (*Server).twoFactorPage, signedIn},

@@ -270,19 +270,29 @@ func TestStepUp(t *testing.T) {
 	if res := c.Post(keys, url.Values{"name": {"reader"}, "scope": {"read"}, "expires_in_days": {"0"}}); res.Has("step-up") {
 		t.Fatal("a read key asked to step up")
 	}
-	res = c.Post(keys, url.Values{"name": {"stale"}, "scope": {"read_write"}, "expires_in_days": {"0"}})
-	if res.StatusCode != http.StatusOK || !res.Has("step-up") {
-		t.Fatalf("11 minutes on: %d, step-up %v", res.StatusCode, res.Has("step-up"))
-	}
-	if v, _ := res.Doc().Find(`[data-testid="step-up"] input[name="name"]`).Attr("value"); v != "stale" {
-		t.Fatalf("the form does not carry the key's name: %q", v)
+	// Without JavaScript the action ends in a redirect to the step-up page, whose form posts the
+	// action again with its fields; a reload shows it again.
+	res = c.Back(c.Post(keys, url.Values{"name": {"stale"}, "scope": {"read_write"}, "expires_in_days": {"0"}}), "/account/step-up")
+	for _, page := range []*webtest.Response{res, c.Get("/account/step-up")} {
+		if !page.Has("step-up") || page.Has("step-up-error") {
+			t.Fatalf("11 minutes on: step-up %v, error %v", page.Has("step-up"), page.Has("step-up-error"))
+		}
+		if v, _ := page.Doc().Find(`[data-testid="step-up"] input[name="name"]`).Attr("value"); v != "stale" {
+			t.Fatalf("the form does not carry the key's name: %q", v)
+		}
+		if a, _ := page.Doc().Find(`[data-testid="step-up"] form`).Attr("action"); a != keys {
+			t.Fatalf("the form posts to %q, want %q", a, keys)
+		}
 	}
 	if countKeys(t, app, ws, "stale") != 0 {
 		t.Fatal("the key was made before the step-up")
 	}
-	res = c.Post(keys, url.Values{"name": {"stale"}, "scope": {"read_write"}, "expires_in_days": {"0"}, "step_up": {"1"}, "step_up_password": {"not the password"}})
-	if res.StatusCode != http.StatusUnprocessableEntity || !res.Has("step-up-error") {
-		t.Fatalf("wrong step-up password: %d", res.StatusCode)
+	res = c.Back(c.Post(keys, url.Values{"name": {"stale"}, "scope": {"read_write"}, "expires_in_days": {"0"}, "step_up": {"1"}, "step_up_password": {"not the password"}}), "/account/step-up")
+	if !res.Has("step-up-error") || strings.Contains(res.Body, "not the password") || res.Doc().Find(`input[name="name"][value="stale"]`).Length() != 1 {
+		t.Fatalf("wrong step-up password: error %v", res.Has("step-up-error"))
+	}
+	if again := c.Get("/account/step-up"); again.Has("step-up-error") || !again.Has("step-up") {
+		t.Fatalf("after a reload: error %v, form %v", again.Has("step-up-error"), again.Has("step-up"))
 	}
 	res = c.Post(keys, url.Values{"name": {"stale"}, "scope": {"read_write"}, "expires_in_days": {"0"}, "step_up": {"1"}, "step_up_password": {webtest.Password}})
 	if res.StatusCode != http.StatusSeeOther || countKeys(t, app, ws, "stale") != 1 {
@@ -304,13 +314,17 @@ func TestStepUp(t *testing.T) {
 	secret := app.EnableTwoFactor(owner)
 	clock.add(30 * time.Second)
 	del := "/w/" + ws.Slug + "/settings/delete"
-	res = c.Post(del, url.Values{"confirm": {ws.Slug}})
+	res = c.Back(c.Post(del, url.Values{"confirm": {ws.Slug}}), "/account/step-up")
 	if !res.Has("step-up") || res.Doc().Find(`#f-step_up_code`).Length() != 1 {
 		t.Fatalf("delete without recent authentication: %d", res.StatusCode)
 	}
 	res = c.Post(del, url.Values{"confirm": {ws.Slug}, "step_up": {"1"}, "step_up_code": {code(t, secret, clock.now())}})
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/workspaces" {
 		t.Fatalf("delete after a code: %d %s", res.StatusCode, res.TestID("step-up-error"))
+	}
+	// Confirmed, the form no longer waits: the step-up page has nothing to show.
+	if res := c.Get("/account/step-up"); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the step-up page after the action: %d", res.StatusCode)
 	}
 }
 

@@ -91,6 +91,9 @@ var (
 	LoginTwoFactorPasskeyFinish = p0("/login/two-factor/passkey/finish")
 	StepUpPasskeyBegin          = p0("/account/step-up/passkey/begin")
 	StepUpPasskeyFinish         = p0("/account/step-up/passkey/finish")
+	// StepUp is the "Confirm it's you" page a dangerous action sent without JavaScript redirects
+	// to; its form posts the action again.
+	StepUp = p0("/account/step-up")
 )
 
 // Signing up and in, the signed-in person's own pages.
