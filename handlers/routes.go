@@ -159,6 +159,7 @@ var table = []route{
 	{get, paths.Agent, (*Server).agentShow, can(models.ActView)},
 	{get, paths.Tasks, (*Server).tasksIndex, can(models.ActView)},
 	{get, paths.Task, (*Server).taskShow, can(models.ActView)},
+	{get, paths.TaskCancel, (*Server).taskCancelConfirm, can(models.ActCancelTasks)},
 	{post, paths.TaskCancel, (*Server).taskCancel, can(models.ActCancelTasks)},
 	// Usage, settings (every change there, name, tier or deletion, is the owners') and audit log.
 	{get, paths.Usage, (*Server).usageIndex, can(models.ActView)},

@@ -254,8 +254,37 @@ func (s *Server) taskShow(c echo.Context) error {
 	return s.render(c, http.StatusOK, views.TaskView(vm), views.TaskPanel(vm))
 }
 
-// taskCancel ends a running task as cancelled, after a confirmation (the page's dialog, or a
-// page of its own without JavaScript), and goes back to the page it came from.
+// taskCancelConfirm asks before cancelling a running task, on a page of its own (the page's
+// dialog asks with JavaScript); its form goes back to the page in next once done.
+func (s *Server) taskCancelConfirm(c echo.Context) error {
+	m := membership(c)
+	id, err := uuidParam(c, "task")
+	if err != nil {
+		return err
+	}
+	back := safeNext(c.QueryParam("next"), paths.Tasks.URL(m.Slug))
+	short := id.String()[28:]
+	var p *models.TaskPageData
+	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
+		p, err = models.ReadTaskPage(ctx, tn, id, uuid.Nil)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if p.Task.Status != models.TaskRunning {
+		s.flashError(c, "Task "+short+" is "+string(p.Task.Status)+" already; only a running task can be cancelled.")
+		return s.redirect(c, back)
+	}
+	vm := views.ConfirmPage{Frame: s.frame(c, "Cancel task", "tasks"), Heading: "Cancel task " + short + " of " + p.Task.AgentName + "?",
+		Message: "The task stops as cancelled and its concurrency slot is free at once. The minutes it ran count against this month. This cannot be undone.",
+		Action:  c.Request().URL.Path + "?next=" + url.QueryEscape(back), Button: "Cancel task", Cancel: back}
+	return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
+}
+
+// taskCancel ends a running task as cancelled, after a confirmation (the page's dialog, or the
+// page of taskCancelConfirm without JavaScript, where a cancel sent without one is redirected),
+// and goes back to the page it came from.
 func (s *Server) taskCancel(c echo.Context) error {
 	m := membership(c)
 	id, err := uuidParam(c, "task")
@@ -265,22 +294,7 @@ func (s *Server) taskCancel(c echo.Context) error {
 	back := safeNext(c.FormValue("next"), paths.Tasks.URL(m.Slug))
 	short := id.String()[28:]
 	if !confirmed(c) {
-		var p *models.TaskPageData
-		err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
-			p, err = models.ReadTaskPage(ctx, tn, id, uuid.Nil)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if p.Task.Status != models.TaskRunning {
-			s.flashError(c, "Task "+short+" is "+string(p.Task.Status)+" already; only a running task can be cancelled.")
-			return s.redirect(c, back)
-		}
-		vm := views.ConfirmPage{Frame: s.frame(c, "Cancel task", "tasks"), Heading: "Cancel task " + short + " of " + p.Task.AgentName + "?",
-			Message: "The task stops as cancelled and its concurrency slot is free at once. The minutes it ran count against this month. This cannot be undone.",
-			Action:  c.Request().URL.Path + "?next=" + url.QueryEscape(back), Button: "Cancel task", Cancel: back}
-		return s.render(c, http.StatusOK, views.ConfirmView(vm), nil)
+		return s.redirect(c, c.Request().URL.Path+"?next="+url.QueryEscape(back))
 	}
 	var t *models.Task
 	err = s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) (err error) {
