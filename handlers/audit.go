@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/views"
 )
@@ -37,8 +39,21 @@ func (s *Server) auditIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !isHTMX(c) {
+		// A check of the chain made without JavaScript is shown once, after its redirect.
+		if raw := s.Sessions.PopString(c.Request().Context(), sessAuditVerify); raw != "" {
+			var res views.AuditVerifyResult
+			if json.Unmarshal([]byte(raw), &res) == nil {
+				vm.Chain.Verify = &res
+			}
+		}
+	}
 	return s.render(c, status, views.AuditView(vm), views.AuditTable(vm))
 }
+
+// sessAuditVerify keeps the result of a check of the audit chain made without JavaScript for the
+// audit page its POST redirects to.
+const sessAuditVerify = "audit_verify"
 
 // auditPage reads the audit log page the query asks for.
 func (s *Server) auditPage(c echo.Context) (views.AuditPage, int, error) {
@@ -73,7 +88,8 @@ func (s *Server) auditPage(c echo.Context) (views.AuditPage, int, error) {
 }
 
 // auditVerify checks the workspace's audit hash chain and says whether it holds, naming the first
-// broken link when it does not: htmx gets the chain panel, a browser without it the whole page.
+// broken link when it does not: htmx gets the chain panel; without it the POST ends in a redirect
+// to the audit log, which shows the result once.
 func (s *Server) auditVerify(c echo.Context) error {
 	var r *models.ChainReport
 	err := s.inWorkspace(c, func(ctx context.Context, tn *models.Tenant) error {
@@ -102,12 +118,12 @@ func (s *Server) auditVerify(c echo.Context) error {
 		}
 		return s.render(c, http.StatusOK, views.AuditChainPanel(vm), nil)
 	}
-	vm, status, err := s.auditPage(c)
+	b, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
-	vm.Chain.Verify = res
-	return s.render(c, status, views.AuditView(vm), nil)
+	s.Sessions.Put(c.Request().Context(), sessAuditVerify, string(b))
+	return s.redirect(c, paths.Audit.URL(membership(c).Slug))
 }
 
 // auditCSV downloads every event the filters match, newest first, streamed as it is read.

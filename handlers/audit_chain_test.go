@@ -70,9 +70,12 @@ func TestAuditPageChainHeadAndVerify(t *testing.T) {
 	if _, err := app.DB.Owner.NewRaw("UPDATE audit_events SET target = 'forged' WHERE workspace_id = ? AND id = ?", sp.ws.ID, victim).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	full := owner.Post(base+"/verify", nil)
+	full := owner.Back(owner.Post(base+"/verify", nil), base)
 	if full.StatusCode != 200 || !strings.Contains(full.Body, "<html") {
 		t.Fatalf("verify without htmx: %d", full.StatusCode)
+	}
+	if owner.Get(base).Has("audit-verify-result") {
+		t.Error("the result is shown again on a reload")
 	}
 	if ok, _ := full.Doc().Find(`[data-testid="audit-verify-result"]`).Attr("data-ok"); ok != "false" {
 		t.Fatalf("altered chain: result %q", ok)
