@@ -323,7 +323,8 @@ func (s *Server) keyRoll(c echo.Context) error {
 // the secret, and reading it drops both, so a reload does not show it again.
 const revealCookie = "atrium_reveal"
 
-// stashSecret keeps v (JSON) for the next page of this workspace, under kind.
+// stashSecret keeps v (JSON) for the next page of this workspace (of the account, outside one),
+// under kind.
 func (s *Server) stashSecret(c echo.Context, kind string, v any) error {
 	plain, err := json.Marshal(v)
 	if err != nil {
@@ -344,7 +345,7 @@ func (s *Server) stashSecret(c echo.Context, kind string, v any) error {
 	sealed := aead.Seal(nonce, nonce, plain, []byte(kind))
 	s.Sessions.Put(c.Request().Context(), "reveal_"+kind, base64.RawURLEncoding.EncodeToString(sealed))
 	c.SetCookie(&http.Cookie{Name: revealCookie, Value: base64.RawURLEncoding.EncodeToString(key),
-		Path: paths.Workspace.URL(membership(c).Slug), MaxAge: 300, HttpOnly: true, Secure: s.Cfg.Production,
+		Path: revealPath(c), MaxAge: 300, HttpOnly: true, Secure: s.Cfg.Production,
 		SameSite: http.SameSiteStrictMode})
 	return nil
 }
@@ -356,7 +357,7 @@ func (s *Server) takeSecret(c echo.Context, kind string, v any) bool {
 		return false
 	}
 	sealed, _ := base64.RawURLEncoding.DecodeString(s.Sessions.PopString(ctx, "reveal_"+kind))
-	c.SetCookie(&http.Cookie{Name: revealCookie, Path: paths.Workspace.URL(membership(c).Slug), MaxAge: -1, HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: revealCookie, Path: revealPath(c), MaxAge: -1, HttpOnly: true,
 		Secure: s.Cfg.Production, SameSite: http.SameSiteStrictMode})
 	ck, err := c.Cookie(revealCookie)
 	if err != nil {
@@ -369,6 +370,15 @@ func (s *Server) takeSecret(c echo.Context, kind string, v any) bool {
 	}
 	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(kind))
 	return err == nil && json.Unmarshal(plain, v) == nil
+}
+
+// revealPath is where the browser sends the reveal cookie: the request's workspace, or the
+// account's pages outside one.
+func revealPath(c echo.Context) string {
+	if m := membership(c); m != nil {
+		return paths.Workspace.URL(m.Slug)
+	}
+	return paths.Account.URL()
 }
 
 func sealer(key []byte) (cipher.AEAD, error) {

@@ -110,6 +110,7 @@ var table = []route{
 	{get, paths.TwoFactor, (*Server).twoFactorPage, signedIn},
 	{post, paths.TwoFactorEnable, (*Server).twoFactorEnable, ownAccount},
 	{post, paths.TwoFactorDisable, (*Server).twoFactorDisable, ownAccount},
+	{get, paths.TwoFactorRecovery, (*Server).recoveryCodesPage, signedIn}, // the codes just made, once
 	{post, paths.TwoFactorRecovery, (*Server).twoFactorRecovery, ownAccount},
 	{get, paths.Workspaces, (*Server).workspacesIndex, signedIn},
 	{post, paths.Workspaces, (*Server).workspaceCreate, signedIn},

@@ -353,14 +353,35 @@ func (s *Server) twoFactorEnable(c echo.Context) error {
 		return err
 	}
 	s.markAuthenticated(c)
-	return s.recoveryCodesView(c, codes, safeNext(next, paths.TwoFactor.URL()), true)
+	return s.showRecoveryCodes(c, codes, safeNext(next, paths.TwoFactor.URL()), true)
 }
 
-// recoveryCodesView shows new recovery codes. They are never shown again, so this is the POST's
-// own answer (like a new API key's secret), not a redirect to a page that could show them twice.
-func (s *Server) recoveryCodesView(c echo.Context, codes []string, next string, enabled bool) error {
+// shownCodes are new recovery codes on their way to the page that shows them once.
+type shownCodes struct {
+	Codes    []string `json:"codes"`
+	Continue string   `json:"continue"`
+	Enabled  bool     `json:"enabled"`
+}
+
+// showRecoveryCodes ends the POST that made new recovery codes in a redirect to the page that
+// shows them, once: they travel sealed (stashSecret), as a new API key's secret does, so a reload
+// neither sends the form again nor shows them twice.
+func (s *Server) showRecoveryCodes(c echo.Context, codes []string, next string, enabled bool) error {
+	if err := s.stashSecret(c, "recovery-codes", shownCodes{Codes: codes, Continue: next, Enabled: enabled}); err != nil {
+		return err
+	}
+	return s.redirect(c, paths.TwoFactorRecovery.URL())
+}
+
+// recoveryCodesPage shows the recovery codes just made, once; afterwards it is the two-factor page.
+func (s *Server) recoveryCodesPage(c echo.Context) error {
+	var shown shownCodes
+	if !s.takeSecret(c, "recovery-codes", &shown) {
+		return s.redirect(c, paths.TwoFactor.URL())
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	vm := views.RecoveryCodesPage{Frame: s.frame(c, "Recovery codes", ""), Codes: codes, Continue: next, Enabled: enabled}
+	vm := views.RecoveryCodesPage{Frame: s.frame(c, "Recovery codes", ""), Codes: shown.Codes,
+		Continue: safeNext(shown.Continue, paths.TwoFactor.URL()), Enabled: shown.Enabled}
 	return s.render(c, http.StatusOK, views.RecoveryCodesView(vm), nil)
 }
 
@@ -415,5 +436,5 @@ func (s *Server) twoFactorRecovery(c echo.Context) error {
 		return err
 	}
 	s.markAuthenticated(c)
-	return s.recoveryCodesView(c, codes, paths.TwoFactor.URL(), false)
+	return s.showRecoveryCodes(c, codes, paths.TwoFactor.URL(), false)
 }

@@ -80,9 +80,14 @@ func enrol(t *testing.T, app *webtest.App, c *webtest.Client, clock *testClock) 
 	if !res.Has("error-code") || !strings.Contains(res.Body, secret) {
 		t.Fatalf("wrong first code: %d, message %v", res.StatusCode, res.Has("error-code"))
 	}
-	res = c.Post("/account/two-factor/enable", url.Values{"code": {code(t, secret, clock.now())}})
-	if res.StatusCode != http.StatusOK || !res.Has("two-factor-enabled") {
+	// The codes are shown once, after a redirect: a reload neither sends the form again nor
+	// shows them twice.
+	res = c.Back(c.Post("/account/two-factor/enable", url.Values{"code": {code(t, secret, clock.now())}}), "/account/two-factor/recovery-codes")
+	if res.StatusCode != http.StatusOK || !res.Has("two-factor-enabled") || res.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("enable: %d %s", res.StatusCode, res.TestID("error-code"))
+	}
+	if again := c.Get("/account/two-factor/recovery-codes"); again.StatusCode != http.StatusSeeOther || again.Header.Get("Location") != "/account/two-factor" {
+		t.Fatalf("the codes' page again: %d to %q", again.StatusCode, again.Header.Get("Location"))
 	}
 	var codes []string
 	res.Doc().Find(`[data-testid="recovery-code"]`).Each(func(_ int, s *goquery.Selection) {
@@ -191,7 +196,7 @@ func TestTwoFactorRecoveryCodesRegenerate(t *testing.T) {
 	if res := c.Back(c.Post("/account/two-factor/recovery-codes", url.Values{"password": {webtest.Password}}), "/account/two-factor"); !res.Has("error-code") {
 		t.Fatalf("without a code: no message")
 	}
-	res := c.Post("/account/two-factor/recovery-codes", url.Values{"password": {webtest.Password}, "code": {code(t, secret, clock.now())}})
+	res := c.Back(c.Post("/account/two-factor/recovery-codes", url.Values{"password": {webtest.Password}, "code": {code(t, secret, clock.now())}}), "/account/two-factor/recovery-codes")
 	if res.StatusCode != http.StatusOK || res.Doc().Find(`[data-testid="recovery-code"]`).Length() != 10 {
 		t.Fatalf("new codes: %d", res.StatusCode)
 	}
