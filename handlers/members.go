@@ -36,10 +36,7 @@ func actor(c echo.Context) models.Actor {
 func (s *Server) membersPage(c echo.Context, x membersExtras) (views.MembersPage, error) {
 	m, me := membership(c), currentUser(c)
 	f := memberFilter(c)
-	sort := string(f.Sort)
-	if f.Desc {
-		sort = "-" + sort
-	}
+	sort := models.FormatSort(f.Sort, f.Desc)
 	vm := views.MembersPage{Frame: s.frame(c, "Members", "members"), Slug: m.Slug, Query: f.Query, Role: string(f.Role), Sort: sort,
 		RoleFilters: views.MemberRoleFilters, SortChoices: views.MemberSortChoices, Invite: x.invite, Link: x.link,
 		CanInvite: len(models.InvitationPermissions{Role: m.Role}.InviteRoles()) > 0}

@@ -37,12 +37,10 @@ func supportQuery(c echo.Context) models.SupportQuery {
 	if len(q) > 200 {
 		q = q[:200]
 	}
-	sort := c.QueryParam("sort")
-	if _, ok := models.SupportSorts[sort]; !ok {
-		sort = "name"
-	}
+	// The order as the members list carries it: sort=-agent_minutes is the most first.
+	sort, desc := models.ParseSort(c.QueryParam("sort"), models.SupportSortKeys, "name")
 	page, _ := strconv.Atoi(c.QueryParam("page"))
-	return models.SupportQuery{Q: q, Sort: sort, Desc: c.QueryParam("dir") == "desc", Page: max(page, 1), PerPage: models.SupportPageSize}
+	return models.SupportQuery{Q: q, Sort: sort, Desc: desc, Page: max(page, 1), PerPage: models.SupportPageSize}
 }
 
 // pctOf formats used as a share of limit, with its warning level; "–" when unlimited.

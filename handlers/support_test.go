@@ -219,7 +219,7 @@ func TestSupportCSVMatchesTheTable(t *testing.T) {
 		putUsageRow(t, app, ws, now, int64(90*(i+1)), int64(700*(i+1)))
 	}
 	_, sup := supportLogin(t, app)
-	page := sup.Get("/support/workspaces?sort=agent_minutes_pct&dir=desc&q=" + word)
+	page := sup.Get("/support/workspaces?sort=-agent_minutes_pct&q=" + word)
 	var table [][]string
 	page.Doc().Find(`[data-testid="support-row"]`).Each(func(_ int, tr *goquery.Selection) {
 		var cells []string
@@ -245,6 +245,74 @@ func TestSupportCSVMatchesTheTable(t *testing.T) {
 	}
 	if recs[1][9] != "70.0" || recs[3][8] != "" {
 		t.Errorf("percent %q, enterprise limit %q", recs[1][9], recs[3][8])
+	}
+}
+
+// TestSupportSortsAsTheMembersListDoes: the support table's order is carried as the members
+// list's is, sort=<column> with a leading "-" for descending; its headers link that way (a second
+// click turns the order), the search form and the pages keep it, and an old dir= means nothing.
+func TestSupportSortsAsTheMembersListDoes(t *testing.T) {
+	app := webtest.Start(t)
+	now := testdb.Now(t)
+	fixClock(app, now)
+	word := strings.TrimPrefix(webtest.UniqueSlug("sortq"), "sortq-")
+	for i, tier := range []models.Tier{models.TierFree, models.TierStarter, models.TierPro} {
+		owner := app.User(webtest.UniqueEmail("owner"))
+		ws := app.Workspace(owner, "sort"+string(rune('a'+i))+"-"+word)
+		app.SetTier(ws, tier)
+		putUsageRow(t, app, ws, now, int64(100*(i+1)), int64(10*(i+1)))
+	}
+	_, sup := supportLogin(t, app)
+	slugs := func(r *webtest.Response) string {
+		var out []string
+		r.Doc().Find(`[data-testid="support-row"]`).Each(func(_ int, tr *goquery.Selection) {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(tr.Find("td").Eq(1).Text()), "-"+word))
+		})
+		return strings.Join(out, ",")
+	}
+	cases := []struct {
+		query, want, ariaKey, aria string
+	}{
+		{"", "sorta,sortb,sortc", "name", "ascending"},
+		{"sort=-agent_minutes", "sortc,sortb,sorta", "agent_minutes", "descending"},
+		{"sort=agent_minutes", "sorta,sortb,sortc", "agent_minutes", "ascending"},
+		{"sort=-name", "sortc,sortb,sorta", "name", "descending"},
+		// The old form: the direction is not read, the column's own first direction is not guessed.
+		{"sort=agent_minutes&dir=desc", "sorta,sortb,sortc", "agent_minutes", "ascending"},
+		{"sort=-nonsense", "sorta,sortb,sortc", "name", "ascending"},
+	}
+	for _, tc := range cases {
+		page := sup.Get("/support/workspaces?q=" + word + "&" + tc.query)
+		if got := slugs(page); got != tc.want {
+			t.Errorf("%q: %s, want %s", tc.query, got, tc.want)
+		}
+		th := page.Doc().Find(`[data-testid="sort-` + tc.ariaKey + `"]`).Closest("th")
+		if got := th.AttrOr("aria-sort", ""); got != tc.aria {
+			t.Errorf("%q: %s header aria-sort %q, want %q", tc.query, tc.ariaKey, got, tc.aria)
+		}
+	}
+	page := sup.Get("/support/workspaces?q=" + word + "&sort=-agent_minutes")
+	doc := page.Doc()
+	links := map[string]string{
+		"agent_minutes": "sort=agent_minutes", // sorted by it, most first: the header turns it
+		"members":       "sort=-members",      // a use column sorts most first at the first click
+		"slug":          "sort=slug",
+	}
+	for key, want := range links {
+		href := doc.Find(`[data-testid="sort-`+key+`"]`).AttrOr("href", "")
+		u, err := url.Parse(href)
+		if err != nil || u.Query().Get("dir") != "" || "sort="+u.Query().Get("sort") != want || u.Query().Get("q") != word {
+			t.Errorf("header %s links to %q, want %s (and the search)", key, href, want)
+		}
+	}
+	if got := doc.Find(`form input[type="hidden"][name="sort"]`).AttrOr("value", ""); got != "-agent_minutes" {
+		t.Errorf("the search form keeps sort %q", got)
+	}
+	if doc.Find(`input[name="dir"]`).Length() != 0 {
+		t.Error("the search form still sends dir")
+	}
+	if href := doc.Find(`[data-testid="support-csv"]`).AttrOr("href", ""); !strings.Contains(href, "sort=-agent_minutes") || strings.Contains(href, "dir=") {
+		t.Errorf("the CSV link %q does not keep the order", href)
 	}
 }
 

@@ -308,17 +308,10 @@ type MemberFilter struct {
 	Page  int
 }
 
-// ParseMemberSort reads an order as the list's address carries it: the order's name, with a
-// leading "-" for the other direction ("-joined": newest first). Anything else is the default.
+// ParseMemberSort reads an order as the list's address carries it (see ParseSort): "-joined" is
+// newest first. Anything else is the default.
 func ParseMemberSort(s string) (MemberSort, bool) {
-	desc := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for _, o := range MemberSorts {
-		if string(o) == s {
-			return o, desc
-		}
-	}
-	return MemberSortRole, false
+	return ParseSort(s, MemberSorts, MemberSortRole)
 }
 
 // orderBy is the filter's ORDER BY over workspace_members m, ending in a unique tie-break. Each

@@ -41,6 +41,10 @@ var SupportSorts = map[string]string{
 	"api_calls_pct":     "t.api_calls::float8 / t.lim_api_calls",
 }
 
+// SupportSortKeys are the keys of SupportSorts, in the order of the table's columns.
+var SupportSortKeys = []string{"name", "slug", "tier", "created", "members", "members_pct",
+	"agent_minutes", "agent_minutes_pct", "api_calls", "api_calls_pct"}
+
 // SupportQuery asks for a page of the support table.
 type SupportQuery struct {
 	// Q matches a workspace's name or slug (substring, any case) or a member's email.

@@ -31,16 +31,24 @@ func (p SupportPage) query(sort string, desc bool, page int) url.Values {
 	if p.Q != "" {
 		v.Set("q", p.Q)
 	}
-	if sort != "" && sort != "name" {
-		v.Set("sort", sort)
-	}
-	if desc {
-		v.Set("dir", "desc")
+	if s := sortParam(sort, desc); s != "" && s != "name" {
+		v.Set("sort", s)
 	}
 	if page > 1 {
 		v.Set("page", strconv.Itoa(page))
 	}
 	return v
+}
+
+// SortParam is the table's order as the address carries it, as the members list's: the column's
+// key, with a leading "-" for descending ("-agent_minutes").
+func (p SupportPage) SortParam() string { return sortParam(p.Sort, p.Desc) }
+
+func sortParam(key string, desc bool) string {
+	if desc {
+		return "-" + key
+	}
+	return key
 }
 
 // Pager is the table's pagination, keeping the search and the order.
