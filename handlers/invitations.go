@@ -255,6 +255,13 @@ func (s *Server) invitationPage(c echo.Context) error {
 // invitationAccept makes the signed-in user a member through the link, on a fresh session token.
 func (s *Server) invitationAccept(c echo.Context) error {
 	m, err := models.AcceptInvitation(c.Request().Context(), s.DB, currentUser(c), c.Param("token"), s.Now())
+	if !isHTMX(c) && (errors.Is(err, models.ErrConflict) || errors.Is(err, models.ErrForbidden) || errors.Is(err, models.ErrLimitReached)) {
+		// Refused (used, withdrawn, expired, for another address, no seat): back to the
+		// invitation's page, which says so with the reason.
+		_, _, msg := classify(err)
+		s.flashError(c, msg)
+		return s.redirect(c, paths.Invitation.URL(c.Param("token")))
+	}
 	if err != nil {
 		return err
 	}

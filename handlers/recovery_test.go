@@ -290,8 +290,8 @@ func TestAcceptingAnInvitationVerifiesTheAddress(t *testing.T) {
 		t.Fatal("verified at sign-up")
 	}
 	c.Get("/invitations/" + inv.Token)
-	if res := c.Post("/invitations/"+inv.Token+"/accept", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("accept: %d", res.StatusCode)
+	if res := c.Post("/invitations/"+inv.Token+"/accept", nil); res.StatusCode != http.StatusSeeOther || strings.HasPrefix(res.Header.Get("Location"), "/invitations/") {
+		t.Fatalf("accept: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	u, _ = models.UserByEmail(context.Background(), app.DB.App, email)
 	if !u.EmailVerified() {
