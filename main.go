@@ -63,6 +63,8 @@ type config struct {
 	// memoryLimit is the Go runtime's soft memory limit serve sets (models.MemoryLimit), 0 when
 	// GOMEMLIMIT is set and the runtime has taken it from there.
 	memoryLimit int64
+	// gcPercent is the collector's target serve sets (models.GCPercent), 0 when GOGC is set.
+	gcPercent int
 	auditKey    bool // ATRIUM_AUDIT_KEY is set (and given to models.SetAuditKey)
 	// hooksPrivate (ATRIUM_WEBHOOKS_ALLOW_PRIVATE): webhook endpoints may be http:// and on
 	// private, loopback or link-local addresses. Default: on in development, off in production.
@@ -146,6 +148,9 @@ func readConfig(getenv func(string) string) (config, error) {
 	}
 	if getenv("GOMEMLIMIT") == "" {
 		c.memoryLimit = models.MemoryLimit()
+	}
+	if getenv("GOGC") == "" {
+		c.gcPercent = models.GCPercent
 	}
 	return c, nil
 }
@@ -321,6 +326,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}
 	if cfg.memoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.memoryLimit)
+	}
+	if cfg.gcPercent > 0 {
+		debug.SetGCPercent(cfg.gcPercent)
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -153,3 +153,18 @@ func TestMemoryLimitFollowsTheHashBudget(t *testing.T) {
 		t.Errorf("with GOMEMLIMIT set, serve still sets a limit of its own: %d", c.memoryLimit)
 	}
 }
+
+// TestGCPercentUnlessGOGC: serve lets the heap grow to five times what is live between
+// collections (the memory limit bounds it); an operator's GOGC wins.
+func TestGCPercentUnlessGOGC(t *testing.T) {
+	c, err := readConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.gcPercent != models.GCPercent || models.GCPercent <= 100 {
+		t.Errorf("collector target: %d (models.GCPercent %d), want above Go's default of 100", c.gcPercent, models.GCPercent)
+	}
+	if c, err = readConfig(env(map[string]string{"GOGC": "50"})); err != nil || c.gcPercent != 0 {
+		t.Errorf("with GOGC set, serve still sets a target of its own: %d (%v)", c.gcPercent, err)
+	}
+}

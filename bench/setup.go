@@ -54,6 +54,9 @@ func setUp(ctx context.Context, cfg config, errOut io.Writer, log *slog.Logger) 
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(models.MemoryLimit()) // as atrium serve does
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(models.GCPercent) // as atrium serve does
+	}
 	defer func() {
 		if err != nil {
 			st.close()

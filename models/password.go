@@ -89,6 +89,13 @@ const memoryHeadroom = 64 << 20
 // process that truly needs more gets more, at the price of more collection.
 func MemoryLimit() int64 { return hashBudget*1024 + memoryHeadroom }
 
+// GCPercent is the collector's growth target that `atrium serve` sets unless GOGC is set: the heap
+// may grow to five times what was live at the last collection (Go's default is twice). Under load
+// the console keeps 10 to 30 MiB live, so the default collects several times as often as the
+// memory needs, at a few percent of the CPU; the soft memory limit (MemoryLimit) still makes the
+// collector run as the heap nears it, whatever this allows.
+const GCPercent = 400
+
 // idKey is argon2.IDKey behind the memory budget: a burst of log-ins queues instead of
 // allocating 19 MiB each at once.
 func idKey(pw, salt []byte, t, m uint32, p uint8, keyLen uint32) ([]byte, error) {
