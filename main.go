@@ -65,7 +65,7 @@ type config struct {
 	memoryLimit int64
 	// gcPercent is the collector's target serve sets (models.GCPercent), 0 when GOGC is set.
 	gcPercent int
-	auditKey    bool // ATRIUM_AUDIT_KEY is set (and given to models.SetAuditKey)
+	auditKey  bool // ATRIUM_AUDIT_KEY is set (and given to models.SetAuditKey)
 	// hooksPrivate (ATRIUM_WEBHOOKS_ALLOW_PRIVATE): webhook endpoints may be http:// and on
 	// private, loopback or link-local addresses. Default: on in development, off in production.
 	hooksPrivate bool

@@ -67,8 +67,10 @@ func TestReadPageBindsEachStatement(t *testing.T) {
 				if err != nil {
 					t.Fatalf("prepare off=%v: %v", noPrepare, err)
 				}
-				want := int64(2) // two statements, one round trip each
-				if !models.PreparesStatements(db) { // asked, or behind a transaction pooler
+				// Two statements, one round trip each; without prepared statements (asked, or behind
+				// a transaction pooler) a transaction.
+				want := int64(2)
+				if !models.PreparesStatements(db) {
 					want = 5 // BEGIN, the binding, the two statements, COMMIT
 				}
 				if n := tc.RoundTrips.Load() - before; i > 0 && n != want {
