@@ -28,10 +28,15 @@ import (
 // table's rows into the zip and the zip into ExportChunkSize chunks stored in the database, so its
 // memory stays bounded whatever the workspace's size; the settings page follows its progress and
 // links the finished zip until ExportLinkLifetime has passed, after which the retention sweep
-// deletes it.
+// deletes the zip and leaves the row as a tombstone (ExportExpired) for ExportTombstoneRetention,
+// so the link still says it expired.
 const (
 	// ExportLinkLifetime is how long a finished export can be downloaded.
 	ExportLinkLifetime = 24 * time.Hour
+	// ExportTombstoneRetention is how long an expired export's row stays after its link expired
+	// (its zip is gone at the expiry): until then its link answers "expired" (410), after it
+	// "not found" like any unknown link.
+	ExportTombstoneRetention = 30 * 24 * time.Hour
 	// ExportChunkSize is the size of one stored piece of the zip.
 	ExportChunkSize = 1 << 20
 	// exportProgressEvery is how many rows pass between two progress updates.
@@ -46,6 +51,8 @@ const (
 	ExportRunning = "running"
 	ExportReady   = "ready"
 	ExportFailed  = "failed"
+	// ExportExpired is a tombstone: the link expired and the sweep deleted the zip.
+	ExportExpired = "expired"
 )
 
 // WorkspaceExport is one export of a workspace: its progress, and once ready the zip's size and
@@ -155,7 +162,7 @@ func ExportForDownload(ctx context.Context, tn *Tenant, actor Actor, token strin
 		return nil, Errorf(ErrForbidden, "Only owners can download the workspace's export.")
 	}
 	e := new(WorkspaceExport)
-	err := tn.db().NewSelect().Model(e).Where("we.token = ?", token).Where("we.status = ?", ExportReady).Scan(ctx)
+	err := tn.db().NewSelect().Model(e).Where("we.token = ?", token).Where("we.status IN (?, ?)", ExportReady, ExportExpired).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -688,14 +695,31 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 	return []byte(sb.String()), nil
 }
 
-// pruneExports deletes the workspace's exports whose link expired (their chunks go with them).
+// pruneExports deletes the zips of the workspace's exports whose link expired and marks them
+// expired (tombstones), and deletes the rows of failed builds past their expiry and of tombstones
+// past ExportTombstoneRetention.
 func pruneExports(ctx context.Context, db bun.IDB, ws uuid.UUID, now time.Time) (n int64, err error) {
 	err = InWorkspace(ctx, db, ws, func(ctx context.Context, tn *Tenant) error {
-		res, err := tn.tx.ExecContext(ctx, `DELETE FROM workspace_exports WHERE workspace_id = ? AND expires_at < ?`, ws, now)
+		// The zip goes at the expiry; the row stays as a tombstone, so the link says it expired.
+		if _, err := tn.tx.ExecContext(ctx, `DELETE FROM workspace_export_chunks WHERE workspace_id = ?0 AND export_id IN (
+			  SELECT id FROM workspace_exports WHERE workspace_id = ?0 AND status = ?1 AND expires_at < ?2)`, ws, ExportReady, now); err != nil {
+			return fmt.Errorf("expired exports' zips: %w", err)
+		}
+		res, err := tn.tx.ExecContext(ctx, `UPDATE workspace_exports SET status = ?1
+			WHERE workspace_id = ?0 AND status = ?2 AND expires_at < ?3`, ws, ExportExpired, ExportReady, now)
 		if err != nil {
 			return fmt.Errorf("expired exports: %w", err)
 		}
 		n, _ = res.RowsAffected()
+		// A failed build's row at its expiry, a tombstone ExportTombstoneRetention after it.
+		res, err = tn.tx.ExecContext(ctx, `DELETE FROM workspace_exports WHERE workspace_id = ?0
+			AND ((status <> ?1 AND expires_at < ?2) OR (status = ?1 AND expires_at < ?3))`,
+			ws, ExportExpired, now, now.Add(-ExportTombstoneRetention))
+		if err != nil {
+			return fmt.Errorf("old export rows: %w", err)
+		}
+		gone, _ := res.RowsAffected()
+		n += gone
 		return nil
 	})
 	return n, err

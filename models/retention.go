@@ -99,8 +99,9 @@ type RetentionResult struct {
 	// QuotaAlerts, WebhookDeliveries, WebhookEvents and KeyUsageHours count the rows of the newer
 	// tables pruned (QuotaAlertRetentionMonths, WebhookDeliveryRetention, KeyUsageHourlyRetention).
 	QuotaAlerts, WebhookDeliveries, WebhookEvents, KeyUsageHours int64
-	// Exports counts workspace exports whose download link expired (ExportLinkLifetime), deleted
-	// with their stored zip.
+	// Exports counts workspace exports whose download link expired (ExportLinkLifetime), their
+	// zip deleted and the row left as a tombstone, plus the rows deleted (failed builds at their
+	// expiry, tombstones ExportTombstoneRetention after it).
 	Exports int64
 	// FoldedSlots counts the agent-minute slot rows of past hours folded into usage_hourly
 	// (FoldTaskMinutes).
@@ -210,7 +211,8 @@ func RunRetention(ctx context.Context, db bun.IDB, now time.Time) (RetentionResu
 	}
 	for range RetentionMaxBatches {
 		var ids []uuid.UUID
-		if err := db.NewRaw("SELECT * FROM atrium_expired_export_workspaces(?, ?)", now, RetentionBatch).Scan(ctx, &ids); err != nil {
+		if err := db.NewRaw("SELECT * FROM atrium_expired_export_workspaces(?, ?, ?)", now, now.Add(-ExportTombstoneRetention),
+			RetentionBatch).Scan(ctx, &ids); err != nil {
 			return r, fmt.Errorf("workspaces with expired exports: %w", err)
 		}
 		var gone int64

@@ -432,11 +432,97 @@ func TestWorkspaceExportRefusalsAndExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Exports < 1 || count(`SELECT count(*) FROM workspace_exports WHERE workspace_id = ?`) != 1 ||
+	if r.Exports < 1 || count(`SELECT count(*) FROM workspace_exports WHERE workspace_id = ?`) != 2 ||
+		count(`SELECT count(*) FROM workspace_exports WHERE workspace_id = ? AND status = 'expired'`) != 1 ||
 		count(`SELECT count(*) FROM workspace_export_chunks WHERE workspace_id = ? AND export_id = '`+first.ID.String()+`'`) != 0 {
 		t.Fatalf("after the sweep: %+v", r)
 	}
 	if _, err := downloadExport(t, db, s, second.Token, later); err != nil {
 		t.Fatalf("the newer export after the sweep: %v", err)
+	}
+}
+
+// TestExportSweepLeavesATombstone: when an export's link expires the sweep deletes its zip and
+// keeps the row, marked expired, so the link still says it expired (not "not found");
+// ExportTombstoneRetention after the expiry the row goes too and the link is unknown. A failed
+// build's row goes at its expiry; an export whose link is live keeps its zip.
+func TestExportSweepLeavesATombstone(t *testing.T) {
+	d := testdb.Get(t)
+	db := d.App
+	ctx := context.Background()
+	now := testdb.Now(t)
+	s := seedExport(t, db, d.Owner, 1)
+	old := startAndBuild(t, db, s, now)
+	live := startAndBuild(t, db, s, now.Add(2*time.Hour))
+	failed := models.NewID()
+	err := models.InWorkspace(ctx, db, s.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		_, err := tn.Tx().NewRaw(`INSERT INTO workspace_exports (workspace_id, id, status, token, error, created_at, finished_at, expires_at)
+			VALUES (?, ?, 'failed', ?, 'it broke', ?, ?, ?)`, s.ws.ID, failed, "failed-"+failed.String(), now, now, now.Add(models.ExportLinkLifetime)).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(id uuid.UUID) (status string, chunks int) {
+		t.Helper()
+		if err := d.Owner.NewRaw(`SELECT coalesce((SELECT status FROM workspace_exports WHERE workspace_id = ?0 AND id = ?1), 'gone'),
+			(SELECT count(*) FROM workspace_export_chunks WHERE workspace_id = ?0 AND export_id = ?1)`, s.ws.ID, id).
+			Scan(context.Background(), &status, &chunks); err != nil {
+			t.Fatal(err)
+		}
+		return status, chunks
+	}
+	if st, n := row(old.ID); st != models.ExportReady || n == 0 {
+		t.Fatalf("before the sweep: %s with %d chunks", st, n)
+	}
+
+	// An hour after the first link expired (the second's is live for another hour).
+	at := now.Add(models.ExportLinkLifetime + time.Hour)
+	r, err := models.RunRetention(ctx, db, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, n := row(old.ID); st != models.ExportExpired || n != 0 {
+		t.Errorf("the expired export: %s with %d chunks, want a tombstone without its zip", st, n)
+	}
+	if st, n := row(live.ID); st != models.ExportReady || n == 0 {
+		t.Errorf("the live export: %s with %d chunks, want it as it was", st, n)
+	}
+	if st, _ := row(failed); st != "gone" {
+		t.Errorf("the failed build past its expiry: %s, want it deleted", st)
+	}
+	if r.Exports < 2 {
+		t.Errorf("reported %d exports", r.Exports)
+	}
+	if _, err := downloadExport(t, db, s, old.Token, at); !errors.Is(err, models.ErrLinkInvalid) || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("the tombstone's link: %v, want it to say it expired", err)
+	}
+	if _, err := downloadExport(t, db, s, live.Token, at); err != nil {
+		t.Errorf("the live export's link: %v", err)
+	}
+
+	// A tombstone whose link expired a minute short of ExportTombstoneRetention ago stays; one
+	// that expired a minute more than that ago goes. (The expiry is moved back rather than the
+	// sweep's clock forward, so the sweep prunes nothing else of the package's tests.)
+	for _, c := range []struct {
+		ago  time.Duration
+		want string
+	}{{models.ExportTombstoneRetention - time.Minute, models.ExportExpired}, {models.ExportTombstoneRetention + time.Minute, "gone"}} {
+		err := models.InWorkspace(ctx, db, s.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := tn.Tx().NewRaw("UPDATE workspace_exports SET expires_at = ? WHERE workspace_id = ? AND id = ?", at.Add(-c.ago), s.ws.ID, old.ID).Exec(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.RunRetention(ctx, db, at); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := row(old.ID); st != c.want {
+			t.Errorf("a tombstone whose link expired %s ago: %s, want %s", c.ago, st, c.want)
+		}
+	}
+	if _, err := downloadExport(t, db, s, old.Token, at); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("the link once the tombstone is gone: %v, want not found", err)
 	}
 }
