@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -193,6 +194,45 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	vm.Frame = f
 	_ = s.render(c, status, views.ErrorView(vm), nil)
+}
+
+// refusedGoBack sends a console POST that a rule of the domain refused (a conflict, a gone link, a
+// limit, a bad value) back to the page it was sent from, with the reason as the flash, instead of
+// an error page answering the POST: every console form without JavaScript ends in a redirect. The
+// page is the Referer, which the same-origin Referrer-Policy sends on this site only; without one
+// (or for htmx, a missing page, a refused role, a server error) the error handler answers as ever.
+// It runs inside the session middleware, so the flash is saved.
+func (s *Server) refusedGoBack(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		r := c.Request()
+		if err == nil || c.Response().Committed || r.Method != http.MethodPost || isHTMX(c) {
+			return err
+		}
+		status, _, msg := classify(err)
+		switch status {
+		case http.StatusConflict, http.StatusGone, http.StatusPaymentRequired, http.StatusUnprocessableEntity, http.StatusTooManyRequests:
+		default:
+			return err
+		}
+		ref, perr := url.Parse(r.Referer())
+		if perr != nil || ref.Host != r.Host || (ref.Scheme != "http" && ref.Scheme != "https") {
+			return err
+		}
+		back := safeNext(ref.RequestURI(), "")
+		if back == "" {
+			return err
+		}
+		var qe *models.QuotaError
+		if errors.As(err, &qe) {
+			s.refused(qe.Code)
+			if qe.RetryAfter > 0 {
+				c.Response().Header().Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(qe.RetryAfter)), 10))
+			}
+		}
+		s.flashError(c, msg)
+		return c.Redirect(http.StatusSeeOther, back)
+	}
 }
 
 // whoMay says which roles may do a ("Owners and admins") and names the workspace's members who

@@ -244,3 +244,50 @@ func TestRefusedSignInFormsComeBackAfterARedirect(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalsOfTheDomainGoBackToTheirPage: a console form that a rule refuses (here the only owner
+// leaving, a conflict) without JavaScript ends in a redirect to the page it was sent from, which
+// says why once; nothing changed. Without a page of this site to go back to (no Referer, another
+// site's) and for htmx, the refusal is answered as before.
+func TestRefusalsOfTheDomainGoBackToTheirPage(t *testing.T) {
+	app := webtest.Start(t)
+	ownerUser := app.User(webtest.UniqueEmail("goback"))
+	owner := app.Login(ownerUser.Email)
+	ws := app.Workspace(ownerUser, webtest.UniqueSlug("goback"))
+	leave := "/w/" + ws.Slug + "/leave"
+	page := "/w/" + ws.Slug + "/members?sort=-joined"
+	owner.Get(leave)
+	post := func(referer string, htmx bool) *webtest.Response {
+		h := http.Header{}
+		if referer != "" {
+			h.Set("Referer", referer)
+		}
+		if htmx {
+			h.Set("HX-Request", "true")
+		}
+		return owner.Do(http.MethodPost, leave, url.Values{"confirm": {"yes"}, "_csrf": {owner.CSRF}}, h)
+	}
+	res := post(app.HTTP.URL+page, false)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != page {
+		t.Fatalf("refused leave with its page: %d to %q, want 303 to %s", res.StatusCode, res.Header.Get("Location"), page)
+	}
+	back := owner.Get(page)
+	if msg := back.TestID("flash"); !strings.Contains(msg, "only owner") {
+		t.Fatalf("the page does not say why: %q", msg)
+	}
+	if owner.Get(page).Has("flash") {
+		t.Error("the reason is shown twice")
+	}
+	for name, res := range map[string]*webtest.Response{
+		"no Referer":     post("", false),
+		"another site's": post("https://evil.example"+page, false),
+		"htmx":           post(app.HTTP.URL+page, true),
+	} {
+		if res.StatusCode != http.StatusConflict || !strings.Contains(res.Body, "only owner") {
+			t.Errorf("%s: %d, want 409 with the reason", name, res.StatusCode)
+		}
+	}
+	if got := owner.Get("/w/" + ws.Slug); got.StatusCode != http.StatusOK {
+		t.Fatalf("the owner left: %d", got.StatusCode)
+	}
+}

@@ -296,7 +296,7 @@ func (s *Server) routes() *echo.Echo {
 	// The browser console: session, user, the cross-site check and CSRF, the parameters' text,
 	// then each route's rule (authorize). The group also answers unknown paths, through the same
 	// chain, with 404.
-	web := e.Group("", s.sessionAndFrame, echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadUser, s.csrf, checkParams)
+	web := e.Group("", s.sessionAndFrame, echo.WrapMiddleware(s.Sessions.LoadAndSave), s.refusedGoBack, s.loadUser, s.csrf, checkParams)
 	// The JSON API: a key in Authorization: Bearer only (no session, no CSRF), the hourly metering,
 	// the parameters' text, then each route's scope. The chain is built once, so its fair gate is
 	// the server's.
