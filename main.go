@@ -182,7 +182,7 @@ commands:
   seed                  add the demo workspace and its four accounts (once)
   user create --email E [--name N] [--support]
                         create a user; the password is read from stdin
-  audit verify [--workspace SLUG]
+  audit verify [--workspace SLUG [--head SEQ:HASH]]
                         check every workspace's audit hash chain (or one's); exits 1
                         naming the first broken event
   audit retention --workspace SLUG --days N|default
@@ -259,7 +259,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		case len(args) > 0 && args[0] == "retention":
 			return auditRetention(ctx, cfg, args[1:], stdout)
 		}
-		return errors.New("usage: atrium audit verify [--workspace SLUG] | atrium audit retention --workspace SLUG --days N|default")
+		return errors.New("usage: atrium audit verify [--workspace SLUG [--head SEQ:HASH]] | atrium audit retention --workspace SLUG --days N|default")
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
@@ -491,11 +491,23 @@ func userCreate(ctx context.Context, cfg config, args []string, stdin io.Reader,
 func auditVerify(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	slug := fs.String("workspace", "", "the workspace's address (slug); all workspaces when empty")
+	headArg := fs.String("head", "", "SEQ:HASH, a chain head noted earlier (the audit page's Integrity box): the chain must still hold it; needs --workspace")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("audit verify: unexpected %q; usage: atrium audit verify [--workspace SLUG]", fs.Args())
+		return fmt.Errorf("audit verify: unexpected %q; usage: atrium audit verify [--workspace SLUG [--head SEQ:HASH]]", fs.Args())
+	}
+	var noted *models.ChainLink
+	if *headArg != "" {
+		if *slug == "" {
+			return errors.New("audit verify: --head needs --workspace: a chain head belongs to one workspace's chain")
+		}
+		h, err := models.ParseChainLink(*headArg)
+		if err != nil {
+			return fmt.Errorf("audit verify: --head: %w", err)
+		}
+		noted = &h
 	}
 	if cfg.production && !cfg.auditKey {
 		return errNoAuditKey
@@ -503,9 +515,12 @@ func auditVerify(ctx context.Context, cfg config, args []string, stdout io.Write
 	var firstBroken error
 	broken := 0
 	err := withDatabase(ctx, cfg, stdout, func(owner, app *bun.DB) error {
-		return models.VerifyAuditChains(ctx, app, *slug, time.Now(), func(slug string, r *models.ChainReport) error {
+		return models.VerifyAuditChains(ctx, app, *slug, time.Now(), noted, func(slug string, r *models.ChainReport) error {
 			if r.OK() {
 				fmt.Fprintf(stdout, "ok      %s: %d events verified, head seq %d hash %s\n", slug, r.Events, r.Head.Seq, r.Head.Hash)
+				if noted != nil {
+					fmt.Fprintf(stdout, "ok      %s: the chain still holds the noted head seq %d hash %s\n", slug, noted.Seq, noted.Hash)
+				}
 				return nil
 			}
 			broken++

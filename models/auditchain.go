@@ -426,6 +426,31 @@ func (v *chainVerifier) check(e *ChainEvent) *ChainBreak {
 // that does not hold is Broken. Events written while it runs, after the head it read, are left for
 // the next check.
 func VerifyAuditChain(ctx context.Context, tn *Tenant, now time.Time) (*ChainReport, error) {
+	return VerifyAuditChainHead(ctx, tn, now, nil)
+}
+
+// ParseChainLink reads a chain head written as SEQ:HASH (the audit page's "event #SEQ", and its
+// hash: 64 hexadecimal digits).
+func ParseChainLink(s string) (ChainLink, error) {
+	seqText, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	hash = strings.ToLower(hash)
+	if !ok || err != nil || seq < 1 {
+		return ChainLink{}, fmt.Errorf("%q is not a chain head: want SEQ:HASH, the event's number (1 or more) and its hash", s)
+	}
+	if b, err := hex.DecodeString(hash); err != nil || len(b) != sha256.Size {
+		return ChainLink{}, fmt.Errorf("%q is not a chain head: the hash after the colon is 64 hexadecimal digits", s)
+	}
+	return ChainLink{Seq: seq, Hash: hash}, nil
+}
+
+// VerifyAuditChainHead is VerifyAuditChain that also checks, when noted is not nil, that the chain
+// still holds the head someone noted down earlier: the event at noted.Seq is still in the chain,
+// with noted.Hash. A chain whose newest events were deleted (and its head row moved back to match)
+// verifies on its own; against a noted head it ends too early, or, if events were written again
+// in the place of the deleted ones, the event at that place has another hash. A noted head that
+// retention has pruned since (before the checkpoint) can no longer be compared, and says so.
+func VerifyAuditChainHead(ctx context.Context, tn *Tenant, now time.Time, noted *ChainLink) (*ChainReport, error) {
 	cp, head, err := ReadAuditChainStart(ctx, tn)
 	if err != nil {
 		return nil, err
@@ -436,7 +461,7 @@ func VerifyAuditChain(ctx context.Context, tn *Tenant, now time.Time) (*ChainRep
 		return r, nil
 	}
 	after := v.nextSeq - 1
-	var last *ChainEvent
+	var last, at *ChainEvent // at: the event at the noted head's place
 	for {
 		evs, err := readChain(ctx, tn, after, chainBatch)
 		if err != nil {
@@ -456,6 +481,9 @@ func VerifyAuditChain(ctx context.Context, tn *Tenant, now time.Time) (*ChainRep
 				r.Events = v.events
 				return r, nil
 			}
+			if noted != nil && e.Seq == noted.Seq {
+				at = e
+			}
 			last = e
 		}
 		if len(evs) < chainBatch {
@@ -473,12 +501,40 @@ func VerifyAuditChain(ctx context.Context, tn *Tenant, now time.Time) (*ChainRep
 			r.Broken.Reason = fmt.Sprintf("the last event present, but the head is seq %d: the events after it are missing or the head was changed", head.Seq)
 		}
 	}
+	if r.Broken == nil && noted != nil {
+		r.Broken = checkNotedHead(*noted, cp, head, at)
+	}
 	return r, nil
 }
 
+// checkNotedHead compares a noted head with a chain that verified: its checkpoint cp, its head, and
+// at, the verified event at the noted place (nil when there is none).
+func checkNotedHead(noted ChainLink, cp *AuditCheckpoint, head ChainLink, at *ChainEvent) *ChainBreak {
+	switch {
+	case noted.Seq > head.Seq:
+		return &ChainBreak{Seq: noted.Seq, Reason: fmt.Sprintf("the chain ends at seq %d, before the noted head seq %d: events were removed from its end", head.Seq, noted.Seq)}
+	case cp != nil && noted.Seq == cp.Seq:
+		if cp.Hash != noted.Hash {
+			return &ChainBreak{Seq: noted.Seq, Reason: fmt.Sprintf("the retention checkpoint at seq %d has another hash than the noted head: the chain was rewritten", cp.Seq)}
+		}
+		return nil
+	case cp != nil && noted.Seq < cp.Seq:
+		return &ChainBreak{Seq: noted.Seq, Reason: fmt.Sprintf("the noted head seq %d was pruned by retention (the chain now starts after seq %d): it can no longer be compared; note a newer head", noted.Seq, cp.Seq)}
+	case at == nil:
+		return &ChainBreak{Seq: noted.Seq, Reason: fmt.Sprintf("the noted head seq %d is not in the chain", noted.Seq)}
+	case at.Hash != noted.Hash:
+		return &ChainBreak{EventID: at.ID, Seq: at.Seq, Reason: "its hash is not the noted head's: the chain was rewritten from here (events removed from its end and others written in their place)"}
+	}
+	return nil
+}
+
 // VerifyAuditChains verifies the chain of every workspace (or only the workspace with slug
-// workspace, when given) and calls report for each, in slug order.
-func VerifyAuditChains(ctx context.Context, db bun.IDB, workspace string, now time.Time, report func(slug string, r *ChainReport) error) error {
+// workspace, when given) and calls report for each, in slug order. A noted head (not nil) is
+// checked as VerifyAuditChainHead does, and needs the workspace.
+func VerifyAuditChains(ctx context.Context, db bun.IDB, workspace string, now time.Time, noted *ChainLink, report func(slug string, r *ChainReport) error) error {
+	if noted != nil && workspace == "" {
+		return errors.New("a noted chain head belongs to one workspace's chain: name the workspace")
+	}
 	var wss []struct {
 		ID   uuid.UUID `bun:"id"`
 		Slug string    `bun:"slug"`
@@ -499,7 +555,7 @@ func VerifyAuditChains(ctx context.Context, db bun.IDB, workspace string, now ti
 		var r *ChainReport
 		err := InWorkspace(ctx, db, w.ID, func(ctx context.Context, tn *Tenant) error {
 			var err error
-			r, err = VerifyAuditChain(ctx, tn, now)
+			r, err = VerifyAuditChainHead(ctx, tn, now, noted)
 			return err
 		})
 		if err != nil {

@@ -452,3 +452,62 @@ func TestAuditEventsAreWebhookEvents(t *testing.T) {
 		t.Fatalf("the event's hash %q, the chain's %q (%v)", hash, chained, err)
 	}
 }
+
+// TestAuditNotedHeadBehindACheckpoint: a head noted before retention pruned the chain's beginning
+// is compared with the signed checkpoint when it is the checkpoint's event, cannot be compared (and
+// says so) when it was pruned before it, and is found as usual after it; a head past the chain's
+// end is a cut tail.
+func TestAuditNotedHeadBehindACheckpoint(t *testing.T) {
+	d := testdb.Get(t)
+	ctx := testdb.Ctx(t)
+	now := testdb.Now(t)
+	day := 24 * time.Hour
+	ws := bareWorkspace(t, d.Owner, models.TierFree, nil)
+	recordN(t, d.App, ws, 5, now.Add(-40*day))
+	recordN(t, d.App, ws, 3, now.Add(-10*day))
+	hashes := map[int64]string{}
+	var rows []models.ChainLink
+	if err := d.Owner.NewRaw("SELECT seq, hash FROM audit_events WHERE workspace_id = ? ORDER BY seq", ws).Scan(ctx, &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range rows {
+		hashes[l.Seq] = l.Hash
+	}
+	if len(hashes) != 8 {
+		t.Fatalf("%d events, want 8", len(hashes))
+	}
+	if _, err := models.RunRetention(ctx, d.App, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		noted  models.ChainLink
+		reason string // "" when it holds
+	}{
+		{"the checkpoint's event", models.ChainLink{Seq: 5, Hash: hashes[5]}, ""},
+		{"the checkpoint's event with another hash", models.ChainLink{Seq: 5, Hash: hashes[4]}, "checkpoint"},
+		{"an event pruned before the checkpoint", models.ChainLink{Seq: 3, Hash: hashes[3]}, "pruned by retention"},
+		{"an event after the checkpoint", models.ChainLink{Seq: 7, Hash: hashes[7]}, ""},
+		{"the head", models.ChainLink{Seq: 8, Hash: hashes[8]}, ""},
+		{"past the end", models.ChainLink{Seq: 9, Hash: hashes[8]}, "removed from its end"},
+	} {
+		var r *models.ChainReport
+		err := models.InWorkspace(ctx, d.App, ws, func(ctx context.Context, tn *models.Tenant) error {
+			var err error
+			r, err = models.VerifyAuditChainHead(ctx, tn, now, &c.noted)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Checkpoint == nil || r.Checkpoint.Seq != 5 {
+			t.Fatalf("%s: checkpoint %+v, want seq 5", c.name, r.Checkpoint)
+		}
+		switch {
+		case c.reason == "" && !r.OK():
+			t.Errorf("%s: %v", c.name, r.Broken)
+		case c.reason != "" && (r.OK() || !strings.Contains(r.Broken.Reason, c.reason)):
+			t.Errorf("%s: %+v, want a break saying %q", c.name, r.Broken, c.reason)
+		}
+	}
+}
