@@ -86,8 +86,8 @@ func seedFit(t *testing.T, app *webtest.App) fitData {
 		if _, err := tx.NewUpdate().Model(ws).Set("tier = ?", models.TierEnterprise).WherePK().Exec(ctx); err != nil {
 			return err
 		}
-		ms := []models.Member{{UserID: people["admin"].ID, Role: models.RoleAdmin}, {UserID: people["member"].ID, Role: models.RoleMember},
-			{UserID: people["viewer"].ID, Role: models.RoleViewer}}
+		ms := []models.Member{{CreatedAt: testdb.Clock(), UserID: people["admin"].ID, Role: models.RoleAdmin}, {CreatedAt: testdb.Clock(), UserID: people["member"].ID, Role: models.RoleMember},
+			{CreatedAt: testdb.Clock(), UserID: people["viewer"].ID, Role: models.RoleViewer}}
 		for i, u := range users {
 			ms = append(ms, models.Member{CreatedAt: testdb.Clock(), UserID: u.ID, Role: []models.Role{models.RoleMember, models.RoleViewer, models.RoleAdmin}[i%3]})
 		}
