@@ -54,16 +54,27 @@ func Params(pattern string) []string {
 }
 
 // fill puts args, path-escaped, in place of the pattern's parameters.
+// A page builds several of these per row, so it writes into one builder rather than splitting and
+// joining the pattern.
 func fill(pattern string, args ...string) string {
-	segs := strings.Split(pattern, "/")
-	i := 0
-	for j, seg := range segs {
-		if strings.HasPrefix(seg, ":") || seg == "*" {
-			segs[j] = url.PathEscape(args[i])
-			i++
-		}
+	var b strings.Builder
+	n := len(pattern)
+	for _, a := range args {
+		n += len(a)
 	}
-	return strings.Join(segs, "/")
+	b.Grow(n + 1)
+	i := 0
+	for seg := range strings.SplitSeq(pattern, "/") {
+		if strings.HasPrefix(seg, ":") || seg == "*" {
+			b.WriteString(url.PathEscape(args[i]))
+			i++
+		} else {
+			b.WriteString(seg)
+		}
+		b.WriteByte('/') // each segment and a slash; the last one's is cut below
+	}
+	s := b.String()
+	return s[:len(s)-1]
 }
 
 func p0(s string) Path  { return Path{checked(s, 0)} }
