@@ -15,10 +15,7 @@ import (
 // control is clicked only once it is visible and on top.
 func TestQuotaAlertsForm(t *testing.T) {
 	app := webtest.Start(t)
-	email := webtest.UniqueEmail("e2e-alerts")
-	owner := app.User(email)
-	tab := browser(t)
-	login(t, tab, app, email)
+	owner, tab := ownerInBrowser(t, app, "e2e-alerts")
 	for _, size := range []struct {
 		w, h int64
 		name string

@@ -18,10 +18,7 @@ import (
 // would): it holds; after an event is altered in the database, the same button names that event.
 func TestAuditVerifyOnThePage(t *testing.T) {
 	app := webtest.Start(t)
-	email := webtest.UniqueEmail("e2e-audit")
-	owner := app.User(email)
-	tab := browser(t)
-	login(t, tab, app, email)
+	owner, tab := ownerInBrowser(t, app, "e2e-audit")
 	for _, size := range []struct {
 		w, h int64
 		name string

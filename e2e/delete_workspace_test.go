@@ -16,10 +16,7 @@ import (
 // restore it; restoring opens it again, and the list no longer shows it as deleted.
 func TestDeleteWorkspaceInTheDialog(t *testing.T) {
 	app := webtest.Start(t)
-	email := webtest.UniqueEmail("e2e-del")
-	owner := app.User(email)
-	tab := browser(t)
-	login(t, tab, app, email)
+	owner, tab := ownerInBrowser(t, app, "e2e-del")
 	for _, size := range []struct {
 		w, h int64
 		name string

@@ -19,10 +19,7 @@ func TestExportShowsProgressThenTheLink(t *testing.T) {
 	// No background worker here: the test builds the export itself, as the worker would, once it
 	// has seen the page say the export is under way.
 	app := webtest.Start(t)
-	email := webtest.UniqueEmail("e2e-export")
-	owner := app.User(email)
-	tab := browser(t)
-	login(t, tab, app, email)
+	owner, tab := ownerInBrowser(t, app, "e2e-export")
 	for _, size := range []struct {
 		w, h int64
 		name string

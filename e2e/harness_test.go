@@ -15,6 +15,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"atrium/handlers/webtest"
+	"atrium/models"
 	"atrium/models/testdb"
 )
 
@@ -131,6 +132,17 @@ func login(t *testing.T, ctx context.Context, app *webtest.App, email string) {
 		click(tid("login-submit")),
 		chromedp.WaitVisible(chromedp.CSS(tid("user-menu"))),
 	)
+}
+
+// ownerInBrowser makes a user (an address made from prefix) and logs them in in a new browser tab,
+// the start of the tests that then work, at each width, in a workspace of that owner's.
+func ownerInBrowser(t *testing.T, app *webtest.App, prefix string) (*models.User, context.Context) {
+	t.Helper()
+	email := webtest.UniqueEmail(prefix)
+	owner := app.User(email)
+	tab := browser(t)
+	login(t, tab, app, email)
+	return owner, tab
 }
 
 // loginTwoFactor logs the tab in through the real forms: the password, then the authenticator's

@@ -155,7 +155,7 @@ func TestExportFromTheSettingsPage(t *testing.T) {
 		t.Fatalf("an expired link: %d", res.StatusCode)
 	}
 	// And once the sweep has run on the moved clock (now, for certain), the same.
-	if _, err := models.RunRetention(context.Background(), app.DB.App, app.Now()); err != nil {
+	if _, err := models.RunRetention(context.Background(), app.DB.App, app.Server.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if res := owner.Get(link); res.StatusCode != http.StatusGone || !strings.Contains(res.Body, "link expired") {

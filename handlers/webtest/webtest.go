@@ -46,9 +46,6 @@ func (a *App) Advance(d time.Duration) { a.ahead.Add(int64(d)) }
 // now is the server's clock: the tests' clock plus what Advance added.
 func (a *App) now() time.Time { return testdb.Clock().Add(time.Duration(a.ahead.Load())) }
 
-// Now is the server's clock, for a test that calls model code at the server's time.
-func (a *App) Now() time.Time { return a.now() }
-
 // Start runs the real handler on an httptest server whose address is the configured base URL.
 func Start(t testing.TB) *App {
 	t.Helper()
