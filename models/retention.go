@@ -41,8 +41,8 @@ const (
 	// delivery still pending or retrying is never pruned. An event goes 30 days after it happened
 	// once no delivery of it is left.
 	WebhookDeliveryRetention = 30 * 24 * time.Hour
-	// QuotaAlertRetentionMonths keeps a quota alert until its period began more than 13 months
-	// ago: the console lists the last 30 days' alerts, and a year and a month lets an owner compare
+	// QuotaAlertRetentionMonths keeps a quota alert until its period began before the first day
+	// of the month 13 months before the current one (UTC): the console lists the last 30 days' alerts, and a year and a month lets an owner compare
 	// a month with the same month a year before. The record is also what keeps an alert to once per
 	// period, so it must outlive its period (the longest is a month).
 	QuotaAlertRetentionMonths = 13
@@ -378,7 +378,9 @@ func pruneWorkspace(ctx context.Context, db bun.IDB, ws uuid.UUID, hourBefore, i
 // counters past their retention, batch by batch in each workspace's own transaction, the
 // workspaces named by atrium_retention_event_workspaces.
 func pruneEventTables(ctx context.Context, db bun.IDB, now time.Time, r *RetentionResult) error {
-	alertBefore := now.UTC().AddDate(0, -QuotaAlertRetentionMonths, 0)
+	// From the month's first instant: AddDate on the 31st of a month would overshoot into the
+	// next month (31 November is 1 December) and prune a month early.
+	alertBefore := MonthStart(now).AddDate(0, -QuotaAlertRetentionMonths, 0)
 	deliveryBefore, keyHourBefore := now.Add(-WebhookDeliveryRetention), now.Add(-KeyUsageHourlyRetention)
 	for range RetentionMaxBatches {
 		var ids []uuid.UUID
