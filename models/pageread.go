@@ -59,7 +59,10 @@ func PreparesStatements(db *bun.DB) bool { return prepares(db) }
 // send runs sql with args after the workspace's binding, in one round trip, and answers the
 // statement's result: args are encoded for the prepared statement's parameter types, as pgx
 // encodes a query's arguments, and every column comes back in binary.
-func (r *TenantRead) send(ctx context.Context, sql string, args []any) (*pgconn.Result, error) {
+//
+// planned sends the statement unnamed, with the prepared one's parameter types: the server plans
+// it with these arguments (a custom plan) rather than reuse a generic plan (Tenant.queryRowPlanned).
+func (r *TenantRead) send(ctx context.Context, sql string, args []any, planned bool) (*pgconn.Result, error) {
 	if !r.prepare {
 		return nil, errors.New("page read needs prepared statements")
 	}
@@ -77,7 +80,11 @@ func (r *TenantRead) send(ctx context.Context, sql string, args []any) (*pgconn.
 	}
 	b := &pgconn.Batch{}
 	b.ExecPrepared(bsd.Name, [][]byte{[]byte(r.ws.String())}, nil, nil)
-	b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, binaryResults)
+	if planned {
+		b.ExecParams(sql, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, binaryResults)
+	} else {
+		b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, binaryResults)
+	}
 	results, err := r.conn.PgConn().ExecBatch(ctx, b).ReadAll()
 	if err == nil && len(results) != 2 {
 		err = fmt.Errorf("%d results for 2 statements", len(results))
@@ -95,7 +102,16 @@ func (r *TenantRead) send(ctx context.Context, sql string, args []any) (*pgconn.
 
 // row is queryRow in a page read.
 func (r *TenantRead) row(ctx context.Context, sql string, args []any) rowScanner {
-	rows, err := r.rows(ctx, sql, args)
+	return r.rowAs(ctx, sql, args, false)
+}
+
+// rowPlanned is queryRowPlanned in a page read.
+func (r *TenantRead) rowPlanned(ctx context.Context, sql string, args []any) rowScanner {
+	return r.rowAs(ctx, sql, args, true)
+}
+
+func (r *TenantRead) rowAs(ctx context.Context, sql string, args []any, planned bool) rowScanner {
+	rows, err := r.rowsAs(ctx, sql, args, planned)
 	if err != nil {
 		return &pageRows{err: err}
 	}
@@ -105,7 +121,11 @@ func (r *TenantRead) row(ctx context.Context, sql string, args []any) rowScanner
 
 // rows is query in a page read.
 func (r *TenantRead) rows(ctx context.Context, sql string, args []any) (*pageRows, error) {
-	res, err := r.send(ctx, sql, args)
+	return r.rowsAs(ctx, sql, args, false)
+}
+
+func (r *TenantRead) rowsAs(ctx context.Context, sql string, args []any, planned bool) (*pageRows, error) {
+	res, err := r.send(ctx, sql, args, planned)
 	if err != nil {
 		return nil, err
 	}

@@ -82,6 +82,19 @@ func TestReadPageBindsEachStatement(t *testing.T) {
 		if err := db.QueryRowContext(ctx, "SELECT coalesce(current_setting('app.workspace_id', true), '')").Scan(&bound); err != nil || bound != "" {
 			t.Errorf("prepare off=%v: after the page read the connection is bound to %q (%v)", noPrepare, bound, err)
 		}
+		if models.PreparesStatements(db) {
+			// The usage statement is planned with its arguments at every call: its prepared twin,
+			// kept for its parameter types, never runs, so no generic plan of it is ever used;
+			// the statement beside it (prepared and run) shows that the counters count.
+			var usageRuns, otherRuns int64
+			err := db.QueryRowContext(ctx, `SELECT
+				  coalesce(sum(generic_plans + custom_plans) FILTER (WHERE statement LIKE '%atrium_month_minutes%'), -1),
+				  coalesce(sum(generic_plans + custom_plans) FILTER (WHERE statement LIKE 'SELECT count(*) FROM agents%'), -1)
+				FROM pg_prepared_statements`).Scan(&usageRuns, &otherRuns)
+			if err != nil || usageRuns != 0 || otherRuns < 6 {
+				t.Errorf("prepared runs: the usage statement %d (want 0), the count beside it %d (want 6) (%v)", usageRuns, otherRuns, err)
+			}
+		}
 	}
 	func() {
 		if !models.PreparesStatements(d.App) {

@@ -84,8 +84,9 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
 	var pending int64
 	var days, alerts, latest []byte
-	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours.
-	err := tn.queryRow(ctx, `SELECT
+	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours. Planned
+	// at each call: the running tasks' count needs the workspace's own statistics (queryRowPlanned).
+	err := tn.queryRowPlanned(ctx, `SELECT
 		  atrium_month_minutes($1, $2),
 		  coalesce((SELECT api_calls FROM usage_hourly WHERE workspace_id = $1 AND hour = $4), 0),
 		  (SELECT coalesce(sum(api_calls), 0) FROM usage_daily WHERE workspace_id = $1 AND day >= $2 AND day < $3),
