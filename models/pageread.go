@@ -66,38 +66,22 @@ func (r *TenantRead) send(ctx context.Context, sql string, args []any, planned b
 	if !r.prepare {
 		return nil, errors.New("page read needs prepared statements")
 	}
-	bsd, err := r.conn.Prepare(ctx, statementName(bindSQL), bindSQL)
-	if err != nil {
-		return nil, fmt.Errorf("prepare workspace binding: %w", err)
-	}
-	sd, err := r.conn.Prepare(ctx, statementName(sql), sql)
-	if err != nil {
-		return nil, fmt.Errorf("prepare query: %w", err)
-	}
-	var eqb pgx.ExtendedQueryBuilder
-	if err := eqb.Build(r.conn.TypeMap(), sd, args); err != nil {
-		return nil, fmt.Errorf("page read: %w", err)
-	}
-	b := &pgconn.Batch{}
-	b.ExecPrepared(bsd.Name, [][]byte{[]byte(r.ws.String())}, nil, nil)
-	if planned {
-		b.ExecParams(sql, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, binaryResults)
-	} else {
-		b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, binaryResults)
-	}
-	results, err := r.conn.PgConn().ExecBatch(ctx, b).ReadAll()
-	if err == nil && len(results) != 2 {
-		err = fmt.Errorf("%d results for 2 statements", len(results))
-	}
-	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "0A000" {
-			// A cached plan the schema has moved past: prepare it again next time.
-			r.conn.Deallocate(ctx, statementName(sql))
+	res, err := r.batch(ctx, sql, func(b *pgconn.Batch, sd *pgconn.StatementDescription) error {
+		var eqb pgx.ExtendedQueryBuilder
+		if err := eqb.Build(r.conn.TypeMap(), sd, args); err != nil {
+			return err
 		}
+		if planned {
+			b.ExecParams(sql, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, binaryResults)
+		} else {
+			b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, binaryResults)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("page read: %w", err)
 	}
-	return results[1], nil
+	return res, nil
 }
 
 // row is queryRow in a page read.

@@ -152,17 +152,12 @@ func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 // signed-in request makes it, and planning it cost as much as running it.
 func (s *SessionStore) findWithFrame(ctx context.Context, m *sessionMemo, token string) ([]byte, bool, error) {
 	args := []any{token, s.clock()}
-	member := `NULL::jsonb`
+	slug := ""
 	if slugRe.MatchString(m.slug) {
-		args = append(args, m.slug)
-		member = `(SELECT to_jsonb(m) FROM atrium_member_workspace($3, u.id) AS m LIMIT 1)`
-	}
-	switcher := `NULL::jsonb`
-	if m.switcher {
-		switcher = `(SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY lower(w.name), w.slug), '[]') FROM atrium_user_workspaces(u.id) AS w)`
+		args, slug = append(args, m.slug), "$3"
 	}
 	q := `SELECT s.data, s.expiry, u.id, u.email, u.password_hash, u.name, u.staff_role, u.created_at, u.last_login_at,
-		  u.disabled_at, u.last_workspace_id, u.email_verified_at, coalesce(atrium_has_second_factor(u.id), false), ` + member + `, ` + switcher + `
+		  u.disabled_at, u.last_workspace_id, u.email_verified_at, ` + frameColumns(slug, m.switcher) + `
 		FROM sessions AS s
 		LEFT JOIN user_sessions AS us ON us.token = s.token
 		LEFT JOIN users AS u ON u.id = us.user_id

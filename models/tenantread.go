@@ -73,30 +73,28 @@ func statementName(sql string) string {
 	return "atrium_" + hex.EncodeToString(sum[:12])
 }
 
-// query runs sql with args (sent as text; the server infers their types) after the workspace's
-// binding, in one round trip, and hands each row's columns, decoded into dest's pointers, to row.
-// dest is reused for every row.
-func (r *TenantRead) query(ctx context.Context, sql string, args []string, dest []any, row func() error) error {
-	params := make([][]byte, len(args))
-	for i, a := range args {
-		params[i] = []byte(a)
-	}
+// batch sends the workspace's binding and one statement, which stmt adds to the batch, in one
+// message batch with one Sync (one round trip), and answers the statement's result. When the pool
+// keeps prepared statements both are prepared once per connection and stmt gets the statement's
+// description; otherwise sd is nil and both go unnamed.
+func (r *TenantRead) batch(ctx context.Context, sql string, stmt func(b *pgconn.Batch, sd *pgconn.StatementDescription) error) (*pgconn.Result, error) {
 	bind := [][]byte{[]byte(r.ws.String())}
 	b := &pgconn.Batch{}
+	var sd *pgconn.StatementDescription
 	if r.prepare {
 		bsd, err := r.conn.Prepare(ctx, statementName(bindSQL), bindSQL)
 		if err != nil {
-			return fmt.Errorf("prepare workspace binding: %w", err)
+			return nil, fmt.Errorf("prepare workspace binding: %w", err)
 		}
-		sd, err := r.conn.Prepare(ctx, statementName(sql), sql)
-		if err != nil {
-			return fmt.Errorf("prepare query: %w", err)
+		if sd, err = r.conn.Prepare(ctx, statementName(sql), sql); err != nil {
+			return nil, fmt.Errorf("prepare query: %w", err)
 		}
 		b.ExecPrepared(bsd.Name, bind, nil, nil)
-		b.ExecPrepared(sd.Name, params, nil, binaryResults)
 	} else {
 		b.ExecParams(bindSQL, bind, nil, nil, nil)
-		b.ExecParams(sql, params, nil, nil, binaryResults)
+	}
+	if err := stmt(b, sd); err != nil {
+		return nil, err
 	}
 	results, err := r.conn.PgConn().ExecBatch(ctx, b).ReadAll()
 	if err == nil && len(results) != 2 {
@@ -108,9 +106,30 @@ func (r *TenantRead) query(ctx context.Context, sql string, args []string, dest 
 			// A cached plan the schema has moved past: prepare it again next time.
 			r.conn.Deallocate(ctx, statementName(sql))
 		}
+		return nil, err
+	}
+	return results[1], nil
+}
+
+// query runs sql with args (sent as text; the server infers their types) after the workspace's
+// binding, in one round trip, and hands each row's columns, decoded into dest's pointers, to row.
+// dest is reused for every row.
+func (r *TenantRead) query(ctx context.Context, sql string, args []string, dest []any, row func() error) error {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a)
+	}
+	res, err := r.batch(ctx, sql, func(b *pgconn.Batch, sd *pgconn.StatementDescription) error {
+		if sd != nil {
+			b.ExecPrepared(sd.Name, params, nil, binaryResults)
+		} else {
+			b.ExecParams(sql, params, nil, nil, binaryResults)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("workspace read: %w", err)
 	}
-	res := results[1]
 	if len(res.Rows) > 0 && len(res.FieldDescriptions) != len(dest) {
 		return fmt.Errorf("workspace read: %d columns for %d destinations", len(res.FieldDescriptions), len(dest))
 	}

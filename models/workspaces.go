@@ -215,14 +215,15 @@ type frameRow struct {
 	SecondFactor bool   `bun:"frame_second_factor"`
 }
 
-// frameColumns are the frame query's columns beside the user's (alias u): the membership of
-// workspace slug, and the switcher's list when it is wanted. A slug that cannot be one is no
-// workspace, and not sent.
+// frameColumns are the frame query's columns beside the user's (alias u): whether the user has a
+// second factor, the membership of the workspace named by slug (an SQL expression: a quoted
+// literal or a parameter; "" for none), and the switcher's list when it is wanted. LoadFrame and
+// the session store's frame query share them.
 func frameColumns(slug string, switcher bool) string {
 	var b strings.Builder
-	b.WriteString(`atrium_has_second_factor(u.id) AS frame_second_factor, `)
-	if slugRe.MatchString(slug) {
-		b.WriteString(`(SELECT to_jsonb(m) FROM atrium_member_workspace(` + quoteText(slug) + `, u.id) AS m LIMIT 1) AS frame_member`)
+	b.WriteString(`coalesce(atrium_has_second_factor(u.id), false) AS frame_second_factor, `)
+	if slug != "" {
+		b.WriteString(`(SELECT to_jsonb(m) FROM atrium_member_workspace(` + slug + `, u.id) AS m LIMIT 1) AS frame_member`)
 	} else {
 		b.WriteString(`NULL::jsonb AS frame_member`)
 	}
@@ -235,6 +236,15 @@ func frameColumns(slug string, switcher bool) string {
 	return b.String()
 }
 
+// frameSlug is the slug as frameColumns takes it: a quoted literal, or "" for a slug that cannot
+// be one (no workspace, and not sent).
+func frameSlug(slug string) string {
+	if !slugRe.MatchString(slug) {
+		return ""
+	}
+	return quoteText(slug)
+}
+
 // quoteText quotes a checked slug (lower-case letters, digits, hyphens) as an SQL literal.
 func quoteText(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
@@ -244,7 +254,7 @@ func quoteText(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 func LoadFrame(ctx context.Context, db bun.IDB, userID uuid.UUID, slug string, switcher bool) (*RequestFrame, error) {
 	var row frameRow
 	err := db.NewSelect().Model(&row).Where("u.id = ?", userID).
-		ColumnExpr("u.*").ColumnExpr(frameColumns(slug, switcher)).
+		ColumnExpr("u.*").ColumnExpr(frameColumns(frameSlug(slug), switcher)).
 		Scan(ctx)
 	if err != nil {
 		return nil, notFound(err, "user")
