@@ -177,19 +177,10 @@ func agentRow(slug string, a *models.AgentStats) views.AgentRow {
 		RunningTasksURL: paths.Tasks.URL(slug) + "?" + url.Values{"status": {"running"}, "agent": {id}}.Encode()}
 }
 
-// uuidParam reads a path id; one that is not a uuid names nothing.
-func uuidParam(c echo.Context, what string) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		return uuid.Nil, models.Errorf(models.ErrNotFound, "%s not found", what)
-	}
-	return id, nil
-}
-
 // agentShow is an agent with its tasks, running first; the list refreshes itself while one runs.
 func (s *Server) agentShow(c echo.Context) error {
 	m := membership(c)
-	id, err := uuidParam(c, "agent")
+	id, err := idParam(c, "agent")
 	if err != nil {
 		return err
 	}
@@ -219,7 +210,7 @@ func (s *Server) agentShow(c echo.Context) error {
 // taskShow is a task with its conversation; it refreshes itself while the task runs.
 func (s *Server) taskShow(c echo.Context) error {
 	m := membership(c)
-	id, err := uuidParam(c, "task")
+	id, err := idParam(c, "task")
 	if err != nil {
 		return err
 	}
@@ -258,7 +249,7 @@ func (s *Server) taskShow(c echo.Context) error {
 // dialog asks with JavaScript); its form goes back to the page in next once done.
 func (s *Server) taskCancelConfirm(c echo.Context) error {
 	m := membership(c)
-	id, err := uuidParam(c, "task")
+	id, err := idParam(c, "task")
 	if err != nil {
 		return err
 	}
@@ -287,7 +278,7 @@ func (s *Server) taskCancelConfirm(c echo.Context) error {
 // and goes back to the page it came from.
 func (s *Server) taskCancel(c echo.Context) error {
 	m := membership(c)
-	id, err := uuidParam(c, "task")
+	id, err := idParam(c, "task")
 	if err != nil {
 		return err
 	}

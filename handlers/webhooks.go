@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"atrium/handlers/paths"
@@ -117,19 +116,10 @@ func (s *Server) webhookCreate(c echo.Context) error {
 	return s.redirect(c, paths.Webhook.URL(m.Slug, e.ID.String()))
 }
 
-// webhookParam reads the id of the URL; one that is not a uuid names nothing.
-func webhookParam(c echo.Context, what string) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		return uuid.Nil, models.Errorf(models.ErrNotFound, "%s not found", what)
-	}
-	return id, nil
-}
-
 // webhookShow is one endpoint's page: its deliveries, settings, secret roll and deletion.
 func (s *Server) webhookShow(c echo.Context) error {
 	m := membership(c)
-	id, err := webhookParam(c, "webhook endpoint")
+	id, err := idParam(c, "webhook endpoint")
 	if err != nil {
 		return err
 	}
@@ -183,7 +173,7 @@ func deliveryRow(d *models.WebhookDelivery, now time.Time) views.DeliveryRow {
 // webhookUpdate saves an endpoint's address, description and event types.
 func (s *Server) webhookUpdate(c echo.Context) error {
 	m := membership(c)
-	id, err := webhookParam(c, "webhook endpoint")
+	id, err := idParam(c, "webhook endpoint")
 	if err != nil {
 		return err
 	}
@@ -206,7 +196,7 @@ func (s *Server) webhookUpdate(c echo.Context) error {
 // webhookEnabledUpdate enables or disables an endpoint.
 func (s *Server) webhookEnabledUpdate(c echo.Context) error {
 	m := membership(c)
-	id, err := webhookParam(c, "webhook endpoint")
+	id, err := idParam(c, "webhook endpoint")
 	if err != nil {
 		return err
 	}
@@ -230,7 +220,7 @@ func (s *Server) webhookEnabledUpdate(c echo.Context) error {
 // chosen grace.
 func (s *Server) webhookRoll(c echo.Context) error {
 	m := membership(c)
-	id, err := webhookParam(c, "webhook endpoint")
+	id, err := idParam(c, "webhook endpoint")
 	if err != nil {
 		return err
 	}
@@ -265,7 +255,7 @@ func (s *Server) webhookRoll(c echo.Context) error {
 // webhookDeleteConfirm asks before an endpoint is deleted: in the page's dialog, or as a page.
 func (s *Server) webhookDeleteConfirm(c echo.Context) error {
 	m := membership(c)
-	id, err := webhookParam(c, "webhook endpoint")
+	id, err := idParam(c, "webhook endpoint")
 	if err != nil {
 		return err
 	}
@@ -285,7 +275,7 @@ func (s *Server) webhookDeleteConfirm(c echo.Context) error {
 // webhookDelete removes an endpoint, once confirmed.
 func (s *Server) webhookDelete(c echo.Context) error {
 	m := membership(c)
-	id, err := webhookParam(c, "webhook endpoint")
+	id, err := idParam(c, "webhook endpoint")
 	if err != nil {
 		return err
 	}
@@ -305,7 +295,7 @@ func (s *Server) webhookDelete(c echo.Context) error {
 // webhookRedeliver sends a delivery again under the same id.
 func (s *Server) webhookRedeliver(c echo.Context) error {
 	m := membership(c)
-	id, err := webhookParam(c, "delivery")
+	id, err := idParam(c, "delivery")
 	if err != nil {
 		return err
 	}
