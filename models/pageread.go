@@ -63,10 +63,29 @@ func PreparesStatements(db *bun.DB) bool { return prepares(db) }
 // planned sends the statement unnamed, with the prepared one's parameter types: the server plans
 // it with these arguments (a custom plan) rather than reuse a generic plan (Tenant.queryRowPlanned).
 func (r *TenantRead) send(ctx context.Context, sql string, args []any, planned bool) (*pgconn.Result, error) {
+	res, err := r.sendAll(ctx, r.pageStmt(sql, args, planned))
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// sendAll sends statements made by pageStmt after the one binding, in one round trip.
+func (r *TenantRead) sendAll(ctx context.Context, stmts ...stmt) ([]*pgconn.Result, error) {
 	if !r.prepare {
 		return nil, errors.New("page read needs prepared statements")
 	}
-	res, err := r.batch(ctx, sql, func(b *pgconn.Batch, sd *pgconn.StatementDescription) error {
+	res, err := r.batchAll(ctx, stmts...)
+	if err != nil {
+		return nil, fmt.Errorf("page read: %w", err)
+	}
+	return res, nil
+}
+
+// pageStmt is a page read's statement: sql with args, prepared (its plan reused) or, planned,
+// unnamed with the prepared one's parameter types.
+func (r *TenantRead) pageStmt(sql string, args []any, planned bool) stmt {
+	return stmt{sql, func(b *pgconn.Batch, sd *pgconn.StatementDescription) error {
 		var eqb pgx.ExtendedQueryBuilder
 		if err := eqb.Build(r.conn.TypeMap(), sd, args); err != nil {
 			return err
@@ -77,11 +96,7 @@ func (r *TenantRead) send(ctx context.Context, sql string, args []any, planned b
 			b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, binaryResults)
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("page read: %w", err)
-	}
-	return res, nil
+	}}
 }
 
 // row is queryRow in a page read.

@@ -113,6 +113,38 @@ func (t *Tenant) queryRowPlanned(ctx context.Context, sql string, args ...any) r
 	return t.tx.Tx.QueryRowContext(ctx, sql, args...)
 }
 
+// queryRowWith runs sql, a statement of one row, with planned beside it: a statement of one row
+// whose only parameter is $1, sql's $1 too (the workspace), planned with its argument at every
+// call (see queryRowPlanned). sql's plan is reused, so that a statement of many subqueries is not
+// planned again each time for the sake of one of them that needs the workspace's own statistics.
+// It scans sql's row into dest and planned's into pdest.
+//
+// In a page read both go out with the binding in one round trip. In a transaction with prepared
+// statements they are two statements; without them (simple protocol, which plans every
+// statement) they are one, the two rows joined.
+func (t *Tenant) queryRowWith(ctx context.Context, sql string, args []any, planned string, dest, pdest []any) error {
+	switch {
+	case t.page != nil:
+		res, err := t.page.sendAll(ctx, t.page.pageStmt(sql, args, false), t.page.pageStmt(planned, args[:1], true))
+		if err != nil {
+			return err
+		}
+		tm := t.page.conn.TypeMap()
+		if err := (&pageRows{res: res[0], tm: tm, row: true}).Scan(dest...); err != nil {
+			return err
+		}
+		return (&pageRows{res: res[1], tm: tm, row: true}).Scan(pdest...)
+	case t.prepare:
+		if err := t.queryRow(ctx, sql, args...).Scan(dest...); err != nil {
+			return err
+		}
+		return t.queryRowPlanned(ctx, planned, args[0]).Scan(pdest...)
+	default:
+		joined := "SELECT a.*, b.* FROM (" + sql + ") AS a, (" + planned + ") AS b"
+		return t.tx.Tx.QueryRowContext(ctx, joined, args...).Scan(append(append([]any{}, dest...), pdest...)...)
+	}
+}
+
 // query is queryRow for a statement of many rows.
 func (t *Tenant) query(ctx context.Context, sql string, args ...any) (rowsScanner, error) {
 	if t.page != nil {

@@ -73,62 +73,108 @@ func statementName(sql string) string {
 	return "atrium_" + hex.EncodeToString(sum[:12])
 }
 
-// batch sends the workspace's binding and one statement, which stmt adds to the batch, in one
+// stmt is one statement of a batch: its text, and how it is added to the batch (stmtFn).
+type stmt struct {
+	sql string
+	add stmtFn
+}
+
+// stmtFn adds a statement to a batch: sd is its prepared description, nil when the pool does not
+// keep prepared statements.
+type stmtFn func(b *pgconn.Batch, sd *pgconn.StatementDescription) error
+
+// batch sends the workspace's binding and one statement, which add adds to the batch, in one
 // message batch with one Sync (one round trip), and answers the statement's result. When the pool
-// keeps prepared statements both are prepared once per connection and stmt gets the statement's
+// keeps prepared statements both are prepared once per connection and add gets the statement's
 // description; otherwise sd is nil and both go unnamed.
-func (r *TenantRead) batch(ctx context.Context, sql string, stmt func(b *pgconn.Batch, sd *pgconn.StatementDescription) error) (*pgconn.Result, error) {
+func (r *TenantRead) batch(ctx context.Context, sql string, add stmtFn) (*pgconn.Result, error) {
+	res, err := r.batchAll(ctx, stmt{sql, add})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// batchAll is batch for several statements after the one binding, still one round trip and one
+// implicit transaction: it answers their results in order.
+func (r *TenantRead) batchAll(ctx context.Context, stmts ...stmt) ([]*pgconn.Result, error) {
 	bind := [][]byte{[]byte(r.ws.String())}
 	b := &pgconn.Batch{}
-	var sd *pgconn.StatementDescription
+	sds := make([]*pgconn.StatementDescription, len(stmts))
 	if r.prepare {
 		bsd, err := r.conn.Prepare(ctx, statementName(bindSQL), bindSQL)
 		if err != nil {
 			return nil, fmt.Errorf("prepare workspace binding: %w", err)
 		}
-		if sd, err = r.conn.Prepare(ctx, statementName(sql), sql); err != nil {
-			return nil, fmt.Errorf("prepare query: %w", err)
+		for i, st := range stmts {
+			if sds[i], err = r.conn.Prepare(ctx, statementName(st.sql), st.sql); err != nil {
+				return nil, fmt.Errorf("prepare query: %w", err)
+			}
 		}
 		b.ExecPrepared(bsd.Name, bind, nil, nil)
 	} else {
 		b.ExecParams(bindSQL, bind, nil, nil, nil)
 	}
-	if err := stmt(b, sd); err != nil {
-		return nil, err
+	for i, st := range stmts {
+		if err := st.add(b, sds[i]); err != nil {
+			return nil, err
+		}
 	}
 	results, err := r.conn.PgConn().ExecBatch(ctx, b).ReadAll()
-	if err == nil && len(results) != 2 {
-		err = fmt.Errorf("%d results for 2 statements", len(results))
+	if err == nil && len(results) != len(stmts)+1 {
+		err = fmt.Errorf("%d results for %d statements", len(results), len(stmts)+1)
 	}
 	if err != nil {
 		var pe *pgconn.PgError
 		if r.prepare && errors.As(err, &pe) && pe.Code == "0A000" {
-			// A cached plan the schema has moved past: prepare it again next time.
-			r.conn.Deallocate(ctx, statementName(sql))
+			// A cached plan the schema has moved past: prepare them again next time.
+			for _, st := range stmts {
+				r.conn.Deallocate(ctx, statementName(st.sql))
+			}
 		}
 		return nil, err
 	}
-	return results[1], nil
+	return results[1:], nil
 }
 
 // query runs sql with args (sent as text; the server infers their types) after the workspace's
 // binding, in one round trip, and hands each row's columns, decoded into dest's pointers, to row.
 // dest is reused for every row.
 func (r *TenantRead) query(ctx context.Context, sql string, args []string, dest []any, row func() error) error {
+	return r.queryWith(ctx, sql, args, dest, row, "", nil)
+}
+
+// queryWith is query with planned beside it, in the same round trip: a statement of one row
+// whose only parameter is $1 (args[0], the workspace), sent unnamed so that it is planned with its
+// argument at every call (see Tenant.queryRowWith). Its row is scanned into pdest.
+func (r *TenantRead) queryWith(ctx context.Context, sql string, args []string, dest []any, row func() error, planned string, pdest []any) error {
 	params := make([][]byte, len(args))
 	for i, a := range args {
 		params[i] = []byte(a)
 	}
-	res, err := r.batch(ctx, sql, func(b *pgconn.Batch, sd *pgconn.StatementDescription) error {
+	stmts := []stmt{{sql, func(b *pgconn.Batch, sd *pgconn.StatementDescription) error {
 		if sd != nil {
 			b.ExecPrepared(sd.Name, params, nil, binaryResults)
 		} else {
 			b.ExecParams(sql, params, nil, nil, binaryResults)
 		}
 		return nil
-	})
+	}}}
+	if planned != "" {
+		stmts = append(stmts, stmt{planned, func(b *pgconn.Batch, _ *pgconn.StatementDescription) error {
+			b.ExecParams(planned, params[:1], nil, nil, binaryResults)
+			return nil
+		}})
+	}
+	results, err := r.batchAll(ctx, stmts...)
 	if err != nil {
 		return fmt.Errorf("workspace read: %w", err)
+	}
+	res := results[0]
+	if planned != "" {
+		if err := (&pageRows{res: results[1], tm: r.conn.TypeMap(), row: true}).Scan(pdest...); err != nil {
+			return fmt.Errorf("workspace read: %w", err)
+		}
 	}
 	if len(res.Rows) > 0 && len(res.FieldDescriptions) != len(dest) {
 		return fmt.Errorf("workspace read: %d columns for %d destinations", len(res.FieldDescriptions), len(dest))

@@ -137,18 +137,18 @@ func ReadUsage(ctx context.Context, r *TenantRead, now time.Time) (*Snapshot, er
 	var pending int64
 	found := false
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-	err := r.query(ctx, `SELECT w.tier::text,
+	// The running tasks' count is planned at each call, beside the statement (queryWith).
+	err := r.queryWith(ctx, `SELECT w.tier::text,
 		  (SELECT coalesce(sum(agent_minutes), 0) FROM usage_hourly_total WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
 		  (SELECT coalesce(sum(api_calls) FILTER (WHERE hour = $4), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
 		  (SELECT coalesce(sum(api_calls), 0) FROM usage_hourly WHERE workspace_id = $1 AND hour >= $2 AND hour < $3),
-		  (SELECT count(*) FROM tasks WHERE workspace_id = $1 AND status = 'running'),
 		  (SELECT count(*) FROM workspace_members WHERE workspace_id = $1),
 		  (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5),
 		  (SELECT count(*) FROM agents WHERE workspace_id = $1)
 		FROM workspaces AS w WHERE w.id = $1`,
 		[]string{r.ws.String(), ts(s.PeriodStart), ts(s.PeriodEnd), ts(s.HourStart), ts(now)},
-		[]any{&tier, &s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents},
-		func() error { found = true; return nil })
+		[]any{&tier, &s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.MemberCount, &pending, &s.Agents},
+		func() error { found = true; return nil }, runningTasksSQL, []any{&s.RunningTasks})
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}

@@ -77,6 +77,11 @@ func SettingsRead(ctx context.Context, tn *Tenant, tier Tier, now time.Time) (*S
 	return s, e, nil
 }
 
+// runningTasksSQL counts the running tasks of workspace $1 (queryRowWith's planned statement).
+// Planned with the workspace's id, it reads the running tasks' partial index; a generic plan, made
+// for an average workspace, can read every task of a busy one instead (see queryRowPlanned).
+const runningTasksSQL = `SELECT count(*) FROM tasks WHERE workspace_id = $1 AND status = 'running'`
+
 // currentUsage is CurrentUsage; when from is set, the same statement also reads the daily rollup's
 // rows of the days from..to (midnights UTC), as JSON, and with export the newest export, as JSON.
 func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time.Time, export bool) (*Snapshot, []byte, []byte, error) {
@@ -84,13 +89,13 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
 	var pending int64
 	var days, alerts, latest []byte
-	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours. Planned
-	// at each call: the running tasks' count needs the workspace's own statistics (queryRowPlanned).
-	err := tn.queryRowPlanned(ctx, `SELECT
+	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours. The
+	// statement's plan is reused; the running tasks' count beside it is planned at each call, as it
+	// needs the workspace's own statistics (queryRowWith).
+	err := tn.queryRowWith(ctx, `SELECT
 		  atrium_month_minutes($1, $2),
 		  coalesce((SELECT api_calls FROM usage_hourly WHERE workspace_id = $1 AND hour = $4), 0),
 		  (SELECT coalesce(sum(api_calls), 0) FROM usage_daily WHERE workspace_id = $1 AND day >= $2 AND day < $3),
-		  (SELECT count(*) FROM tasks WHERE workspace_id = $1 AND status = 'running'),
 		  coalesce((SELECT members FROM workspace_member_counts WHERE workspace_id = $1), 0),
 		  (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5),
 		  (SELECT count(*) FROM agents WHERE workspace_id = $1),
@@ -102,8 +107,10 @@ func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time
 		    FROM quota_alerts WHERE workspace_id = $1 AND crossed_at >= $2 AND period_start >= $2),
 		  CASE WHEN $9::bool THEN (SELECT `+latestExportJSON+` FROM workspace_exports AS e WHERE e.workspace_id = $1
 		    ORDER BY e.created_at DESC, e.id DESC LIMIT 1) END`,
-		tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to, export).
-		Scan(&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.RunningTasks, &s.MemberCount, &pending, &s.Agents, &days, &alerts, &latest)
+		[]any{tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to, export},
+		runningTasksSQL,
+		[]any{&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.MemberCount, &pending, &s.Agents, &days, &alerts, &latest},
+		[]any{&s.RunningTasks})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("usage: %w", err)
 	}
