@@ -113,6 +113,7 @@ func New(db *bun.DB, cfg Config, log *slog.Logger) *Server {
 	sm := scs.New()
 	store := models.NewSessionStore(db, 0) // expired sessions: the retention sweep deletes them
 	sm.Store = store
+	sm.Codec = models.SessionCodec{} // the store compares its deterministic bytes
 	sm.IdleTimeout = cfg.SessionIdle
 	sm.Lifetime = cfg.SessionLifetime
 	sm.Cookie.HttpOnly = true

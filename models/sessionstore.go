@@ -1,6 +1,7 @@
 package models
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -25,9 +26,10 @@ const SessionTouchEvery = time.Minute
 // SessionTouchEvery. The session manager, with an idle timeout, commits every session it loaded on
 // every request; through this store a plain page view writes nothing.
 //
-// It recognises an unchanged session by what the same request loaded, so the request's context
-// must come through WithSessionMemo before the session manager loads it; without that, every
-// commit writes.
+// It recognises an unchanged session by the bytes the same request loaded (SessionCodec's
+// deterministic encoding, which the session manager must use too), so the request's context must
+// come through WithSessionMemo before the session manager loads it; without that, every commit
+// writes.
 //
 // A request can also ask for its frame (see LoadFrame) with the session: the store then reads the
 // user the session was signed in as (user_sessions) with the session, in the same query.
@@ -49,7 +51,7 @@ var _ scs.CtxStore = (*SessionStore)(nil)
 // cleanup interval (0: never here; the server leaves it to the retention sweep, RunRetention).
 func NewSessionStore(db *bun.DB, cleanup time.Duration) *SessionStore {
 	return &SessionStore{PostgresStore: postgresstore.NewWithCleanupInterval(db.DB, cleanup), db: db.DB, bun: db,
-		codec: scs.GobCodec{}, now: time.Now, prepare: prepares(db)}
+		codec: SessionCodec{}, now: time.Now, prepare: prepares(db)}
 }
 
 // SetClock replaces the clock that decides whether a session has expired; nil restores the real
@@ -86,11 +88,10 @@ type sessionMemo struct {
 	frame     *RequestFrame
 	frameUser uuid.UUID
 
-	token    string
-	deadline time.Time
-	values   map[string]any
-	expiry   time.Time
-	found    bool
+	token  string
+	data   []byte
+	expiry time.Time
+	found  bool
 }
 
 type sessionMemoKey struct{}
@@ -200,9 +201,7 @@ func (s *SessionStore) findWithFrame(ctx context.Context, m *sessionMemo, token 
 // remember notes what the request loaded, for its commit to compare with.
 func (s *SessionStore) remember(m *sessionMemo, token string, b []byte, expiry time.Time) {
 	if m != nil {
-		if deadline, values, err := s.codec.Decode(b); err == nil {
-			m.token, m.deadline, m.values, m.expiry, m.found = token, deadline, values, expiry, true
-		}
+		m.token, m.data, m.expiry, m.found = token, b, expiry, true
 	}
 }
 
@@ -218,7 +217,7 @@ func (s *SessionStore) CommitCtx(ctx context.Context, token string, b []byte, ex
 	if m := memoFrom(ctx); m != nil && m.found && m.token == token {
 		moved := expiry.Sub(m.expiry)
 		if moved >= 0 && moved < SessionTouchEvery {
-			if deadline, values, err := s.codec.Decode(b); err == nil && deadline.Equal(m.deadline) && reflect.DeepEqual(values, m.values) {
+			if s.unchanged(b, m.data) {
 				return nil
 			}
 		}
@@ -231,6 +230,22 @@ func (s *SessionStore) CommitCtx(ctx context.Context, token string, b []byte, ex
 		}
 	}
 	return err
+}
+
+// unchanged reports whether the session encoded as b holds what the request loaded as was.
+// SessionCodec's encoding is deterministic, so equal bytes are an equal session; a session in gob
+// (a value of a type SessionCodec does not know, or written by scs's GobCodec) is decoded and
+// compared.
+func (s *SessionStore) unchanged(b, was []byte) bool {
+	if bytes.Equal(b, was) {
+		return true
+	}
+	if len(b) > 0 && b[0] == sessionMagic {
+		return false
+	}
+	d1, v1, err1 := s.codec.Decode(b)
+	d2, v2, err2 := s.codec.Decode(was)
+	return err1 == nil && err2 == nil && d1.Equal(d2) && reflect.DeepEqual(v1, v2)
 }
 
 // Delete removes a session (scs.Store).
