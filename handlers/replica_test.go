@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"atrium/handlers"
 	"atrium/handlers/webtest"
 	"atrium/models"
@@ -133,5 +135,60 @@ func TestHeavyReadsFromAReplica(t *testing.T) {
 	expect("stopped", "is not answering", "primary")
 	if !listed() {
 		t.Fatal("with the replica down the console does not list the workspaces")
+	}
+}
+
+// TestSupportPagesWithAReplicaInAtMostFiveRoundTrips: with a replica the support console's list,
+// a search and a look at a workspace stay within five round trips, counted on both pools: the
+// replica's position (one round trip on each), then the read on the replica, and on the primary
+// the session, a search's line in the platform log or a look's record. Their statements are six
+// at most (the position's two among them).
+func TestSupportPagesWithAReplicaInAtMostFiveRoundTrips(t *testing.T) {
+	r := testdb.StartReplicated(t)
+	var onPrimary, onReplica testdb.WireCount
+	open := func(url string, w *testdb.WireCount) *bun.DB {
+		t.Helper()
+		db, err := models.Open(context.Background(), models.OpenOptions{URL: url, SetRole: models.AppRole, MaxConns: 4, Dial: w.Dial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	primary, replica := open(r.Primary.URL, &onPrimary), open(r.Standby.URL, &onReplica)
+	d := &testdb.DB{Name: "atrium", OwnerURL: r.Primary.URL, Owner: r.Owner, App: r.App, Guard: &testdb.ScopeGuard{}}
+	app := &webtest.App{T: t, DB: d}
+	app.Server = handlers.New(primary, handlers.Config{Replica: replica, ReplicaMaxLag: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	app.Server.Now = testdb.Clock
+	app.HTTP = httptest.NewServer(app.Server)
+	t.Cleanup(func() { app.Server.Close(context.Background()) })
+	t.Cleanup(app.HTTP.Close)
+	owner := app.User(webtest.UniqueEmail("replica-rt"))
+	ws := app.Workspace(owner, webtest.UniqueSlug("replica-rt"))
+	_, sup := supportLogin(t, app)
+	supportOpen(t, sup, ws.Slug)
+	for _, p := range []string{"/support/workspaces", "/support/workspaces?q=" + ws.Slug, "/support/workspaces/" + ws.Slug} {
+		for range 2 { // settle: the session's CSRF token, the prepared statements on both pools
+			sup.Get(p)
+		}
+		best, bestSt, from := int64(1<<30), int64(1<<30), ""
+		for range 3 { // a pooled connection idle for a second is pinged first: take the best of three
+			rt0, st0 := onPrimary.RoundTrips.Load()+onReplica.RoundTrips.Load(), onPrimary.Statements.Load()+onReplica.Statements.Load()
+			res := sup.Get(p)
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d", p, res.StatusCode)
+			}
+			from = res.TestID("read-from")
+			best = min(best, onPrimary.RoundTrips.Load()+onReplica.RoundTrips.Load()-rt0)
+			bestSt = min(bestSt, onPrimary.Statements.Load()+onReplica.Statements.Load()-st0)
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(from, "Read from the replica") {
+			t.Errorf("GET %s: %q, want a read from the replica", p, from)
+		}
+		if best > 5 || bestSt > 6 {
+			t.Errorf("GET %s: %d round trips and %d statements on the two pools, want at most 5 and 6", p, best, bestSt)
+		}
+		t.Logf("GET %s: %d round trips, %d statements on the two pools", p, best, bestSt)
 	}
 }

@@ -20,10 +20,11 @@ import (
 
 // TestConsolePagesInAtMostFiveRoundTrips: every workspace page (overview, members with a search, a
 // role filter and an order, invitations pending and expired, keys, usage over 7 and 90 days, audit log and a filtered one, settings, webhooks and an endpoint with its deliveries,
-// agents, an agent, tasks and a filtered list, a task) and the support console's list makes at
-// most five database round trips and five statements, counted on the wire with models/wirecount,
-// session and frame included, once the once-a-minute notes (last active) are made. The support
-// console's search and its look at a workspace are held to their current counts (below).
+// agents, an agent, tasks and a filtered list, a task) and the support console's pages (its list, a
+// search, a look at a workspace under a grant, the scheduled deletions) makes at most five database
+// round trips and five statements, counted on the wire with models/wirecount, session and frame
+// included, once the once-a-minute notes (last active) are made. Only the pool the server is given
+// is counted: no replica is configured here, so every read goes to it.
 func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	d := testdb.Get(t)
 	var w testdb.WireCount
@@ -101,12 +102,12 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 	for _, p := range []string{"/support/workspaces", "/support/workspaces?q=" + ws.Slug, "/support/workspaces/" + ws.Slug, "/support/deletions"} {
 		pages = append(pages, page{sup, p, false})
 	}
-	// Two support pages are not yet within five: a search also writes its line in the platform log
-	// (a statement after the read-only transaction that counted its results), and a look at a
-	// workspace reads its usage in a read-only cross-tenant transaction narrowed by a savepoint,
-	// statement by statement, then writes the look into the workspace's audit log in a
-	// transaction of its own. Their budgets are today's counts, so they cannot grow unnoticed.
-	budget := map[string]int64{"/support/workspaces?q=" + ws.Slug: 6, "/support/workspaces/" + ws.Slug: 17}
+	// A search is three round trips of four statements: the session, its read (the cross-tenant,
+	// read-only opening and the statement, in one batch) and its line in the platform log. A look at
+	// a workspace is three of four: the session, the grant's lookup with the look written into the
+	// workspace's audit log (one statement), and the usage (its read-only binding and the statement,
+	// in one batch), with prepared statements or without.
+	budget := map[string]int64{}
 	// Pages whose read is one statement send it with the workspace's binding (models.ReadPage):
 	// with the session and frame, two round trips of three statements. Without prepared statements
 	// (a transaction pooler) they are read in a transaction, within five.
@@ -163,6 +164,6 @@ func TestConsolePagesInAtMostFiveRoundTrips(t *testing.T) {
 		if best > tripLimit {
 			t.Errorf("GET %s: %d round trips, want at most %d", p, best, tripLimit)
 		}
-		t.Logf("GET %s: %d round trips", p, best)
+		t.Logf("GET %s: %d round trips, %d statements", p, best, bestSt)
 	}
 }

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/uptrace/bun"
 
 	"atrium/handlers/paths"
 	"atrium/models"
 	"atrium/models/mail"
 	"atrium/views"
 	"atrium/views/components"
+	"atrium/views/layouts"
 )
 
 // supportColumns are the support table's sortable columns; use columns sort biggest first.
@@ -107,23 +109,26 @@ func (s *Server) supportCSV(c echo.Context) error {
 // supportWorkspace is support's read-only usage page of one workspace. It opens only under a
 // grant in force (a reason and a ticket given on this page, for the configured time-box); without
 // one it asks for them. The look is written to the workspace's audit log, with the grant's reason
-// and ticket, before anything is shown; it does not poll, so one look is one event.
+// and ticket, before anything is read or shown (models.SupportLook: the lookup of the grant and
+// the record in one statement, then the usage in one read-only statement); it does not poll, so
+// one look is one event.
 func (s *Server) supportWorkspace(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	now := s.Now()
-	acc, err := models.LookupSupportAccess(ctx, s.DB, u, c.Param("slug"), now)
+	days := models.ParseUsageRange(c.QueryParam("range"))
+	var from *layouts.ReadFrom
+	read := func() *bun.DB { // where the usage is read, chosen only once the look is recorded
+		var db *bun.DB
+		db, from = s.heavyRead(ctx)
+		return db
+	}
+	acc, v, err := models.SupportLook(ctx, s.DB, read, u, c.Param("slug"), now, days)
 	if err != nil {
 		return err
 	}
 	if acc.Grant == nil {
 		return s.supportReasonForm(c, acc)
-	}
-	days := models.ParseUsageRange(c.QueryParam("range"))
-	read, from := s.heavyRead(ctx)
-	v, err := models.SupportUsage(ctx, s.DB, read, u, acc, now, days)
-	if err != nil {
-		return err
 	}
 	d := &usageData{name: v.Workspace.Name, slug: v.Workspace.Slug, tier: v.Workspace.Tier, now: now, snap: v.Usage, month: v.Month, series: v.Series}
 	f := s.frame(c, "Usage of "+v.Workspace.Name, "")

@@ -1,6 +1,11 @@
 package models
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"github.com/uptrace/bun"
+)
 
 // HookContext binds a context to a workspace the way InWorkspace does, without the transaction,
 // so a test can show what the model hooks alone do on a connection row-level security does not
@@ -15,4 +20,23 @@ var MembersPageSQL = membersPageSQL
 func CountAllRows(ctx context.Context, tn *Tenant, table string) (n int64, err error) {
 	err = tn.queryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n)
 	return n, err
+}
+
+// ReadOnlyPage is readOnlyPage (support's look at a workspace), for a test of its binding.
+var ReadOnlyPage = readOnlyPage
+
+// TenantQueryRow runs a statement through the tenant's queryRow.
+func TenantQueryRow(ctx context.Context, tn *Tenant, sql string, args ...any) interface{ Scan(...any) error } {
+	return tn.queryRow(ctx, sql, args...)
+}
+
+// AcrossTenantsOnce runs sql through readAcrossTenantsOnce (the support table's read) and scans
+// its first row into dest.
+func AcrossTenantsOnce(ctx context.Context, db *bun.DB, sql string, args []any, dest ...any) error {
+	return readAcrossTenantsOnce(ctx, db, "test", sql, args, func(rows rowsScanner) error {
+		if !rows.Next() {
+			return errors.New("no row")
+		}
+		return rows.Scan(dest...)
+	})
 }

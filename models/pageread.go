@@ -51,6 +51,19 @@ func ReadPage(ctx context.Context, db *bun.DB, ws uuid.UUID, fn func(ctx context
 	})
 }
 
+// readOnlyPage is ReadPage for a support look at workspace ws: each statement also goes out with
+// its binding, which makes its implicit transaction read-only as well (bindReadOnlySQL), as a
+// support read narrowed to one workspace is (AllTenants.InWorkspace); a write in it fails. It is
+// one round trip per statement with prepared statements or without them (a transaction pooler
+// sees one transaction per batch): without, the statements and their arguments go unnamed, the
+// arguments as text whose types the server infers, as the pgx exec mode does.
+func readOnlyPage(ctx context.Context, db *bun.DB, ws uuid.UUID, fn func(ctx context.Context, tn *Tenant) error) error {
+	return ReadInWorkspace(ctx, db, ws, func(ctx context.Context, r *TenantRead) error {
+		r.readOnly = true
+		return fn(ctx, &Tenant{ws: ws, readOnly: true, prepare: r.prepare, page: r})
+	})
+}
+
 // PreparesStatements reports whether db keeps prepared statements on its connections (it was not
 // opened with OpenOptions.NoPrepare, OpenOptions.Pooler or ATRIUM_DB_PREPARE=off): then a page
 // read is one round trip per statement.
@@ -72,9 +85,6 @@ func (r *TenantRead) send(ctx context.Context, sql string, args []any, planned b
 
 // sendAll sends statements made by pageStmt after the one binding, in one round trip.
 func (r *TenantRead) sendAll(ctx context.Context, stmts ...stmt) ([]*pgconn.Result, error) {
-	if !r.prepare {
-		return nil, errors.New("page read needs prepared statements")
-	}
 	res, err := r.batchAll(ctx, stmts...)
 	if err != nil {
 		return nil, fmt.Errorf("page read: %w", err)
@@ -83,14 +93,18 @@ func (r *TenantRead) sendAll(ctx context.Context, stmts ...stmt) ([]*pgconn.Resu
 }
 
 // pageStmt is a page read's statement: sql with args, prepared (its plan reused) or, planned,
-// unnamed with the prepared one's parameter types.
+// unnamed with the prepared one's parameter types. Without prepared statements (readOnlyPage on
+// such a pool) it goes unnamed, its arguments encoded as text by their Go types and typed by the
+// server, planned with them.
 func (r *TenantRead) pageStmt(sql string, args []any, planned bool) stmt {
 	return stmt{sql, func(b *pgconn.Batch, sd *pgconn.StatementDescription) error {
 		var eqb pgx.ExtendedQueryBuilder
 		if err := eqb.Build(r.conn.TypeMap(), sd, args); err != nil {
 			return err
 		}
-		if planned {
+		if sd == nil {
+			b.ExecParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, binaryResults)
+		} else if planned {
 			b.ExecParams(sql, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, binaryResults)
 		} else {
 			b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, binaryResults)

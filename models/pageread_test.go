@@ -114,3 +114,80 @@ func TestReadPageBindsEachStatement(t *testing.T) {
 		t.Errorf("a page read without a workspace: %v", err)
 	}
 }
+
+// TestSupportReadsAreReadOnlyStatements: support's look at a workspace (readOnlyPage) sends each
+// statement with a binding that also makes its implicit transaction read-only, and the support
+// table (readAcrossTenantsOnce) its statement with the cross-tenant opening, read-only too: each
+// is one round trip with prepared statements and without (as behind a transaction pooler), sees
+// what it should (the one workspace; every workspace), refuses a write, and leaves nothing on the
+// pooled connection.
+func TestSupportReadsAreReadOnlyStatements(t *testing.T) {
+	d := testdb.Get(t)
+	ctx := testdb.Ctx(t)
+	a, b := newFixture(t, d.App), newFixture(t, d.App)
+	insert := `WITH x AS (INSERT INTO agents (workspace_id, id, name, status, created_at) VALUES ($1, $2, 'intruder', 'active', $3) RETURNING id)
+		SELECT count(*) FROM x`
+	for _, noPrepare := range []bool{false, true} {
+		var tc testdb.WireCount
+		opt := d.AppOptions(1)
+		opt.Dial, opt.NoPrepare = tc.Dial, noPrepare
+		db, err := models.Open(ctx, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for i := range 3 {
+			before := tc.RoundTrips.Load()
+			err := models.ReadOnlyPage(ctx, db, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+				if !tn.ReadOnly() || tn.WorkspaceID() != a.ws.ID {
+					t.Errorf("prepare off=%v: tenant read-only %v, workspace %s", noPrepare, tn.ReadOnly(), tn.WorkspaceID())
+				}
+				var agents int64
+				var ro string
+				if err := models.TenantQueryRow(ctx, tn, "SELECT count(*), current_setting('transaction_read_only') FROM agents").Scan(&agents, &ro); err != nil {
+					return err
+				}
+				if agents != 1 || ro != "on" {
+					t.Errorf("prepare off=%v: %d agents seen (want A's one), transaction_read_only %q", noPrepare, agents, ro)
+				}
+				var n int64
+				err := models.TenantQueryRow(ctx, tn, insert, a.ws.ID, models.NewID(), testdb.Clock()).Scan(&n)
+				if err == nil || !strings.Contains(err.Error(), "read-only") {
+					t.Errorf("prepare off=%v: a write in the look's read: %v, want a read-only refusal", noPrepare, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("prepare off=%v: %v", noPrepare, err)
+			}
+			if n := tc.RoundTrips.Load() - before; i > 0 && n != 2 {
+				t.Errorf("prepare off=%v: two statements took %d round trips, want 2", noPrepare, n)
+			}
+
+			before = tc.RoundTrips.Load()
+			var seen int64
+			err = models.AcrossTenantsOnce(ctx, db, "SELECT count(DISTINCT workspace_id) FROM agents WHERE workspace_id IN ($1, $2)",
+				[]any{a.ws.ID, b.ws.ID}, &seen)
+			if err != nil || seen != 2 {
+				t.Errorf("prepare off=%v: the cross-tenant statement sees %d of the 2 workspaces (%v)", noPrepare, seen, err)
+			}
+			if n := tc.RoundTrips.Load() - before; i > 0 && n != 1 {
+				t.Errorf("prepare off=%v: the cross-tenant statement took %d round trips, want 1", noPrepare, n)
+			}
+			var n int64
+			err = models.AcrossTenantsOnce(ctx, db, insert, []any{b.ws.ID, models.NewID(), testdb.Clock()}, &n)
+			if err == nil || !strings.Contains(err.Error(), "read-only") {
+				t.Errorf("prepare off=%v: a write across tenants: %v, want a read-only refusal", noPrepare, err)
+			}
+		}
+		var bound, cross, ro string
+		err = db.QueryRowContext(ctx, `SELECT coalesce(current_setting('app.workspace_id', true), ''),
+			coalesce(current_setting('app.cross_tenant', true), ''), current_setting('transaction_read_only')`).Scan(&bound, &cross, &ro)
+		if err != nil || bound != "" || cross != "" || ro != "off" {
+			t.Errorf("prepare off=%v: afterwards the connection is bound to %q, cross-tenant %q, read-only %q (%v)", noPrepare, bound, cross, ro, err)
+		}
+	}
+	if err := models.ReadOnlyPage(ctx, d.App, uuid.Nil, func(context.Context, *models.Tenant) error { return nil }); !errors.Is(err, models.ErrNoWorkspace) {
+		t.Errorf("a read-only page read without a workspace: %v", err)
+	}
+}

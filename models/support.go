@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -132,10 +133,12 @@ func likePattern(s string) string {
 
 // SupportWorkspaces is the support console's table of all workspaces: tier, members and pending
 // invitations, agent-minutes this month, API calls this hour, searchable, sortable and paginated.
-// Only support staff may read it (anyone else: ErrNotFound). It reads across tenants in a read-only
-// transaction, the numbers through atrium_support_workspaces (baseline migration): the
-// month's minutes from the usage_monthly rollup, this hour's calls from one row per workspace.
-func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
+// Only support staff may read it (anyone else: ErrNotFound). It reads across tenants in one
+// statement whose implicit transaction is read-only (readAcrossTenantsOnce), the numbers through
+// atrium_support_workspaces (baseline migration): the month's minutes from the usage_monthly
+// rollup, this hour's calls from one row per workspace. The page's rows and the number of all
+// matches come in the same statement (one round trip, a page past the end included).
+func SupportWorkspaces(ctx context.Context, db *bun.DB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
 	if viewer == nil || !viewer.IsSupport() {
 		return nil, Errorf(ErrNotFound, "not found")
 	}
@@ -150,40 +153,50 @@ func SupportWorkspaces(ctx context.Context, db bun.IDB, viewer *User, q SupportQ
 	if q.Desc {
 		dir = "DESC"
 	}
+	args := []any{now}
 	var where string
-	var whereArgs []any
 	if s := strings.TrimSpace(q.Q); s != "" {
-		p := likePattern(s)
-		where = `WHERE w.name ILIKE ? OR w.slug ILIKE ? OR w.id IN (
-			SELECT m.workspace_id FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id WHERE u.email::text ILIKE ?)`
-		whereArgs = []any{p, p, p}
+		args = append(args, likePattern(s))
+		where = `WHERE w.name ILIKE $2 OR w.slug ILIKE $2 OR w.id IN (
+			SELECT m.workspace_id FROM workspace_members AS m JOIN users AS u ON u.id = m.user_id WHERE u.email::text ILIKE $2)`
 	}
-	args := append([]any{now}, whereArgs...)
-	// The inner query gathers every workspace's numbers (and counts the matches before any LIMIT);
-	// the outer one orders by an expression over them.
-	query := `SELECT t.id, t.name, t.slug, t.tier, t.created_at, t.members, t.pending, t.agent_minutes, t.api_calls, t.total
-	FROM (
-		SELECT w.*, lim.agent_minutes AS lim_agent_minutes, lim.api_calls AS lim_api_calls, lim.members AS lim_members,
-			count(*) OVER () AS total
-		FROM atrium_support_workspaces(?) AS w
+	var limit string
+	if q.PerPage > 0 {
+		args = append(args, q.PerPage, (l.Page-1)*q.PerPage)
+		limit = fmt.Sprintf(` LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	}
+	// m gathers every matching workspace's numbers; the count of all of them is joined with the
+	// page's rows, ordered by an expression over them, so a page past the end is one row of NULLs
+	// that still says how many there are (it links back).
+	orderBy := ` ORDER BY ` + order + ` ` + dir + ` NULLS LAST, t.slug`
+	query := `WITH m AS MATERIALIZED (
+		SELECT w.id, w.name, w.slug, w.tier, w.created_at, w.members, w.pending, w.agent_minutes, w.api_calls,
+			lim.agent_minutes AS lim_agent_minutes, lim.api_calls AS lim_api_calls, lim.members AS lim_members
+		FROM atrium_support_workspaces($1) AS w
 		JOIN ` + tierLimitsSQL() + ` ON lim.tier = w.tier
 		` + where + `
-	) AS t
-	ORDER BY ` + order + ` ` + dir + ` NULLS LAST, t.slug`
-	if q.PerPage > 0 {
-		query += ` LIMIT ? OFFSET ?`
-		args = append(args, q.PerPage, (l.Page-1)*q.PerPage)
-	}
-	err := ReadAcrossTenants(ctx, db, "support: table of workspaces", func(ctx context.Context, all *AllTenants) error {
-		if err := all.db().NewRaw(query, args...).Scan(ctx, &l.Rows); err != nil {
-			return err
+	)
+	SELECT t.id, t.name, t.slug, t.tier::text, t.created_at, t.members, t.pending, t.agent_minutes, t.api_calls, c.total
+	FROM (SELECT count(*) AS total FROM m) AS c
+	LEFT JOIN LATERAL (SELECT * FROM m AS t` + orderBy + limit + `) AS t ON true` + orderBy
+	err := readAcrossTenantsOnce(ctx, db, "support: table of workspaces", query, args, func(rows rowsScanner) error {
+		for rows.Next() {
+			var (
+				id                                  *uuid.UUID
+				name, slug, tier                    *string
+				created                             *time.Time
+				members, pending, minutes, apiCalls *int64
+			)
+			if err := rows.Scan(&id, &name, &slug, &tier, &created, &members, &pending, &minutes, &apiCalls, &l.Total); err != nil {
+				return err
+			}
+			if id == nil { // no row on this page
+				continue
+			}
+			l.Rows = append(l.Rows, SupportRow{ID: *id, Name: *name, Slug: *slug, Tier: Tier(*tier), CreatedAt: *created,
+				Members: *members, Pending: *pending, AgentMinutes: *minutes, APICalls: *apiCalls, Total: l.Total})
 		}
-		if len(l.Rows) > 0 {
-			l.Total = l.Rows[0].Total
-			return nil
-		}
-		// A page past the end still says how many there are, so it can link back.
-		return all.db().NewRaw(`SELECT count(*) FROM workspaces AS w `+where, whereArgs...).Scan(ctx, &l.Total)
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("support table: %w", err)
@@ -209,72 +222,63 @@ type SupportWorkspaceView struct {
 	Series  *UsageSeries
 }
 
-// SupportWorkspace reads one workspace's usage for support by its slug, in a read-only
-// cross-tenant transaction. Only support staff may (anyone else: ErrNotFound). The caller records
-// the look with RecordSupportView before showing it.
-func SupportWorkspace(ctx context.Context, db bun.IDB, viewer *User, slug string, now time.Time, days int) (*SupportWorkspaceView, error) {
-	if viewer == nil || !viewer.IsSupport() {
-		return nil, Errorf(ErrNotFound, "not found")
-	}
-	return supportWorkspace(ctx, db, slug, nil, now, days)
-}
+// supportUsageSQL is everything support's look at a workspace shows, in one statement: the
+// snapshot's figures and alerts (usageNowColumns, usageAlertsColumn, $1 to $5), its running tasks
+// (runningTasksSQL: the whole statement is planned at each call), the members without pending
+// invitations, the month's API calls and agent-minutes summed from the hours (as
+// MonthUsage sums them), and the hours of the range ($6 to $7, as UsageOver reads them) as JSON
+// arrays [hour, api_calls, agent_minutes], the hour in Unix seconds.
+const supportUsageSQL = `SELECT
+		  ` + usageNowColumns + `,
+		  ` + usageAlertsColumn + `,
+		  (` + runningTasksSQL + `),
+		  (SELECT count(*) FROM workspace_members WHERE workspace_id = $1),
+		  mo.api_calls, mo.agent_minutes,
+		  (SELECT coalesce(json_agg(json_build_array(extract(epoch FROM h.hour)::bigint, h.api_calls, h.agent_minutes) ORDER BY h.hour), '[]')
+		    FROM usage_hourly_total AS h WHERE h.workspace_id = $1 AND h.hour >= $6 AND h.hour < $7)
+		FROM (SELECT coalesce(sum(api_calls), 0)::bigint AS api_calls, coalesce(sum(agent_minutes), 0)::bigint AS agent_minutes
+		      FROM usage_hourly_total WHERE workspace_id = $1 AND hour >= $2 AND hour < $3) AS mo`
 
-// supportWorkspace is SupportWorkspace for the workspace slug, or for ws when the caller has its
-// row already (then it is not read again).
-func supportWorkspace(ctx context.Context, db bun.IDB, slug string, ws *Workspace, now time.Time, days int) (*SupportWorkspaceView, error) {
-	v := &SupportWorkspaceView{Workspace: ws}
-	err := ReadAcrossTenants(ctx, db, "support: usage of workspace "+slug, func(ctx context.Context, all *AllTenants) error {
-		if v.Workspace == nil {
-			ws := new(Workspace)
-			if err := all.db().NewSelect().Model(ws).Where("slug = ?", slug).Scan(ctx); err != nil {
-				return notFound(err, "workspace")
-			}
-			v.Workspace = ws
-		}
-		// Narrowed to the one workspace, row-level security and the model hooks scope every read
-		// below to it again.
-		return all.InWorkspace(ctx, v.Workspace.ID, func(ctx context.Context, tn *Tenant) error {
-			var err error
-			if v.Usage, err = CurrentUsage(ctx, tn, v.Workspace.Tier, now); err != nil {
-				return err
-			}
-			if v.Members, err = CountMembers(ctx, tn); err != nil {
-				return err
-			}
-			if v.Month, err = MonthUsage(ctx, tn, now); err != nil {
-				return err
-			}
-			v.Series, err = UsageOver(ctx, tn, now, days)
+// readSupportUsage reads what support's look at ws shows over days days, in one statement bound to
+// ws and read-only (readOnlyPage): one round trip, from read (a replica, or the primary).
+func readSupportUsage(ctx context.Context, read *bun.DB, ws *Workspace, now time.Time, days int) (*SupportWorkspaceView, error) {
+	v := &SupportWorkspaceView{Workspace: ws, Usage: newSnapshot(ws.Tier, now), Series: newHourlySeries(now, days)}
+	v.Month.Month = v.Usage.PeriodStart
+	err := readOnlyPage(ctx, read, ws.ID, func(ctx context.Context, tn *Tenant) error {
+		var pending int64
+		var alerts, hours []byte
+		// Planned at each call, for the running tasks' count (queryRowPlanned): a page seldom shown
+		// plans its statement rather than send that count as a statement of its own.
+		err := tn.queryRowPlanned(ctx, supportUsageSQL, append(v.Usage.nowArgs(tn.ws, now), v.Series.From, v.Series.Until)...).
+			Scan(append(v.Usage.nowDest(&pending), &alerts, &v.Usage.RunningTasks, &v.Members, &v.Month.APICalls, &v.Month.AgentMinutes, &hours)...)
+		if err != nil {
 			return err
-		})
+		}
+		if err := v.Usage.finish(pending, alerts, now); err != nil {
+			return err
+		}
+		var rows [][3]int64
+		if err := json.Unmarshal(hours, &rows); err != nil {
+			return err
+		}
+		hs := make([]UsageHour, len(rows))
+		for i, r := range rows {
+			hs[i] = UsageHour{Hour: time.Unix(r[0], 0).UTC(), APICalls: r[1], AgentMinutes: r[2]}
+		}
+		v.Series.fillHours(hs)
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("support usage of %s: %w", ws.Slug, err)
 	}
 	return v, nil
-}
-
-// RecordSupportView writes a support person's look at a workspace into that workspace's audit log,
-// where its owners and admins see it. The runtime role may add audit lines only inside the
-// workspace's own binding, so this is a transaction of its own, never the read-only one.
-func RecordSupportView(ctx context.Context, db bun.IDB, viewer *User, ws *Workspace, page string, details map[string]any, now time.Time) error {
-	if viewer == nil || !viewer.IsSupport() {
-		return Errorf(ErrNotFound, "not found")
-	}
-	if details == nil {
-		details = map[string]any{}
-	}
-	details["page"] = page
-	return InWorkspace(ctx, db, ws.ID, func(ctx context.Context, tn *Tenant) error {
-		return Record(ctx, tn, Event{At: now, ActorUserID: viewer.ID, Action: "support.view", Target: ws.Slug, Details: details})
-	})
 }
 
 // SupportSearch is the support console's table (SupportWorkspaces). A search is recorded in the
 // platform log with its number of results: who looked for whom, since a search by a member's email
 // says where that person works. The table is read from read (a replica, or db itself); the record
 // is written to db.
-func SupportSearch(ctx context.Context, db, read bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
+func SupportSearch(ctx context.Context, db bun.IDB, read *bun.DB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
 	l, err := SupportWorkspaces(ctx, read, viewer, q, now)
 	if err != nil {
 		return nil, err
@@ -290,7 +294,7 @@ func SupportSearch(ctx context.Context, db, read bun.IDB, viewer *User, q Suppor
 
 // SupportExport is every row of the support table that q matches, in its order, for a download;
 // the export is recorded in the platform log (on db; the rows are read from read).
-func SupportExport(ctx context.Context, db, read bun.IDB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
+func SupportExport(ctx context.Context, db bun.IDB, read *bun.DB, viewer *User, q SupportQuery, now time.Time) (*SupportListing, error) {
 	q.Page, q.PerPage = 1, 0
 	l, err := SupportWorkspaces(ctx, read, viewer, q, now)
 	if err != nil {
@@ -303,25 +307,27 @@ func SupportExport(ctx context.Context, db, read bun.IDB, viewer *User, q Suppor
 	return l, nil
 }
 
-// SupportUsage is support's look at one workspace's usage under the access acc (the viewer's, in
-// force: LookupSupportAccess), written to the workspace's audit log with the grant's reason and
-// ticket (RecordSupportView, on db) before it is returned to be shown; the usage is read from
-// read. Without a grant in force nothing is read (ErrForbidden).
-func SupportUsage(ctx context.Context, db, read bun.IDB, viewer *User, acc *SupportAccess, now time.Time, days int) (*SupportWorkspaceView, error) {
+// SupportLook is support's look at the usage of the workspace slug names, over days days. In one
+// statement on db (atrium_support_look) it finds the workspace and the viewer's grant in force at
+// now and, under a grant, writes the look into the workspace's audit log with the grant's reason,
+// ticket and id (support.view); only once that is committed is the usage read, from the pool read
+// chooses then (a replica, or db itself), in one read-only statement bound to the workspace
+// (readSupportUsage). Without a grant in force nothing is recorded or read: the access comes back
+// with Grant nil and no view (a reason is needed first). Only support staff may (anyone else, or
+// no such workspace: ErrNotFound).
+func SupportLook(ctx context.Context, db bun.IDB, read func() *bun.DB, viewer *User, slug string, now time.Time, days int) (*SupportAccess, *SupportWorkspaceView, error) {
 	if viewer == nil || !viewer.IsSupport() {
-		return nil, Errorf(ErrNotFound, "not found")
+		return nil, nil, Errorf(ErrNotFound, "not found")
 	}
-	g := acc.Grant
-	if g == nil || !now.Before(g.ExpiresAt) || g.WorkspaceID != acc.Workspace.ID || g.SupportUserID != viewer.ID {
-		return nil, Errorf(ErrForbidden, "Give a reason before you open this workspace.")
+	ip, _ := ctx.Value(ipKey{}).(string)
+	acc, err := supportAccess(ctx, db.NewRaw("SELECT * FROM atrium_support_look(?, ?, ?, ?, ?, ?, ?)",
+		slug, viewer.ID, now, NewID(), "usage", days, ip), viewer)
+	if err != nil || acc.Grant == nil {
+		return acc, nil, err
 	}
-	v, err := supportWorkspace(ctx, read, acc.Workspace.Slug, acc.Workspace, now, days)
+	v, err := readSupportUsage(ctx, read(), acc.Workspace, now, days)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := RecordSupportView(ctx, db, viewer, v.Workspace, "usage", map[string]any{"range_days": days,
-		"reason": g.Reason, "ticket": g.Ticket, "grant_id": g.ID.String()}, now); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return acc, v, nil
 }

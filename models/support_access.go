@@ -53,6 +53,12 @@ func LookupSupportAccess(ctx context.Context, db bun.IDB, viewer *User, slug str
 	if viewer == nil || !viewer.IsSupport() {
 		return nil, Errorf(ErrNotFound, "not found")
 	}
+	return supportAccess(ctx, db.NewRaw("SELECT * FROM atrium_support_access(?, ?, ?)", slug, viewer.ID, now), viewer)
+}
+
+// supportAccess reads the answer of atrium_support_access, or of atrium_support_look (the same
+// columns), asked by viewer.
+func supportAccess(ctx context.Context, q *bun.RawQuery, viewer *User) (*SupportAccess, error) {
 	var rows []struct {
 		WorkspaceID uuid.UUID  `bun:"workspace_id"`
 		Name        string     `bun:"name"`
@@ -65,7 +71,7 @@ func LookupSupportAccess(ctx context.Context, db bun.IDB, viewer *User, slug str
 		Ticket      *string    `bun:"ticket"`
 		ExpiresAt   *time.Time `bun:"expires_at"`
 	}
-	if err := db.NewRaw("SELECT * FROM atrium_support_access(?, ?, ?)", slug, viewer.ID, now).Scan(ctx, &rows); err != nil {
+	if err := q.Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("support access: %w", err)
 	}
 	if len(rows) == 0 {

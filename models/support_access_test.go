@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"atrium/models"
 	"atrium/models/testdb"
 )
@@ -39,8 +41,14 @@ func TestSupportNeedsAReasonPerTimeBox(t *testing.T) {
 	if err != nil || acc.WorkspaceID != tm.ws.ID || acc.Grant != nil {
 		t.Fatalf("before any reason: %+v %v", acc, err)
 	}
-	if _, err := models.SupportUsage(ctx, db, db, staff, acc, now, 7); !errors.Is(err, models.ErrForbidden) {
-		t.Fatalf("a look without a grant: %v, want ErrForbidden", err)
+	look := func(viewer *models.User, slug string, at time.Time) (*models.SupportAccess, *models.SupportWorkspaceView, error) {
+		return models.SupportLook(ctx, db, func() *bun.DB { return db }, viewer, slug, at, 7)
+	}
+	if _, _, err := look(tm.owner, tm.ws.Slug, now); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("a customer looks at a workspace as support: %v", err)
+	}
+	if acc, v, err := look(staff, tm.ws.Slug, now); err != nil || acc.Grant != nil || v != nil {
+		t.Fatalf("a look without a grant: %+v %+v %v, want the reason asked and nothing read", acc, v, err)
 	}
 
 	// Refused reasons store nothing.
@@ -85,35 +93,50 @@ func TestSupportNeedsAReasonPerTimeBox(t *testing.T) {
 	}
 	// Within the box: looks need no new reason, and each is recorded with it.
 	for _, at := range []time.Time{now, now.Add(30 * time.Minute), now.Add(59 * time.Minute)} {
-		acc, err := models.LookupSupportAccess(ctx, db, staff, tm.ws.Slug, at)
-		if err != nil || acc.Grant == nil || acc.Grant.ID != g.ID {
-			t.Fatalf("at +%s: %+v %v", at.Sub(now), acc, err)
-		}
-		if _, err := models.SupportUsage(ctx, db, db, staff, acc, at, 7); err != nil {
-			t.Fatal(err)
+		acc, v, err := look(staff, tm.ws.Slug, at)
+		if err != nil || acc.Grant == nil || acc.Grant.ID != g.ID || v == nil || v.Workspace.ID != tm.ws.ID {
+			t.Fatalf("at +%s: %+v %+v %v", at.Sub(now), acc, v, err)
 		}
 	}
-	// Not for another person, not for another workspace, not after the box.
-	if acc, err := models.LookupSupportAccess(ctx, db, colleague, tm.ws.Slug, now); err != nil || acc.Grant != nil {
-		t.Fatalf("a colleague uses the grant: %+v %v", acc, err)
+	// Not for another person, not for another workspace, not after the box: the reason is asked,
+	// nothing is read and nothing recorded.
+	if acc, v, err := look(colleague, tm.ws.Slug, now); err != nil || acc.Grant != nil || v != nil {
+		t.Fatalf("a colleague uses the grant: %+v %+v %v", acc, v, err)
 	}
-	otherAcc, err := models.LookupSupportAccess(ctx, db, staff, other.ws.Slug, now)
-	if err != nil || otherAcc.Grant != nil {
-		t.Fatalf("the grant opens another workspace: %+v %v", otherAcc, err)
+	if acc, v, err := look(staff, other.ws.Slug, now); err != nil || acc.Grant != nil || v != nil {
+		t.Fatalf("the grant opens another workspace: %+v %+v %v", acc, v, err)
 	}
-	otherAcc.Grant = g // a grant of one workspace presented for another
-	if _, err := models.SupportUsage(ctx, db, db, staff, otherAcc, now, 7); !errors.Is(err, models.ErrForbidden) {
-		t.Fatalf("a look at another workspace under this grant: %v", err)
+	if acc, v, err := look(staff, tm.ws.Slug, now.Add(time.Hour)); err != nil || acc.Grant != nil || v != nil {
+		t.Fatalf("after the time-box: %+v %+v %v", acc, v, err)
 	}
 	if acc, err := models.LookupSupportAccess(ctx, db, staff, tm.ws.Slug, now.Add(time.Hour)); err != nil || acc.Grant != nil {
 		t.Fatalf("after the time-box: %+v %v", acc, err)
 	}
-	late := &models.SupportAccess{WorkspaceID: tm.ws.ID, Workspace: tm.ws, Grant: g}
-	if _, err := models.SupportUsage(ctx, db, db, staff, late, now.Add(time.Hour), 7); !errors.Is(err, models.ErrForbidden) {
-		t.Fatalf("a look after the time-box: %v", err)
+
+	// The statement itself: a customer gets no answer and writes nothing; a look made inside another
+	// workspace's transaction writes its line into the looked-at workspace's log and puts the
+	// transaction's own binding back.
+	var found []string
+	if err := db.NewRaw("SELECT slug FROM atrium_support_look(?, ?, ?, ?, 'usage', 7, '')", tm.ws.Slug, tm.owner.ID, now, models.NewID()).
+		Scan(ctx, &found); err != nil || len(found) != 0 {
+		t.Fatalf("a customer's own call: %v %v", found, err)
+	}
+	err = models.InWorkspace(ctx, db, other.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
+		var slug, bound string
+		if err := tn.Tx().NewRaw(`SELECT l.slug, current_setting('app.workspace_id') FROM atrium_support_look(?, ?, ?, ?, 'usage', 7, '') AS l`,
+			tm.ws.Slug, staff.ID, now, models.NewID()).Scan(ctx, &slug, &bound); err != nil {
+			return err
+		}
+		if slug != tm.ws.Slug || bound != other.ws.ID.String() {
+			t.Errorf("a look at %q leaves the transaction bound to %q, want its own workspace", slug, bound)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 
-	// The audit log: the grant, and three looks, each with the reason and ticket.
+	// The audit log: the grant, and four looks, each with the reason and ticket.
 	var views []struct {
 		Reason string `bun:"reason"`
 		Ticket string `bun:"ticket"`
@@ -124,8 +147,8 @@ func TestSupportNeedsAReasonPerTimeBox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(views) != 3 {
-		t.Fatalf("%d support.view events, want 3", len(views))
+	if len(views) != 4 {
+		t.Fatalf("%d support.view events, want 4", len(views))
 	}
 	for _, v := range views {
 		if v.Reason != g.Reason || v.Ticket != g.Ticket || v.Grant != g.ID.String() {
@@ -149,7 +172,7 @@ func TestSupportNeedsAReasonPerTimeBox(t *testing.T) {
 		return n
 	}
 	if n := mails(); n != 1 {
-		t.Fatalf("%d mails after one grant and three looks, want 1", n)
+		t.Fatalf("%d mails after one grant and four looks, want 1", n)
 	}
 	var to string
 	if err := d.Owner.NewRaw("SELECT to_address FROM mail_outbox WHERE subject = ?", "support opened "+tm.ws.Name).Scan(ctx, &to); err != nil || to != tm.owner.Email {

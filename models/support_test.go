@@ -200,9 +200,9 @@ func TestSupportWorkspacesTable(t *testing.T) {
 	})
 }
 
-// TestSupportWorkspaceReadsOneWorkspace: the support view of a workspace is its own numbers, not
-// every workspace's (the cross-tenant transaction binds the hooks to it again); it reads in a
-// read-only transaction; and the look lands in that workspace's audit log.
+// TestSupportWorkspaceReadsOneWorkspace: support's look at a workspace is its own numbers, not
+// every workspace's (the read is bound to it); it is read-only; and the look lands in that
+// workspace's audit log, before the read.
 func TestSupportWorkspaceReadsOneWorkspace(t *testing.T) {
 	db := testdb.Get(t).App
 	ctx := testdb.Ctx(t)
@@ -210,14 +210,33 @@ func TestSupportWorkspaceReadsOneWorkspace(t *testing.T) {
 	f := newSupportFixture(t, db, now)
 	staff := newSupportUser(t, db)
 	beta := f.ws["beta"]
+	primary := func() *bun.DB { return db }
 
-	if _, err := models.SupportWorkspace(ctx, db, newUser(t, db), beta.Slug, now, 7); !errors.Is(err, models.ErrNotFound) {
+	if _, _, err := models.SupportLook(ctx, db, primary, newUser(t, db), beta.Slug, now, 7); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("a customer: %v, want ErrNotFound", err)
 	}
-	if _, err := models.SupportWorkspace(ctx, db, staff, "no-such-"+f.word, now, 7); !errors.Is(err, models.ErrNotFound) {
+	if _, _, err := models.SupportLook(ctx, db, primary, staff, "no-such-"+f.word, now, 7); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("unknown slug: %v, want ErrNotFound", err)
 	}
-	v, err := models.SupportWorkspace(ctx, db, staff, beta.Slug, now, 7)
+	if _, err := models.GrantSupportAccess(ctx, db, staff, beta.ID, "Usage question", "T-7", now, time.Hour, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The look is recorded before the usage is read: a read that fails still leaves it recorded.
+	_, _, err := models.SupportLook(ctx, db, func() *bun.DB {
+		if n := auditCount(t, testdb.Get(t).Owner, beta.ID, "support.view"); n != 1 {
+			t.Errorf("%d support.view events in beta before the read, want 1", n)
+		}
+		closed, err := testdb.Get(t).OpenApp(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed.Close()
+		return closed
+	}, staff, beta.Slug, now, 7)
+	if err == nil {
+		t.Fatal("a look whose read fails answers no error")
+	}
+	_, v, err := models.SupportLook(ctx, db, primary, staff, beta.Slug, now, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,26 +250,32 @@ func TestSupportWorkspaceReadsOneWorkspace(t *testing.T) {
 		v.Usage.APICallsHour != 10 || v.Month.AgentMinutes != 2_000 || v.Series.APICalls != wantSeries || v.Usage.Tier != models.TierStarter {
 		t.Fatalf("support view of beta: members %d, usage %+v, month %+v, series calls %d", v.Members, v.Usage, v.Month, v.Series.APICalls)
 	}
+	if len(v.Series.Hours) != 7*24-23+now.Hour() || len(v.Series.Daily) != 7 {
+		t.Fatalf("series of %d hours and %d days", len(v.Series.Hours), len(v.Series.Daily))
+	}
 
-	if err := models.RecordSupportView(ctx, db, newUser(t, db), beta, "usage", nil, testdb.Clock()); !errors.Is(err, models.ErrNotFound) {
-		t.Fatalf("a customer recording a support view: %v", err)
-	}
-	if err := models.RecordSupportView(ctx, db, staff, beta, "usage", map[string]any{"range_days": 7}, testdb.Clock()); err != nil {
-		t.Fatal(err)
-	}
 	var p *models.AuditPage
 	err = models.InWorkspace(ctx, db, beta.ID, func(ctx context.Context, tn *models.Tenant) (err error) {
 		p, err = models.ListAudit(ctx, tn, models.AuditFilter{Action: "support.view"})
+		if err != nil {
+			return err
+		}
+		// The looks written by the database hold in the hash chain like every other line.
+		r, err := models.VerifyAuditChain(ctx, tn, testdb.Clock())
+		if err == nil && !r.OK() {
+			t.Errorf("beta's audit chain after support's looks: %v", r.Broken)
+		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Entries) != 1 {
-		t.Fatalf("%d support.view events in beta", len(p.Entries))
+	if len(p.Entries) != 2 {
+		t.Fatalf("%d support.view events in beta, want 2", len(p.Entries))
 	}
 	e := p.Entries[0]
-	if e.ActorEmail != staff.Email || e.ActorStaff != models.StaffSupport || e.Target != beta.Slug || e.Details["page"] != "usage" {
+	if e.ActorEmail != staff.Email || e.ActorStaff != models.StaffSupport || e.Target != beta.Slug || e.Details["page"] != "usage" ||
+		e.Details["reason"] != "Usage question" || e.Details["ticket"] != "T-7" || fmt.Sprint(e.Details["range_days"]) != "7" {
 		t.Fatalf("event %+v", e)
 	}
 	if n := auditCount(t, testdb.Get(t).Owner, f.ws["alpha"].ID, "support.view"); n != 0 {

@@ -36,22 +36,24 @@ var globalFuncs = map[string]string{
 	"UserWorkspaces":    "SECURITY DEFINER list of the user's workspaces", "SlugTaken": "SECURITY DEFINER check",
 	"CreateWorkspace": "opens the new workspace's own transaction", "AcceptInvitation": "opens the workspace's transaction",
 	"startTaskTx": "opens the key's workspace transaction", "ReadInWorkspace": "makes the TenantRead", "ReadPage": "makes the page read's Tenant", "PreparesStatements": "reads a pool's prepared-statement setting", "NewKeyCache": "authenticates keys before their workspace is known", "NewMeter": "opens each workspace's transaction for its leases", "lookupKey": "SECURITY DEFINER lookup of a key before its workspace is known", "poolConnConfig": "reads the pool's connection settings", "StartTask": "opens the key's workspace transaction",
-	"CompleteTask": "opens the key's workspace transaction", "RecordSupportView": "opens the workspace's transaction",
-	"ReplicaPosition": "reads the servers' replication positions, no table", "SupportWorkspaces": "opens a cross-tenant read", "SupportWorkspace": "opens a cross-tenant read",
+	"CompleteTask":    "opens the key's workspace transaction",
+	"ReplicaPosition": "reads the servers' replication positions, no table", "SupportWorkspaces": "opens a cross-tenant read",
 	"SignUp": "users are global", "RenameUser": "users are global", "ChangePassword": "users and sessions are global",
 	"RenewSession": "sessions are global", "SupportSearch": "opens a cross-tenant read",
-	"SupportExport": "opens a cross-tenant read", "SupportUsage": "opens a cross-tenant read and the workspace's transaction",
+	"SupportExport": "opens a cross-tenant read", "readAcrossTenantsOnce": "makes the one-statement cross-tenant read",
+	"SupportLook":      "SECURITY DEFINER lookup of a workspace and support's grant by slug, which records the look in the workspace's binding; then its read-only page read",
+	"readSupportUsage": "makes the workspace's read-only page read", "readOnlyPage": "makes the read-only page read's Tenant",
 	"loadPasskeyUser": "passkeys are a user's, global", "ListPasskeys": "passkeys are a user's, global",
 	"CountPasskeys": "passkeys are a user's, global", "RenamePasskey": "passkeys are a user's, global",
 	"RemovePasskey": "passkeys are a user's, global", "SoleOwnedShared": "SECURITY DEFINER list of the user's memberships",
-	"DeleteAccount":          "users are global; opens each of the user's workspace transactions",
-	"DeletedWorkspaces":      "SECURITY DEFINER list of the user's scheduled deletions",
-	"RestoreWorkspace":       "SECURITY DEFINER lookup of the user's scheduled deletion; opens its transaction",
-	"EraseDeletedWorkspaces": "SECURITY DEFINER list of the workspaces to erase; opens each one's transaction",
-	"FoldTaskMinutes":        "SECURITY DEFINER list of the workspaces with minute slots to fold; opens each one's transaction",
-	"SupportDeletions":       "opens a cross-tenant read",
-	"LookupSupportAccess":    "SECURITY DEFINER lookup of a workspace and support's grant by slug",
-	"GrantSupportAccess":     "opens the workspace's transaction", "supportWorkspace": "opens a cross-tenant read",
+	"DeleteAccount":            "users are global; opens each of the user's workspace transactions",
+	"DeletedWorkspaces":        "SECURITY DEFINER list of the user's scheduled deletions",
+	"RestoreWorkspace":         "SECURITY DEFINER lookup of the user's scheduled deletion; opens its transaction",
+	"EraseDeletedWorkspaces":   "SECURITY DEFINER list of the workspaces to erase; opens each one's transaction",
+	"FoldTaskMinutes":          "SECURITY DEFINER list of the workspaces with minute slots to fold; opens each one's transaction",
+	"SupportDeletions":         "opens a cross-tenant read",
+	"LookupSupportAccess":      "SECURITY DEFINER lookup of a workspace and support's grant by slug",
+	"GrantSupportAccess":       "opens the workspace's transaction",
 	"checkAccountSecondFactor": "a user's second factor is global",
 	"VerifyAuditChains":        "opens a cross-tenant read for the workspace list and each workspace's transaction",
 	"SignRedactions":           "SECURITY DEFINER signing of an erasure's rewrites, which span workspaces",
@@ -138,7 +140,7 @@ func TestTenantFunctionsTakeATenant(t *testing.T) {
 // functions that bind the transaction first.
 func TestOnlyTheTenantMakersMakeATenant(t *testing.T) {
 	fset, files := modelFiles(t)
-	makers := []string{"InWorkspace", "narrowed", "ReadAcrossTenants", "inSnapshot", "ReadPage"}
+	makers := []string{"InWorkspace", "narrowed", "ReadAcrossTenants", "inSnapshot", "ReadPage", "readOnlyPage"}
 	for _, f := range files {
 		for _, d := range f.Decls {
 			fn, ok := d.(*ast.FuncDecl)

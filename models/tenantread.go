@@ -33,6 +33,9 @@ type TenantRead struct {
 	ws      uuid.UUID
 	conn    *pgx.Conn
 	prepare bool
+	// readOnly: each statement's implicit transaction is also made read-only by its binding
+	// (readOnlyPage, support's look at a workspace).
+	readOnly bool
 }
 
 // WorkspaceID is the workspace the read is bound to.
@@ -67,6 +70,15 @@ var binaryResults = []int16{1}
 
 const bindSQL = "SELECT set_config('app.workspace_id', $1, true)"
 
+// bindReadOnlySQL is bindSQL that also makes the implicit transaction read-only, as BEGIN READ
+// ONLY does (transaction_read_only, transaction-local like the binding): a write in the statements
+// that follow fails.
+const bindReadOnlySQL = "SELECT set_config('app.workspace_id', $1, true), set_config('transaction_read_only', 'on', true)"
+
+// crossTenantReadSQL opens a statement's implicit transaction to every workspace's rows for reading
+// (app.cross_tenant, as ReadAcrossTenants sets it) and makes it read-only, both transaction-local.
+const crossTenantReadSQL = "SELECT set_config('app.cross_tenant', 'read', true), set_config('transaction_read_only', 'on', true)"
+
 // statementName names a prepared statement by its text.
 func statementName(sql string) string {
 	sum := sha256.Sum256([]byte(sql))
@@ -83,53 +95,56 @@ type stmt struct {
 // keep prepared statements.
 type stmtFn func(b *pgconn.Batch, sd *pgconn.StatementDescription) error
 
-// batch sends the workspace's binding and one statement, which add adds to the batch, in one
-// message batch with one Sync (one round trip), and answers the statement's result. When the pool
-// keeps prepared statements both are prepared once per connection and add gets the statement's
-// description; otherwise sd is nil and both go unnamed.
-func (r *TenantRead) batch(ctx context.Context, sql string, add stmtFn) (*pgconn.Result, error) {
-	res, err := r.batchAll(ctx, stmt{sql, add})
-	if err != nil {
-		return nil, err
+// batchAll sends the workspace's binding (read-only too for readOnlyPage) and the statements,
+// each added by its add, in one message batch with one Sync: one round trip, one implicit
+// transaction. It answers their results in order. When the pool keeps prepared statements all are
+// prepared once per connection and each add gets its statement's description; otherwise sd is nil
+// and all go unnamed (boundBatch).
+func (r *TenantRead) batchAll(ctx context.Context, stmts ...stmt) ([]*pgconn.Result, error) {
+	bind := bindSQL
+	if r.readOnly {
+		bind = bindReadOnlySQL
 	}
-	return res[0], nil
+	return boundBatch(ctx, r.conn, r.prepare, bind, [][]byte{[]byte(r.ws.String())}, stmts...)
 }
 
-// batchAll is batch for several statements after the one binding, still one round trip and one
-// implicit transaction: it answers their results in order.
-func (r *TenantRead) batchAll(ctx context.Context, stmts ...stmt) ([]*pgconn.Result, error) {
-	bind := [][]byte{[]byte(r.ws.String())}
+// boundBatch sends the binding statement bind (with its text parameters bindArgs) and the
+// statements after it in one message batch with one Sync: one round trip, one implicit
+// transaction, so what bind sets (transaction-local) holds for exactly these statements. With
+// prepare all are prepared once per connection and each statement's add gets its description;
+// otherwise sd is nil and all go unnamed. It answers the statements' results in order.
+func boundBatch(ctx context.Context, conn *pgx.Conn, prepare bool, bind string, bindArgs [][]byte, stmts ...stmt) ([]*pgconn.Result, error) {
 	b := &pgconn.Batch{}
 	sds := make([]*pgconn.StatementDescription, len(stmts))
-	if r.prepare {
-		bsd, err := r.conn.Prepare(ctx, statementName(bindSQL), bindSQL)
+	if prepare {
+		bsd, err := conn.Prepare(ctx, statementName(bind), bind)
 		if err != nil {
 			return nil, fmt.Errorf("prepare workspace binding: %w", err)
 		}
 		for i, st := range stmts {
-			if sds[i], err = r.conn.Prepare(ctx, statementName(st.sql), st.sql); err != nil {
+			if sds[i], err = conn.Prepare(ctx, statementName(st.sql), st.sql); err != nil {
 				return nil, fmt.Errorf("prepare query: %w", err)
 			}
 		}
-		b.ExecPrepared(bsd.Name, bind, nil, nil)
+		b.ExecPrepared(bsd.Name, bindArgs, nil, nil)
 	} else {
-		b.ExecParams(bindSQL, bind, nil, nil, nil)
+		b.ExecParams(bind, bindArgs, nil, nil, nil)
 	}
 	for i, st := range stmts {
 		if err := st.add(b, sds[i]); err != nil {
 			return nil, err
 		}
 	}
-	results, err := r.conn.PgConn().ExecBatch(ctx, b).ReadAll()
+	results, err := conn.PgConn().ExecBatch(ctx, b).ReadAll()
 	if err == nil && len(results) != len(stmts)+1 {
 		err = fmt.Errorf("%d results for %d statements", len(results), len(stmts)+1)
 	}
 	if err != nil {
 		var pe *pgconn.PgError
-		if r.prepare && errors.As(err, &pe) && pe.Code == "0A000" {
+		if prepare && errors.As(err, &pe) && pe.Code == "0A000" {
 			// A cached plan the schema has moved past: prepare them again next time.
 			for _, st := range stmts {
-				r.conn.Deallocate(ctx, statementName(st.sql))
+				conn.Deallocate(ctx, statementName(st.sql))
 			}
 		}
 		return nil, err
@@ -233,4 +248,39 @@ func ReadAgents(ctx context.Context, r *TenantRead, page Page) ([]Agent, string,
 	}
 	out, next := trimPage(out, page.Limit, func(a Agent) uuid.UUID { return a.ID })
 	return out, next, nil
+}
+
+// readAcrossTenantsOnce runs one statement, sql with its arguments args ($1, $2, …), that may read
+// every workspace's rows, in one round trip: it goes out after crossTenantReadSQL in one message
+// batch with one Sync, so it runs in an implicit transaction that is read-only and open across
+// tenants for it alone, as ReadAcrossTenants' transaction is (and as that one, a transaction
+// pooler sees one transaction). reason is logged. The statement goes unnamed (its text varies with
+// the caller's order and filter), its arguments as text typed by the server; scan reads its rows,
+// all of them already received, on the connection's type map.
+func readAcrossTenantsOnce(ctx context.Context, db *bun.DB, reason, sql string, args []any, scan func(rows rowsScanner) error) error {
+	ctx = crossTenant(ctx, reason)
+	c, err := db.DB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("cross-tenant read: %w", err)
+	}
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("cross-tenant read needs pgx connections, not %T", dc)
+		}
+		conn := sc.Conn()
+		res, err := boundBatch(ctx, conn, false, crossTenantReadSQL, nil, stmt{sql, func(b *pgconn.Batch, _ *pgconn.StatementDescription) error {
+			var eqb pgx.ExtendedQueryBuilder
+			if err := eqb.Build(conn.TypeMap(), nil, args); err != nil {
+				return err
+			}
+			b.ExecParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, binaryResults)
+			return nil
+		}})
+		if err != nil {
+			return fmt.Errorf("cross-tenant read: %w", err)
+		}
+		return scan(&pageRows{res: res[0], tm: conn.TypeMap(), at: -1})
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 )
 
@@ -82,42 +83,74 @@ func SettingsRead(ctx context.Context, tn *Tenant, tier Tier, now time.Time) (*S
 // for an average workspace, can read every task of a busy one instead (see queryRowPlanned).
 const runningTasksSQL = `SELECT count(*) FROM tasks WHERE workspace_id = $1 AND status = 'running'`
 
-// currentUsage is CurrentUsage; when from is set, the same statement also reads the daily rollup's
-// rows of the days from..to (midnights UTC), as JSON, and with export the newest export, as JSON.
-func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time.Time, export bool) (*Snapshot, []byte, []byte, error) {
-	s := &Snapshot{Tier: tier, Limits: tier.Limits(), PeriodStart: MonthStart(now), HourStart: now.UTC().Truncate(time.Hour)}
-	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
-	var pending int64
-	var days, alerts, latest []byte
-	// Days and hours never straddle months (UTC), so the month's days hold exactly its hours. The
-	// statement's plan is reused; the running tasks' count beside it is planned at each call, as it
-	// needs the workspace's own statistics (queryRowWith).
-	err := tn.queryRowWith(ctx, `SELECT
-		  atrium_month_minutes($1, $2),
+// usageNowColumns are a snapshot's figures but the running tasks (runningTasksSQL), in
+// Snapshot.nowDest's order: $1 is the workspace, $2 and $3 the month's first instant and the next
+// month's, $4 this hour, $5 now. Days and hours never straddle months (UTC), so the month's days
+// hold exactly its hours.
+const usageNowColumns = `atrium_month_minutes($1, $2),
 		  coalesce((SELECT api_calls FROM usage_hourly WHERE workspace_id = $1 AND hour = $4), 0),
 		  (SELECT coalesce(sum(api_calls), 0) FROM usage_daily WHERE workspace_id = $1 AND day >= $2 AND day < $3),
 		  coalesce((SELECT members FROM workspace_member_counts WHERE workspace_id = $1), 0),
 		  (SELECT count(*) FROM invitations WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $5),
-		  (SELECT count(*) FROM agents WHERE workspace_id = $1),
+		  (SELECT count(*) FROM agents WHERE workspace_id = $1)`
+
+// usageAlertsColumn is the quota alerts of the month ($2) as JSON (Snapshot.finish reads them).
+const usageAlertsColumn = `(SELECT coalesce(jsonb_agg(jsonb_build_object('limit_kind', limit_kind, 'threshold', threshold, 'period_start', period_start,
+		      'used', used, 'limit_value', limit_value, 'crossed_at', crossed_at) ORDER BY crossed_at DESC, limit_kind, threshold DESC), '[]')
+		    FROM quota_alerts WHERE workspace_id = $1 AND crossed_at >= $2 AND period_start >= $2)`
+
+// newSnapshot is a snapshot of tier at now with its periods, before its figures are read.
+func newSnapshot(tier Tier, now time.Time) *Snapshot {
+	s := &Snapshot{Tier: tier, Limits: tier.Limits(), PeriodStart: MonthStart(now), HourStart: now.UTC().Truncate(time.Hour)}
+	s.PeriodEnd = s.PeriodStart.AddDate(0, 1, 0)
+	return s
+}
+
+// nowArgs are the arguments of usageNowColumns and usageAlertsColumn ($1 to $5).
+func (s *Snapshot) nowArgs(ws uuid.UUID, now time.Time) []any {
+	return []any{ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now}
+}
+
+// nowDest are the destinations of usageNowColumns; pending takes the pending invitations.
+func (s *Snapshot) nowDest(pending *int64) []any {
+	return []any{&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.MemberCount, pending, &s.Agents}
+}
+
+// finish completes the snapshot with the pending invitations and the alerts as read.
+func (s *Snapshot) finish(pending int64, alerts []byte, now time.Time) error {
+	if err := s.currentAlerts(alerts, now); err != nil {
+		return err
+	}
+	s.Members = s.MemberCount + pending
+	return nil
+}
+
+// currentUsage is CurrentUsage; when from is set, the same statement also reads the daily rollup's
+// rows of the days from..to (midnights UTC), as JSON, and with export the newest export, as JSON.
+func currentUsage(ctx context.Context, tn *Tenant, tier Tier, now, from, to time.Time, export bool) (*Snapshot, []byte, []byte, error) {
+	s := newSnapshot(tier, now)
+	var pending int64
+	var days, alerts, latest []byte
+	// The statement's plan is reused; the running tasks' count beside it is planned at each call, as
+	// it needs the workspace's own statistics (queryRowWith).
+	err := tn.queryRowWith(ctx, `SELECT
+		  `+usageNowColumns+`,
 		  CASE WHEN $6::bool THEN (SELECT coalesce(json_agg(json_build_array(extract(epoch FROM day)::bigint, api_calls,
 		      agent_minutes, coalesce(extract(epoch FROM peak_hour)::bigint, 0), peak_calls) ORDER BY day), '[]')
 		    FROM usage_daily_total WHERE workspace_id = $1 AND day >= $7 AND day <= $8) END,
-		  (SELECT coalesce(jsonb_agg(jsonb_build_object('limit_kind', limit_kind, 'threshold', threshold, 'period_start', period_start,
-		      'used', used, 'limit_value', limit_value, 'crossed_at', crossed_at) ORDER BY crossed_at DESC, limit_kind, threshold DESC), '[]')
-		    FROM quota_alerts WHERE workspace_id = $1 AND crossed_at >= $2 AND period_start >= $2),
+		  `+usageAlertsColumn+`,
 		  CASE WHEN $9::bool THEN (SELECT `+latestExportJSON+` FROM workspace_exports AS e WHERE e.workspace_id = $1
 		    ORDER BY e.created_at DESC, e.id DESC LIMIT 1) END`,
-		[]any{tn.ws, s.PeriodStart, s.PeriodEnd, s.HourStart, now, !from.IsZero(), from, to, export},
+		append(s.nowArgs(tn.ws, now), !from.IsZero(), from, to, export),
 		runningTasksSQL,
-		[]any{&s.AgentMinutesMonth, &s.APICallsHour, &s.APICallsMonth, &s.MemberCount, &pending, &s.Agents, &days, &alerts, &latest},
+		append(s.nowDest(&pending), &days, &alerts, &latest),
 		[]any{&s.RunningTasks})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("usage: %w", err)
 	}
-	if err := s.currentAlerts(alerts, now); err != nil {
+	if err := s.finish(pending, alerts, now); err != nil {
 		return nil, nil, nil, err
 	}
-	s.Members = s.MemberCount + pending
 	return s, days, latest, nil
 }
 

@@ -62,19 +62,32 @@ type UsageSeries struct {
 // UsageOver reads the tenant's workspace's hourly use over the last days UTC days, today
 // included. It runs inside the workspace's transaction.
 func UsageOver(ctx context.Context, tn *Tenant, now time.Time, days int) (*UsageSeries, error) {
-	if days < 1 {
-		days = DefaultUsageRange
-	}
-	now = now.UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	s := &UsageSeries{Days: days, From: today.AddDate(0, 0, -(days - 1)), Until: now.Truncate(time.Hour).Add(time.Hour)}
+	s := newHourlySeries(now, days)
 	var rows []UsageHour
 	err := tn.db().NewSelect().Model(&rows).ModelTableExpr("usage_hourly_total AS uh").Column("hour", "api_calls", "agent_minutes").
 		Where("hour >= ? AND hour < ?", s.From, s.Until).
 		Order("hour").Scan(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("usage over %d days: %w", days, err)
+		return nil, fmt.Errorf("usage over %d days: %w", s.Days, err)
 	}
+	s.fillHours(rows)
+	return s, nil
+}
+
+// newHourlySeries is the series of the last days UTC days (DefaultUsageRange when less than one),
+// today included, up to the end of now's hour, before its hours are read.
+func newHourlySeries(now time.Time, days int) *UsageSeries {
+	if days < 1 {
+		days = DefaultUsageRange
+	}
+	now = now.UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	return &UsageSeries{Days: days, From: today.AddDate(0, 0, -(days - 1)), Until: now.Truncate(time.Hour).Add(time.Hour)}
+}
+
+// fillHours sets the series' hours from the hourly rows read (those between From and Until),
+// zero-filled, and sums them by day and in all.
+func (s *UsageSeries) fillHours(rows []UsageHour) {
 	byHour := make(map[time.Time]UsageHour, len(rows))
 	for _, r := range rows {
 		byHour[r.Hour.UTC()] = r
@@ -94,7 +107,6 @@ func UsageOver(ctx context.Context, tn *Tenant, now time.Time, days int) (*Usage
 			d.PeakCalls, d.PeakHour = r.APICalls, h
 		}
 	}
-	return s, nil
 }
 
 // HourlyUsageUpTo is the longest range the usage page draws hour by hour; longer ranges are read

@@ -1,0 +1,1 @@
+DROP FUNCTION atrium_support_look(text, uuid, timestamptz, uuid, text, integer, text);
