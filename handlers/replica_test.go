@@ -95,6 +95,21 @@ func TestHeavyReadsFromAReplica(t *testing.T) {
 	if _, err := r.StandbyOwner.ExecContext(context.Background(), "SELECT pg_wal_replay_pause()"); err != nil {
 		t.Fatal(err)
 	}
+	// The pause is only requested until the replica's startup process reaches it: until then it
+	// goes on replaying, and a workspace made meanwhile could reach the replica after all, leaving
+	// it caught up with a primary that then writes nothing more.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var state string
+		if err := r.StandbyOwner.QueryRowContext(context.Background(), "SELECT pg_get_wal_replay_pause_state()").Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "paused" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica's replay did not pause: %s", state)
+		}
+	}
 	later := app.Workspace(owner, webtest.UniqueSlug("replica-later"))
 	listed := func() bool {
 		return strings.Contains(sup.Get("/support/workspaces?q="+later.Slug).Body, "/support/workspaces/"+later.Slug)
