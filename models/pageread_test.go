@@ -35,14 +35,7 @@ func TestReadPageBindsEachStatement(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, noPrepare := range []bool{false, true} {
-		var tc testdb.WireCount
-		opt := d.AppOptions(1)
-		opt.Dial, opt.NoPrepare = tc.Dial, noPrepare
-		db, err := models.Open(ctx, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db, tc := countedPool(t, d, noPrepare)
 		for i := range 3 {
 			for _, c := range []struct {
 				ws     uuid.UUID
@@ -128,14 +121,7 @@ func TestSupportReadsAreReadOnlyStatements(t *testing.T) {
 	insert := `WITH x AS (INSERT INTO agents (workspace_id, id, name, status, created_at) VALUES ($1, $2, 'intruder', 'active', $3) RETURNING id)
 		SELECT count(*) FROM x`
 	for _, noPrepare := range []bool{false, true} {
-		var tc testdb.WireCount
-		opt := d.AppOptions(1)
-		opt.Dial, opt.NoPrepare = tc.Dial, noPrepare
-		db, err := models.Open(ctx, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db, tc := countedPool(t, d, noPrepare)
 		for i := range 3 {
 			before := tc.RoundTrips.Load()
 			err := models.ReadOnlyPage(ctx, db, a.ws.ID, func(ctx context.Context, tn *models.Tenant) error {
@@ -181,7 +167,7 @@ func TestSupportReadsAreReadOnlyStatements(t *testing.T) {
 			}
 		}
 		var bound, cross, ro string
-		err = db.QueryRowContext(ctx, `SELECT coalesce(current_setting('app.workspace_id', true), ''),
+		err := db.QueryRowContext(ctx, `SELECT coalesce(current_setting('app.workspace_id', true), ''),
 			coalesce(current_setting('app.cross_tenant', true), ''), current_setting('transaction_read_only')`).Scan(&bound, &cross, &ro)
 		if err != nil || bound != "" || cross != "" || ro != "off" {
 			t.Errorf("prepare off=%v: afterwards the connection is bound to %q, cross-tenant %q, read-only %q (%v)", noPrepare, bound, cross, ro, err)

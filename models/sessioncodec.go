@@ -174,26 +174,18 @@ func (d *sessionDecoder) take(n int) []byte {
 
 func (d *sessionDecoder) byte() byte { return d.take(1)[0] }
 
-func (d *sessionDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errors.New("bad length")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *sessionDecoder) uvarint() uint64 { return readVarint(d, binary.Uvarint, "bad length") }
 
-func (d *sessionDecoder) varint() int64 {
+func (d *sessionDecoder) varint() int64 { return readVarint(d, binary.Varint, "bad integer") }
+
+// readVarint reads one number with read (binary.Uvarint or binary.Varint).
+func readVarint[T int64 | uint64](d *sessionDecoder, read func([]byte) (T, int), bad string) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := read(d.b)
 	if n <= 0 {
-		d.err = errors.New("bad integer")
+		d.err = errors.New(bad)
 		return 0
 	}
 	d.b = d.b[n:]

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/uptrace/bun"
+
 	"github.com/google/uuid"
 
 	"atrium/models"
@@ -22,14 +24,7 @@ func TestTenantReadIsOneRoundTrip(t *testing.T) {
 	meterAgent(t, d.App, c)
 	foreign := meterAgent(t, d.App, other)
 	for _, noPrepare := range []bool{false, true} {
-		var tc testdb.WireCount
-		opt := d.AppOptions(1)
-		opt.Dial, opt.NoPrepare = tc.Dial, noPrepare
-		db, err := models.Open(context.Background(), opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db, tc := countedPool(t, d, noPrepare)
 		read := func(fn func(ctx context.Context, r *models.TenantRead) error) int64 {
 			t.Helper()
 			before := tc.RoundTrips.Load()
@@ -78,4 +73,19 @@ func TestTenantReadIsOneRoundTrip(t *testing.T) {
 	if err := models.ReadInWorkspace(testdb.Ctx(t), d.App, uuid.Nil, func(context.Context, *models.TenantRead) error { return nil }); !errors.Is(err, models.ErrNoWorkspace) {
 		t.Fatalf("a read without a workspace: %v", err)
 	}
+}
+
+// countedPool opens a pool of one connection to d, with prepared statements or without, whose
+// round trips and statements tc counts on the wire; it is closed when the test ends.
+func countedPool(t *testing.T, d *testdb.DB, noPrepare bool) (*bun.DB, *testdb.WireCount) {
+	t.Helper()
+	tc := new(testdb.WireCount)
+	opt := d.AppOptions(1)
+	opt.Dial, opt.NoPrepare = tc.Dial, noPrepare
+	db, err := models.Open(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, tc
 }
