@@ -6,6 +6,8 @@ import (
 
 	"atrium/models"
 	"atrium/models/testdb"
+
+	"github.com/google/uuid"
 )
 
 // TestEraseUserIsNarrow: the runtime role may call atrium_erase_user only for a user already
@@ -13,11 +15,12 @@ import (
 func TestEraseUserIsNarrow(t *testing.T) {
 	ctx := context.Background()
 	d := testdb.Get(t)
-	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "erase-narrow@example.com", Password: "correct horse battery staple"}, testdb.Clock())
+	tag := uuid.NewString()[:8] // the test runs again in the same database (-count)
+	u, err := models.CreateUser(ctx, d.App, models.NewUser{Email: "erase-narrow-" + tag + "@example.com", Password: "correct horse battery staple"}, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := models.CreateWorkspace(ctx, d.App, u, "Erase", "erase-narrow", testdb.Clock())
+	ws, err := models.CreateWorkspace(ctx, d.App, u, "Erase", "erase-narrow-"+tag, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +46,14 @@ func TestDeleteAccountRefusalChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	d := testdb.Get(t)
 	pw := "correct horse battery staple"
-	a, _ := models.CreateUser(ctx, d.App, models.NewUser{Email: "del-a@example.com", Password: pw}, testdb.Clock())
-	b, _ := models.CreateUser(ctx, d.App, models.NewUser{Email: "del-b@example.com", Password: pw}, testdb.Clock())
-	alone, err := models.CreateWorkspace(ctx, d.App, a, "Alone", "del-alone", testdb.Clock())
+	tag := uuid.NewString()[:8] // the test runs again in the same database (-count)
+	a, _ := models.CreateUser(ctx, d.App, models.NewUser{Email: "del-a-" + tag + "@example.com", Password: pw}, testdb.Clock())
+	b, _ := models.CreateUser(ctx, d.App, models.NewUser{Email: "del-b-" + tag + "@example.com", Password: pw}, testdb.Clock())
+	alone, err := models.CreateWorkspace(ctx, d.App, a, "Alone", "del-alone-"+tag, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, err := models.CreateWorkspace(ctx, d.App, a, "Shared", "del-shared", testdb.Clock())
+	shared, err := models.CreateWorkspace(ctx, d.App, a, "Shared", "del-shared-"+tag, testdb.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +65,7 @@ func TestDeleteAccountRefusalChangesNothing(t *testing.T) {
 	}
 	_, err = models.DeleteAccount(ctx, d.App, a, models.AccountDeletion{Password: pw}, testdb.Now(t))
 	blocked, ok := err.(*models.AccountDeletionBlocked)
-	if !ok || len(blocked.Workspaces) != 1 || blocked.Workspaces[0].Slug != "del-shared" || blocked.Workspaces[0].Members != 2 {
+	if !ok || len(blocked.Workspaces) != 1 || blocked.Workspaces[0].Slug != "del-shared-"+tag || blocked.Workspaces[0].Members != 2 {
 		t.Fatalf("deleting the only owner of a shared workspace: %v", err)
 	}
 	taken, err := models.SlugTaken(ctx, d.App, alone.Slug)

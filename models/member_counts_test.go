@@ -117,8 +117,8 @@ func TestSecondFactorUsersAgreesWithHasSecondFactor(t *testing.T) {
 	}{
 		{`INSERT INTO user_totp (user_id, secret, created_at) VALUES (?, 'x', ?)`, []any{pending.ID, now}},
 		{`INSERT INTO user_totp (user_id, secret, created_at, enabled_at) VALUES (?0, 'x', ?2, ?2), (?1, 'x', ?2, ?2)`, []any{totp.ID, both.ID, now}},
-		{`INSERT INTO passkeys (id, user_id, credential_id, name, credential, created_at) VALUES (?, ?, 'a', 'k', '{}', ?), (?, ?, 'b', 'k', '{}', ?)`,
-			[]any{uuid.New(), passkey.ID, now, uuid.New(), both.ID, now}},
+		{`INSERT INTO passkeys (id, user_id, credential_id, name, credential, created_at) VALUES (?, ?, ?, 'k', '{}', ?), (?, ?, ?, 'k', '{}', ?)`,
+			[]any{uuid.New(), passkey.ID, uuid.NewString(), now, uuid.New(), both.ID, uuid.NewString(), now}},
 	} {
 		if _, err := d.Owner.ExecContext(ctx, q.sql, q.args...); err != nil {
 			t.Fatal(err)
