@@ -221,7 +221,7 @@ func TestMembersPageOrdersFollowIndexes(t *testing.T) {
 		SELECT ?, u.id, (ARRAY['admin', 'member', 'viewer'])[1 + abs(hashtext(u.name)) % 3]::member_role,
 		  ?::timestamptz - abs(hashtext(u.name)) % 1000 * interval '1 hour',
 		  CASE WHEN abs(hashtext(u.name)) % 7 = 0 THEN NULL ELSE ?::timestamptz - abs(hashtext(u.name || 'x')) % 1000 * interval '1 minute' END
-		FROM u`, f.ws.ID.String()[:8], now, f.ws.ID, now, now)
+		FROM u`, f.ws.ID.String(), now, f.ws.ID, now, now)
 	if err != nil {
 		t.Fatal(err)
 	}
