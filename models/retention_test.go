@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/uptrace/bun"
 
 	"atrium/models"
 	"atrium/models/testdb"
@@ -29,24 +30,7 @@ func TestRetentionSweep(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	inWS := func(ws uuid.UUID, q string, args ...any) {
-		t.Helper()
-		err := models.InWorkspace(ctx, db, ws, func(ctx context.Context, tn *models.Tenant) error {
-			_, err := tn.Tx().NewRaw(q, args...).Exec(ctx)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	count := func(q string, args ...any) int {
-		t.Helper()
-		var n int
-		if err := owner.NewRaw(q, args...).Scan(context.Background(), &n); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return n
-	}
+	inWS, count := retentionHelpers(t, db, owner)
 	tag := uuid.NewString()[:8]
 
 	// Sessions and their listings.
@@ -192,24 +176,7 @@ func TestRetentionOfAlertsWebhooksAndKeyUsage(t *testing.T) {
 	ctx := testdb.Ctx(t)
 	now := testdb.Now(t)
 	day := 24 * time.Hour
-	inWS := func(ws uuid.UUID, q string, args ...any) {
-		t.Helper()
-		err := models.InWorkspace(ctx, db, ws, func(ctx context.Context, tn *models.Tenant) error {
-			_, err := tn.Tx().NewRaw(q, args...).Exec(ctx)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	count := func(q string, args ...any) int {
-		t.Helper()
-		var n int
-		if err := owner.NewRaw(q, args...).Scan(context.Background(), &n); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return n
-	}
+	inWS, count := retentionHelpers(t, db, owner)
 	a, b := newFixtureWorkspace(t, db), newFixtureWorkspace(t, db)
 
 	// Quota alerts: periods that began 14 and 12 months ago.
@@ -319,4 +286,28 @@ func TestRetentionOfAlertsWebhooksAndKeyUsage(t *testing.T) {
 	if again.QuotaAlerts+again.WebhookDeliveries+again.WebhookEvents+again.KeyUsageHours != 0 {
 		t.Errorf("a second sweep deleted %+v", again)
 	}
+}
+
+// retentionHelpers are the retention tests' two helpers: inWS runs a statement in a workspace's
+// transaction, count scans one number as the owner.
+func retentionHelpers(t *testing.T, db, owner *bun.DB) (inWS func(ws uuid.UUID, q string, args ...any), count func(q string, args ...any) int) {
+	inWS = func(ws uuid.UUID, q string, args ...any) {
+		t.Helper()
+		err := models.InWorkspace(testdb.Ctx(t), db, ws, func(ctx context.Context, tn *models.Tenant) error {
+			_, err := tn.Tx().NewRaw(q, args...).Exec(ctx)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	count = func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := owner.NewRaw(q, args...).Scan(context.Background(), &n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	return inWS, count
 }

@@ -50,18 +50,26 @@ func ReadInWorkspace(ctx context.Context, db *bun.DB, ws uuid.UUID, fn func(ctx 
 		return ErrNoWorkspace
 	}
 	ctx = withWorkspace(ctx, ws)
+	_, off := noPrepare.Load(db.DB)
+	return onPgxConn(ctx, db, "read in workspace", func(conn *pgx.Conn) error {
+		return fn(ctx, &TenantRead{ws: ws, conn: conn, prepare: !off})
+	})
+}
+
+// onPgxConn runs fn on one pgx connection of db's pool, held for fn alone; what names the caller
+// in errors.
+func onPgxConn(ctx context.Context, db *bun.DB, what string, fn func(conn *pgx.Conn) error) error {
 	c, err := db.DB.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("read in workspace: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer c.Close()
-	_, off := noPrepare.Load(db.DB)
 	return c.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
-			return fmt.Errorf("read in workspace needs pgx connections, not %T", dc)
+			return fmt.Errorf("%s needs pgx connections, not %T", what, dc)
 		}
-		return fn(ctx, &TenantRead{ws: ws, conn: sc.Conn(), prepare: !off})
+		return fn(sc.Conn())
 	})
 }
 
@@ -259,17 +267,7 @@ func ReadAgents(ctx context.Context, r *TenantRead, page Page) ([]Agent, string,
 // all of them already received, on the connection's type map.
 func readAcrossTenantsOnce(ctx context.Context, db *bun.DB, reason, sql string, args []any, scan func(rows rowsScanner) error) error {
 	ctx = crossTenant(ctx, reason)
-	c, err := db.DB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("cross-tenant read: %w", err)
-	}
-	defer c.Close()
-	return c.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("cross-tenant read needs pgx connections, not %T", dc)
-		}
-		conn := sc.Conn()
+	return onPgxConn(ctx, db, "cross-tenant read", func(conn *pgx.Conn) error {
 		res, err := boundBatch(ctx, conn, false, crossTenantReadSQL, nil, stmt{sql, func(b *pgconn.Batch, _ *pgconn.StatementDescription) error {
 			var eqb pgx.ExtendedQueryBuilder
 			if err := eqb.Build(conn.TypeMap(), nil, args); err != nil {
