@@ -40,7 +40,7 @@ var globalFuncs = map[string]string{
 	"ReplicaPosition": "reads the servers' replication positions, no table", "SupportWorkspaces": "opens a cross-tenant read",
 	"SignUp": "users are global", "RenameUser": "users are global", "ChangePassword": "users and sessions are global",
 	"RenewSession": "sessions are global", "SupportSearch": "opens a cross-tenant read",
-	"SupportExport": "opens a cross-tenant read", "readAcrossTenantsOnce": "makes the one-statement cross-tenant read",
+	"SupportExport": "opens a cross-tenant read", "readAcrossTenantsOnce": "makes the one-statement cross-tenant read", "onPgxConn": "hands the reads that make a TenantRead or a cross-tenant read their pgx connection",
 	"SupportLook":      "SECURITY DEFINER lookup of a workspace and support's grant by slug, which records the look in the workspace's binding; then its read-only page read",
 	"readSupportUsage": "makes the workspace's read-only page read", "readOnlyPage": "makes the read-only page read's Tenant",
 	"loadPasskeyUser": "passkeys are a user's, global", "ListPasskeys": "passkeys are a user's, global",
